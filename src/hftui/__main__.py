@@ -1,0 +1,3 @@
+from hftui.cli import main
+
+raise SystemExit(main())

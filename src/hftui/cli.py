@@ -1,0 +1,122 @@
+"""Command line entry point: `hftui [options]` opens the TUI; subcommands run headless.
+
+Exit codes: 0 success, 1 a job/operation failed, 2 usage error (bad flag, bad path, bad spec).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from hftui import __version__
+from hftui.commands import download as download_command
+from hftui.commands import hub_serve as hub_serve_command
+from hftui.commands import scan as scan_command
+
+SUBCOMMANDS = {
+    "scan": scan_command,
+    "download": download_command,
+    "hub-serve": hub_serve_command,
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user typed; reported on one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hftui",
+        description=(
+            "A keyboard-driven terminal UI for the Hugging Face Hub cache. "
+            "Without a subcommand, opens the TUI on the cache."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"hftui {__version__}")
+    parser.add_argument("--cache-dir", metavar="DIR", help="Hub cache to open (default: as huggingface_hub resolves it)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open on a built-in demo: a local Hub server and a temporary cache (touches nothing of yours)",
+    )
+    parser.add_argument("--read-only", action="store_true", default=None, help="hide and disable destructive actions")
+    parser.add_argument("--theme", choices=["dark", "light"], help="colour theme")
+    parser.add_argument("--settings", metavar="FILE", help="settings file (default: the user's config dir)")
+    parser.add_argument("--max-jobs", type=int, metavar="N", help="download jobs running at once")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for module in SUBCOMMANDS.values():
+        module.add_parser(subparsers)
+    return parser
+
+
+def _positive(value: int | None, flag: str) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} must be at least 1 (got {value})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command:
+            return int(SUBCOMMANDS[args.command].run(args))
+        return run_tui(args)
+    except UsageError as exc:
+        print(f"hftui: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hftui.core.paths import CacheDirError, resolve_cache_dir
+    from hftui.settings import load_settings
+
+    _positive(args.max_jobs, "--max-jobs")
+    loaded = load_settings(Path(args.settings) if args.settings else None)
+    for problem in loaded.problems:
+        print(f"hftui: warning: {problem}", file=sys.stderr)
+    settings = loaded.settings
+    overrides = {
+        "read_only": args.read_only,
+        "theme": args.theme,
+        "max_jobs": args.max_jobs,
+    }
+    settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+    if args.demo:
+        if args.cache_dir:
+            raise UsageError("--demo uses its own temporary cache; drop --cache-dir")
+        return _run_demo(settings, loaded.problems)
+
+    try:
+        location = resolve_cache_dir(args.cache_dir or settings.cache_dir)
+    except CacheDirError as exc:
+        raise UsageError(str(exc)) from None
+    from hftui.tui.app import make_app
+
+    app = make_app(settings.replace(cache_dir=str(location.path)), startup_problems=loaded.problems)
+    app.run()
+    return int(app.return_code or 0)
+
+
+def _run_demo(settings, problems) -> int:  # type: ignore[no-untyped-def]
+    from hftui.hub.demo import demo_session
+
+    # The server must be up and HF_ENDPOINT set before huggingface_hub is first imported,
+    # because the library reads the endpoint at import time.
+    with demo_session() as demo:
+        os.environ["HF_ENDPOINT"] = demo.endpoint
+        from hftui.tui.app import make_app
+
+        app = make_app(
+            settings.replace(cache_dir=str(demo.cache_dir), endpoint=demo.endpoint),
+            startup_problems=problems,
+            demo=True,
+        )
+        app.run()
+        return int(app.return_code or 0)

@@ -1,0 +1,14 @@
+"""`hftui hub-serve`: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return subparsers.add_parser("hub-serve", help="(not implemented yet)")
+
+
+def run(args: argparse.Namespace) -> int:
+    print("hftui hub-serve: not implemented yet")
+    return 2

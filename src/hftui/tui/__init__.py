@@ -1,0 +1,1 @@
+"""Textual layer: app, panes, screens and widgets. Only this package imports Textual."""

@@ -1,0 +1,61 @@
+"""Test isolation: no test may read the developer's real cache, config, token or the network.
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME and friends at import time, so they are set here,
+before any test module imports it. The endpoint points at a closed port so that a call that
+forgets `endpoint=` fails fast instead of reaching the real Hub; tests that download start the
+project's local Hub server and pass `endpoint=hub.endpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="hftui-tests-"))
+os.environ.update(
+    {
+        "HF_HOME": str(_SESSION_HOME / "hf_home"),
+        "HF_HUB_CACHE": str(_SESSION_HOME / "hf_home" / "hub"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_TOKEN": "",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+        "HF_HUB_ETAG_TIMEOUT": "5",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "5",
+        "XDG_CONFIG_HOME": str(_SESSION_HOME / "config"),
+        "XDG_STATE_HOME": str(_SESSION_HOME / "state"),
+        "XDG_CACHE_HOME": str(_SESSION_HOME / "xdg_cache"),
+        "NO_COLOR": "",
+    }
+)
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("NO_COLOR", None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own config/state dirs, so saved queues and settings never leak between tests."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "_config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "_state"))
+
+
+@pytest.fixture
+def world_tmp():
+    """A temp dir an unprivileged user can traverse (pytest's tmp_path lives under a 0700 dir).
+
+    For permission-denied tests that run the subject with `setpriv --reuid=nobody`.
+    """
+    import shutil
+    import stat
+
+    path = Path(tempfile.mkdtemp(prefix="hftui-world-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    for root, dirs, _ in os.walk(path):
+        for name in dirs:
+            full = os.path.join(root, name)
+            os.chmod(full, os.stat(full).st_mode | stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
