@@ -15,9 +15,15 @@ import pytest
 import hftui
 import hftui.core
 
-CORE_MODULES = sorted(
-    name for _, name, _ in pkgutil.walk_packages(hftui.core.__path__, prefix="hftui.core.")
-) + ["hftui", "hftui.cli", "hftui.settings", "hftui.hub", "hftui.commands.scan", "hftui.commands.download"]
+CORE_MODULES = [
+    *sorted(name for _, name, _ in pkgutil.walk_packages(hftui.core.__path__, prefix="hftui.core.")),
+    "hftui",
+    "hftui.cli",
+    "hftui.settings",
+    "hftui.hub",
+    "hftui.commands.scan",
+    "hftui.commands.download",
+]
 
 _PROBE = """
 import importlib, json, sys

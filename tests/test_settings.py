@@ -13,7 +13,9 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
 
 def test_values_are_read(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
-    path.write_text('max_jobs = 3\ntheme = "light"\nstall_timeout = 12\ncache_dir = "~/hub"\nread_only = true\n')
+    path.write_text(
+        'max_jobs = 3\ntheme = "light"\nstall_timeout = 12\ncache_dir = "~/hub"\nread_only = true\n'
+    )
     loaded = load_settings(path)
     assert loaded.problems == []
     assert loaded.settings.max_jobs == 3

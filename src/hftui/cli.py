@@ -14,6 +14,7 @@ from hftui import __version__
 from hftui.commands import download as download_command
 from hftui.commands import hub_serve as hub_serve_command
 from hftui.commands import scan as scan_command
+from hftui.settings import Settings, SettingsProblem
 
 SUBCOMMANDS = {
     "scan": scan_command,
@@ -35,13 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"hftui {__version__}")
-    parser.add_argument("--cache-dir", metavar="DIR", help="Hub cache to open (default: as huggingface_hub resolves it)")
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="Hub cache to open (default: as huggingface_hub resolves it)"
+    )
     parser.add_argument(
         "--demo",
         action="store_true",
         help="open on a built-in demo: a local Hub server and a temporary cache (touches nothing of yours)",
     )
-    parser.add_argument("--read-only", action="store_true", default=None, help="hide and disable destructive actions")
+    parser.add_argument(
+        "--read-only", action="store_true", default=None, help="hide and disable destructive actions"
+    )
     parser.add_argument("--theme", choices=["dark", "light"], help="colour theme")
     parser.add_argument("--settings", metavar="FILE", help="settings file (default: the user's config dir)")
     parser.add_argument("--max-jobs", type=int, metavar="N", help="download jobs running at once")
@@ -104,7 +109,7 @@ def run_tui(args: argparse.Namespace) -> int:
     return int(app.return_code or 0)
 
 
-def _run_demo(settings, problems) -> int:  # type: ignore[no-untyped-def]
+def _run_demo(settings: Settings, problems: list[SettingsProblem]) -> int:
     from hftui.hub.demo import demo_session
 
     # The server must be up and HF_ENDPOINT set before huggingface_hub is first imported,

@@ -7,6 +7,7 @@ and the defaults are used for what could not be read.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import sys
@@ -134,7 +135,9 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be a whole number")
         if value < 0 or (name in ("max_jobs", "max_workers") and value < 1):
-            raise ValueError("must be at least 1" if name in ("max_jobs", "max_workers") else "must not be negative")
+            raise ValueError(
+                "must be at least 1" if name in ("max_jobs", "max_workers") else "must not be negative"
+            )
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -200,7 +203,7 @@ def describe() -> list[SettingDoc]:
     tree = ast.parse(source)
     docs: dict[str, str] = {}
     body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, following in zip(body, body[1:], strict=False):
+    for node, following in itertools.pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)

@@ -182,18 +182,24 @@ class HfTuiApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for pane_id, title, key in PANES:
             yield SystemCommand(
-                f"Show {title} pane", f"Switch to the {title} pane (key {key})", lambda p=pane_id: self.action_show_pane(p)
+                f"Show {title} pane",
+                f"Switch to the {title} pane (key {key})",
+                lambda p=pane_id: self.action_show_pane(p),
             )
         yield SystemCommand("Help: key bindings", "Every key hftui knows (key ?)", self.action_help)
         yield SystemCommand(
             "Toggle light/dark theme",
             "Switch between the light and the dark theme",
-            lambda: setattr(self, "theme", "textual-light" if self.theme != "textual-light" else "textual-dark"),
+            lambda: setattr(
+                self, "theme", "textual-light" if self.theme != "textual-light" else "textual-dark"
+            ),
         )
         for pane in (self.cache_pane, self.browse_pane, self.queue_pane):
             for title, help_text, callback in pane.commands():
                 yield SystemCommand(title, help_text, callback)
-        yield SystemCommand("Save screenshot", "Save an SVG screenshot to the current directory", self.action_screenshot)
+        yield SystemCommand(
+            "Save screenshot", "Save an SVG screenshot to the current directory", self.action_screenshot
+        )
         yield SystemCommand("Quit", "Quit hftui (key q)", self.action_quit)
 
     def action_screenshot(self) -> None:  # type: ignore[override]

@@ -56,11 +56,16 @@ class HelpScreen(ModalScreen[None]):
 
         sections: list[tuple[str, list[BindingType]]] = [("Everywhere", list(self.app.BINDINGS))]
         for title, pane in (("Cache", CachePane), ("Browse", BrowsePane), ("Queue", QueuePane)):
-            sections.append((title, list(pane.help_bindings() if hasattr(pane, "help_bindings") else pane.BINDINGS)))
-        sections.append(("Command palette", [Binding("ctrl+p", "command_palette", "Every action, searchable")]))
+            sections.append(
+                (title, list(pane.help_bindings() if hasattr(pane, "help_bindings") else pane.BINDINGS))
+            )
+        sections.append(
+            ("Command palette", [Binding("ctrl+p", "command_palette", "Every action, searchable")])
+        )
+        self.table = bindings_table(sections)
         with VerticalScroll():
             yield Static("[b]hftui keys[/b]  (escape closes)\n")
-            yield Static(bindings_table(sections))
+            yield Static(self.table)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
