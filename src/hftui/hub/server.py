@@ -1,0 +1,838 @@
+"""A local HTTP server speaking the part of the Hub API that huggingface_hub 2.4 downloads with.
+
+Point `endpoint=` (or `HF_ENDPOINT`) at `HubServer.endpoint` and the library's real code path runs:
+repo info, paginated tree listings, refs, HEAD metadata, ranged GETs and typed errors. Faults (dropped
+connections, resets, error statuses, stalls) and a bandwidth cap can be injected per server.
+See /work/shared/HUB_API.md for the client behaviour this mirrors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qsl, unquote, urlencode
+
+from hftui.hub.content import Content
+from hftui.hub.spec import Commit, FileEntry, HubSpec, RepoSpec, load_spec
+
+FaultKind = Literal["close_after", "reset_after", "status", "stall", "delay"]
+_TYPE_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
+_URL_PREFIXES = {"datasets": "dataset", "spaces": "space", "kernels": "kernel"}
+_STATUS_ERROR_CODES = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
+_IDLE_TIMEOUT = 120.0
+
+
+@dataclass
+class Fault:
+    """A misbehaviour injected into matching requests.
+
+    kind:
+      close_after  send `after_bytes` of the body, then close cleanly (FIN); the client resumes with Range.
+      reset_after  send `after_bytes`, then reset the connection (RST); the client raises httpx2.ReadError.
+      status       answer `status` instead (with `Retry-After: retry_after` if set) and an error JSON body.
+      stall        pause `stall_seconds` after `after_bytes` of the body, then finish normally.
+      delay        wait `stall_seconds` before answering at all (slow metadata calls).
+    Matching: `method` (None = any) and `path_glob` (fnmatch against the percent-decoded URL path,
+    e.g. "*/model.safetensors" or "/api/models/*/tree/*"). `times` matches are consumed (None = forever).
+    """
+
+    kind: FaultKind
+    path_glob: str = "*"
+    method: str | None = "GET"
+    times: int | None = 1
+    after_bytes: int = 0
+    status: int = 500
+    retry_after: int | None = None
+    stall_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("close_after", "reset_after", "status", "stall", "delay"):
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.after_bytes < 0:
+            raise ValueError("after_bytes must be >= 0")
+
+
+class RequestRecord(NamedTuple):
+    """One served request. `path` is the raw (percent-encoded) path, `headers` has lower-case keys."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RemoteFileInfo:
+    """What the server holds for one file. `git_sha1` is the tree's blob id (of the pointer, for LFS files)."""
+
+    path: str
+    size: int
+    sha256: str
+    git_sha1: str
+    lfs: bool
+
+
+class _HubError(Exception):
+    def __init__(
+        self, status: int, code: str | None, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class _Reply:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    content: Content | None = None
+    start: int = 0
+    end: int = 0
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start if self.content is not None else len(self.body)
+
+    def parts(self) -> Iterator[memoryview]:
+        if self.content is not None:
+            yield from self.content.iter_range(self.start, self.end)
+        elif self.body:
+            yield memoryview(self.body)
+
+
+def _json_reply(data: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> _Reply:
+    body = json.dumps(data).encode()
+    return _Reply(status, [("Content-Type", "application/json; charset=utf-8"), *headers], body)
+
+
+class HubServer:
+    """A threaded local Hub over a spec. Use as a context manager, or `start()` / `stop()`."""
+
+    def __init__(
+        self,
+        spec: HubSpec | Mapping[str, Any] | str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        page_size: int = 1000,
+        expand_page_size: int = 50,
+        lfs_redirect: bool = False,
+    ) -> None:
+        self.spec = load_spec(spec)
+        # Like the real Hub: LFS files answer a same-origin 302 to a content URL instead of a 200.
+        self.lfs_redirect = lfs_redirect
+        self.host = host
+        self.port = port
+        self.page_size = page_size
+        self.expand_page_size = expand_page_size
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._requests: list[RequestRecord] = []
+        self._faults: list[Fault] = []
+        self._bandwidth: int | None = None
+        self._dir_oids: dict[tuple[str, str], str] = {}
+
+    # lifecycle
+
+    def start(self) -> HubServer:
+        if self._httpd is not None:
+            return self
+        httpd = _HTTPServer((self.host, self.port), _Handler)
+        httpd.hub = self
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.05,), name=f"hub-server:{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        httpd.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> HubServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (Ctrl-C); for the `hub-serve` command."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    # facts for tests
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return self.spec.token
+
+    def _repo(self, repo_id: str, repo_type: str) -> RepoSpec:
+        repo = self.spec.repo(repo_id, repo_type)
+        if repo is None:
+            raise KeyError(f"no {repo_type} repo {repo_id!r} in the spec")
+        return repo
+
+    def _commit(self, repo_id: str, revision: str, repo_type: str) -> Commit:
+        commit = self._repo(repo_id, repo_type).resolve(revision)
+        if commit is None:
+            raise KeyError(f"{repo_type} repo {repo_id!r} has no revision {revision!r}")
+        return commit
+
+    def commit(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> str:
+        return self._commit(repo_id, revision, repo_type).sha
+
+    def files(
+        self, repo_id: str, revision: str = "main", repo_type: str = "model"
+    ) -> dict[str, RemoteFileInfo]:
+        return {
+            path: RemoteFileInfo(path, entry.size, entry.sha256(), entry.oid(), entry.lfs)
+            for path, entry in self._commit(repo_id, revision, repo_type).files.items()
+        }
+
+    def _entry(self, repo_id: str, path: str, revision: str, repo_type: str) -> FileEntry:
+        files = self._commit(repo_id, revision, repo_type).files
+        if path not in files:
+            raise KeyError(f"{path!r} is not in {repo_id}@{revision}")
+        return files[path]
+
+    def file_sha256(self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model") -> str:
+        return self._entry(repo_id, path, revision, repo_type).sha256()
+
+    def read_file(self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model") -> bytes:
+        return self._entry(repo_id, path, revision, repo_type).content.read()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._requests.append(record)
+
+    # faults and throttling
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def set_bandwidth(self, bytes_per_second: int | None) -> None:
+        """Cap each response body to this rate (None = unlimited)."""
+        if bytes_per_second is not None and bytes_per_second <= 0:
+            raise ValueError("bytes_per_second must be positive or None")
+        self._bandwidth = bytes_per_second
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.method not in (None, method) or not fnmatch.fnmatchcase(path, fault.path_glob):
+                    continue
+                if fault.times is not None:
+                    if fault.times <= 0:
+                        continue
+                    fault.times -= 1
+                return fault
+        return None
+
+    # tree helpers
+
+    def _dir_oid(self, commit: Commit, directory: str) -> str:
+        key = (commit.sha, directory)
+        cached = self._dir_oids.get(key)
+        if cached is not None:
+            return cached
+        prefix = f"{directory}/" if directory else ""
+        children: dict[str, str] = {}
+        for path, entry in commit.files.items():
+            if not path.startswith(prefix):
+                continue
+            head, sep, _ = path[len(prefix) :].partition("/")
+            if sep:
+                children.setdefault(head + "/", "")
+            else:
+                children[head] = entry.oid()
+        digest = hashlib.sha1(b"tree\0")
+        for name in sorted(children):
+            oid = self._dir_oid(commit, prefix + name[:-1]) if name.endswith("/") else children[name]
+            digest.update(f"{name}\0{oid}\n".encode())
+        oid = digest.hexdigest()
+        self._dir_oids[key] = oid
+        return oid
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+    hub: HubServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        # Wakes handler threads blocked on idle keep-alive connections so they exit with the server.
+        with self._open_lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients vanish mid-body all the time (cancelled downloads, injected resets): not worth a traceback.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hftui-hub"
+    timeout = _IDLE_TIMEOUT
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    # plumbing
+
+    @property
+    def hub(self) -> HubServer:
+        return self.server.hub
+
+    def _dispatch(self, method: str) -> None:
+        target = self.path
+        if "://" in target.split("?", 1)[0]:
+            # Absolute-form request target (proxies, some clients): keep only path and query.
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        raw_path, _, query = target.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        # Read the body even when unused, or the next keep-alive request would start mid-body.
+        body = self.rfile.read(length) if length else b""
+        decoded = unquote(raw_path)
+        fault = self.hub._take_fault(method, decoded)
+        try:
+            if fault is not None and fault.kind == "delay":
+                time.sleep(fault.stall_seconds)
+            if fault is not None and fault.kind == "status":
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                code = _STATUS_ERROR_CODES.get(fault.status)
+                raise _HubError(fault.status, code, f"Injected fault: HTTP {fault.status}", headers)
+            reply = _Router(self, method, raw_path, query, body).route()
+        except _HubError as exc:
+            reply = self._error_reply(exc)
+        self._send(method, raw_path, query, reply, fault)
+
+    @staticmethod
+    def _error_reply(exc: _HubError) -> _Reply:
+        headers = [("X-Error-Message", exc.message), *exc.headers.items()]
+        if exc.code:
+            headers.append(("X-Error-Code", exc.code))
+        return _json_reply({"error": exc.message}, exc.status, headers)
+
+    def _send(self, method: str, raw_path: str, query: str, reply: _Reply, fault: Fault | None) -> None:
+        self.hub._record(
+            RequestRecord(
+                method, raw_path, query, reply.status, {k.lower(): v for k, v in self.headers.items()}
+            )
+        )
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(reply.length))
+        self.end_headers()
+        if method == "HEAD":
+            return
+        body_fault = (
+            fault if fault is not None and fault.kind in ("close_after", "reset_after", "stall") else None
+        )
+        try:
+            self._write_body(reply, body_fault)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _write_body(self, reply: _Reply, fault: Fault | None) -> None:
+        limit = fault.after_bytes if fault is not None else None
+        sent = 0
+        for part in reply.parts():
+            if limit is not None and fault is not None and sent + len(part) >= limit:
+                head = limit - sent
+                self._throttled_write(part[:head])
+                sent += head
+                part = part[head:]
+                if fault.kind == "close_after":
+                    self.close_connection = True
+                    return
+                if fault.kind == "reset_after":
+                    self._reset()
+                    return
+                time.sleep(fault.stall_seconds)
+                limit = None
+            self._throttled_write(part)
+            sent += len(part)
+
+    def _throttled_write(self, data: memoryview) -> None:
+        rate = self.hub._bandwidth
+        if rate is None:
+            self.wfile.write(data)
+            return
+        step = max(1, rate // 20)
+        started = time.monotonic()
+        for offset in range(0, len(data), step):
+            piece = data[offset : offset + step]
+            self.wfile.write(piece)
+            ahead = (offset + len(piece)) / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 + close sends RST. Closing the fd directly skips socketserver's shutdown(SHUT_WR),
+        # which would send a FIN first and turn the reset into a clean close.
+        self.close_connection = True
+        sock = self.connection
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        os.close(sock.detach())
+
+    def host_url(self) -> str:
+        host = self.headers.get("Host") or f"{self.hub.host}:{self.hub.port}"
+        return f"http://{host}"
+
+    def authorized(self) -> bool:
+        auth = self.headers.get("Authorization") or ""
+        return auth == f"Bearer {self.hub.spec.token}"
+
+
+class _Router:
+    def __init__(self, handler: _Handler, method: str, raw_path: str, query: str, body: bytes) -> None:
+        self.handler = handler
+        self.hub = handler.hub
+        self.method = method
+        self.raw_path = raw_path
+        self.query = query
+        self.params = parse_qsl(query, keep_blank_values=True)
+        self.body = body
+        # Split before decoding: a revision like refs/pr/1 arrives as one segment, refs%2Fpr%2F1.
+        self.segments = [unquote(s) for s in raw_path.split("/")[1:]]
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
+
+    def flag(self, name: str) -> bool:
+        return (self.param(name) or "").lower() in ("1", "true")
+
+    def route(self) -> _Reply:
+        segs = self.segments
+        if segs and segs[0] == "api":
+            return self.route_api(segs[1:])
+        repo_type = "model"
+        if segs and segs[0] in _URL_PREFIXES:
+            repo_type = _URL_PREFIXES[segs[0]]
+            segs = segs[1:]
+        if len(segs) >= 5 and segs[2] == "resolve" and self.method in ("GET", "HEAD"):
+            return self.resolve(repo_type, f"{segs[0]}/{segs[1]}", segs[3], "/".join(segs[4:]))
+        raise _HubError(404, None, "Not found")
+
+    def route_api(self, segs: list[str]) -> _Reply:
+        if segs == ["agent-harnesses"]:
+            # A 404 keeps the client from caching a registry file in the user's HF_HOME.
+            raise _HubError(404, None, "Not found")
+        if not segs or segs[0] not in _TYPE_PREFIXES:
+            raise _HubError(404, None, "Not found")
+        repo_type = _TYPE_PREFIXES[segs[0]]
+        if len(segs) == 1 and self.method == "GET":
+            return self.list_repos(repo_type)
+        if len(segs) < 3:
+            raise _HubError(404, None, "Not found")
+        repo = self.repo(repo_type, f"{segs[1]}/{segs[2]}")
+        rest = segs[3:]
+        if not rest and self.method == "GET":
+            return self.info(repo, repo.default_branch)
+        if len(rest) == 2 and rest[0] == "revision" and self.method == "GET":
+            return self.info(repo, rest[1])
+        if len(rest) >= 2 and rest[0] == "tree" and self.method == "GET":
+            return self.tree(repo, rest[1], "/".join(rest[2:]).strip("/"))
+        if rest == ["refs"] and self.method == "GET":
+            return self.refs(repo)
+        if len(rest) == 2 and rest[0] == "paths-info" and self.method == "POST":
+            return self.paths_info(repo, rest[1])
+        if len(rest) == 2 and rest[0] == "commits" and self.method == "GET":
+            return self.commits(repo, rest[1])
+        raise _HubError(404, None, "Not found")
+
+    # lookups
+
+    def repo(self, repo_type: str, repo_id: str) -> RepoSpec:
+        repo = self.hub.spec.repo(repo_id, repo_type)
+        if repo is None or (repo.private and not self.handler.authorized()):
+            raise _HubError(
+                404,
+                "RepoNotFound",
+                "Repository not found. Check that the repo id and type are right and, if it is private, "
+                "that you are authenticated.",
+            )
+        return repo
+
+    def commit(self, repo: RepoSpec, revision: str) -> Commit:
+        commit = repo.resolve(revision)
+        if commit is None:
+            raise _HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        return commit
+
+    # endpoints
+
+    def info(self, repo: RepoSpec, revision: str) -> _Reply:
+        commit = self.commit(repo, revision)
+        data = _summary(repo)
+        data["sha"] = commit.sha
+        data["lastModified"] = commit.date
+        blobs = self.flag("blobs")
+        siblings = []
+        for path, entry in commit.files.items():
+            sibling: dict[str, Any] = {"rfilename": path}
+            if blobs:
+                sibling["size"] = entry.size
+                sibling["blobId"] = entry.oid()
+                if entry.lfs:
+                    sibling["lfs"] = {
+                        "sha256": entry.sha256(),
+                        "size": entry.size,
+                        "pointerSize": len(entry.pointer()),
+                    }
+            siblings.append(sibling)
+        data["siblings"] = siblings
+        if blobs:
+            data["usedStorage"] = sum(e.size for e in commit.files.values())
+        return _json_reply(data)
+
+    def list_repos(self, repo_type: str) -> _Reply:
+        search = (self.param("search") or "").lower()
+        author = self.param("author")
+        filters = [v for k, v in self.params if k == "filter"]
+        authorized = self.handler.authorized()
+        items = []
+        for (rtype, _), repo in self.hub.spec.repos.items():
+            if rtype != repo_type or (repo.private and not authorized):
+                continue
+            summary = _summary(repo)
+            if search and search not in repo.id.lower():
+                continue
+            if author and repo.id.split("/")[0] != author:
+                continue
+            tags = set(summary.get("tags") or [])
+            if any(f not in tags and f != summary.get("library_name") for f in filters):
+                continue
+            items.append(summary)
+        sort = self.param("sort")
+        if sort in ("downloads", "likes", "lastModified", "createdAt"):
+            items.sort(key=lambda item: item.get(sort) or 0, reverse=self.param("direction", "-1") == "-1")
+        limit = self.param("limit")
+        page_size = self.hub.page_size
+        if limit and limit.isdigit() and int(limit) > 0:
+            page_size = min(page_size, int(limit))
+        return self.page(items, page_size)
+
+    def page(self, items: list[Any], page_size: int) -> _Reply:
+        start, end, headers = self.window(len(items), page_size)
+        return _json_reply(items[start:end], headers=headers)
+
+    def window(self, total: int, page_size: int) -> tuple[int, int, list[tuple[str, str]]]:
+        """The [start, end) slice the `cursor` param asks for, and the Link header to the next page."""
+        cursor = self.param("cursor") or "0"
+        start = int(cursor) if cursor.isdigit() else 0
+        end = min(start + page_size, total)
+        headers = []
+        if end < total:
+            params = [(k, v) for k, v in self.params if k != "cursor"] + [("cursor", str(end))]
+            # Absolute, built from Host: the client's shared session has no base URL to resolve against.
+            url = f"{self.handler.host_url()}{self.raw_path}?{urlencode(params)}"
+            headers.append(("Link", f'<{url}>; rel="next"'))
+        return start, end, headers
+
+    def tree(self, repo: RepoSpec, revision: str, path: str) -> _Reply:
+        commit = self.commit(repo, revision)
+        recursive = self.flag("recursive")
+        expand = self.flag("expand")
+        prefix = f"{path}/" if path else ""
+        below = [p for p in commit.files if p.startswith(prefix)]
+        if path and not below:
+            raise _HubError(
+                404, "EntryNotFound", f"{path} does not exist on {revision}", {"X-Repo-Commit": commit.sha}
+            )
+        dirs: set[str] = set()
+        files: list[str] = []
+        for p in below:
+            rel = p[len(prefix) :]
+            parts = rel.split("/")
+            if recursive:
+                files.append(p)
+                dirs.update(prefix + "/".join(parts[:i]) for i in range(1, len(parts)))
+            elif len(parts) == 1:
+                files.append(p)
+            else:
+                dirs.add(prefix + parts[0])
+        paths = sorted([*dirs, *files]) if recursive else sorted(dirs) + sorted(files)
+        file_set = set(files)
+        page_size = self.hub.expand_page_size if expand else self.hub.page_size
+        start, end, headers = self.window(len(paths), page_size)
+        # Entries only for this page: expansion walks history.
+        return _json_reply(
+            [self.entry(commit, p, p in file_set, expand) for p in paths[start:end]], headers=headers
+        )
+
+    def entry(self, commit: Commit, path: str, is_file: bool, expand: bool) -> dict[str, Any]:
+        if not is_file:
+            data: dict[str, Any] = {
+                "type": "directory",
+                "oid": self.hub._dir_oid(commit, path),
+                "size": 0,
+                "path": path,
+            }
+        else:
+            entry = commit.files[path]
+            data = {"type": "file", "oid": entry.oid(), "size": entry.size, "path": path}
+            if entry.lfs:
+                data["lfs"] = {"oid": entry.sha256(), "size": entry.size, "pointerSize": len(entry.pointer())}
+        if expand:
+            last = _last_commit(commit, path, is_file)
+            data["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}
+            if is_file:
+                data["securityFileStatus"] = {
+                    "status": "safe",
+                    "avScan": {"virusFound": False, "virusNames": None},
+                    "pickleImportScan": None,
+                }
+        return data
+
+    def paths_info(self, repo: RepoSpec, revision: str) -> _Reply:
+        commit = self.commit(repo, revision)
+        form = parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        expand = any(k == "expand" and v.lower() in ("1", "true") for k, v in form)
+        entries = []
+        for key, value in form:
+            if key != "paths":
+                continue
+            path = value.strip("/")
+            if path in commit.files:
+                entries.append(self.entry(commit, path, True, expand))
+            elif path and any(p.startswith(path + "/") for p in commit.files):
+                entries.append(self.entry(commit, path, False, expand))
+        return _json_reply(entries)
+
+    def refs(self, repo: RepoSpec) -> _Reply:
+        def ref(name: str, full: str, commit: Commit) -> dict[str, str]:
+            return {"name": name, "ref": full, "targetCommit": commit.sha}
+
+        data: dict[str, Any] = {
+            "branches": [ref(n, f"refs/heads/{n}", c) for n, c in repo.branches.items()],
+            "converts": [],
+            "tags": [ref(n, f"refs/tags/{n}", c) for n, c in repo.tags.items()],
+        }
+        if self.flag("include_prs"):
+            data["pullRequests"] = [ref(f"refs/pr/{n}", f"refs/pr/{n}", c) for n, c in repo.prs.items()]
+        return _json_reply(data)
+
+    def commits(self, repo: RepoSpec, revision: str) -> _Reply:
+        commit = self.commit(repo, revision)
+        items = [
+            {
+                "id": c.sha,
+                "title": c.title,
+                "message": c.message,
+                "date": c.date,
+                "authors": [{"user": c.author, "avatar": None}],
+            }
+            for c in commit.ancestors()
+        ]
+        return self.page(items, 50)
+
+    def resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> _Reply:
+        repo = self.repo(repo_type, repo_id)
+        commit = self.commit(repo, revision)
+        if repo.gated and not self.handler.authorized():
+            raise _HubError(
+                401,
+                "GatedRepo",
+                f"Access to model {repo.id} is restricted. You must have access to it and be authenticated to access it.",
+            )
+        entry = commit.files.get(path)
+        if entry is None:
+            raise _HubError(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": commit.sha})
+        if entry.lfs and self.hub.lfs_redirect and not self.flag("cdn"):
+            # The client follows a same-origin redirect itself, then needs X-Repo-Commit and ETag on
+            # the final answer, which the content URL (same route, pinned to the commit) provides.
+            parts = self.raw_path.split("/")
+            parts[parts.index("resolve") + 1] = commit.sha
+            return _Reply(
+                302,
+                [
+                    ("Location", "/".join(parts) + "?cdn=1"),
+                    ("X-Repo-Commit", commit.sha),
+                    ("ETag", f'"{entry.oid()}"'),
+                    ("X-Linked-Etag", f'"{entry.sha256()}"'),
+                    ("X-Linked-Size", str(entry.size)),
+                ],
+            )
+        size = entry.size
+        etag = entry.etag()
+        headers = [
+            ("Content-Type", _content_type(path)),
+            ("Accept-Ranges", "bytes"),
+            ("ETag", f'"{etag}"'),
+            ("X-Repo-Commit", commit.sha),
+            ("Cache-Control", "public, max-age=3600"),
+        ]
+        if entry.lfs:
+            headers += [("X-Linked-Etag", f'"{etag}"'), ("X-Linked-Size", str(size))]
+        reply = _Reply(200, headers, content=entry.content, start=0, end=size)
+        range_header = self.handler.headers.get("Range")
+        if range_header and self.method == "GET":
+            span = _parse_range(range_header, size)
+            if span is None:
+                raise _HubError(
+                    416,
+                    "RangeNotSatisfiable",
+                    f"Range not satisfiable: {range_header}",
+                    {"Content-Range": f"bytes */{size}"},
+                )
+            reply.status = 206
+            reply.start, reply.end = span
+            reply.headers.append(("Content-Range", f"bytes {span[0]}-{span[1] - 1}/{size}"))
+        return reply
+
+
+def _summary(repo: RepoSpec) -> dict[str, Any]:
+    """The fields of a repo listing; without `sha`, so listing never forces hashing."""
+    root = list(repo.head.ancestors())[-1]
+    data: dict[str, Any] = {
+        "_id": hashlib.sha1(f"{repo.type}/{repo.id}".encode()).hexdigest()[:24],
+        "id": repo.id,
+        "author": repo.id.split("/")[0],
+        "private": repo.private,
+        "gated": repo.gated,
+        "disabled": False,
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "createdAt": root.date,
+        "lastModified": repo.head.date,
+    }
+    if repo.type == "model":
+        data["modelId"] = repo.id
+    if repo.type == "space":
+        data["sdk"] = "gradio"
+    data.update(repo.meta)
+    return data
+
+
+def _last_commit(commit: Commit, path: str, is_file: bool) -> Commit:
+    def state(c: Commit) -> Any:
+        if is_file:
+            entry = c.files.get(path)
+            return entry.oid() if entry else None
+        prefix = path + "/"
+        return tuple((p, e.oid()) for p, e in c.files.items() if p.startswith(prefix))
+
+    current = state(commit)
+    last = commit
+    for ancestor in commit.ancestors():
+        if state(ancestor) != current:
+            break
+        last = ancestor
+    return last
+
+
+def _content_type(path: str) -> str:
+    if path.endswith(".json"):
+        return "application/json"
+    if path.endswith((".md", ".txt", ".gitattributes")):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """[start, end) for `bytes=N-`, `bytes=N-M` or `bytes=-S`; None when unsatisfiable or malformed."""
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0 or size == 0:
+            return None
+        return max(0, size - suffix), size
+    start = int(match[1])
+    end = int(match[2]) + 1 if match[2] else size
+    if start >= size or end <= start:
+        return None
+    return start, min(end, size)
