@@ -112,6 +112,8 @@ def run_tui(args: argparse.Namespace) -> int:
 def _run_demo(settings: Settings, problems: list[SettingsProblem]) -> int:
     from hftui.hub.demo import demo_session
 
+    # The demo must not phone home or reuse anything of the user's Hub setup.
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     # The server must be up and HF_ENDPOINT set before huggingface_hub is first imported,
     # because the library reads the endpoint at import time.
     with demo_session() as demo:

@@ -28,6 +28,8 @@ from hftui.tui.screens.help import HelpScreen
 from hftui.tui.widgets.summary import QueueSummary
 
 PANES = (("cache", "Cache", "1"), ("browse", "Browse", "2"), ("queue", "Queue", "3"))
+# One footer entry ("1 2 3 Panes") instead of three keeps the pane's own keys visible at 80 columns.
+PANE_KEYS = Binding.Group("Panes", compact=True)
 
 
 class HfTuiApp(App[int]):
@@ -36,9 +38,9 @@ class HfTuiApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
-        Binding("1", "show_pane('cache')", "Cache", id="pane.cache"),
-        Binding("2", "show_pane('browse')", "Browse", id="pane.browse"),
-        Binding("3", "show_pane('queue')", "Queue", id="pane.queue"),
+        Binding("1", "show_pane('cache')", "Cache", id="pane.cache", group=PANE_KEYS),
+        Binding("2", "show_pane('browse')", "Browse", id="pane.browse", group=PANE_KEYS),
+        Binding("3", "show_pane('queue')", "Queue", id="pane.queue", group=PANE_KEYS),
         # Function keys reach the panes even while an input has focus (digits would be typed).
         Binding("f1", "show_pane('cache')", "Cache", show=False, priority=True),
         Binding("f2", "show_pane('browse')", "Browse", show=False, priority=True),
@@ -93,7 +95,7 @@ class HfTuiApp(App[int]):
             with TabPane("3 Queue", id="queue"):
                 yield QueuePane(id="queue-pane")
         yield QueueSummary(id="queue-summary")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         for problem in self.startup_problems:
