@@ -1,0 +1,121 @@
+"""Benchmark the Cache pane on a 2,000-repo cache: time to first rows, to a full table, loop lag, peak RSS.
+
+Reuses `benchmarks/scan.py`'s cache builder (2,000 repos x 2 revisions x 25 files, sparse blobs,
+some in the shared blob store). Each run starts a fresh `python` process that builds the app the
+way `hftui --cache-dir DIR` does and runs it headless; times are measured from just before the
+process is spawned (so interpreter start-up and imports count), to:
+
+* first rows: the first frame after the table holds at least one row;
+* full table: the scan finished and every repo is a row;
+* worst event-loop stall while scanning (a 10 ms timer's largest gap: how responsive keys stay);
+* peak RSS of the app process (the scan's worker processes are children of multiprocessing's
+  fork server, so they are not counted; `benchmarks/scan.py` measures the scan on its own).
+
+    python benchmarks/cache_ui.py                      # cache in $TMPDIR/hftui-bench-cache
+    python benchmarks/cache_ui.py --runs 5 --repos 2000 --cache-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+cache_dir, processes = sys.argv[1], int(sys.argv[2])
+from hftui.settings import Settings
+from hftui.tui.app import make_app
+
+app = make_app(Settings(cache_dir=cache_dir, scan_processes=processes))
+out = {"first_rows": None, "full": None, "max_gap": 0.0, "rows": 0}
+last = [time.time()]
+
+def tick():
+    now = time.time()
+    gap = now - last[0]
+    last[0] = now
+    pane = app.cache_pane
+    if pane.scanning or out["full"] is None:
+        out["max_gap"] = max(out["max_gap"], gap)
+    rows = pane.table.row_count
+    if rows and out["first_rows"] is None:
+        out["first_rows"] = now
+    if not pane.scanning and pane.report is not None and out["full"] is None:
+        out["full"] = now
+        out["rows"] = rows
+        app.exit()
+
+app.call_later(lambda: app.set_interval(0.01, tick))
+app.run(headless=True, size=(120, 40))
+out["rss_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps(out))
+"""
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("bench_scan", Path(__file__).with_name("scan.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_cache
+
+
+def run_once(cache: Path, processes: int) -> dict[str, float]:
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cache), str(processes)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "first_rows": out["first_rows"] - start,
+        "full": out["full"] - start,
+        "max_gap": out["max_gap"],
+        "rows": out["rows"],
+        "rss_mib": out["rss_self"] / 1024,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "hftui-bench-cache")
+    parser.add_argument("--repos", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=0, help="Settings.scan_processes (0 = auto)")
+    args = parser.parse_args()
+    cache = args.cache_dir.resolve()
+    _builder()(cache, args.repos)
+    run_once(cache, args.processes)  # warm the page and dentry caches
+    runs = [run_once(cache, args.processes) for _ in range(args.runs)]
+    med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    worst = {key: max(r[key] for r in runs) for key in runs[0]}
+    print(f"cache: {cache} ({args.repos} repos), {args.runs} runs, medians (worst):")
+    print(
+        f"  first rows        {med['first_rows'] * 1000:7.0f} ms ({worst['first_rows'] * 1000:.0f})   target < 1000 ms"
+    )
+    print(
+        f"  full table        {med['full'] * 1000:7.0f} ms ({worst['full'] * 1000:.0f})   {int(med['rows'])} rows"
+    )
+    print(
+        f"  worst loop stall  {med['max_gap'] * 1000:7.0f} ms ({worst['max_gap'] * 1000:.0f})   while scanning"
+    )
+    print(f"  peak RSS app      {med['rss_mib']:7.1f} MiB ({worst['rss_mib']:.1f})   target < 300 MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

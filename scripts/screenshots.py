@@ -1,0 +1,133 @@
+"""Regenerate the README screenshots (`screenshots/*.svg`) from the demo cache.
+
+    python scripts/screenshots.py            # every scenario
+    python scripts/screenshots.py cache-list # only the named ones
+
+Each scenario is a named async function that drives the app to one state; add your pane's
+scenarios to SCENARIOS. The demo Hub and cache are built once (huggingface_hub's own download
+code against the local Hub server) and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "screenshots"
+
+Drive = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    size: tuple[int, int]
+    drive: Drive
+    settings: dict[str, Any] | None = None
+
+
+async def settle(pilot: Any) -> None:
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+# -- Cache pane ---------------------------------------------------------------------------------
+
+
+async def cache_list(pilot: Any) -> None:
+    await settle(pilot)
+
+
+async def cache_detail_marks(pilot: Any) -> None:
+    from hftui.hub.demo import PARTIAL_REPO
+    from hftui.tui.panes.cache import CachePane, folder_name
+
+    await settle(pilot)
+    pane = pilot.app.query_one(CachePane)
+    pane.table.move_cursor(row=pane.table.get_row_index(folder_name("model", PARTIAL_REPO)))
+    await pilot.press("space")  # mark a whole repo
+    from hftui.hub.demo import DETACHED_REPO
+
+    pane.table.move_cursor(row=pane.table.get_row_index(folder_name("model", DETACHED_REPO)))
+    await pilot.press("enter")
+    await settle(pilot)
+    detached = next(
+        i
+        for i, r in enumerate(pane.detail.revisions.rows)
+        if not pane.detail.record.revision(str(r.value)).refs
+    )
+    pane.detail.revisions.move_cursor(row=detached)
+    await pilot.press("space")  # mark the detached revision
+    pane.detail.revisions.move_cursor(row=0)
+    await pilot.pause()
+    await pilot.press("tab", "down", "space")  # and a file of the current one
+    await settle(pilot)
+
+
+async def cache_confirm(pilot: Any) -> None:
+    await cache_detail_marks(pilot)
+    await pilot.press("d")
+    await settle(pilot)
+
+
+async def cache_prune(pilot: Any) -> None:
+    await settle(pilot)
+    await pilot.press("p")
+    await settle(pilot)
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("cache-list", (120, 36), cache_list),
+    Scenario("cache-list-80x24", (80, 24), cache_list),
+    Scenario("cache-detail-marks", (120, 36), cache_detail_marks),
+    Scenario("cache-confirm", (120, 36), cache_confirm),
+    Scenario("cache-prune", (120, 36), cache_prune),
+]
+
+
+async def shoot(scenario: Scenario, cache_dir: Path) -> Path:
+    from hftui.settings import Settings
+    from hftui.tui.app import make_app
+
+    app = make_app(Settings(cache_dir=str(cache_dir), **(scenario.settings or {})))
+    async with app.run_test(size=scenario.size) as pilot:
+        await scenario.drive(pilot)
+        path = app.save_screenshot(filename=f"{scenario.name}.svg", path=str(OUT))
+    return Path(path)
+
+
+def main(argv: list[str]) -> int:
+    from hftui.hub.demo import demo_session
+
+    wanted = set(argv)
+    chosen = [s for s in SCENARIOS if not wanted or s.name in wanted]
+    if wanted - {s.name for s in SCENARIOS}:
+        print(
+            f"unknown scenario(s): {', '.join(sorted(wanted - {s.name for s in SCENARIOS}))}", file=sys.stderr
+        )
+        return 2
+    OUT.mkdir(exist_ok=True)
+    with demo_session() as demo:
+        for scenario in chosen:
+            # A fresh copy per scenario (under a realistic path): scenarios may delete things.
+            base = Path(tempfile.mkdtemp(prefix="hftui-shot-"))
+            cache_dir = base / "huggingface" / "hub"
+            shutil.copytree(demo.cache_dir, cache_dir, symlinks=True)
+            try:
+                print(asyncio.run(shoot(scenario, cache_dir)))
+            finally:
+                shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,171 @@
+"""Offline verification of a cached revision against its cached tree listing (`trees/<commit>.json`).
+
+UI-free, no network. LFS files are checked by SHA-256 against `lfs_sha256`; other files by their
+git blob SHA-1 (`sha1(b"blob <size>\\0" + data)`) against `blob_id`. The listing is read from the
+file huggingface_hub writes during `snapshot_download` (format_version 1); the public reader
+`get_cached_repo_tree` drops the LFS SHA-256, so the JSON is read directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+
+
+class VerifyError(Exception):
+    """The revision cannot be verified at all (no cached listing, unreadable snapshot)."""
+
+
+class VerifyCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    path: str
+    size: int
+    blob_id: str
+    lfs_sha256: str | None = None
+
+
+@dataclass
+class VerifyResult:
+    commit_hash: str
+    checked: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, str]] = field(default_factory=list)
+    """(path, what differs)"""
+    missing: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    """Files in the snapshot that the listing does not know."""
+    bytes_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatched or self.unreadable)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.checked)} file(s) match"]
+        if self.mismatched:
+            parts.append(f"{len(self.mismatched)} mismatched")
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} unreadable")
+        if self.missing:
+            parts.append(f"{len(self.missing)} not downloaded")
+        if self.extra:
+            parts.append(f"{len(self.extra)} not in the listing")
+        return ", ".join(parts)
+
+
+def read_listing(repo_path: Path, commit_hash: str) -> dict[str, ListedFile]:
+    path = Path(repo_path) / "trees" / f"{commit_hash}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VerifyError(
+            f"no tree listing cached for {commit_hash[:8]} (downloaded by an older client?)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise VerifyError(f"cannot read {path.name}: {exc}") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("format_version") != 1
+        or not isinstance(data.get("files"), dict)
+    ):
+        raise VerifyError(f"unknown tree listing format in {path.name}")
+    out: dict[str, ListedFile] = {}
+    for name, info in data["files"].items():
+        try:
+            out[name] = ListedFile(name, int(info["size"]), str(info["blob_id"]), info.get("lfs_sha256"))
+        except (KeyError, TypeError, ValueError):
+            raise VerifyError(f"malformed entry {name!r} in {path.name}") from None
+    return out
+
+
+def git_blob_sha1(path: Path, size: int, *, on_bytes: Callable[[int], None] | None = None) -> str:
+    h = hashlib.sha1(b"blob %d\0" % size)
+    _feed(h, path, on_bytes)
+    return h.hexdigest()
+
+
+def sha256(path: Path, *, on_bytes: Callable[[int], None] | None = None) -> str:
+    h = hashlib.sha256()
+    _feed(h, path, on_bytes)
+    return h.hexdigest()
+
+
+def _feed(h: hashlib._Hash, path: Path, on_bytes: Callable[[int], None] | None) -> None:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+
+
+def verify_revision(
+    repo_path: Path,
+    commit_hash: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> VerifyResult:
+    """Hash every downloaded file of a revision. `progress(done_bytes, total_bytes)`; `cancel()` stops."""
+    listing = read_listing(repo_path, commit_hash)
+    snapshot = Path(repo_path) / "snapshots" / commit_hash
+    if not snapshot.is_dir():
+        raise VerifyError(f"snapshot {commit_hash[:8]} is not in the cache")
+    result = VerifyResult(commit_hash)
+    present = [f for f in listing.values() if os.path.lexists(snapshot / f.path)]
+    result.missing = sorted(f.path for f in listing.values() if f not in present)
+    total = sum(f.size for f in present)
+    done = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal done
+        done += n
+        if cancel is not None and cancel():
+            raise VerifyCancelled
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    for entry in sorted(present, key=lambda f: f.path):
+        if cancel is not None and cancel():
+            raise VerifyCancelled
+        local = snapshot / entry.path
+        try:
+            size = local.stat().st_size
+            if size != entry.size:
+                result.mismatched.append((entry.path, f"size {size} instead of {entry.size}"))
+                done += entry.size
+                continue
+            if entry.lfs_sha256:
+                got = sha256(local, on_bytes=on_bytes)
+                expected, algo = entry.lfs_sha256, "sha256"
+            else:
+                got = git_blob_sha1(local, size, on_bytes=on_bytes)
+                expected, algo = entry.blob_id, "git sha1"
+        except VerifyCancelled:
+            raise
+        except OSError as exc:
+            result.unreadable.append((entry.path, exc.strerror or str(exc)))
+            continue
+        result.bytes_checked += size
+        if got != expected:
+            result.mismatched.append((entry.path, f"{algo} {got[:12]}… instead of {expected[:12]}…"))
+        else:
+            result.checked.append(entry.path)
+    for root, _dirs, files in os.walk(snapshot):
+        for name in files:
+            rel = Path(root, name).relative_to(snapshot).as_posix()
+            if rel not in listing:
+                result.extra.append(rel)
+    result.extra.sort()
+    return result

@@ -1,0 +1,118 @@
+"""The delete confirmation: every item of a `DeletionPlan`, its size, and the bytes really freed."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from hftui.core.cleanup import DeletionPlan
+from hftui.tui.widgets.cache_table import size_text
+
+MAX_LISTED = 200
+
+
+def plan_table(plan: DeletionPlan, skipped: list[tuple[str, str]] | None = None) -> Table:
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 1), expand=True)
+    table.add_column("item", ratio=1, overflow="fold")
+    table.add_column("size", justify="right", no_wrap=True)
+    rows: list[tuple[Text | str, str]] = []
+    for item in plan.items:
+        label = Text(item.mark.label)
+        if item.note:
+            label.append(f"  ({item.note})", style="italic")
+        rows.append((label, size_text(item.size_on_disk)))
+    for loose in plan.loose_files:
+        rows.append(
+            (
+                str(
+                    loose.path.relative_to(plan.cache_dir)
+                    if loose.path.is_relative_to(plan.cache_dir)
+                    else loose.path
+                ),
+                size_text(loose.size_on_disk),
+            )
+        )
+    for path, size in plan.shared_blobs:
+        rows.append((f"shared blob {path.name[:16]}…", size_text(size)))
+    for row_label, row_size in rows[:MAX_LISTED]:
+        table.add_row(row_label, row_size)
+    if len(rows) > MAX_LISTED:
+        table.add_row(f"… and {len(rows) - MAX_LISTED} more", "")
+    for mark in plan.not_found:
+        table.add_row(Text(f"✗ {mark.label}: no longer in the cache", style="italic"), "")
+    for skipped_label, why in skipped or []:
+        table.add_row(Text(f"✗ {skipped_label}: skipped, {why}", style="italic"), "")
+    return table
+
+
+class DeleteConfirmScreen(ModalScreen[bool]):
+    """`y` deletes, `n`/`escape` cancels. Focus starts on Cancel."""
+
+    DEFAULT_CSS = """
+    DeleteConfirmScreen { align: center middle; }
+    DeleteConfirmScreen > #dialog {
+        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        border: thick $error; background: $surface; padding: 0 1;
+    }
+    DeleteConfirmScreen #title { text-style: bold; }
+    DeleteConfirmScreen #items { height: auto; max-height: 14; }
+    DeleteConfirmScreen #refused { margin-top: 1; color: $text-error; text-style: bold; }
+    DeleteConfirmScreen #freed { margin-top: 1; text-style: bold; }
+    DeleteConfirmScreen #buttons { height: auto; align-horizontal: right; }
+    DeleteConfirmScreen Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("escape,n", "answer(False)", "Cancel"),
+        Binding("y", "answer(True)", "Delete"),
+    ]
+
+    def __init__(
+        self, title: str, plan: DeletionPlan, *, skipped: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.plan = plan
+        self.skipped = skipped or []
+
+    @property
+    def allow_confirm(self) -> bool:
+        return not self.plan.is_empty
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="title")
+            with VerticalScroll(id="items"):
+                yield Static(plan_table(plan, self.skipped))
+            if plan.refused:
+                yield Static(
+                    "\n".join(f"✗ {r.mark.label}: not deleted, {r.reason}" for r in plan.refused),
+                    id="refused",
+                )
+            if plan.is_empty:
+                freed = "Nothing can be deleted."
+            else:
+                freed = (
+                    f"Marked {size_text(plan.total_size)} · deleting frees {size_text(plan.expected_freed_size)}"
+                    f" ({plan.expected_freed_size:,} bytes). This cannot be undone."
+                )
+            yield Static(freed, id="freed")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel (n)", id="cancel")
+                if self.allow_confirm:
+                    yield Button("Delete (y)", id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm" and self.allow_confirm)
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value and self.allow_confirm)

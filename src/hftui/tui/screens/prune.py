@@ -1,0 +1,66 @@
+"""Prune menu: what each prune action would free, before any confirmation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from hftui.tui.widgets.cache_table import size_text
+
+
+@dataclass(frozen=True)
+class PruneChoice:
+    key: str  # "detached" | "incomplete" | "locks" | "shared"
+    title: str
+    count: int
+    size: int
+
+
+class PruneScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    PruneScreen { align: center middle; }
+    PruneScreen > #dialog {
+        width: 80%; max-width: 90; height: auto; max-height: 90%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    PruneScreen #title { text-style: bold; }
+    PruneScreen OptionList { height: auto; max-height: 10; }
+    PruneScreen #hint { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape,q", "dismiss_none", "Close")]
+
+    def __init__(self, choices: list[PruneChoice]) -> None:
+        super().__init__()
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Prune the cache", id="title")
+            options = [
+                Option(
+                    f"{c.title:<34} {c.count:>5} item(s)  {size_text(c.size):>10}",
+                    id=c.key,
+                    disabled=c.count == 0,
+                )
+                for c in self.choices
+            ]
+            yield OptionList(*options, id="prune-options")
+            yield Static("enter: preview and confirm · escape: close", id="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.focus()
+        first = next((i for i, c in enumerate(self.choices) if c.count), None)
+        options.highlighted = first
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

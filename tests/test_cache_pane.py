@@ -1,0 +1,477 @@
+"""Pilot tests of the Cache pane against real caches downloaded from the local Hub server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
+from test_cleanup_support import MODEL, SPACE, repos_by_key, revision_with, state
+
+from hftui.settings import Settings
+from hftui.tui.app import make_app
+from hftui.tui.messages import CacheChanged
+from hftui.tui.panes.cache import CachePane
+
+M = ("model", MODEL)
+MODEL_DIR = "models--acme--bert-mini"
+
+
+async def settle(pilot, app) -> None:
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def app_for(cache_dir: Path, **settings):
+    return make_app(Settings(cache_dir=str(cache_dir), **settings))
+
+
+def footer_actions(app) -> set[str]:
+    return {key.action for key in app.query("FooterKey")}
+
+
+def library_freed_for_revisions(cache_dir: Path, hashes: list[str]) -> int:
+    from huggingface_hub import scan_cache_dir
+
+    return scan_cache_dir(cache_dir).delete_revisions(*hashes).expected_freed_size
+
+
+async def test_list_streams_rows_and_header(cache: Path) -> None:
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        assert set(pane.table.records) == {
+            MODEL_DIR,
+            "datasets--acme--tiny-corpus",
+            "spaces--acme--demo-space",
+        }
+        assert not pane.scanning
+        header = str(pane.query_one("#cache-header").render())
+        assert str(cache) in header and "3 repos" in header and "free" in header
+        # biggest first
+        assert str(pane.table.coordinate_to_cell_key((0, 0)).row_key.value) == MODEL_DIR
+        statuses = {name: pane.table.get_cell(name, "status") for name in pane.table.records}
+        assert statuses["datasets--acme--tiny-corpus"].startswith("partial")
+        assert statuses["spaces--acme--demo-space"] == "complete"
+        await pilot.press("n")
+        first = pane.table.coordinate_to_cell_key((0, 0)).row_key.value
+        assert first == "datasets--acme--tiny-corpus"  # dataset/acme/tiny-corpus < model/... < space/...
+        await pilot.press("n")
+        assert pane.table.coordinate_to_cell_key((0, 0)).row_key.value == "spaces--acme--demo-space"
+
+
+async def test_mark_repo_then_delete_frees_library_bytes_and_matches_scan(cache: Path) -> None:
+    before = state(cache)
+    expected_freed = library_freed_for_revisions(
+        cache, [r.commit_hash for r in repos_by_key(cache)[M].revisions]
+    )
+    seen: list[object] = []
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("space")
+        await settle(pilot, app)
+        assert pane.plan is not None and pane.plan.expected_freed_size == expected_freed
+        assert pane.query_one("#marked").display
+        assert "deleting frees" in str(pane.query_one("#marked").render())
+        await pilot.press("d")
+        await settle(pilot, app)
+        assert type(app.screen).__name__ == "DeleteConfirmScreen"
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert MODEL_DIR not in pane.table.records and MODEL_DIR not in pane.table.rows
+        assert not pane.marks and not pane.query_one("#marked").display
+        assert any(isinstance(m, CacheChanged) and M in m.repos for m in seen)
+    expected = {k: v for k, v in before.items() if k != M}
+    assert state(cache) == expected
+
+
+async def test_mark_revision_and_files_in_the_detail(cache: Path) -> None:
+    repos = repos_by_key(cache)
+    pr = revision_with(repos[M], "refs/pr/1")
+    main = revision_with(repos[M], "main")
+    before = state(cache)
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.view == "cache-detail"
+        detail = pane.detail
+        # per-revision "frees" equals the library's figure for that revision alone
+        assert detail.frees[pr.commit_hash] == library_freed_for_revisions(cache, [pr.commit_hash])
+        detail.revisions.move_cursor(row=detail.revisions.get_row_index(pr.commit_hash))
+        await pilot.pause()
+        await pilot.press("space")  # mark the PR revision
+        detail.revisions.move_cursor(row=detail.revisions.get_row_index(main.commit_hash))
+        await pilot.pause()
+        assert detail.revision.commit_hash == main.commit_hash
+        await pilot.press("tab")
+        assert detail.file_tree.has_focus
+        # the tree: onnx/ first (folders first), then files
+        onnx = next(n for n in detail.file_tree.root.children if n.data.path == "onnx")
+        detail.file_tree.move_cursor(onnx)
+        await pilot.press("space")  # a folder
+        readme = next(n for n in detail.file_tree.root.children if n.data.path == "README.md")
+        detail.file_tree.move_cursor(readme)
+        await pilot.press("space")  # a file
+        await settle(pilot, app)
+        kinds = sorted(m.kind for m in pane.marks)
+        assert kinds == ["path", "path", "revision"]
+        assert "●" in str(readme.label)
+        # the marked panel's freed figure: the plan over the library's strategies, checked on disk below
+        plan = pane.plan
+        assert plan is not None
+        await pilot.press("d")
+        await settle(pilot, app)
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert pane.view == "cache-detail"  # the repo is still there, shown in its true state
+        assert pr.commit_hash not in detail.revisions.rows
+    after = state(cache)
+    expected = dict(before)
+    expected[M] = {c: v for c, v in before[M].items() if c != pr.commit_hash}
+    refs, files = expected[M][main.commit_hash]
+    expected[M][main.commit_hash] = (
+        refs,
+        frozenset(f for f in files if f[0] != "README.md" and not f[0].startswith("onnx/")),
+    )
+    assert after == expected
+    # blobs of main's remaining files are all still there (shared with the deleted PR)
+    for f in repos_by_key(cache)[M].revisions:
+        for cached in f.files:
+            assert cached.blob_path.exists()
+
+
+async def test_read_only_hides_and_disables_destructive_keys(cache: Path) -> None:
+    app = app_for(cache, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        actions = footer_actions(app)
+        assert "toggle_mark" not in actions and "delete" not in actions and "prune" not in actions
+        assert "filter" in actions
+        await pilot.press("space")
+        await pilot.press("p")
+        await pilot.press("d")
+        await settle(pilot, app)
+        assert not pane.marks
+        assert type(app.screen).__name__ == "Screen"
+        assert not any(
+            "delete" in title.lower() or "prune" in title.lower() for title, _, _ in pane.commands()
+        )
+    assert (cache / MODEL_DIR).exists()
+
+
+class _Downloading:
+    def __init__(self, repos: set[tuple[str, str]]) -> None:
+        self.repos = repos
+
+    def active_repos(self) -> set[tuple[str, str]]:
+        return set(self.repos)
+
+    def __getattr__(self, name: str):  # the rest of the controller: harmless no-ops
+        return lambda *a, **k: 0 if name == "running_count" else None
+
+
+async def test_refuses_to_delete_a_repo_that_is_downloading(cache: Path) -> None:
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        app.downloads = _Downloading({M})
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("space")
+        await pilot.press("d")
+        await settle(pilot, app)
+        screen = app.screen
+        assert type(screen).__name__ == "DeleteConfirmScreen"
+        assert not screen.query("#confirm")
+        text = str(screen.query_one("#refused").render())
+        assert "download" in text and "not deleted" in text
+        await pilot.press("y")
+        await settle(pilot, app)
+    assert (cache / MODEL_DIR).exists()
+
+
+async def test_symlink_outside_the_cache_left_untouched(cache: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "outside.bin"
+    precious.write_bytes(b"keep me")
+    space_rev = next(iter(repos_by_key(cache)[("space", SPACE)].revisions))
+    (space_rev.snapshot_path / "evil.bin").symlink_to(precious)
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index("spaces--acme--demo-space"))
+        await pilot.press("space", "d")
+        await settle(pilot, app)
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert "spaces--acme--demo-space" not in pane.table.records
+    assert precious.read_bytes() == b"keep me"
+    assert not (cache / "spaces--acme--demo-space").exists()
+
+
+async def test_permission_denied_mid_deletion_reported_and_table_shows_truth(cache: Path) -> None:
+    if shutil.which("chattr") is None:
+        pytest.skip("no chattr")
+    main = revision_with(repos_by_key(cache)[M], "main")
+    locked = main.snapshot_path / "onnx"
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i not supported on this filesystem")
+    notes: list[tuple[str, str]] = []
+    app = app_for(cache)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.notify = lambda message, **kw: notes.append((str(message), kw.get("severity", "information")))  # type: ignore[method-assign]
+            await settle(pilot, app)
+            pane = app.query_one(CachePane)
+            for name in (MODEL_DIR, "spaces--acme--demo-space"):
+                pane.table.move_cursor(row=pane.table.get_row_index(name))
+                await pilot.press("space")
+            await pilot.press("d")
+            await settle(pilot, app)
+            await pilot.press("y")
+            await settle(pilot, app)
+            errors = [m for m, sev in notes if sev == "error"]
+            assert errors and "could not be deleted" in errors[0] and "permission denied" in errors[0]
+            assert "onnx" in errors[0]
+            assert "spaces--acme--demo-space" not in pane.table.records  # the rest went on
+            record = pane.table.records[MODEL_DIR]  # the survivor, rescanned
+            assert not record.warnings  # consistent: no dangling links, no ref to a missing snapshot
+            assert [sorted(p for p, _ in rev.files) for rev in record.revisions] == [
+                ["onnx/model.onnx"]  # onnx/ is immutable: its direct entries stay, extra/ was emptied
+            ]
+            assert "main" in record.refs
+            assert pane.marks  # the repo mark stays: it was not deleted
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+
+
+async def test_item_removed_by_another_process_is_reported_not_a_crash(cache: Path) -> None:
+    notes: list[tuple[str, str]] = []
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.notify = lambda message, **kw: notes.append((str(message), kw.get("severity", "information")))  # type: ignore[method-assign]
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index("spaces--acme--demo-space"))
+        await pilot.press("space", "d")
+        await settle(pilot, app)
+        shutil.rmtree(cache / "spaces--acme--demo-space")
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert any("already gone" in m for m, _ in notes)
+        assert "spaces--acme--demo-space" not in pane.table.records
+
+
+async def test_bad_filter_keeps_the_last_good_one(cache: Path) -> None:
+    app = app_for(cache)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        await pilot.press("slash")
+        for ch in "type=space":
+            await pilot.press(ch)
+        await pilot.pause()
+        assert [str(k.value) for k in pane.table.rows] == ["spaces--acme--demo-space"]
+        await pilot.press("enter")
+        await pilot.press("slash")
+        box = pane.query_one("#filter")
+        box.value = "size>1.5XB"
+        await pilot.pause()
+        error = pane.query_one("#filter-error")
+        assert error.display and "1.5XB" in str(error.render())
+        assert box.has_class("-invalid")
+        assert [str(k.value) for k in pane.table.rows] == ["spaces--acme--demo-space"]
+        box.value = "mini"
+        await pilot.pause()
+        assert [str(k.value) for k in pane.table.rows] == [MODEL_DIR]
+        assert not error.display
+        box.value = ""
+        await pilot.pause()
+        assert pane.table.row_count == 3
+
+
+def _corrupt_repo(cache: Path) -> Path:
+    bad = cache / "models--acme--broken"
+    bad.mkdir()
+    (bad / "snapshots").write_text("not a dir")
+    return bad
+
+
+async def test_corrupt_repo_shown_with_a_warning_and_the_rest_works(cache: Path) -> None:
+    _corrupt_repo(cache)
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        assert pane.table.get_cell("models--acme--broken", "status").startswith("⚠")
+        pane.table.move_cursor(row=pane.table.get_row_index("models--acme--broken"))
+        await pilot.press("space")
+        assert not pane.marks
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert "Snapshots dir" in str(pane.detail.query_one("#detail-title").render())
+
+
+@pytest.mark.root
+def test_unreadable_repo_dir_as_unprivileged_user(template_cache: Path) -> None:
+    """Root reads everything, so the app runs as `nobody` in a subprocess over a cache with one
+    repo folder it cannot read."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="hftui-unreadable-"))
+    try:
+        os.chmod(base, 0o755)
+        cache_dir = base / "hub"
+        shutil.copytree(template_cache, cache_dir, symlinks=True)
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(base)], check=True)
+        locked = cache_dir / "spaces--acme--demo-space"
+        subprocess.run(["chown", "root:root", str(locked)], check=True)
+        os.chmod(locked, 0o700)
+        script = textwrap.dedent(
+            f"""
+            import asyncio, json
+            from hftui.settings import Settings
+            from hftui.tui.app import make_app
+            from hftui.tui.panes.cache import CachePane
+
+            async def main():
+                app = make_app(Settings(cache_dir={str(cache_dir)!r}))
+                async with app.run_test(size=(120, 40)) as pilot:
+                    for _ in range(3):
+                        await pilot.pause(); await app.workers.wait_for_complete()
+                    pane = app.query_one(CachePane)
+                    rows = {{name: str(pane.table.get_cell(name, "status")) for name in pane.table.records}}
+                    pane.table.move_cursor(row=pane.table.get_row_index({MODEL_DIR!r}))
+                    await pilot.press("space")
+                    for _ in range(3):
+                        await pilot.pause(); await app.workers.wait_for_complete()
+                    print(json.dumps({{"rows": rows, "freed": pane.plan.expected_freed_size}}))
+            asyncio.run(main())
+            """
+        )
+        proc = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "HOME": str(base),
+                "XDG_CONFIG_HOME": str(base / "cfg"),
+                "XDG_STATE_HOME": str(base / "st"),
+            },
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["rows"]["spaces--acme--demo-space"].startswith("⚠")
+        assert out["rows"][MODEL_DIR] == "complete"
+        assert out["freed"] > 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_prune_previews_sizes_then_deletes(cache: Path) -> None:
+    blobs = cache / MODEL_DIR / "blobs"
+    (blobs / "deadbeef.0123abcd.incomplete").write_bytes(b"x" * 1234)
+    (cache / MODEL_DIR / "refs" / "v0.9").unlink()  # the old revision becomes detached
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        await pilot.press("p")
+        await settle(pilot, app)
+        screen = app.screen
+        assert type(screen).__name__ == "PruneScreen"
+        by_key = {c.key: c for c in screen.choices}
+        assert by_key["incomplete"].size == 1234 and by_key["incomplete"].count == 1
+        assert by_key["detached"].count == 1 and by_key["detached"].size > 0
+        assert by_key["locks"].count > 0
+        # choose the .incomplete prune
+        options = screen.query_one("OptionList")
+        options.highlighted = [c.key for c in screen.choices].index("incomplete")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert type(app.screen).__name__ == "DeleteConfirmScreen"
+        assert app.screen.plan.expected_freed_size == 1234
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert not list(blobs.glob("*.incomplete"))
+        assert "tmp" not in pane.table.get_cell(MODEL_DIR, "status")
+
+
+async def test_verify_reports_ok_then_mismatch(cache: Path) -> None:
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index("spaces--acme--demo-space"))
+        await pilot.press("v")
+        await settle(pilot, app)
+        result = app.screen.result
+        assert result is not None and result.ok and len(result.checked) == 2
+        await pilot.press("escape")
+        blob = next((cache / "spaces--acme--demo-space" / "blobs").iterdir())
+        data = blob.read_bytes()
+        blob.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+        await pilot.press("v")
+        await settle(pilot, app)
+        result = app.screen.result
+        assert result is not None and not result.ok and len(result.mismatched) == 1
+
+
+async def test_copy_menu_copies_a_snippet(cache: Path) -> None:
+    copied: list[str] = []
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+    assert copied == [f'from_pretrained("{MODEL}", revision="main")']
+
+
+async def test_help_palette_and_repos_changed(cache: Path, tmp_path: Path) -> None:
+    app = app_for(cache)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        help_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        await pilot.press("escape")
+        titles = [title for title, _, _ in pane.commands()]
+        assert (
+            "Cache: delete marked…" in titles
+            and "Cache: prune…" in titles
+            and "Cache: verify revision" in titles
+        )
+        # a download finished into a repo: only that row is rescanned
+        shutil.rmtree(cache / "spaces--acme--demo-space" / "snapshots")
+        pane.repos_changed([("space", SPACE)])
+        await settle(pilot, app)
+        assert pane.table.get_cell("spaces--acme--demo-space", "status").startswith("⚠")
+    assert help_text

@@ -1,0 +1,360 @@
+"""Deletion plans and their execution, against real caches downloaded from the local Hub server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
+from test_cleanup_support import DATASET, MODEL, SPACE, blob_bytes, repos_by_key, revision_with, state
+
+from hftui.core.cleanup import (
+    Mark,
+    execute_plan,
+    plan_deletion,
+    plan_detached,
+    plan_loose_files,
+    plan_shared_blobs,
+    summarize,
+)
+
+M = ("model", MODEL)
+
+
+def _library_info(cache_dir: Path):
+    from huggingface_hub import scan_cache_dir
+
+    return scan_cache_dir(cache_dir)
+
+
+def _expected(before, removed):
+    """`before` state with (repo_key, commit|None, path|None) removed."""
+    out = {k: {c: (refs, set(files)) for c, (refs, files) in revs.items()} for k, revs in before.items()}
+    for key, commit, path in removed:
+        if commit is None:
+            out.pop(key)
+        elif path is None:
+            out[key].pop(commit)
+            if not out[key]:
+                out.pop(key)
+        else:
+            refs, files = out[key][commit]
+            out[key][commit] = (refs, {f for f in files if f[0] != path and not f[0].startswith(path + "/")})
+    return {k: {c: (refs, frozenset(files)) for c, (refs, files) in revs.items()} for k, revs in out.items()}
+
+
+def test_repo_mark_frees_what_the_library_says_and_only_that(cache: Path) -> None:
+    before = state(cache)
+    repos = repos_by_key(cache)
+    info = _library_info(cache)
+    library = info.delete_revisions(*(r.commit_hash for r in repos[M].revisions))
+    plan = plan_deletion(repos, [Mark.repo(*M)], cache_dir=cache)
+    assert plan.expected_freed_size == library.expected_freed_size > 0
+    on_disk = blob_bytes(cache)
+    report = execute_plan(plan)
+    assert report.ok, report.outcomes
+    assert on_disk - blob_bytes(cache) == plan.expected_freed_size == report.freed_size
+    assert state(cache) == _expected(before, [(M, None, None)])
+    assert not (cache / "models--acme--bert-mini").exists()
+
+
+def test_revision_mark_keeps_blobs_shared_with_other_revisions(cache: Path) -> None:
+    before = state(cache)
+    repos = repos_by_key(cache)
+    pr = revision_with(repos[M], "refs/pr/1")
+    main = revision_with(repos[M], "main")
+    plan = plan_deletion(repos, [Mark.revision(*M, pr.commit_hash)], cache_dir=cache)
+    assert (
+        plan.expected_freed_size == _library_info(cache).delete_revisions(pr.commit_hash).expected_freed_size
+    )
+    assert plan.expected_freed_size < pr.size_on_disk  # most of the PR's blobs are main's too
+    report = execute_plan(plan)
+    assert report.ok
+    assert state(cache) == _expected(before, [(M, pr.commit_hash, None)])
+    for f in main.files:  # main still complete
+        assert f.file_path.read_bytes()
+
+
+def test_file_and_folder_marks_use_delete_files(cache: Path) -> None:
+    before = state(cache)
+    repos = repos_by_key(cache)
+    main = revision_with(repos[M], "main")
+    marks = [
+        Mark.file(*M, main.commit_hash, "onnx", is_dir=True),
+        Mark.file(*M, main.commit_hash, "README.md"),
+    ]
+    selected = [
+        f
+        for f in main.files
+        if f.file_path.relative_to(main.snapshot_path).as_posix() in ("README.md",)
+        or f.file_path.relative_to(main.snapshot_path).as_posix().startswith("onnx/")
+    ]
+    library = _library_info(cache).delete_files(*selected)
+    plan = plan_deletion(repos, marks, cache_dir=cache)
+    assert plan.expected_freed_size == library.expected_freed_size
+    on_disk = blob_bytes(cache)
+    report = execute_plan(plan)
+    assert report.ok
+    assert on_disk - blob_bytes(cache) == plan.expected_freed_size
+    assert state(cache) == _expected(
+        before, [(M, main.commit_hash, "onnx"), (M, main.commit_hash, "README.md")]
+    )
+
+
+def test_mixed_marks_free_blobs_shared_between_a_deleted_revision_and_deleted_files(cache: Path) -> None:
+    repos = repos_by_key(cache)
+    main = revision_with(repos[M], "main")
+    pr = revision_with(repos[M], "refs/pr/1")
+    marks = [
+        Mark.revision(*M, pr.commit_hash),
+        Mark.file(*M, main.commit_hash, "model.safetensors"),  # same blob in main and the PR
+        Mark.file(*M, pr.commit_hash, "config.json"),  # subsumed by the revision mark
+        Mark.repo("space", SPACE),
+    ]
+    plan = plan_deletion(repos, marks, cache_dir=cache)
+    subsumed = [i for i in plan.items if i.mark.path == "config.json"]
+    assert subsumed and subsumed[0].note
+    weights = next(f for f in main.files if f.file_name == "model.safetensors")
+    # Neither library strategy alone frees the shared weights; the combined plan does.
+    alone = _library_info(cache).delete_revisions(pr.commit_hash).expected_freed_size
+    assert plan.expected_freed_size >= alone + weights.size_on_disk
+    on_disk = blob_bytes(cache)
+    report = execute_plan(plan)
+    assert report.ok
+    assert on_disk - blob_bytes(cache) == plan.expected_freed_size == report.freed_size
+    assert not weights.blob_path.exists()
+    after = state(cache)
+    assert ("space", SPACE) not in after
+    assert pr.commit_hash not in after[M]
+
+
+def test_plan_from_scanner_records_equals_plan_from_library(cache: Path) -> None:
+    from hftui.core.scan import scan_cache
+
+    report = scan_cache(cache, processes=1)
+    ours = {(r.repo_type, r.repo_id): r.to_cached_repo_info() for r in report.valid_repos}
+    lib = repos_by_key(cache)
+    main = revision_with(lib[M], "main")
+    marks = [Mark.revision(*M, main.commit_hash), Mark.repo("dataset", DATASET)]
+    a = plan_deletion(ours, marks, cache_dir=Path(report.cache_dir))
+    b = plan_deletion(lib, marks, cache_dir=cache)
+    assert a.expected_freed_size == b.expected_freed_size
+    assert [s.blobs for s in a.strategies] == [s.blobs for s in b.strategies]
+
+
+def test_busy_repo_is_refused(cache: Path) -> None:
+    repos = repos_by_key(cache)
+    plan = plan_deletion(repos, [Mark.repo(*M)], cache_dir=cache, busy={M: "a download is running"})
+    assert plan.is_empty and plan.refused[0].reason == "a download is running"
+
+
+def test_symlink_pointing_outside_the_cache_is_unlinked_never_followed(cache: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    precious = outside / "precious.bin"
+    precious.write_bytes(b"x" * 1000)
+    repos = repos_by_key(cache)
+    pr = revision_with(repos[M], "refs/pr/1")
+    link = pr.snapshot_path / "linked.bin"
+    link.symlink_to(precious)
+    # and a repo blob that is itself a symlink to a folder outside
+    space_blob = next(iter(repos[("space", SPACE)].revisions)).snapshot_path / "data"
+    space_blob.symlink_to(outside, target_is_directory=True)
+    repos = repos_by_key(cache)
+    plan = plan_deletion(
+        repos, [Mark.revision(*M, pr.commit_hash), Mark.repo("space", SPACE)], cache_dir=cache
+    )
+    report = execute_plan(plan)
+    assert precious.read_bytes() == b"x" * 1000
+    assert not os.path.lexists(link)
+    refused = [o for o in report.outcomes if o.status == "refused"]
+    assert [o.path for o in refused] == [precious]
+    assert "outside the cache" in refused[0].message
+    assert not (cache / "spaces--acme--demo-space").exists()
+
+
+def test_vanished_items_are_reported_not_raised(cache: Path) -> None:
+    repos = repos_by_key(cache)
+    pr = revision_with(repos[M], "refs/pr/1")
+    plan = plan_deletion(
+        repos, [Mark.revision(*M, pr.commit_hash), Mark.repo("space", SPACE)], cache_dir=cache
+    )
+    shutil.rmtree(pr.snapshot_path)  # another process got there first
+    shutil.rmtree(cache / "spaces--acme--demo-space")
+    report = execute_plan(plan)
+    vanished = {o.path for o in report.vanished}
+    assert pr.snapshot_path in vanished and cache / "spaces--acme--demo-space" in vanished
+    assert not report.problems
+    assert "already gone" in summarize(report)
+
+
+def _chattr_works(path: Path) -> bool:
+    probe = path / "chattr-probe"
+    probe.mkdir()
+    ok = subprocess.run(["chattr", "+i", str(probe)], capture_output=True).returncode == 0
+    subprocess.run(["chattr", "-i", str(probe)], capture_output=True)
+    probe.rmdir()
+    return ok
+
+
+def test_permission_denied_mid_deletion_is_reported_per_item_and_the_rest_goes_on(cache: Path) -> None:
+    if shutil.which("chattr") is None or not _chattr_works(cache):
+        pytest.skip("chattr +i is not supported on this filesystem")
+    repos = repos_by_key(cache)
+    main = revision_with(repos[M], "main")
+    pr = revision_with(repos[M], "refs/pr/1")
+    marks = [
+        Mark.file(*M, main.commit_hash, "onnx", is_dir=True),
+        Mark.file(*M, pr.commit_hash, "onnx", is_dir=True),  # so the onnx blobs are freed
+        Mark.repo("space", SPACE),
+    ]
+    plan = plan_deletion(repos, marks, cache_dir=cache)
+    locked = main.snapshot_path / "onnx" / "extra"
+    subprocess.run(["chattr", "+i", str(locked)], check=True)
+    try:
+        report = execute_plan(plan)
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert [o.path.name for o in failed] == ["quantized.onnx"]
+    assert "permission denied" in failed[0].message or "not permitted" in failed[0].message
+    kept = [o for o in report.outcomes if o.status == "kept"]
+    assert kept and kept[0].kind == "blob"  # its blob stays: the entry pointing to it is still there
+    assert (locked / "quantized.onnx").resolve().exists()  # the surviving entry is not dangling
+    assert not (main.snapshot_path / "onnx" / "model.onnx").exists()
+    assert not (cache / "spaces--acme--demo-space").exists()
+    assert report.freed_size < plan.expected_freed_size
+
+
+@pytest.mark.root
+def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_factory) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="hftui-perm-"))
+    try:
+        os.chmod(base, 0o755)
+        cache_dir = base / "hub"
+        shutil.copytree(template_cache, cache_dir, symlinks=True)
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(cache_dir)], check=True)
+        # One snapshot stays root's: nobody cannot remove entries inside it.
+        repos = repos_by_key(cache_dir)
+        pr = revision_with(repos[M], "refs/pr/1")
+        subprocess.run(["chown", "root:root", str(pr.snapshot_path)], check=True)
+        script = textwrap.dedent(
+            f"""
+            import json
+            from pathlib import Path
+            from hftui.core.scan import scan_cache
+            from hftui.core.cleanup import Mark, plan_deletion, execute_plan
+            report = scan_cache({str(cache_dir)!r}, processes=1)
+            repos = {{(r.repo_type, r.repo_id): r.to_cached_repo_info() for r in report.valid_repos}}
+            plan = plan_deletion(repos, [Mark.revision("model", {MODEL!r}, {pr.commit_hash!r}),
+                                         Mark.repo("space", {SPACE!r})], cache_dir=Path(report.cache_dir))
+            out = execute_plan(plan)
+            print(json.dumps([[o.kind, str(o.path), o.status, o.message] for o in out.outcomes]))
+            """
+        )
+        proc = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HOME": str(base)},
+        )
+        assert proc.returncode == 0, proc.stderr
+        outcomes = json.loads(proc.stdout.strip().splitlines()[-1])
+        failed = [o for o in outcomes if o[2] == "failed"]
+        assert failed and failed[0][0] == "snapshot" and "permission denied" in failed[0][3]
+        assert any(o[2] == "kept" and o[0] == "ref" for o in outcomes)  # the ref stays with its snapshot
+        assert not (cache_dir / "spaces--acme--demo-space").exists()  # the rest went on
+        assert pr.snapshot_path.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_prune_detached_revisions(cache: Path) -> None:
+    (cache / "models--acme--bert-mini" / "refs" / "v0.9").unlink()
+    repos = repos_by_key(cache)
+    detached = [r for r in repos[M].revisions if not r.refs]
+    assert len(detached) == 1
+    plan = plan_detached(repos, cache_dir=cache)
+    assert (
+        plan.expected_freed_size
+        == _library_info(cache).delete_revisions(detached[0].commit_hash).expected_freed_size
+    )
+    assert execute_plan(plan).ok
+    assert detached[0].commit_hash not in state(cache)[M]
+
+
+def test_prune_incomplete_files_and_locks(cache: Path) -> None:
+    from hftui.core.scan import scan_cache
+
+    blobs = cache / "models--acme--bert-mini" / "blobs"
+    (blobs / "abc.incomplete").write_bytes(b"1" * 500)
+    (blobs / "def.0123abcd.incomplete").write_bytes(b"2" * 700)
+    report = scan_cache(cache, processes=1)
+    incomplete = [(Path(i.path), i.size_on_disk) for i in report.incomplete_files if not i.in_progress]
+    assert sum(s for _, s in incomplete) == 1200
+    plan, skipped = plan_loose_files(incomplete, kind="incomplete", cache_dir=cache)
+    assert plan.expected_freed_size == 1200 and not skipped
+    locks = [(Path(lock.path), lock.size_on_disk) for lock in report.stale_locks]
+    assert locks
+    lock_plan, _ = plan_loose_files(locks, kind="lock", cache_dir=cache)
+    assert execute_plan(plan).ok and execute_plan(lock_plan).ok
+    assert not list(blobs.glob("*.incomplete"))
+    assert not [p for p in (cache / ".locks").rglob("*.lock")]
+    # busy repo: skipped with a reason
+    (blobs / "ghi.incomplete").write_bytes(b"3")
+    plan, skipped = plan_loose_files(
+        [(blobs / "ghi.incomplete", 1)], kind="incomplete", cache_dir=cache, busy_repo_dirs=[blobs.parent]
+    )
+    assert plan.is_empty and "download" in skipped[0][1]
+
+
+def _make_shared_store(cache: Path) -> tuple[Path, Path]:
+    """Hand-made 2.x shared blob store: one payload used by the space repo, one nobody uses."""
+    store = cache / "blobs"
+    store.mkdir()
+    (store / ".huggingface-shared-blobs").write_text("1\n")
+    used_hash, orphan_hash = "ab" + "1" * 62, "cd" + "2" * 62
+    (store / "ab").mkdir()
+    (store / "cd").mkdir()
+    repo_blobs = cache / "spaces--acme--demo-space" / "blobs"
+    etag = sorted(p for p in repo_blobs.iterdir())[0]
+    payload = store / "ab" / used_hash
+    shutil.move(etag, payload)
+    etag.symlink_to(os.path.relpath(payload, etag.parent))
+    (store / "ab" / f"{used_hash}.refs").write_text(f"spaces--acme--demo-space/blobs/{etag.name}\n")
+    orphan = store / "cd" / orphan_hash
+    orphan.write_bytes(b"o" * 4096)
+    (store / "cd" / f"{orphan_hash}.refs").write_text("")
+    return payload, orphan
+
+
+def test_shared_store_payload_swept_with_its_last_repo_and_unreferenced_pruned(cache: Path) -> None:
+    from hftui.core.scan import scan_cache
+
+    payload, orphan = _make_shared_store(cache)
+    size = payload.stat().st_size
+    report = scan_cache(cache, processes=1)
+    assert [Path(b.path) for b in report.unreferenced_shared_blobs] == [orphan]
+    repos = {(r.repo_type, r.repo_id): r.to_cached_repo_info() for r in report.valid_repos}
+    plan = plan_deletion(repos, [Mark.repo("space", SPACE)], cache_dir=Path(report.cache_dir))
+    lib = report.to_hf_cache_info().delete_revisions(
+        *(r.commit_hash for r in repos[("space", SPACE)].revisions)
+    )
+    assert plan.expected_freed_size == lib.expected_freed_size and plan.expected_freed_size >= size
+    assert execute_plan(plan).ok
+    assert not payload.exists()
+    prune = plan_shared_blobs(
+        [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs], cache_dir=cache
+    )
+    assert prune.expected_freed_size == 4096
+    assert execute_plan(prune).ok and not orphan.exists()
