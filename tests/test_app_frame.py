@@ -76,3 +76,19 @@ async def test_quit_key_exits(tmp_path: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_help_hides_destructive_keys_in_read_only(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    texts = {}
+    for read_only in (False, True):
+        app = make_app(Settings(cache_dir=str(tmp_path), read_only=read_only))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("question_mark")
+            await pilot.pause()
+            console = Console(width=100, record=True)
+            console.print(app.screen.table)
+            texts[read_only] = console.export_text()
+    assert "Delete" in texts[False]
+    assert "Delete" not in texts[True] and "Prune" not in texts[True]

@@ -66,6 +66,8 @@ def now() -> float:
 
 
 class CachePane(Vertical):
+    DESTRUCTIVE_ACTIONS = DESTRUCTIVE
+
     DEFAULT_CSS = """
     CachePane { height: 1fr; }
     CachePane #cache-header { height: 1; padding: 0 1; background: $boost; }

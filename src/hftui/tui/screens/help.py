@@ -55,10 +55,14 @@ class HelpScreen(ModalScreen[None]):
         from hftui.tui.panes.queue import QueuePane
 
         sections: list[tuple[str, list[BindingType]]] = [("Everywhere", list(self.app.BINDINGS))]
+        read_only = bool(getattr(self.app, "read_only", False))
         for title, pane in (("Cache", CachePane), ("Browse", BrowsePane), ("Queue", QueuePane)):
-            sections.append(
-                (title, list(pane.help_bindings() if hasattr(pane, "help_bindings") else pane.BINDINGS))
-            )
+            bindings = list(pane.help_bindings() if hasattr(pane, "help_bindings") else pane.BINDINGS)
+            if read_only:
+                # In --read-only the destructive keys do nothing, so help must not advertise them.
+                hidden = set(getattr(pane, "DESTRUCTIVE_ACTIONS", ()))
+                bindings = [b for b in bindings if not (isinstance(b, Binding) and b.action in hidden)]
+            sections.append((title, bindings))
         sections.append(
             ("Command palette", [Binding("ctrl+p", "command_palette", "Every action, searchable")])
         )
