@@ -1,0 +1,471 @@
+"""The selection (include/exclude globs), its preview, tree toggles and presets.
+
+UI-free. One matcher: huggingface_hub's own `filter_repo_objects`, the function `snapshot_download` applies
+to `allow_patterns` / `ignore_patterns`, so the preview cannot disagree with the download. Its semantics:
+``*`` matches across ``/`` (``data/*.json`` also matches ``data/sub/x.json``), matching is case-sensitive,
+a pattern ending in ``/`` gets ``*`` appended, and an exclude always wins over an include. No include
+patterns means every file (``allow_patterns=None``).
+
+The `Selection` is the single source of truth: tree toggles (`toggle`) and typed globs both edit its two
+pattern lists, and every mark in the tree comes from `match` over them.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+
+from hftui.core.browse_local import LocalIndex
+from hftui.core.remote import RemoteFile
+from hftui.core.repo_ref import quant_patterns
+
+WEIGHT_FORMATS = ("*.bin", "*.h5", "*.msgpack", "*.ckpt", "*.onnx", "*.onnx_data", "*.pt", "*.pth")
+"""What "safetensors weights only" skips when the repo has ``.safetensors`` files."""
+
+CONFIG_TOKENIZER = ("*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja")
+"""What "config and tokenizer only" keeps: configs, tokenizer/vocab/merges files, chat templates."""
+CONFIG_TOKENIZER_SKIP = ("*.safetensors.index.json", "*.bin.index.json")
+
+
+class PatternError(ValueError):
+    """Glob text that cannot be parsed (e.g. an unbalanced quote); `str()` is the user message."""
+
+
+# -- globs <-> text ---------------------------------------------------------------------------------
+
+
+def split_globs(text: str) -> tuple[str, ...]:
+    """``"*.json, tokenizer* 'my file.txt'"`` -> ``("*.json", "tokenizer*", "my file.txt")``.
+
+    Globs are separated by commas or spaces; quote a glob that contains either. Duplicates are dropped.
+    """
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace += ","
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.escape = ""
+    try:
+        items = list(lexer)
+    except ValueError as exc:
+        raise PatternError(
+            f"Cannot read the globs: {exc} (quote a glob that contains spaces or commas)."
+        ) from None
+    out: list[str] = []
+    for item in items:
+        if item and item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def join_globs(globs: Iterable[str]) -> str:
+    def quote(g: str) -> str:
+        if re.fullmatch(r"[^\s,'\"]+", g):
+            return g
+        return "'" + g.replace("'", "'\"'\"'") + "'"
+
+    return ", ".join(quote(g) for g in globs)
+
+
+# -- selection ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def allow_patterns(self) -> list[str] | None:
+        """For `snapshot_download(allow_patterns=...)`: None (everything) when there are no includes."""
+        return list(self.include) or None
+
+    @property
+    def ignore_patterns(self) -> list[str] | None:
+        return list(self.exclude) or None
+
+    @property
+    def is_everything(self) -> bool:
+        return not self.include and not self.exclude
+
+
+def match(files: Iterable[RemoteFile], selection: Selection) -> list[RemoteFile]:
+    """The files `snapshot_download` would take, via huggingface_hub's `filter_repo_objects`."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    return list(
+        filter_repo_objects(
+            files,
+            allow_patterns=selection.allow_patterns,
+            ignore_patterns=selection.ignore_patterns,
+            key=lambda f: f.path,
+        )
+    )
+
+
+def match_paths(paths: Iterable[str], selection: Selection) -> list[str]:
+    from huggingface_hub.utils import filter_repo_objects
+
+    return list(
+        filter_repo_objects(
+            paths, allow_patterns=selection.allow_patterns, ignore_patterns=selection.ignore_patterns
+        )
+    )
+
+
+def dead_globs(files: Sequence[RemoteFile], globs: Iterable[str]) -> tuple[str, ...]:
+    """Globs that match no file of the repo (each tested alone, with huggingface_hub's matcher)."""
+    paths = [f.path for f in files]
+    return tuple(g for g in globs if not match_paths(paths, Selection(include=(g,))))
+
+
+# -- toggles ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToggleResult:
+    selection: Selection
+    selected: bool
+    """The node's state after the toggle (all its files matched)."""
+    message: str | None = None
+
+
+def _under(path: str, folder: str) -> bool:
+    return not folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _own_patterns(folder: str | None, file: str | None) -> set[str]:
+    if file is not None:
+        return {file}
+    assert folder is not None
+    f = folder.rstrip("/")
+    return {f"{f}/*", f"{f}/", f, f"{f}/**", f"{f}/**/*"}
+
+
+def _pattern_inside(pattern: str, folder: str) -> bool:
+    """A literal path or a ``sub/*`` glob lying entirely inside `folder`."""
+    if not _under(pattern, folder):
+        return False
+    head = pattern[len(folder.rstrip("/")) + 1 :]
+    body = head[:-2] if head.endswith("/*") else head.rstrip("/")
+    return not any(c in body for c in "*?[")
+
+
+def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_folder: bool) -> ToggleResult:
+    """Toggle a file or a folder (all files below it) and return the updated selection.
+
+    Selecting: excludes that name exactly this node (or lie inside the folder) are dropped; if the node is
+    still not fully matched and there are include patterns, ``path`` (file) or ``folder/*`` is included.
+    Deselecting: includes naming exactly this node (or lying inside the folder) are dropped - unless that
+    would empty the include list, which would mean "everything" - and if files are still matched,
+    ``path`` / ``folder/*`` is excluded. A file excluded by a broader exclude glob cannot be re-selected
+    (an exclude always wins): the message names the glob.
+    """
+    folder = path.rstrip("/") if is_folder else None
+    if folder == "":  # the repo root: everything <-> nothing
+        if len(match(files, selection)) == len(files):
+            return ToggleResult(
+                Selection((), ("*",)), False, "Nothing selected (exclude '*'); press a for everything."
+            )
+        return ToggleResult(Selection(), True, "Everything selected.")
+    targets = [f for f in files if (_under(f.path, folder) if folder is not None else f.path == path)]
+    if not targets:
+        return ToggleResult(selection, False, f"Nothing to toggle at {path!r}.")
+    own = _own_patterns(folder, None if is_folder else path)
+    node_pattern = f"{folder}/*" if folder is not None else path
+
+    def inside(p: str) -> bool:
+        return p in own or (folder is not None and _pattern_inside(p, folder))
+
+    matched = match(targets, selection)
+    if len(matched) == len(targets):  # deselect
+        include = tuple(p for p in selection.include if not inside(p))
+        if selection.include and not include:
+            include = selection.include
+        new = Selection(include, selection.exclude)
+        if match(targets, new):
+            new = Selection(include, (*selection.exclude, node_pattern))
+        return ToggleResult(new, False)
+    # select
+    exclude = tuple(p for p in selection.exclude if not inside(p))
+    new = Selection(selection.include, exclude)
+    if len(match(targets, new)) < len(targets) and new.include and node_pattern not in new.include:
+        new = Selection((*new.include, node_pattern), new.exclude)
+    taken = set(match(targets, new))
+    still = [f for f in targets if f not in taken]
+    message = None
+    if still:
+        blockers = [g for g in new.exclude if match_paths([still[0].path], Selection(include=(g,)))]
+        what = f"{len(still)} file(s)" if is_folder else repr(path)
+        message = f"{what} stay excluded by {', '.join(repr(b) for b in blockers)}; edit the exclude globs to take them."
+    return ToggleResult(new, not still, message)
+
+
+def only(files: Sequence[RemoteFile], path: str, *, is_folder: bool) -> Selection:
+    """Select exactly this file or folder ("this folder only")."""
+    return Selection(include=(f"{path.rstrip('/')}/*",) if is_folder else (path,))
+
+
+# -- presets ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresetResult:
+    selection: Selection | None
+    message: str
+
+
+def preset_safetensors(files: Sequence[RemoteFile]) -> PresetResult:
+    """Skip the other weight formats (only those present) when the repo has safetensors; keep the rest."""
+    paths = [f.path for f in files]
+    if not match_paths(paths, Selection(include=("*.safetensors",))):
+        return PresetResult(None, "No .safetensors files in this revision: preset not applied.")
+    present = tuple(g for g in WEIGHT_FORMATS if match_paths(paths, Selection(include=(g,))))
+    sel = Selection((), present)
+    if not present:
+        return PresetResult(sel, "Safetensors weights only: no other weight format here, every file kept.")
+    return PresetResult(sel, f"Safetensors weights only: skips {', '.join(present)}.")
+
+
+def preset_config_tokenizer(files: Sequence[RemoteFile]) -> PresetResult:
+    paths = [f.path for f in files]
+    include = tuple(g for g in CONFIG_TOKENIZER if match_paths(paths, Selection(include=(g,))))
+    if not include:
+        return PresetResult(None, "No config or tokenizer files in this revision: preset not applied.")
+    exclude = tuple(g for g in CONFIG_TOKENIZER_SKIP if match_paths(paths, Selection(include=(g,))))
+    return PresetResult(Selection(include, exclude), "Config and tokenizer files only.")
+
+
+def preset_folder(folder: str) -> PresetResult:
+    folder = folder.strip("/")
+    if not folder:
+        return PresetResult(Selection(), "The repo root: everything.")
+    return PresetResult(Selection((f"{folder}/*",)), f"Only {folder}/.")
+
+
+@dataclass(frozen=True)
+class Quantization:
+    name: str
+    """Canonical (upper-case) name, e.g. ``Q4_K_M``."""
+    files: int
+    bytes: int
+    patterns: tuple[str, ...]
+    """The `quant_patterns` that match something here (what goes into `--include`)."""
+
+
+_QUANT_TOKEN = re.compile(
+    r"(?:^|[-._/])("
+    r"I?Q[1-8]_(?:[0-9]|[A-Z]{1,2})(?:_[0-9A-Z]{1,2})*"  # Q4_K_M, Q4_0, IQ4_XS, Q4_0_4_4, IQ2_XXS, Q4_K_XL
+    r"|TQ[12]_[0-9]|MXFP4(?:_MOE)?|BF16|F16|F32|FP16|FP32|FP8"
+    r")(?=\.gguf$|-\d{5}-of-\d{5}\.gguf$|/)",
+    re.IGNORECASE,
+)
+
+
+def gguf_quantizations(files: Sequence[RemoteFile]) -> list[Quantization]:
+    """The quantizations of the repo's GGUF files, with file counts and sizes (shards counted together).
+
+    Names are found case-insensitively; the files of each are then selected with `quant_patterns` through
+    huggingface_hub's matcher, so the counts are what a download of that quantization takes.
+    """
+    names: dict[str, None] = {}
+    for f in files:
+        if not f.path.lower().endswith(".gguf"):
+            continue
+        for m in _QUANT_TOKEN.finditer(f.path):
+            names.setdefault(m.group(1).upper(), None)
+    out: list[Quantization] = []
+    for name in names:
+        pats = quant_patterns(name)
+        live = tuple(p for p in pats if match(files, Selection(include=(p,))))
+        chosen = match(files, Selection(include=live))
+        if chosen:
+            out.append(Quantization(name, len(chosen), sum(f.size for f in chosen), live))
+    out.sort(key=lambda q: (q.bytes, q.name))
+    return out
+
+
+def preset_quant(files: Sequence[RemoteFile], quant: str) -> PresetResult:
+    found = gguf_quantizations(files)
+    for q in found:
+        if q.name == quant.upper():
+            return PresetResult(Selection(q.patterns), f"GGUF {q.name}: {q.files} file(s).")
+    if found:
+        avail = ", ".join(q.name for q in found)
+        return PresetResult(None, f"No GGUF files for {quant}; this revision has {avail}.")
+    return PresetResult(None, f"No GGUF files for {quant}: this revision has no .gguf files.")
+
+
+# -- preview ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a download of `selection` does: matched files, bytes, what really has to be fetched, disk after."""
+
+    selection: Selection
+    matched: tuple[RemoteFile, ...] = field(repr=False)
+    total_files: int
+    download_files: int
+    download_bytes: int
+    free_bytes: int | None
+    disk_path: str | None
+    dead_includes: tuple[str, ...] = ()
+    dead_excludes: tuple[str, ...] = ()
+    folder_totals: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+    """folder -> (matched files, matched bytes) below it, for every folder holding a matched file."""
+    approximate: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.matched)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.matched)
+
+    @cached_property
+    def matched_paths(self) -> frozenset[str]:
+        return frozenset(f.path for f in self.matched)
+
+    @property
+    def free_after(self) -> int | None:
+        return None if self.free_bytes is None else self.free_bytes - self.download_bytes
+
+    def problem(self) -> str | None:
+        """Why this selection must not be queued, or None."""
+        if not self.matched:
+            globs = []
+            if self.selection.include:
+                globs.append("include " + join_globs(self.selection.include))
+            if self.selection.exclude:
+                globs.append("exclude " + join_globs(self.selection.exclude))
+            return f"Nothing matches ({'; '.join(globs)}): nothing to download."
+        if self.dead_includes:
+            return f"Include glob(s) matching nothing: {join_globs(self.dead_includes)}; remove or fix them."
+        return None
+
+
+def nearest_existing(path: str | Path) -> Path:
+    p = Path(path).expanduser().absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def free_space(path: str | Path | None) -> tuple[int | None, str | None]:
+    if path is None:
+        return None, None
+    p = nearest_existing(path)
+    try:
+        return shutil.disk_usage(p).free, str(p)
+    except OSError:
+        return None, str(p)
+
+
+def folder_totals(files: Iterable[RemoteFile]) -> dict[str, tuple[int, int]]:
+    """folder -> (files, bytes) below it ("" is the root)."""
+    totals: dict[str, list[int]] = {}
+    for f in files:
+        parts = f.path.split("/")[:-1]
+        for i in range(len(parts) + 1):
+            key = "/".join(parts[:i])
+            t = totals.setdefault(key, [0, 0])
+            t[0] += 1
+            t[1] += f.size
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+def _local_dir_present(local_dir: Path, f: RemoteFile) -> bool:
+    p = local_dir / f.path
+    try:
+        return p.is_file() and p.stat().st_size == f.size
+    except OSError:
+        return False
+
+
+def preview(
+    files: Sequence[RemoteFile],
+    selection: Selection,
+    *,
+    local: LocalIndex | None = None,
+    cache_dir: str | Path | None = None,
+    local_dir: str | Path | None = None,
+    force: bool = False,
+) -> Preview:
+    """Compute the preview of `selection` over `files`.
+
+    Cache destination: "to download" follows `snapshot_download(dry_run=True)` exactly (see
+    `LocalIndex.will_download`). `local_dir` destination: a file counts as present when a file of the same
+    size is at that path or the cache holds it for this commit - an approximation (huggingface_hub also
+    reads its local metadata and may hash the file), flagged by ``approximate=True``.
+    """
+    matched = tuple(match(files, selection))
+    if local_dir is not None:
+        ld = Path(local_dir).expanduser()
+        todo = [
+            f
+            for f in matched
+            if force
+            or not (_local_dir_present(ld, f) or (local is not None and local.state(f.path) == "cached"))
+        ]
+        free, disk = free_space(ld)
+    else:
+        todo = [f for f in matched if local is None or local.will_download(f.path, force=force)]
+        free, disk = free_space(cache_dir)
+    return Preview(
+        selection=selection,
+        matched=matched,
+        total_files=len(files),
+        download_files=len(todo),
+        download_bytes=sum(f.size for f in todo),
+        free_bytes=free,
+        disk_path=disk,
+        dead_includes=dead_globs(files, selection.include)
+        if len(selection.include) > 1 or not matched
+        else (),
+        dead_excludes=dead_globs(files, selection.exclude),
+        folder_totals=folder_totals(matched),
+        approximate=local_dir is not None,
+    )
+
+
+def with_patterns(
+    selection: Selection, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+):
+    return replace(
+        selection,
+        include=tuple(include) if include is not None else selection.include,
+        exclude=tuple(exclude) if exclude is not None else selection.exclude,
+    )
+
+
+__all__ = [
+    "CONFIG_TOKENIZER",
+    "WEIGHT_FORMATS",
+    "PatternError",
+    "PresetResult",
+    "Preview",
+    "Quantization",
+    "Selection",
+    "ToggleResult",
+    "dead_globs",
+    "folder_totals",
+    "free_space",
+    "gguf_quantizations",
+    "join_globs",
+    "match",
+    "match_paths",
+    "only",
+    "preset_config_tokenizer",
+    "preset_folder",
+    "preset_quant",
+    "preset_safetensors",
+    "preview",
+    "split_globs",
+    "toggle",
+]

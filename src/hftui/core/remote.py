@@ -1,0 +1,426 @@
+"""What the browser asks the Hub, behind a small protocol so UI tests may pass a fake.
+
+UI-free. `HubRemote` is the real implementation over `huggingface_hub.HfApi(endpoint=..., token=...)`;
+every failure leaves it as a `RemoteError` whose `kind` and `message` are meant for the user (the token is
+never part of a message). `load_listing` is the one entry point the browser uses to show a revision: it
+resolves the revision, lists every file, and - offline, or with the Hub unreachable or failing - falls back
+to the tree listing huggingface_hub cached locally (`get_cached_repo_tree`).
+
+Listing strategy: one recursive `list_repo_tree` call per revision (paginated by the server, 1000 entries a
+page), run in a worker thread. The whole file list is needed anyway - for folder totals and for a pattern
+preview that must count every file, exactly as `snapshot_download` does - and the tree widget is filled
+lazily from memory, one folder at a time, so a 20,000-file repo never stalls the UI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Protocol
+
+ErrorKind = Literal[
+    "not_found", "gated", "auth", "revision", "unreachable", "server", "offline", "bad_request", "other"
+]
+RefKind = Literal["branch", "tag", "pr", "commit"]
+
+GATED_HINT = "set HF_TOKEN or run `hf auth login` with an account that has access"
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class RemoteFile(NamedTuple):
+    """A file of a repo revision (what `list_repo_tree` reports).
+
+    A NamedTuple, not a dataclass: a tuple of strings and ints is untracked by Python's cyclic GC, so a
+    20,000-file listing adds nothing to the full collections that would otherwise pause the UI (~80 ms).
+    """
+
+    path: str
+    size: int
+    blob_id: str
+    """Git blob SHA-1 (`oid`); for LFS files the SHA-1 of the pointer."""
+    lfs_sha256: str | None = None
+
+    @property
+    def is_lfs(self) -> bool:
+        return self.lfs_sha256 is not None
+
+    @property
+    def etag(self) -> str:
+        """The name huggingface_hub gives this file's blob in the cache (`blobs/<etag>`)."""
+        return self.lfs_sha256 or self.blob_id
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    repo_id: str
+    repo_type: str
+    revision: str
+    """As asked (branch, tag, PR ref or commit); ``main`` when none was asked."""
+    commit: str
+    gated: bool = False
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class RefInfo:
+    name: str
+    ref: str
+    commit: str
+    kind: RefKind
+
+
+@dataclass(frozen=True)
+class RepoRefs:
+    branches: tuple[RefInfo, ...] = ()
+    tags: tuple[RefInfo, ...] = ()
+    pull_requests: tuple[RefInfo, ...] = ()
+
+    def all(self) -> tuple[RefInfo, ...]:
+        return self.branches + self.tags + self.pull_requests
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    repo_id: str
+    repo_type: str
+    downloads: int = 0
+    likes: int = 0
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The files of one revision, from the Hub or (``offline=True``) from the local cache."""
+
+    info: RepoInfo
+    files: tuple[RemoteFile, ...] = field(repr=False)
+    offline: bool = False
+    notice: str | None = None
+    """Why the listing came from the cache (shown to the user), else None."""
+
+
+class RemoteError(Exception):
+    """A Hub call that failed, classified for the user. `str(err)` is the message."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.retryable = retryable
+
+    @property
+    def connectivity(self) -> bool:
+        """The Hub could not be asked (offline switch, unreachable, 5xx): a cached listing may stand in."""
+        return self.kind in ("offline", "unreachable", "server")
+
+
+class Remote(Protocol):
+    """What the browser needs from a Hub. Every method may raise `RemoteError`."""
+
+    endpoint: str
+
+    def repo_info(self, repo_id: str, repo_type: str, revision: str | None) -> RepoInfo: ...
+
+    def list_refs(self, repo_id: str, repo_type: str) -> RepoRefs: ...
+
+    def list_files(self, repo_id: str, repo_type: str, commit: str) -> list[RemoteFile]: ...
+
+    def search(self, query: str, repo_type: str, limit: int = 50) -> list[SearchHit]: ...
+
+    def check_access(self, repo_id: str, repo_type: str, revision: str, path: str) -> None: ...
+
+
+def _redact(text: str, token: str | None) -> str:
+    if token:
+        text = text.replace(token, "***")
+    return re.sub(r"\bhf_[A-Za-z0-9]{30,}\b", "hf_***", text)
+
+
+def classify_error(
+    exc: BaseException,
+    *,
+    repo_id: str = "",
+    repo_type: str = "model",
+    revision: str | None = None,
+    endpoint: str = "",
+    token: str | None = None,
+    have_token: bool = False,
+) -> RemoteError:
+    """Turn a huggingface_hub / httpx exception into a `RemoteError` with a user-facing message."""
+    if isinstance(exc, RemoteError):
+        return exc
+    import httpx2
+    from huggingface_hub.errors import (
+        BadRequestError,
+        DisabledRepoError,
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    what = f"{repo_type}s/{repo_id}" if repo_type != "model" else repo_id
+    if isinstance(exc, OfflineModeIsEnabled):
+        return RemoteError("offline", "Offline mode (HF_HUB_OFFLINE=1): the Hub is not asked.")
+    if isinstance(exc, GatedRepoError):
+        if have_token:
+            msg = f"{what} is gated and your token has no access to it: request access on its Hub page, then retry."
+        else:
+            msg = f"{what} is gated: request access on its Hub page, then {GATED_HINT}."
+        return RemoteError("gated", msg)
+    if isinstance(exc, DisabledRepoError):
+        return RemoteError("not_found", f"{what} has been disabled on the Hub.")
+    if isinstance(exc, RevisionNotFoundError):
+        return RemoteError("revision", f"{what} has no revision {revision!r} (branch, tag, PR or commit).")
+    if isinstance(exc, RepositoryNotFoundError):
+        hint = "" if have_token else " (if it is private, set HF_TOKEN or run `hf auth login`)"
+        return RemoteError(
+            "not_found", f"No {repo_type} repo {repo_id!r} on the Hub{hint}; check the id and type."
+        )
+    if isinstance(exc, httpx2.ConnectError | httpx2.TimeoutException | ConnectionError):
+        where = endpoint or "the Hub"
+        reason = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
+        return RemoteError("unreachable", f"Cannot reach {where} ({reason}).", retryable=True)
+    if isinstance(exc, BadRequestError):
+        return RemoteError(
+            "bad_request", f"The Hub rejected the request: {_redact(str(exc).splitlines()[0], token)}"
+        )
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else 0
+        if status >= 500 or status == 429:
+            return RemoteError(
+                "server",
+                f"The Hub answered {status} ({'rate limited' if status == 429 else 'server error'}).",
+                retryable=True,
+            )
+        if status == 404:
+            return RemoteError(
+                "not_found", f"No {repo_type} repo {repo_id!r} on the Hub; check the id and type."
+            )
+        if status in (401, 403):
+            if have_token:
+                return RemoteError("auth", f"Your token is not allowed to read {what} (HTTP {status}).")
+            return RemoteError("auth", f"{what} needs authentication (HTTP {status}): {GATED_HINT}.")
+        return RemoteError("other", f"The Hub answered {status}: {_redact(str(exc).splitlines()[0], token)}")
+    if isinstance(exc, httpx2.HTTPError | OSError):
+        return RemoteError(
+            "unreachable",
+            f"Network error talking to {endpoint or 'the Hub'}: {type(exc).__name__}.",
+            retryable=True,
+        )
+    return RemoteError("other", f"Unexpected error: {type(exc).__name__}: {_redact(str(exc), token)}")
+
+
+class HubRemote:
+    """`Remote` over `HfApi(endpoint=..., token=...)`. Thread-safe enough for worker threads (stateless)."""
+
+    def __init__(self, endpoint: str | None = None, token: str | bool | None = None) -> None:
+        from huggingface_hub import HfApi, constants
+
+        self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
+        self._token = token
+        self._api = HfApi(endpoint=self.endpoint, token=token)
+
+    @property
+    def has_token(self) -> bool:
+        if self._token is False:
+            return False
+        if isinstance(self._token, str):
+            return bool(self._token)
+        from huggingface_hub import get_token
+
+        return bool(get_token())
+
+    def _error(
+        self, exc: BaseException, repo_id: str = "", repo_type: str = "model", revision: str | None = None
+    ) -> RemoteError:
+        token = self._token if isinstance(self._token, str) else None
+        return classify_error(
+            exc,
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision,
+            endpoint=self.endpoint,
+            token=token,
+            have_token=self.has_token,
+        )
+
+    def repo_info(self, repo_id: str, repo_type: str, revision: str | None) -> RepoInfo:
+        try:
+            info = self._api.repo_info(repo_id, repo_type=repo_type, revision=revision)
+        except Exception as exc:
+            raise self._error(exc, repo_id, repo_type, revision) from exc
+        if not info.sha:
+            raise RemoteError("other", f"The Hub gave no commit for {repo_id}@{revision or 'main'}.")
+        return RepoInfo(
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision or "main",
+            commit=info.sha,
+            gated=bool(getattr(info, "gated", False)),
+            private=bool(getattr(info, "private", False)),
+        )
+
+    def list_refs(self, repo_id: str, repo_type: str) -> RepoRefs:
+        try:
+            refs = self._api.list_repo_refs(repo_id, repo_type=repo_type, include_pull_requests=True)
+        except Exception as exc:
+            raise self._error(exc, repo_id, repo_type) from exc
+
+        def conv(items: Iterable[Any], kind: RefKind) -> tuple[RefInfo, ...]:
+            return tuple(RefInfo(r.name, r.ref, r.target_commit, kind) for r in items)
+
+        return RepoRefs(
+            conv(refs.branches, "branch"), conv(refs.tags, "tag"), conv(refs.pull_requests or (), "pr")
+        )
+
+    def list_files(self, repo_id: str, repo_type: str, commit: str) -> list[RemoteFile]:
+        from huggingface_hub.hf_api import RepoFile
+
+        try:
+            return [
+                RemoteFile(e.path, int(e.size or 0), e.blob_id, e.lfs.sha256 if e.lfs is not None else None)
+                for e in self._api.list_repo_tree(
+                    repo_id, repo_type=repo_type, revision=commit, recursive=True
+                )
+                if isinstance(e, RepoFile)
+            ]
+        except Exception as exc:
+            raise self._error(exc, repo_id, repo_type, commit) from exc
+
+    def search(self, query: str, repo_type: str, limit: int = 50) -> list[SearchHit]:
+        lister: Any = {
+            "model": self._api.list_models,
+            "dataset": self._api.list_datasets,
+            "space": self._api.list_spaces,
+        }[repo_type]
+        try:
+            return [
+                SearchHit(
+                    r.id, repo_type, int(getattr(r, "downloads", 0) or 0), int(getattr(r, "likes", 0) or 0)
+                )
+                for r in lister(search=query, limit=limit)
+            ]
+        except Exception as exc:
+            raise self._error(exc, "", repo_type) from exc
+
+    def check_access(self, repo_id: str, repo_type: str, revision: str, path: str) -> None:
+        """HEAD one file: raises `RemoteError("gated")` when the files of a gated repo are not accessible."""
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        url = hf_hub_url(repo_id, path, repo_type=repo_type, revision=revision, endpoint=self.endpoint)
+        try:
+            get_hf_file_metadata(url, token=self._token)
+        except Exception as exc:
+            raise self._error(exc, repo_id, repo_type, revision) from exc
+
+
+def cached_listing(
+    cache_dir: str | Path, repo_id: str, repo_type: str, revision: str | None
+) -> tuple[str, list[RemoteFile]] | None:
+    """(commit, files) from the tree listing huggingface_hub cached for that revision, or None.
+
+    Uses the public `get_cached_repo_tree`; the commit comes from ``refs/<revision>`` (as it does there).
+    Cached entries carry no LFS SHA-256, so `RemoteFile.lfs_sha256` is None for them.
+    """
+    from huggingface_hub import get_cached_repo_tree
+    from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
+    revision = revision or "main"
+    try:
+        entries = get_cached_repo_tree(repo_id, repo_type=repo_type, revision=revision, cache_dir=cache_dir)
+    except (CachedRepoTreeNotFoundError, OSError, ValueError):
+        return None
+    if COMMIT_RE.match(revision):
+        commit = revision
+    else:
+        from huggingface_hub.file_download import repo_folder_name
+
+        ref = Path(cache_dir) / repo_folder_name(repo_id=repo_id, repo_type=repo_type) / "refs" / revision
+        try:
+            commit = ref.read_text().strip()
+        except OSError:
+            return None
+    return commit, [RemoteFile(e.path, int(e.size or 0), e.blob_id) for e in entries]
+
+
+def load_listing(
+    remote: Remote, repo_id: str, repo_type: str, revision: str | None, cache_dir: str | Path | None
+) -> Listing:
+    """Resolve `revision` and list every file; offline or on connectivity errors use the cached listing.
+
+    Raises `RemoteError` for what the cache cannot answer (unknown repo or revision, gated, and connectivity
+    errors when nothing is cached for that revision - then the message says so).
+    """
+    try:
+        info = remote.repo_info(repo_id, repo_type, revision)
+        files = remote.list_files(repo_id, repo_type, info.commit)
+        return Listing(info, tuple(sorted(files, key=lambda f: f.path)))
+    except RemoteError as err:
+        if not err.connectivity or cache_dir is None:
+            raise
+        cached = cached_listing(cache_dir, repo_id, repo_type, revision)
+        rev = revision or "main"
+        if cached is None:
+            raise RemoteError(
+                err.kind,
+                f"{err.message} No listing of {repo_id}@{rev} is cached locally.",
+                retryable=err.retryable,
+            ) from err
+        commit, files = cached
+        info = RepoInfo(repo_id, repo_type, rev, commit)
+        notice = f"{err.message} Showing the locally cached listing of commit {commit[:10]}."
+        return Listing(info, tuple(sorted(files, key=lambda f: f.path)), offline=True, notice=notice)
+
+
+def resolve_ref_input(text: str, refs: RepoRefs) -> tuple[str, RefKind] | None:
+    """What a typed revision means given the refs: (revision, kind), or None if it names nothing known.
+
+    Accepts a branch, tag, PR (``refs/pr/N``, ``pr/N``, ``#N``) or a commit hash (full, or a short prefix of a
+    ref target).
+    """
+    text = text.strip()
+    if not text:
+        return None
+    for kind, items in (("branch", refs.branches), ("tag", refs.tags), ("pr", refs.pull_requests)):
+        for r in items:
+            if text in (r.name, r.ref):
+                return r.name, kind  # type: ignore[return-value]
+    m = re.fullmatch(r"(?:#|pr/|refs/pr/)(\d+)", text)
+    if m:
+        name = f"refs/pr/{m.group(1)}"
+        if any(r.name == name for r in refs.pull_requests):
+            return name, "pr"
+        return None
+    if COMMIT_RE.match(text):
+        return text, "commit"
+    if re.fullmatch(r"[0-9a-f]{7,39}", text):
+        for r in refs.all():
+            if r.commit.startswith(text):
+                return r.commit, "commit"
+    return None
+
+
+def short_list(items: Sequence[str], n: int = 3) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f" (+{len(items) - n} more)" if len(items) > n else "")
+
+
+__all__ = [
+    "GATED_HINT",
+    "HubRemote",
+    "Listing",
+    "RefInfo",
+    "Remote",
+    "RemoteError",
+    "RemoteFile",
+    "RepoInfo",
+    "RepoRefs",
+    "SearchHit",
+    "cached_listing",
+    "classify_error",
+    "load_listing",
+    "resolve_ref_input",
+]

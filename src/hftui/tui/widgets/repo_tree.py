@@ -1,0 +1,278 @@
+"""RepoTree: the files of one repo revision, filled lazily, one folder (and one page) at a time.
+
+`node.data` is a `RemoteFile`, a `RemoteFolder` or a `MoreNode` ("… N more"). Labels are drawn by
+`render_label` from the tree's view state - matched paths, folder totals, local cache state - so a pattern
+change only repaints visible lines; nothing is rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import humanize
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from hftui.core.browse_index import FolderIndex, RemoteFolder
+from hftui.core.browse_local import LocalIndex
+from hftui.core.remote import RemoteFile
+
+PAGE = 200
+"""Children added per folder expansion (and per "more" line): keeps each UI step far below 100 ms."""
+
+
+@dataclass(frozen=True)
+class MoreNode:
+    folder: str
+    offset: int
+    remaining: int
+
+
+NodeData = RemoteFile | RemoteFolder | MoreNode
+
+
+def size_text(n: int) -> str:
+    return humanize.naturalsize(n, format="%.1f")
+
+
+class RepoTree(Tree[NodeData]):
+    """The repo's files. `space` toggles selection, `enter` queues, `right`/`left` open and close folders."""
+
+    DEFAULT_CSS = """
+    RepoTree { height: 1fr; border: round $panel; }
+    RepoTree:focus { border: round $primary; }
+    """
+
+    BINDINGS = [
+        Binding("space", "toggle_selection", "Select", tooltip="Toggle this file or folder"),
+        Binding("enter", "queue", "Queue", tooltip="Queue the selection for download"),
+        Binding("right,l", "open_folder", "Open folder", show=False),
+        Binding("left,h", "close_folder", "Close folder", show=False),
+    ]
+
+    @dataclass
+    class ToggleRequested(Message):
+        tree: RepoTree
+        path: str
+        is_folder: bool
+
+        @property
+        def control(self) -> RepoTree:
+            return self.tree
+
+    @dataclass
+    class QueueRequested(Message):
+        tree: RepoTree
+
+        @property
+        def control(self) -> RepoTree:
+            return self.tree
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("(no repo)", id=id)
+        self.show_root = True
+        self.guide_depth = 3
+        self.index: FolderIndex | None = None
+        self.local: LocalIndex | None = None
+        self.matched: frozenset[str] = frozenset()
+        self.matched_totals: dict[str, tuple[int, int]] = {}
+        self.auto_expand = False
+
+    # -- filling -----------------------------------------------------------------------------------
+
+    def show_listing(self, label: str, index: FolderIndex, local: LocalIndex | None) -> None:
+        """Replace the tree with a new listing: only the root's first page of children is created."""
+        self.index = index
+        self.local = local
+        self.clear()
+        self.root.set_label(Text(label))
+        self.root.data = RemoteFolder("")
+        self.root.expand()
+        self._fill(self.root, "", 0)
+        self.cursor_line = 0
+
+    def show_empty(self, label: str) -> None:
+        self.index = None
+        self.clear()
+        self.root.set_label(Text(label))
+        self.root.data = None
+
+    def _fill(self, node: TreeNode[NodeData], folder: str, offset: int) -> None:
+        assert self.index is not None
+        children = self.index.children(folder)
+        page = children[offset : offset + PAGE]
+        for child in page:
+            # Text labels: a file name is never parsed as markup (and from_markup is the costly part of add).
+            if isinstance(child, RemoteFolder):
+                node.add(Text(child.name), child, allow_expand=True)
+            else:
+                node.add_leaf(Text(child.path.rsplit("/", 1)[-1]), child)
+        rest = len(children) - offset - len(page)
+        if rest > 0:
+            node.add_leaf(Text(f"… {rest:,} more (enter)"), MoreNode(folder, offset + len(page), rest))
+
+    def _on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        node = event.node
+        if isinstance(node.data, RemoteFolder) and not node.children and node is not self.root:
+            self._fill(node, node.data.path, 0)
+
+    def expand_more(self, node: TreeNode[NodeData]) -> None:
+        if not isinstance(node.data, MoreNode) or node.parent is None:
+            return
+        parent, more = node.parent, node.data
+        node.remove()
+        self._fill(parent, more.folder, more.offset)
+
+    def reveal(self, folder: str) -> None:
+        """Expand the folders down to `folder` and put the cursor there."""
+        if self.index is None or not folder:
+            return
+        node = self.root
+        parts = folder.strip("/").split("/")
+        for i in range(len(parts)):
+            path = "/".join(parts[: i + 1])
+            child = next(
+                (c for c in node.children if isinstance(c.data, RemoteFolder) and c.data.path == path), None
+            )
+            if child is None:
+                return
+            if not child.children:
+                self._fill(child, path, 0)
+            child.expand()
+            node = child
+        self.move_cursor(node)
+
+    # -- view state ----------------------------------------------------------------------------------
+
+    def set_view(
+        self,
+        *,
+        matched: frozenset[str] | None = None,
+        matched_totals: dict[str, tuple[int, int]] | None = None,
+        local: LocalIndex | None = None,
+    ) -> None:
+        if matched is not None:
+            self.matched = matched
+        if matched_totals is not None:
+            self.matched_totals = matched_totals
+        if local is not None:
+            self.local = local
+        # Repaint visible lines only: the line cache is keyed by node updates, not by our view state.
+        self._line_cache.clear()
+        self.refresh()
+
+    def _node_text(self, data: NodeData | None, name: str) -> Text:
+        if isinstance(data, RemoteFile):
+            selected = data.path in self.matched
+            text = Text("● " if selected else "○ ", style="bold green" if selected else "dim")
+            text.append(name, style="bold" if selected else "")
+            text.append(f"  {size_text(data.size)}", style="dim")
+            if data.is_lfs:
+                text.append(" LFS", style="cyan")
+            state = self.local.state(data.path) if self.local is not None else "missing"
+            if state == "cached":
+                text.append("  ✓ cached", style="green")
+            elif state == "other" and self.local is not None:
+                text.append(
+                    f"  ◐ in {self.local.other_revision.get(data.path, 'another revision')}", style="yellow"
+                )
+            return text
+        if isinstance(data, RemoteFolder):
+            total = self.index.totals.get(data.path, (0, 0)) if self.index is not None else (0, 0)
+            got = self.matched_totals.get(data.path, (0, 0))
+            if got[0] == 0:
+                mark, style = "○ ", "dim"
+            elif got[0] == total[0]:
+                mark, style = "● ", "bold green"
+            else:
+                mark, style = "◐ ", "bold yellow"
+            text = Text(mark, style=style)
+            text.append(f"{name}/" if data.path else name, style="bold")
+            text.append(
+                f"  {total[0]:,} file{'s' if total[0] != 1 else ''}, {size_text(total[1])}", style="dim"
+            )
+            if 0 < got[0] < total[0]:
+                text.append(f"  ({got[0]:,} selected, {size_text(got[1])})", style="yellow")
+            return text
+        if isinstance(data, MoreNode):
+            return Text(name, style="italic dim")
+        return Text(name)
+
+    def render_label(self, node: TreeNode[NodeData], base_style: Style, style: Style) -> Text:
+        text = self._node_text(node.data, str(node.label))
+        text.stylize(style)
+        if node._allow_expand:
+            prefix = (
+                self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
+                base_style + Style(bold=True),
+            )
+            return Text.assemble(prefix, text)
+        return text
+
+    def get_label_width(self, node: TreeNode[NodeData]) -> int:
+        # Called for every line on each rebuild: estimate instead of rendering.
+        return len(str(node.label)) + 48
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def _cursor_target(self) -> tuple[str, bool] | None:
+        node = self.cursor_node
+        if node is None:
+            return None
+        if isinstance(node.data, RemoteFile):
+            return node.data.path, False
+        if isinstance(node.data, RemoteFolder):
+            return node.data.path, True
+        return None
+
+    def action_toggle_selection(self) -> None:
+        target = self._cursor_target()
+        if target is not None:
+            self.post_message(self.ToggleRequested(self, target[0], target[1]))
+
+    def action_queue(self) -> None:
+        node = self.cursor_node
+        if node is not None and isinstance(node.data, MoreNode):
+            self.expand_more(node)
+            return
+        self.post_message(self.QueueRequested(self))
+
+    def action_open_folder(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if isinstance(node.data, MoreNode):
+            self.expand_more(node)
+        elif node.allow_expand and not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_close_folder(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded and node is not self.root:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
+
+    def selected_folder(self) -> str:
+        """The folder under the cursor, or the folder of the file under the cursor ("" = root)."""
+        node = self.cursor_node
+        if node is None:
+            return ""
+        if isinstance(node.data, RemoteFolder):
+            return node.data.path
+        if isinstance(node.data, RemoteFile):
+            return node.data.path.rsplit("/", 1)[0] if "/" in node.data.path else ""
+        if isinstance(node.data, MoreNode):
+            return node.data.folder
+        return ""
+
+
+__all__ = ["PAGE", "MoreNode", "RepoTree", "size_text"]
