@@ -85,20 +85,56 @@ async def cache_prune(pilot: Any) -> None:
     await settle(pilot)
 
 
+# -- Browse pane --------------------------------------------------------------------------------
+
+
+async def _browse(pilot: Any, repo_input: str) -> Any:
+    from hftui.tui.panes.browse import BrowsePane
+
+    await settle(pilot)
+    await pilot.press("2")
+    pane = pilot.app.query_one(BrowsePane)
+    pane.open_repo(repo_input)
+    await settle(pilot)
+    return pane
+
+
+async def browse_selection(pilot: Any) -> None:
+    from hftui.hub.demo import COMPLETE_REPO
+
+    pane = await _browse(pilot, f"{COMPLETE_REPO}@v1.0")
+    pane.repo_tree.focus()
+    await pilot.press("s")  # preset: safetensors weights only
+    await settle(pilot)
+    for node in pane.repo_tree.root.children:
+        if str(node.label).startswith("onnx"):
+            node.expand()
+    await settle(pilot)
+
+
+async def browse_gguf(pilot: Any) -> None:
+    from hftui.hub.demo import GGUF_REPO
+
+    await _browse(pilot, f"{GGUF_REPO}:Q4_K_M")
+    await settle(pilot)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("cache-list", (120, 36), cache_list),
     Scenario("cache-list-80x24", (80, 24), cache_list),
     Scenario("cache-detail-marks", (120, 36), cache_detail_marks),
     Scenario("cache-confirm", (120, 36), cache_confirm),
     Scenario("cache-prune", (120, 36), cache_prune),
+    Scenario("browse-selection", (120, 36), browse_selection),
+    Scenario("browse-gguf", (120, 36), browse_gguf),
 ]
 
 
-async def shoot(scenario: Scenario, cache_dir: Path) -> Path:
+async def shoot(scenario: Scenario, cache_dir: Path, endpoint: str) -> Path:
     from hftui.settings import Settings
     from hftui.tui.app import make_app
 
-    app = make_app(Settings(cache_dir=str(cache_dir), **(scenario.settings or {})))
+    app = make_app(Settings(cache_dir=str(cache_dir), endpoint=endpoint, **(scenario.settings or {})))
     async with app.run_test(size=scenario.size) as pilot:
         await scenario.drive(pilot)
         path = app.save_screenshot(filename=f"{scenario.name}.svg", path=str(OUT))
@@ -123,7 +159,7 @@ def main(argv: list[str]) -> int:
             cache_dir = base / "huggingface" / "hub"
             shutil.copytree(demo.cache_dir, cache_dir, symlinks=True)
             try:
-                print(asyncio.run(shoot(scenario, cache_dir)))
+                print(asyncio.run(shoot(scenario, cache_dir, demo.endpoint)))
             finally:
                 shutil.rmtree(base, ignore_errors=True)
     return 0
