@@ -141,19 +141,33 @@ class HfTuiApp(App[int]):
 
     async def action_quit(self) -> None:
         running = self.downloads.running_count()
-        if running:
-            confirmed = await self.push_screen_wait(
-                ConfirmScreen(
-                    "Quit hftui?",
-                    f"{running} download job(s) are running. They will be stopped cleanly "
-                    "(finished files are kept) and resume on the next launch.",
-                    confirm_label="Stop and quit",
-                )
-            )
-            if not confirmed:
-                return
+        if not running:
+            await self._stop_downloads_and_exit()
+            return
+
+        async def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                await self._stop_downloads_and_exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                "Quit hftui?",
+                f"{running} download job(s) are running. They will be stopped cleanly "
+                "(finished files are kept) and resume on the next launch.",
+                confirm_label="Stop and quit",
+            ),
+            answered,
+        )
+
+    async def _stop_downloads_and_exit(self) -> None:
+        # Off the event loop: stopping waits (≤ 2 s) for job threads to drop their connections.
         await asyncio.to_thread(self.downloads.shutdown, 2.0)
         self.exit(0)
+
+    def on_unmount(self) -> None:
+        # However the app ends (quit key, ctrl+c, an exception), job threads stop and the
+        # saved-queue lock is released. A no-op when the quit action already did it.
+        self.downloads.shutdown(2.0)
 
     def enqueue_download(self, request: object) -> str:
         """Submit a download request (from the Browse pane); returns a message for the user."""

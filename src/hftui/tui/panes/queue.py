@@ -1,22 +1,283 @@
-"""The Queue pane (placeholder until its issue lands)."""
+"""The Queue pane: every download job with its state, progress, speed, ETA and error.
+
+Rows are keyed by job id and updated with `update_cell` (only cells whose text changed), so a
+progress tick costs a few cell updates, not a rebuild. Keys act on the highlighted job.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
+
+from hftui.core import dl_format as fmt
+from hftui.core.queue import Job
+
+COLUMNS = (
+    ("#", "pos"),
+    ("Repo", "repo"),
+    ("State", "state"),
+    ("Progress", "progress"),
+    ("Files", "files"),
+    ("Speed", "speed"),
+    ("ETA", "eta"),
+    ("Error / note", "note"),
+    ("Destination", "dest"),
+)
+WIDTHS = {"pos": 2, "state": 13, "progress": 26, "files": 7, "speed": 11, "eta": 6}
+"""Fixed widths for cells that change while a job runs; the others grow with their content."""
+
+STATE_STYLE = {
+    "queued": "dim",
+    "checking": "cyan",
+    "running": "bold cyan",
+    "paused": "yellow",
+    "done": "green",
+    "failed": "bold red",
+    "cancelled": "dim",
+}
+
+
+def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict[str, Any]:
+    request = job.request
+    repo = request.repo_id if request.repo_type == "model" else f"{request.repo_type}s/{request.repo_id}"
+    if request.revision:
+        repo += f"@{request.revision}"
+    if request.allow_patterns:
+        repo += f" [{', '.join(request.allow_patterns)}]"
+    if len(repo) > 34:
+        repo = repo[:33] + "…"
+    state = job.state + (" (held)" if job.held else "")
+    if job.bytes_total is not None:
+        pct = 100 * job.bytes_done / job.bytes_total if job.bytes_total else 100.0
+        progress = f"{pct:3.0f}% {fmt.size(job.bytes_done)} / {fmt.size(job.bytes_total)}"
+    else:
+        progress = ""
+    files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
+    running = job.state == "running"
+    if request.local_dir:
+        dest = request.local_dir
+    elif request.cache_dir and request.cache_dir != default_cache:
+        dest = request.cache_dir
+    else:
+        dest = "cache"
+    note = job.error if job.state == "failed" and job.error else job.message
+    return {
+        "pos": str(position),
+        "repo": repo,
+        "state": Text(state, style=STATE_STYLE.get(job.state, "")),
+        "progress": progress,
+        "files": files,
+        "speed": fmt.speed(job.speed) if running else "",
+        "eta": fmt.duration(job.eta) if running and job.eta is not None else "",
+        "dest": dest,
+        "note": Text(note or "", style="red" if job.state == "failed" else ""),
+    }
 
 
 class QueuePane(Vertical):
     DEFAULT_CSS = """
     QueuePane { height: 1fr; }
+    QueuePane #queue-overall { height: 1; padding: 0 1; background: $boost; }
+    QueuePane #queue-table { height: 1fr; }
+    QueuePane #queue-detail { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    QueuePane #queue-empty { padding: 1 2; color: $text-muted; }
+    QueuePane #queue-empty { display: none; }
+    QueuePane.-empty #queue-empty { display: block; }
     """
 
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause/resume", id="queue.pause"),
+        Binding("x", "cancel_job", "Cancel", id="queue.cancel"),
+        Binding("r", "retry_job", "Retry", id="queue.retry"),
+        Binding("delete,backspace", "remove_job", "Remove", id="queue.remove"),
+        Binding("K,shift+up", "move_job(-1)", "Move up", id="queue.up"),
+        Binding("J,shift+down", "move_job(1)", "Move down", id="queue.down"),
+    ]
+
+    @classmethod
+    def help_bindings(cls) -> list[Binding]:
+        return list(cls.BINDINGS)  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._order: list[str] = []
+        self._cells: dict[str, dict[str, Any]] = {}
+
     def compose(self) -> ComposeResult:
-        yield Static("Queue: coming soon", id="queue-placeholder")
+        yield Static("Queue: empty", id="queue-overall")
+        yield Static(
+            "No downloads yet. Pick files in the Browse pane (key 2), or run `hftui download REPO` headless.",
+            id="queue-empty",
+        )
+        yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="queue-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key, width=WIDTHS.get(key))
+        self.refresh_jobs()
+
+    def focus_default(self) -> None:
+        table = self.query_one(DataTable)
+        table.focus()
+        # Right after a tab switch the pane may not be displayed yet; try again after the refresh.
+        self.call_after_refresh(table.focus)
+
+    # -- data -------------------------------------------------------------------------------
+
+    @property
+    def _controller(self) -> Any:
+        return self.app.downloads  # type: ignore[attr-defined]
+
+    def refresh_jobs(self) -> None:
+        """Bring the table up to date with the engine (called on every DownloadsChanged)."""
+        if not self.is_mounted:
+            return
+        controller = self._controller
+        jobs = controller.jobs() if controller.engine is not None else []
+        default_cache = str(self.app.cache_dir)  # type: ignore[attr-defined]
+        table = self.query_one(DataTable)
+        order = [job.id for job in jobs]
+        with self.app.batch_update():
+            if order != self._order:
+                highlighted = self.highlighted_job_id()
+                table.clear()
+                self._cells = {}
+                for position, job in enumerate(jobs, start=1):
+                    cells = job_cells(job, position, default_cache)
+                    table.add_row(*(cells[key] for _, key in COLUMNS), key=job.id)
+                    self._cells[job.id] = cells
+                self._order = order
+                if highlighted in order:
+                    table.move_cursor(row=order.index(highlighted), animate=False)
+            else:
+                for position, job in enumerate(jobs, start=1):
+                    cells = job_cells(job, position, default_cache)
+                    old = self._cells.get(job.id, {})
+                    for key, value in cells.items():
+                        if old.get(key) != value:
+                            table.update_cell(job.id, key, value, update_width=key not in WIDTHS)
+                    self._cells[job.id] = cells
+            self.set_class(not jobs, "-empty")
+            self.query_one("#queue-overall", Static).update(self._overall(jobs))
+            self._show_detail(jobs)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(self._controller.jobs() if self._controller.engine is not None else [])
+
+    def _show_detail(self, jobs: list[Job]) -> None:
+        """The highlighted job in full: what it fetches, where, and its whole error or note."""
+        job_id = self.highlighted_job_id()
+        job = next((j for j in jobs if j.id == job_id), None)
+        detail = self.query_one("#queue-detail", Static)
+        if job is None:
+            detail.update("")
+            return
+        request = job.request
+        text = Text()
+        text.append(f"{request.repo_type} {request.repo_id}", style="bold")
+        text.append(f"@{request.revision or 'main'}")
+        if request.allow_patterns:
+            text.append(f"  include {', '.join(request.allow_patterns)}")
+        if request.ignore_patterns:
+            text.append(f"  exclude {', '.join(request.ignore_patterns)}")
+        text.append(f"  → {request.local_dir or request.cache_dir or self.app.cache_dir}")  # type: ignore[attr-defined]
+        note = job.error if job.state == "failed" and job.error else job.message
+        if note:
+            text.append("\n")
+            text.append(note, style="red" if job.state == "failed" else "yellow" if job.held else "")
+        detail.update(text)
+
+    def _overall(self, jobs: list[Job]) -> str:
+        if not jobs:
+            return "Queue: empty"
+        totals = self._controller.totals()
+        text = (
+            f"{totals.jobs} jobs: {totals.running} running, {totals.queued} queued, {totals.paused} paused, "
+            f"{totals.done} done, {totals.failed} failed"
+        )
+        if totals.bytes_total:
+            text += f"  ·  {fmt.size(totals.bytes_done)} / {fmt.size(totals.bytes_total)}"
+        if totals.speed:
+            text += f"  ·  {fmt.speed(totals.speed)}"
+        return text
+
+    def highlighted_job_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return None if key.value is None else str(key.value)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _act(self, action: str) -> None:
+        job_id = self.highlighted_job_id()
+        if job_id is None:
+            self.app.notify("No job selected", severity="warning")
+            return
+        message = self._controller.act(action, job_id)
+        self.refresh_jobs()
+        if message:
+            self.app.notify(
+                message, severity="warning" if message.startswith("Cannot") else "information", timeout=3
+            )
+
+    def action_toggle_pause(self) -> None:
+        self._act("toggle_pause")
+
+    def action_cancel_job(self) -> None:
+        self._act("cancel")
+
+    def action_retry_job(self) -> None:
+        self._act("retry")
+
+    def action_remove_job(self) -> None:
+        self._act("remove")
+
+    def action_move_job(self, delta: int) -> None:
+        job_id = self.highlighted_job_id()
+        self._act("up" if delta < 0 else "down")
+        if job_id is not None and job_id in self._order:
+            self.query_one(DataTable).move_cursor(row=self._order.index(job_id), animate=False)
 
     def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) entries this pane adds to the command palette."""
-        return ()
+        return (
+            (
+                "Queue: pause/resume job",
+                "Pause or resume the highlighted download (key p)",
+                self.action_toggle_pause,
+            ),
+            (
+                "Queue: cancel job",
+                "Cancel the highlighted download; finished files are kept (key x)",
+                self.action_cancel_job,
+            ),
+            ("Queue: retry job", "Queue a failed or cancelled download again (key r)", self.action_retry_job),
+            (
+                "Queue: remove job",
+                "Remove the highlighted job from the list (key delete)",
+                self.action_remove_job,
+            ),
+            (
+                "Queue: move job up",
+                "Start the highlighted job earlier (key K)",
+                lambda: self.action_move_job(-1),
+            ),
+            (
+                "Queue: move job down",
+                "Start the highlighted job later (key J)",
+                lambda: self.action_move_job(1),
+            ),
+        )

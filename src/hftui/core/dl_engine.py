@@ -1,0 +1,412 @@
+"""The download engine: a `DownloadQueue`, its own job threads, persistence and events.
+
+Threads. One dedicated `threading.Thread` per working job (at most `settings.max_jobs`), never
+Textual's shared executor, so downloads neither starve the UI's workers nor depend on a pane.
+Each job thread runs `run_job` (which runs huggingface_hub's own pool of `max_workers` file
+threads). The same engine runs headless (`hftui download`) and in the TUI.
+
+Locking. All queue state lives in one `DownloadQueue` guarded by one `RLock`; every public
+method and every callback from a job thread takes it for a few microseconds (no I/O under it
+except the small atomic save of `queue.json` on state changes, never on progress ticks). Job
+threads never hold it while downloading. A single lock was chosen over "one writer thread"
+because the headless CLI has no event loop and the critical sections are tiny.
+
+Events. `on_event(EngineEvent)` is called *outside* the lock from whichever thread changed
+something: job threads (progress, throttled to ≤ 10/s per job by the tracker; finished) or the
+caller's thread (user actions). The TUI's callback only posts a message (thread-safe); the CLI
+prints.
+
+Cancellation. Pause/cancel/quit set the job's `threading.Event`; the transport and the tqdm
+adapter see it on the next network read / progress update and unwind the library's call
+(see `hftui.core.dl_transport`). The job's state changes at once; its slot is freed when its
+thread has returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hftui.core import download as dl
+from hftui.core.models import DownloadRequest
+from hftui.core.persist import QueueInUse, QueueStore
+from hftui.core.queue import (
+    CHECKING,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    WORKING_STATES,
+    DownloadQueue,
+    Job,
+    QueueError,
+    QueueTotals,
+    SubmitResult,
+)
+
+RepoKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    kind: str
+    """"changed" (a state changed, a job was added/removed/moved) or "progress"."""
+    job_id: str | None = None
+    finished: tuple[RepoKey, ...] = ()
+    """Repos whose job just completed (state done)."""
+    finished_job_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadReport:
+    warnings: list[str] = field(default_factory=list)
+    in_use_pid: int | None = None
+    in_use: bool = False
+    restored: int = 0
+    unfinished: list[str] = field(default_factory=list)
+    """Ids of unfinished jobs from the last session (already resumed when the policy is "auto")."""
+    ask: bool = False
+    """True when the policy is "ask": `unfinished` are paused until the user answers."""
+
+
+Runner = Callable[..., dl.JobResult]
+
+
+class DownloadEngine:
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        endpoint: str | None = None,
+        token: str | bool | None = None,
+        default_cache: str | None = None,
+        on_event: Callable[[EngineEvent], None] | None = None,
+        store: QueueStore | None = None,
+        hold_fails: bool = False,
+        runner: Runner | None = None,
+    ) -> None:
+        self.settings = settings
+        self.endpoint = endpoint
+        self.token = token
+        self.default_cache = default_cache
+        self.on_event = on_event
+        self.store = store
+        self.hold_fails = hold_fails
+        self.runner: Runner = runner or dl.run_job
+        self.queue = DownloadQueue()
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._threads: dict[str, threading.Thread] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._started = False
+        self._closing = False
+        self.save_errors: list[str] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def load(self) -> LoadReport:
+        """Lock and read the saved queue (if a store is set); apply `settings.resume_on_launch`."""
+        report = LoadReport()
+        if self.store is None:
+            return report
+        try:
+            self.store.acquire()
+        except QueueInUse as exc:
+            report.in_use = True
+            report.in_use_pid = exc.pid
+            report.warnings.append(str(exc))
+            self.store = None
+            return report
+        except OSError as exc:
+            report.warnings.append(f"cannot lock the saved queue ({exc.strerror or exc}); it is not used")
+            self.store = None
+            return report
+        loaded = self.store.load()
+        report.warnings.extend(loaded.warnings)
+        policy = getattr(self.settings, "resume_on_launch", "ask")
+        with self._lock:
+            for index, item in enumerate(loaded.jobs, start=1):
+                try:
+                    job = Job.from_json(item)
+                except (KeyError, TypeError, ValueError) as exc:
+                    report.warnings.append(f"saved job {index} skipped: {exc}")
+                    continue
+                if any(existing.id == job.id for existing in self.queue.jobs):
+                    continue
+                if job.state in WORKING_STATES:
+                    job.state = QUEUED
+                if job.state == QUEUED:
+                    report.unfinished.append(job.id)
+                    if policy == "auto":
+                        job.message = "resumed from the last session"
+                    else:
+                        job.state = PAUSED
+                        job.message = "from the last session"
+                job.speed, job.eta = 0.0, None
+                self.queue.jobs.append(job)
+                report.restored += 1
+            report.ask = policy == "ask" and bool(report.unfinished)
+            self._save()
+        return report
+
+    def start(self) -> None:
+        with self._lock:
+            self._started = True
+        self._schedule()
+
+    def shutdown(self, timeout: float = 2.0) -> bool:
+        """Stop every job cleanly (unfinished ones stay queued for the next launch).
+
+        Returns True when all job threads returned within `timeout`.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._closing = True
+            for job_id in list(self._threads):
+                self._cancel[job_id].set()
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            clean = not self._threads
+            for job in self.queue.jobs:
+                if job.state in WORKING_STATES:
+                    self.queue.interrupt(job.id)
+            self._save()
+            if self.store is not None:
+                self.store.release()
+        return clean
+
+    # -- user actions -------------------------------------------------------------------------
+
+    def submit(self, request: DownloadRequest) -> SubmitResult:
+        with self._lock:
+            result = self.queue.submit(request)
+            if result.accepted:
+                self._save()
+        if result.accepted:
+            self._emit(EngineEvent("changed", result.job.id))
+            self._schedule()
+        return result
+
+    def pause(self, job_id: str) -> Job:
+        return self._act(job_id, self.queue.pause, stop=True)
+
+    def resume(self, job_id: str) -> Job:
+        return self._act(job_id, self.queue.resume)
+
+    def toggle_pause(self, job_id: str) -> Job:
+        with self._lock:
+            paused = self.queue.get(job_id).state == PAUSED
+        return self.resume(job_id) if paused else self.pause(job_id)
+
+    def cancel(self, job_id: str) -> Job:
+        return self._act(job_id, self.queue.cancel, stop=True)
+
+    def retry(self, job_id: str) -> Job:
+        return self._act(job_id, self.queue.retry)
+
+    def remove(self, job_id: str) -> Job:
+        return self._act(job_id, self.queue.remove)
+
+    def move(self, job_id: str, delta: int) -> bool:
+        with self._lock:
+            moved = self.queue.move(job_id, delta)
+            if moved:
+                self._save()
+        if moved:
+            self._emit(EngineEvent("changed", job_id))
+            self._schedule()
+        return moved
+
+    def resume_many(self, job_ids: list[str]) -> int:
+        count = 0
+        with self._lock:
+            for job_id in job_ids:
+                try:
+                    if self.queue.get(job_id).state == PAUSED:
+                        self.queue.resume(job_id)
+                        count += 1
+                except QueueError:
+                    continue
+            self._save()
+        self._emit(EngineEvent("changed"))
+        self._schedule()
+        return count
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return self.queue.views()
+
+    def job(self, job_id: str) -> Job:
+        with self._lock:
+            from dataclasses import replace
+
+            return replace(self.queue.get(job_id))
+
+    def totals(self) -> QueueTotals:
+        with self._lock:
+            return self.queue.totals()
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self.queue.working())
+
+    def active_repos(self, cache_dir: str | None = None) -> set[RepoKey]:
+        """Repos of checking/running jobs (into `cache_dir` when given)."""
+        with self._lock:
+            return {
+                job.repo_key
+                for job in self.queue.working()
+                if cache_dir is None
+                or (
+                    job.request.local_dir is None
+                    and (job.request.cache_dir or self.default_cache) in (None, cache_dir)
+                )
+            }
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no job is queued or working and no job thread is alive."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._threads or any(j.state in (QUEUED, CHECKING, RUNNING) for j in self.queue.jobs):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(0.2 if remaining is None else min(0.2, remaining))
+            return True
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _act(self, job_id: str, action: Callable[[str], Job], *, stop: bool = False) -> Job:
+        with self._lock:
+            job = action(job_id)
+            if stop and job_id in self._cancel:
+                self._cancel[job_id].set()
+            self._save()
+            self._idle.notify_all()
+        self._emit(EngineEvent("changed", job_id))
+        self._schedule()
+        return job
+
+    def _save(self) -> None:
+        if self.store is None or not self.store.locked:
+            return
+        try:
+            self.store.save(self.queue.to_json())
+        except OSError as exc:
+            message = f"cannot save the queue: {exc.strerror or exc}"
+            if message not in self.save_errors:
+                self.save_errors.append(message)
+
+    def _emit(self, event: EngineEvent) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a broken display must never break a download
+                pass
+
+    def _schedule(self) -> None:
+        started: list[str] = []
+        with self._lock:
+            if not self._started or self._closing:
+                return
+            for job in self.queue.startable(int(self.settings.max_jobs), busy=set(self._threads)):
+                self.queue.mark_checking(job.id)
+                cancel = threading.Event()
+                self._cancel[job.id] = cancel
+                thread = threading.Thread(
+                    target=self._work,
+                    args=(job.id, job.request, cancel),
+                    name=f"hftui-download-{job.id}",
+                    daemon=True,
+                )
+                self._threads[job.id] = thread
+                started.append(job.id)
+                thread.start()
+            if started:
+                self._save()
+        for job_id in started:
+            self._emit(EngineEvent("changed", job_id))
+
+    def _work(self, job_id: str, request: DownloadRequest, cancel: threading.Event) -> None:
+        try:
+            result = self.runner(
+                request,
+                settings=self.settings,
+                endpoint=self.endpoint,
+                token=self.token,
+                report=lambda progress: self._on_progress(job_id, progress),
+                is_cancelled=cancel.is_set,
+                default_cache=self.default_cache,
+            )
+        except BaseException as exc:  # never let a job thread die silently
+            result = dl.JobResult(dl.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        finished: tuple[RepoKey, ...] = ()
+        with self._lock:
+            try:
+                job = self.queue.get(job_id)
+            except QueueError:
+                job = None
+            if job is not None and job.state in WORKING_STATES:
+                if self._closing or result.status == dl.CANCELLED:
+                    self.queue.interrupt(job_id)
+                elif result.status == dl.DONE:
+                    if job.state == CHECKING:
+                        self.queue.mark_running(
+                            job_id, bytes_total=result.bytes_total, files_total=result.files_total
+                        )
+                    self.queue.finish(job_id)
+                    finished = (job.repo_key,)
+                elif result.status == dl.HELD:
+                    if job.bytes_total is None:
+                        job.bytes_total = result.bytes_total
+                        job.files_total = result.files_total
+                    if self.hold_fails:
+                        self.queue.fail(job_id, result.message)
+                    else:
+                        self.queue.hold(job_id, result.message)
+                else:
+                    self.queue.fail(job_id, result.message or "failed")
+            self._save()
+        # Report the outcome before the thread counts as gone, so `wait_idle` never returns
+        # ahead of the last event (the CLI prints it).
+        self._emit(EngineEvent("changed", job_id, finished, (job_id,) if finished else ()))
+        with self._lock:
+            self._threads.pop(job_id, None)
+            self._cancel.pop(job_id, None)
+            self._idle.notify_all()
+        self._schedule()
+
+    def _on_progress(self, job_id: str, progress: dl.Progress) -> None:
+        kind = "progress"
+        with self._lock:
+            try:
+                job = self.queue.get(job_id)
+            except QueueError:
+                return
+            if job.state not in WORKING_STATES:
+                return
+            if progress.phase == "start":
+                self.queue.mark_running(
+                    job_id, bytes_total=progress.bytes_total or 0, files_total=progress.files_total or 0
+                )
+                self._save()
+                kind = "changed"
+            elif progress.phase == "checking":
+                self.queue.progress(job_id, message=progress.message or "", speed=0.0, eta=None)
+            else:
+                if job.state != RUNNING:
+                    return
+                self.queue.progress(
+                    job_id,
+                    bytes_done=progress.bytes_done,
+                    files_done=progress.files_done,
+                    speed=progress.speed,
+                    eta=progress.eta,
+                )
+        self._emit(EngineEvent(kind, job_id))

@@ -1,0 +1,174 @@
+"""The HTTP seam for downloads: a transport that knows which job a request belongs to.
+
+huggingface_hub 2.x sends all its traffic through one shared `httpx2.Client` built by a
+factory that the library lets applications replace (`huggingface_hub.set_client_factory`,
+public API). hftui installs a factory that builds the same client as the library's default
+(same request hook, redirects, no client-wide timeout) but with a wrapping transport:
+
+* every request made for a job carries the header `X-Hftui-Job: <token>` (passed through
+  `snapshot_download(headers=...)`); the transport strips it before the request leaves;
+* before sending, and on **every network read** of the body, the transport asks the job's
+  `is_cancelled()`; a cancelled job gets `JobCancelled` raised inside the library's read loop,
+  which unwinds `snapshot_download` (the library unlinks its `.incomplete` file in a `finally`).
+  Progress from the library comes only once per 10 MiB chunk, so this is what makes cancel and
+  pause stop traffic within a second even on a slow link;
+* the read timeout of a job's requests is the `stall_timeout` setting, so a body that stalls
+  raises `httpx2.ReadTimeout`, which the library retries (resuming with a Range request) and
+  hftui retries at job level after that;
+* body bytes of file downloads are counted per job, which gives a smooth speed/ETA between the
+  library's 10 MiB progress steps.
+
+Requests without the header (the Browse pane's API calls, anything else using the library)
+pass through untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+JOB_HEADER = "X-Hftui-Job"
+
+
+class JobCancelled(Exception):
+    """Raised inside the library's call stack when the user cancelled or paused the job."""
+
+
+@dataclass
+class JobChannel:
+    is_cancelled: Callable[[], bool]
+    stall_timeout: float
+    on_bytes: Callable[[int], None] | None = None
+
+
+_channels: dict[str, JobChannel] = {}
+_channels_lock = threading.Lock()
+_installed = False
+_install_lock = threading.Lock()
+
+
+def register(token: str, channel: JobChannel) -> None:
+    with _channels_lock:
+        _channels[token] = channel
+
+
+def unregister(token: str) -> None:
+    with _channels_lock:
+        _channels.pop(token, None)
+
+
+def _channel(token: str) -> JobChannel | None:
+    with _channels_lock:
+        return _channels.get(token)
+
+
+class _CancellableStream(httpx2.SyncByteStream):
+    def __init__(self, inner: Any, channel: JobChannel, count: bool) -> None:
+        self._inner = inner
+        self._channel = channel
+        self._count = count
+
+    def __iter__(self) -> Iterator[bytes]:
+        is_cancelled = self._channel.is_cancelled
+        on_bytes = self._channel.on_bytes if self._count else None
+        for chunk in self._inner:
+            if is_cancelled():
+                raise JobCancelled("cancelled")
+            if on_bytes is not None and chunk:
+                on_bytes(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
+
+_niced = threading.local()
+_niceness = 0
+
+
+def set_download_niceness(niceness: int) -> None:
+    """Run download threads at a lower OS priority (Linux per-thread nice; 0 = unchanged).
+
+    The TUI sets this so that on a busy box its UI thread gets the CPU (and with it the GIL)
+    ahead of the file threads; when the CPU is idle, throughput is unchanged. The headless CLI
+    leaves it at 0 (it has no UI to protect and must not lose against other processes).
+    """
+    global _niceness
+    _niceness = max(0, min(19, int(niceness)))
+
+
+def _lower_thread_priority() -> None:
+    if not _niceness or getattr(_niced, "done", False):
+        return
+    _niced.done = True
+    try:
+        import os
+
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < _niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, _niceness)
+    except (AttributeError, OSError):
+        pass
+
+
+class JobAwareTransport(httpx2.BaseTransport):
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        token = request.headers.get(JOB_HEADER)
+        if token is None:
+            return self._inner.handle_request(request)
+        del request.headers[JOB_HEADER]
+        channel = _channel(token)
+        if channel is None:
+            return self._inner.handle_request(request)
+        if channel.is_cancelled():
+            raise JobCancelled("cancelled")
+        _lower_thread_priority()
+        timeout = dict(request.extensions.get("timeout") or {})
+        timeout["read"] = channel.stall_timeout
+        timeout["connect"] = min(timeout.get("connect") or channel.stall_timeout, channel.stall_timeout)
+        request.extensions["timeout"] = timeout
+        response = self._inner.handle_request(request)
+        counts = request.method == "GET" and "/resolve/" in request.url.path
+        response.stream = _CancellableStream(response.stream, channel, counts)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+_library_request_hooks: list[Callable[..., Any]] = []
+
+
+def _client_factory() -> httpx2.Client:
+    # Same as huggingface_hub's default client (its own request hooks: offline switch, download
+    # counter, request ids), plus our job-aware transport.
+    return httpx2.Client(
+        event_hooks={"request": list(_library_request_hooks)},
+        follow_redirects=True,
+        timeout=None,
+        transport=JobAwareTransport(httpx2.HTTPTransport()),
+    )
+
+
+def install() -> None:
+    """Make huggingface_hub's shared client job-aware (idempotent, process-wide)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        from huggingface_hub import get_session, set_client_factory
+
+        # Borrow the library's hooks from its default client through the public API, rather
+        # than importing them from its private `_http` module.
+        _library_request_hooks[:] = get_session().event_hooks["request"]
+        set_client_factory(_client_factory)
+        _installed = True

@@ -1,0 +1,561 @@
+"""Run one download job: the only place that calls `huggingface_hub.snapshot_download`.
+
+`run_job` does, in order:
+
+1. **destination check**: creates the cache/local dir if missing and proves it is writable
+   (a probe file); a read-only destination fails at once with that reason;
+2. **dry run** (`snapshot_download(dry_run=True)`): how many files and bytes will move;
+3. **disk-space hold**: free space of the destination filesystem (nearest existing ancestor)
+   minus `settings.disk_margin_bytes` must cover the bytes to download, else the job is
+   *held* with a message saying how much is missing (nothing is downloaded);
+4. **orphan sweep**: `.incomplete` files left by a killed process (the library never reuses
+   them) are removed when nobody holds their download lock;
+5. **download**: `snapshot_download(tqdm_class=<per-job adapter>, headers={job header})`.
+
+Transient faults (connection reset, 5xx, 429, stall, connect errors) are retried with backoff
+up to `settings.retries` times; other errors fail the job with a specific, token-free message.
+Cancellation: see `hftui.core.dl_transport`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hftui.core import dl_transport
+from hftui.core.dl_transport import JOB_HEADER, JobCancelled, JobChannel
+from hftui.core.models import DownloadRequest
+
+REPORT_INTERVAL = 0.1
+"""Seconds between progress reports of one job (≤ 10 per second)."""
+
+DONE, FAILED, CANCELLED, HELD = "done", "failed", "cancelled", "held"
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    """"checking" (destination, dry run, waiting to retry), "start" (bytes about to move, totals
+    known) or "running"."""
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    files_done: int = 0
+    files_total: int | None = None
+    speed: float = 0.0
+    eta: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    status: str
+    """done, failed, cancelled or held."""
+    message: str = ""
+    bytes_total: int = 0
+    files_total: int = 0
+    path: str | None = None
+
+
+class JobFailure(Exception):
+    """A classified error: `transient` ones are retried."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class ProgressTracker:
+    """Aggregates one job's progress from HF's pool threads and the transport; throttles reports."""
+
+    def __init__(
+        self,
+        report: Callable[[Progress], None],
+        is_cancelled: Callable[[], bool],
+        *,
+        bytes_total: int,
+        files_total: int,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = REPORT_INTERVAL,
+    ) -> None:
+        self._report = report
+        self.is_cancelled = is_cancelled
+        self.bytes_total = bytes_total
+        self.files_total = files_total
+        self._clock = clock
+        self._interval = interval
+        self._lock = threading.Lock()
+        self.disk_bytes = 0
+        self.net_bytes = 0
+        self.files_done = 0
+        self._last_report = -1e9
+        self._samples: deque[tuple[float, int]] = deque()
+        self.reports = 0
+        self.message: str | None = None
+
+    # Called by the transport on every body read (many threads).
+    def add_net(self, n: int) -> None:
+        with self._lock:
+            self.net_bytes += n
+        self._maybe_report()
+
+    # Called by the tqdm adapter.
+    def add_disk(self, n: int) -> None:
+        with self._lock:
+            self.disk_bytes += n
+        self.check_cancel()
+        self._maybe_report()
+
+    def add_file(self, n: int = 1) -> None:
+        with self._lock:
+            self.files_done += n
+        self.check_cancel()
+        self._maybe_report(force=True)
+
+    def check_cancel(self) -> None:
+        if self.is_cancelled():
+            raise JobCancelled("cancelled")
+
+    def bytes_done(self) -> int:
+        return min(self.bytes_total, max(self.disk_bytes, self.net_bytes))
+
+    def snapshot(self) -> Progress:
+        now = self._clock()
+        with self._lock:
+            done = self.bytes_done()
+            self._samples.append((now, self.net_bytes))
+            while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
+                self._samples.popleft()
+            t0, b0 = self._samples[0]
+            speed = (self.net_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
+            files = min(self.files_done, self.files_total)
+        remaining = self.bytes_total - done
+        eta = remaining / speed if speed > 0 else None
+        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, self.message)
+
+    def _maybe_report(self, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now - self._last_report < self._interval:
+            return
+        self._last_report = now
+        self.reports += 1
+        self._report(self.snapshot())
+
+
+def make_tqdm_class(tracker: ProgressTracker) -> type:
+    """A tqdm look-alike bound to one job, for `snapshot_download(tqdm_class=...)`.
+
+    snapshot_download creates three bars from it: the file-count bar (`hf_thread_map`, updated
+    by 1 per finished file), a "Downloading bytes" transfer bar and a "Reconstructing" bar that
+    gets every written chunk. We count files and written bytes; the transfer bar is ignored
+    (the transport counts network bytes more finely). `update()` raises when cancelled.
+    """
+
+    class JobTqdm:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.desc = str(kwargs.get("desc") or "")
+            self.total = kwargs.get("total")
+            self.n = kwargs.get("initial") or 0
+            self.unit = kwargs.get("unit", "it")
+            if self.unit != "B":
+                self.kind = "files"
+            elif self.desc.startswith("Downloading bytes"):
+                self.kind = "transfer"
+            else:
+                self.kind = "bytes"
+            self.format_dict: dict[str, Any] = {"rate": None}
+
+        def update(self, n: int | float | None = 1) -> None:
+            amount = int(n or 0)
+            self.n += amount
+            if self.kind == "files":
+                tracker.add_file(amount)
+            elif self.kind == "bytes":
+                tracker.add_disk(amount)
+            else:
+                tracker.check_cancel()
+
+        def __enter__(self) -> JobTqdm:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+        def close(self) -> None:
+            pass
+
+        def refresh(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+            self.desc = desc or ""
+
+        def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None:
+            self.desc = desc or ""
+
+        def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+            pass
+
+        def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def clear(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def display(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def reset(self, total: int | None = None) -> None:
+            self.n = 0
+            self.total = total
+
+    return JobTqdm
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+AUTH_HINT = "set HF_TOKEN or run `hf auth login`"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def classify(exc: BaseException, request: DownloadRequest, *, token: str | None = None) -> JobFailure:
+    """Turn an exception from the download path into a specific message; mark transient ones."""
+    import httpx2
+    from huggingface_hub.errors import (
+        DisabledRepoError,
+        DryRunError,
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    what = f"{request.repo_type} {request.repo_id}"
+    failure: JobFailure | None = None
+    for err in _chain(exc):
+        if isinstance(err, (LocalEntryNotFoundError, DryRunError)) and (err.__cause__ or err.__context__):
+            continue  # the library's wrapper around the real cause (network down, 5xx, auth...)
+        if isinstance(err, JobFailure):
+            failure = err
+        elif isinstance(err, GatedRepoError):
+            failure = JobFailure(f"gated repo: {what} needs approved access ({AUTH_HINT})")
+        elif isinstance(err, DisabledRepoError):
+            failure = JobFailure(f"repo disabled: {what}")
+        elif isinstance(err, RepositoryNotFoundError):
+            failure = JobFailure(f"repo not found: {what} (if it is private, {AUTH_HINT})")
+        elif isinstance(err, RevisionNotFoundError):
+            failure = JobFailure(f"revision not found: {request.revision or 'main'} in {what}")
+        elif isinstance(err, EntryNotFoundError):
+            failure = JobFailure(f"file not found on the Hub: {err}".splitlines()[0])
+        elif isinstance(err, HfHubHTTPError):
+            status = err.response.status_code if err.response is not None else 0
+            if status == 401:
+                failure = JobFailure(f"unauthorized for {what} ({AUTH_HINT})")
+            elif status == 403:
+                failure = JobFailure(f"access denied to {what} ({AUTH_HINT})")
+            elif status == 404:
+                failure = JobFailure(f"not found: {what} (repo or revision {request.revision or 'main'})")
+            elif status in (408, 429) or status >= 500:
+                failure = JobFailure(f"server error {status}", transient=True)
+            else:
+                failure = JobFailure(f"HTTP error {status}: {str(err).splitlines()[0]}")
+        elif isinstance(err, httpx2.ConnectError):
+            failure = JobFailure(f"network down: cannot connect ({err})", transient=True)
+        elif isinstance(err, httpx2.TimeoutException):
+            failure = JobFailure("stalled: no data received within the stall timeout", transient=True)
+        elif isinstance(err, (httpx2.ReadError, httpx2.RemoteProtocolError, httpx2.NetworkError)):
+            failure = JobFailure(f"connection reset ({err or type(err).__name__})", transient=True)
+        elif isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            failure = JobFailure(f"disk full: {err.strerror} ({err.filename or ''})".replace(" ()", ""))
+        elif isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            failure = JobFailure(f"permission denied: {err.filename or err}")
+        elif isinstance(err, OSError) and "Consistency check failed" in str(err):
+            failure = JobFailure("incomplete file received", transient=True)
+        if failure is not None:
+            break
+    if failure is None:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        failure = JobFailure(f"{type(exc).__name__}: {first}".rstrip(": "))
+    for secret in (token, os.environ.get("HF_TOKEN")):
+        if secret:
+            failure.message = failure.message.replace(secret, "***")
+    return failure
+
+
+# -- filesystem checks -----------------------------------------------------------------------
+
+
+def destination_dir(request: DownloadRequest, default_cache: str | None = None) -> Path:
+    if request.local_dir:
+        return Path(request.local_dir).expanduser()
+    if request.cache_dir:
+        return Path(request.cache_dir).expanduser()
+    if default_cache:
+        return Path(default_cache).expanduser()
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def ensure_writable(path: Path) -> None:
+    """Create `path` if needed and prove we can write there; JobFailure with the reason if not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hftui-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except PermissionError as exc:
+        raise JobFailure(f"permission denied: cannot write to {exc.filename or path}") from None
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise JobFailure(f"permission denied: {path} is on a read-only filesystem") from None
+        if exc.errno == errno.ENOSPC:
+            raise JobFailure(f"disk full: no space left on {path}") from None
+        raise JobFailure(f"cannot use destination {path}: {exc.strerror or exc}") from None
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the filesystem that holds `path` (or its nearest existing ancestor)."""
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def space_shortfall(needed: int, path: Path, margin: int) -> int:
+    """Bytes missing to download `needed` into `path` while keeping `margin` free (0 = fits)."""
+    if needed <= 0:
+        return 0
+    return max(0, needed + margin - free_bytes(path))
+
+
+def repo_folder_name(repo_id: str, repo_type: str) -> str:
+    return "--".join([f"{repo_type}s", *repo_id.split("/")])
+
+
+def _try_lock(path: Path) -> int | None:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def sweep_orphans(request: DownloadRequest, dest: Path) -> list[Path]:
+    """Remove `.incomplete` files that no live download owns (left by a killed process).
+
+    huggingface_hub never reads an old `.incomplete` (names are process-unique), so they are
+    pure waste. A file is only removed while we hold the library's download lock for it, so a
+    download running in another process is never touched.
+    """
+    removed: list[Path] = []
+    if request.local_dir:
+        base = dest / ".cache" / "huggingface" / "download"
+        if not base.is_dir():
+            return removed
+        dirs = {p.parent for p in base.rglob("*.incomplete")}
+        for folder in dirs:
+            fds: list[int] = []
+            try:
+                ok = True
+                for lock in folder.glob("*.lock"):
+                    fd = _try_lock(lock)
+                    if fd is None:
+                        ok = False
+                        break
+                    fds.append(fd)
+                if ok:
+                    for tmp in folder.glob("*.incomplete"):
+                        tmp.unlink(missing_ok=True)
+                        removed.append(tmp)
+            finally:
+                for fd in fds:
+                    _unlock(fd)
+        return removed
+    repo_folder = repo_folder_name(request.repo_id, request.repo_type)
+    blobs = dest / repo_folder / "blobs"
+    if not blobs.is_dir():
+        return removed
+    for tmp in blobs.glob("*.incomplete"):
+        etag = tmp.name.split(".", 1)[0]
+        lock_dir = dest / ".locks" / repo_folder
+        lock_path = lock_dir / f"{etag}.lock"
+        if not lock_dir.is_dir():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+            continue
+        fd = _try_lock(lock_path)
+        if fd is None:
+            continue
+        try:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        finally:
+            _unlock(fd)
+    return removed
+
+
+# -- the job ---------------------------------------------------------------------------------
+
+
+def _sleep_unless_cancelled(seconds: float, is_cancelled: Callable[[], bool]) -> bool:
+    """Sleep up to `seconds`; True if cancelled meanwhile."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if is_cancelled():
+            return True
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+    return is_cancelled()
+
+
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt` (1-based): 1, 2, 4, 8, capped at 15."""
+    return float(min(15, 2 ** (attempt - 1)))
+
+
+def run_job(
+    request: DownloadRequest,
+    *,
+    settings: Any,
+    endpoint: str | None,
+    token: str | bool | None = None,
+    report: Callable[[Progress], None],
+    is_cancelled: Callable[[], bool],
+    default_cache: str | None = None,
+) -> JobResult:
+    """Download `request` to completion, or return why not. Never raises (except BaseException)."""
+    from huggingface_hub import snapshot_download
+
+    dl_transport.install()
+    secret = token if isinstance(token, str) else None
+    dest = destination_dir(request, default_cache)
+    cache_dir = None if request.local_dir else str(dest)
+    job_token = uuid.uuid4().hex
+    tracker_box: dict[str, ProgressTracker] = {}
+
+    def on_bytes(n: int) -> None:
+        tracker = tracker_box.get("t")
+        if tracker is not None:
+            tracker.add_net(n)
+
+    dl_transport.register(job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes))
+    common: dict[str, Any] = {
+        "repo_type": request.repo_type,
+        "cache_dir": cache_dir,
+        "local_dir": request.local_dir,
+        "allow_patterns": list(request.allow_patterns) or None,
+        "ignore_patterns": list(request.ignore_patterns) or None,
+        "force_download": request.force_download,
+        "token": token,
+        "endpoint": endpoint,
+        "headers": {JOB_HEADER: job_token},
+        "etag_timeout": float(settings.stall_timeout),
+    }
+    attempt = 0
+    bytes_total = files_total = 0
+    try:
+        while True:
+            if is_cancelled():
+                return JobResult(CANCELLED)
+            try:
+                report(Progress("checking", message="checking destination"))
+                ensure_writable(dest)
+                report(Progress("checking", message="dry run"))
+                quiet = ProgressTracker(lambda _p: None, is_cancelled, bytes_total=0, files_total=0)
+                plan = snapshot_download(
+                    request.repo_id,
+                    revision=request.revision,
+                    dry_run=True,
+                    tqdm_class=make_tqdm_class(quiet),
+                    **common,
+                )
+                to_fetch = [info for info in plan if info.will_download]
+                bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
+                files_total = len(to_fetch)
+                short = space_shortfall(bytes_total, dest, int(settings.disk_margin_bytes))
+                if short:
+                    from hftui.core.dl_format import size as fmt
+
+                    return JobResult(
+                        HELD,
+                        f"held: needs {fmt(short)} more free space on {dest} "
+                        f"({fmt(bytes_total)} to download + {fmt(settings.disk_margin_bytes)} margin, "
+                        f"{fmt(free_bytes(dest))} free)",
+                        bytes_total,
+                        files_total,
+                    )
+                sweep_orphans(request, dest)
+                commit = plan[0].commit_hash if plan else None
+                tracker = ProgressTracker(
+                    report, is_cancelled, bytes_total=bytes_total, files_total=files_total
+                )
+                tracker_box["t"] = tracker
+                report(Progress("start", 0, bytes_total, 0, files_total))
+                path = snapshot_download(
+                    request.repo_id,
+                    revision=commit or request.revision,
+                    max_workers=int(settings.max_workers),
+                    tqdm_class=make_tqdm_class(tracker),
+                    **common,
+                )
+                return JobResult(DONE, "", bytes_total, files_total, str(path))
+            except JobCancelled:
+                return JobResult(CANCELLED, "", bytes_total, files_total)
+            except Exception as exc:
+                if is_cancelled():
+                    return JobResult(CANCELLED, "", bytes_total, files_total)
+                failure = classify(exc, request, token=secret)
+                if not failure.transient or attempt >= int(settings.retries):
+                    message = failure.message
+                    if failure.transient and attempt:
+                        message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+                    return JobResult(FAILED, message, bytes_total, files_total)
+                attempt += 1
+                delay = backoff_delay(attempt)
+                report(
+                    Progress(
+                        "checking",
+                        message=f"{failure.message}; retry {attempt}/{settings.retries} in {delay:.0f} s",
+                    )
+                )
+                tracker_box.pop("t", None)
+                if _sleep_unless_cancelled(delay, is_cancelled):
+                    return JobResult(CANCELLED, "", bytes_total, files_total)
+    finally:
+        dl_transport.unregister(job_token)

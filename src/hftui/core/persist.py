@@ -1,0 +1,127 @@
+"""The saved queue: `state_dir()/queue.json`, written atomically, guarded by an OS lock.
+
+* **Atomic**: the JSON goes to a temp file in the same directory, is fsynced, then
+  `os.replace`d over `queue.json`; a crash or `kill -9` leaves either the old or the new file.
+* **One owner**: `queue.lock` is `flock`ed (exclusive, non-blocking) for the life of the process
+  and holds the owner's PID; a second hftui gets `QueueInUse(pid)` and must not run those jobs.
+  The kernel drops the lock when the process dies, so a `kill -9` never leaves a stale lock.
+* **Corrupt file**: moved aside to `queue.json.corrupt-<timestamp>` with a warning; the app
+  starts with an empty queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+
+
+class QueueInUse(Exception):
+    def __init__(self, pid: int | None, path: Path) -> None:
+        who = f"PID {pid}" if pid else "another process"
+        super().__init__(f"the download queue is in use by another hftui ({who}); its jobs are not run here")
+        self.pid = pid
+        self.path = path
+
+
+@dataclass
+class Loaded:
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class QueueStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / "queue.json"
+        self.lock_path = self.directory / "queue.lock"
+        self._lock_fd: int | None = None
+
+    # -- lock ---------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the exclusive lock or raise `QueueInUse` with the owner's PID."""
+        if self._lock_fd is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                pid_text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                pid = int(pid_text) if pid_text.isdigit() else None
+            finally:
+                os.close(fd)
+            raise QueueInUse(pid, self.lock_path) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
+
+    # -- data ---------------------------------------------------------------------------
+
+    def load(self) -> Loaded:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Loaded()
+        except OSError as exc:
+            return Loaded(warnings=[f"cannot read the saved queue {self.path}: {exc.strerror or exc}"])
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+                raise ValueError("expected an object with a 'jobs' list")
+            jobs = data["jobs"]
+            for item in jobs:
+                if (
+                    not isinstance(item, dict)
+                    or "id" not in item
+                    or not isinstance(item.get("request"), dict)
+                ):
+                    raise ValueError("a job entry lacks 'id' or 'request'")
+        except (ValueError, UnicodeDecodeError) as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                os.replace(self.path, aside)
+                where = f"moved aside to {aside}"
+            except OSError as move_exc:
+                where = f"could not move it aside ({move_exc.strerror})"
+            return Loaded(
+                warnings=[f"the saved queue {self.path} is corrupt ({exc}); {where}; starting empty"]
+            )
+        return Loaded(jobs=jobs)
+
+    def save(self, jobs: list[dict[str, Any]]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps({"version": FORMAT_VERSION, "jobs": jobs}, indent=1)
+        fd, tmp = tempfile.mkstemp(prefix=".queue-", suffix=".tmp", dir=self.directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise

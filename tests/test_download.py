@@ -1,0 +1,334 @@
+"""The download engine against the local Hub server, with injected faults. Asserts on the cache on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hubfixtures import BIG, GATED, MIB, MODEL, hub_server, small_spec  # noqa: F401
+
+from hftui.core.dl_engine import DownloadEngine, EngineEvent
+from hftui.core.models import DownloadRequest
+from hftui.hub import Fault, HubServer
+from hftui.settings import Settings
+
+SLOW = "test/slow"
+OTHER = "test/other"
+
+
+def timing_spec() -> dict[str, Any]:
+    spec = small_spec()
+    spec["repos"] += [
+        {
+            "id": SLOW,
+            "type": "model",
+            "branches": {"main": {"files": {"small.json": '{"a": 1}', "weights.bin": {"size": 3 * MIB}}}},
+        },
+        {"id": OTHER, "type": "model", "branches": {"main": {"files": {"other.bin": {"size": 3 * MIB}}}}},
+    ]
+    return spec
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def incomplete_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.incomplete"))
+
+
+def assert_cache_matches(
+    cache: Path, hub: HubServer, repo_id: str, repo_type: str = "model", paths=None
+) -> None:
+    folder = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    commit = hub.commit(repo_id, "main", repo_type)
+    snapshot = folder / "snapshots" / commit
+    files = hub.files(repo_id, "main", repo_type)
+    for path in paths or files:
+        local = snapshot / path
+        assert local.is_file(), f"{path} missing from the snapshot"
+        assert sha256(local) == files[path].sha256, f"{path} differs from the server"
+    assert incomplete_files(cache) == []
+
+
+def gets(hub: HubServer, suffix: str) -> list[Any]:
+    return [r for r in hub.requests if r.method == "GET" and r.path.endswith(suffix)]
+
+
+@pytest.fixture
+def engine_factory(tmp_path: Path) -> Iterator[Callable[..., DownloadEngine]]:
+    engines: list[DownloadEngine] = []
+
+    def make(hub: HubServer, **settings: Any) -> DownloadEngine:
+        events: list[EngineEvent] = []
+        engine = DownloadEngine(
+            Settings(**{"disk_margin_mb": 0, "retries": 2, "stall_timeout": 5.0, **settings}),
+            endpoint=hub.endpoint,
+            token=False,
+            default_cache=str(tmp_path / "cache"),
+            on_event=events.append,
+        )
+        engine.events = events  # type: ignore[attr-defined]
+        engines.append(engine)
+        engine.start()
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.shutdown(2.0)
+
+
+def test_downloads_several_repos_and_every_blob_matches(
+    hub: HubServer, engine_factory, tmp_path: Path
+) -> None:
+    engine = engine_factory(hub)
+    cache = tmp_path / "cache"
+    model = engine.submit(DownloadRequest(MODEL)).job
+    data = engine.submit(
+        DownloadRequest("acme/tiny-corpus", repo_type="dataset", allow_patterns=("data/*",))
+    ).job
+    assert not engine.submit(DownloadRequest(MODEL)).accepted  # duplicate while queued/running
+    assert engine.wait_idle(30)
+    jobs = {j.id: j for j in engine.jobs()}
+    assert jobs[model.id].state == "done" and jobs[model.id].files_done == jobs[model.id].files_total == 6
+    assert jobs[data.id].state == "done" and jobs[data.id].files_total == 3
+    assert (
+        jobs[model.id].bytes_done
+        == jobs[model.id].bytes_total
+        == sum(f.size for f in hub.files(MODEL).values())
+    )
+    assert_cache_matches(cache, hub, MODEL)
+    data_files = [p for p in hub.files("acme/tiny-corpus", "main", "dataset") if p.startswith("data/")]
+    assert_cache_matches(cache, hub, "acme/tiny-corpus", "dataset", data_files)
+    finished = {repo for e in engine.events for repo in e.finished}  # type: ignore[attr-defined]
+    assert finished == {("model", MODEL), ("dataset", "acme/tiny-corpus")}
+    # The job header that maps requests to jobs never leaves the process.
+    assert not [r for r in hub.requests if "x-hftui-job" in r.headers]
+    # Progress events are throttled: far fewer than one per network read.
+    assert len(engine.events) < 200  # type: ignore[attr-defined]
+
+
+def test_cancel_and_pause_stop_traffic_within_2s_while_other_job_goes_on(
+    engine_factory, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(400_000)
+        engine = engine_factory(hub, max_jobs=3)
+        slow = engine.submit(DownloadRequest(SLOW)).job
+        other = engine.submit(DownloadRequest(OTHER)).job
+        big = engine.submit(DownloadRequest(BIG)).job
+        wait_for(
+            lambda: all(j.bytes_done > 100_000 for j in engine.jobs()), what="all three jobs moving bytes"
+        )
+        wait_for(lambda: engine.job(slow.id).files_done >= 1, what="small.json done")
+
+        started = time.monotonic()
+        engine.cancel(big.id)
+        engine.pause(slow.id)
+        wait_for(lambda: not ({big.id, slow.id} & set(engine._threads)), timeout=5, what="threads to stop")
+        stopped_after = time.monotonic() - started
+        assert stopped_after < 2.0, f"traffic stopped after {stopped_after:.2f} s"
+        assert engine.job(big.id).state == "cancelled" and engine.job(slow.id).state == "paused"
+
+        # No request for the stopped repos afterwards; the other job keeps going.
+        seen = len(hub.requests)
+        before = engine.job(other.id).bytes_done
+        wait_for(lambda: engine.job(other.id).bytes_done > before + 200_000, what="other job to progress")
+        later = [r for r in hub.requests[seen:] if BIG in r.path or SLOW in r.path]
+        assert later == []
+        assert engine.job(other.id).state == "running"
+        # Nothing half-written is left behind (the library unlinks its temp file).
+        assert incomplete_files(cache / f"models--{BIG.replace('/', '--')}") == []
+        assert incomplete_files(cache / f"models--{SLOW.replace('/', '--')}") == []
+
+        # Resume at full speed: finished files are not fetched again.
+        hub.set_bandwidth(None)
+        engine.resume(slow.id)
+        assert engine.wait_idle(30)
+        assert engine.job(slow.id).state == "done" and engine.job(other.id).state == "done"
+        assert len(gets(hub, "/small.json")) == 1
+        assert_cache_matches(cache, hub, SLOW)
+        assert_cache_matches(cache, hub, OTHER)
+
+
+def test_clean_close_is_resumed_by_the_library(engine_factory, tmp_path: Path) -> None:
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("close_after", path_glob="*/big.bin", after_bytes=11 * MIB))
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(BIG)).job
+        assert engine.wait_idle(60)
+        assert engine.job(job.id).state == "done"
+        ranges = [r.headers.get("range") for r in gets(hub, "/big.bin")]
+        assert ranges == [None, "bytes=10485760-"]
+        assert_cache_matches(tmp_path / "cache", hub, BIG)
+
+
+def test_connection_reset_is_retried_by_hftui(engine_factory, tmp_path: Path) -> None:
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("reset_after", path_glob="*/big.bin", after_bytes=2 * MIB))
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(BIG)).job
+        messages: list[str] = []
+        engine.on_event = lambda e: messages.append(engine.job(job.id).message)
+        assert engine.wait_idle(60)
+        assert engine.job(job.id).state == "done"
+        assert len(gets(hub, "/big.bin")) == 2
+        assert any("connection reset" in m and "retry 1/2" in m for m in messages)
+        assert_cache_matches(tmp_path / "cache", hub, BIG)
+
+
+def test_5xx_on_some_files_is_retried(engine_factory, tmp_path: Path) -> None:
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("status", path_glob="*/model.safetensors", status=503))
+        hub.add_fault(Fault("status", path_glob="*/onnx/model.onnx", status=500))
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(MODEL)).job
+        assert engine.wait_idle(60)
+        assert engine.job(job.id).state == "done"
+        assert [r.status for r in gets(hub, "/model.safetensors")] == [503, 200]
+        assert_cache_matches(tmp_path / "cache", hub, MODEL)
+
+
+def test_permanent_failures_beside_a_success(engine_factory, tmp_path: Path) -> None:
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("status", path_glob="*/big.bin", status=500, times=None))
+        engine = engine_factory(hub, retries=1, max_jobs=5)
+        broken = engine.submit(DownloadRequest(BIG)).job
+        missing = engine.submit(DownloadRequest("acme/does-not-exist")).job
+        no_rev = engine.submit(DownloadRequest(MODEL, revision="no-such-branch")).job
+        gated = engine.submit(DownloadRequest(GATED)).job
+        good = engine.submit(DownloadRequest(MODEL)).job
+        assert engine.wait_idle(60)
+        state = {j.id: j for j in engine.jobs()}
+        assert state[good.id].state == "done"
+        assert state[broken.id].state == "failed"
+        assert state[broken.id].error == "server error 500 (after 1 retry)"
+        assert state[missing.id].error.startswith("repo not found: model acme/does-not-exist")
+        assert state[no_rev.id].error.startswith("revision not found: no-such-branch")
+        assert "gated" in state[gated.id].error and "HF_TOKEN" in state[gated.id].error
+        assert hub.token not in state[gated.id].error
+        assert_cache_matches(tmp_path / "cache", hub, MODEL)
+
+
+def test_network_down_fails_with_reason(engine_factory, tmp_path: Path) -> None:
+    with HubServer(small_spec()) as hub:
+        endpoint = hub.endpoint
+    engine = engine_factory(hub, retries=0)
+    engine.endpoint = endpoint  # server stopped: connection refused
+    job = engine.submit(DownloadRequest(MODEL)).job
+    assert engine.wait_idle(30)
+    assert engine.job(job.id).error.startswith("network down")
+
+
+def test_disk_space_hold_by_margin_setting(hub: HubServer, engine_factory, tmp_path: Path) -> None:
+    engine = engine_factory(hub, disk_margin_mb=10**9)  # a margin no disk has
+    job = engine.submit(DownloadRequest(BIG)).job
+    assert engine.wait_idle(30)
+    held = engine.job(job.id)
+    assert held.state == "paused" and held.held
+    assert held.message.startswith("held: needs ") and "more free space" in held.message
+    assert not (tmp_path / "cache" / "models--acme--big-file" / "blobs").exists() or not any(
+        (tmp_path / "cache" / "models--acme--big-file" / "blobs").iterdir()
+    )
+    engine.settings = engine.settings.replace(disk_margin_mb=0)
+    engine.resume(job.id)
+    assert engine.wait_idle(30)
+    assert engine.job(job.id).state == "done"
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.root
+def test_disk_space_hold_on_a_small_filesystem(hub: HubServer, small_fs: Path, tmp_path: Path) -> None:
+    (small_fs / "filler").write_bytes(b"\0" * (12 * MIB))  # 8 MiB left; BIG needs 12 MiB
+    engine = DownloadEngine(Settings(disk_margin_mb=1), endpoint=hub.endpoint, token=False)
+    engine.start()
+    try:
+        job = engine.submit(DownloadRequest(BIG, cache_dir=str(small_fs / "cache"))).job
+        assert engine.wait_idle(30)
+        held = engine.job(job.id)
+        assert held.state == "paused" and held.held, held
+        assert "more free space" in held.message and str(small_fs) in held.message
+        assert incomplete_files(small_fs) == []
+        blobs = small_fs / "cache" / "models--acme--big-file" / "blobs"
+        assert not blobs.exists() or not any(blobs.iterdir())
+        # Free the space, resume: it completes.
+        (small_fs / "filler").unlink()
+        engine.resume(job.id)
+        assert engine.wait_idle(30)
+        assert engine.job(job.id).state == "done"
+        assert_cache_matches(small_fs / "cache", hub, BIG)
+    finally:
+        engine.shutdown(2.0)
+
+
+@pytest.mark.root
+def test_read_only_destination_fails_at_once(hub: HubServer, small_fs: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    engine = DownloadEngine(Settings(), endpoint=hub.endpoint, token=False)
+    engine.start()
+    seen = len(hub.requests)
+    try:
+        job = engine.submit(DownloadRequest(MODEL, cache_dir=str(small_fs / "cache"))).job
+        assert engine.wait_idle(30)
+        failed = engine.job(job.id)
+        assert failed.state == "failed" and failed.error.startswith("permission denied")
+        assert hub.requests[seen:] == []  # failed before any request
+    finally:
+        engine.shutdown(2.0)
+
+
+def test_stall_is_retried(engine_factory, tmp_path: Path) -> None:
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("stall", path_glob="*/model.safetensors", after_bytes=1000, stall_seconds=3.0))
+        engine = engine_factory(hub, stall_timeout=1.0)
+        job = engine.submit(DownloadRequest(MODEL)).job
+        assert engine.wait_idle(60)
+        assert engine.job(job.id).state == "done"
+        assert len(gets(hub, "/model.safetensors")) >= 2
+        assert_cache_matches(tmp_path / "cache", hub, MODEL)
+
+
+def test_shutdown_keeps_running_jobs_unfinished(engine_factory) -> None:
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(job.id).bytes_done > 0, what="bytes")
+        done = threading.Event()
+        assert engine.shutdown(2.0)
+        done.set()
+        assert engine.job(job.id).state == "queued"
+        assert "next launch" in engine.job(job.id).message

@@ -1,0 +1,359 @@
+"""The queue state machine, the progress adapter, error classification and the saved queue: no network."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hftui.core.dl_transport import JobCancelled
+from hftui.core.download import (
+    JobFailure,
+    ProgressTracker,
+    backoff_delay,
+    classify,
+    make_tqdm_class,
+    space_shortfall,
+    sweep_orphans,
+)
+from hftui.core.models import DownloadRequest
+from hftui.core.persist import QueueInUse, QueueStore
+from hftui.core.queue import (
+    CANCELLED,
+    CHECKING,
+    DONE,
+    FAILED,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    DownloadQueue,
+    QueueError,
+)
+
+A = DownloadRequest("org/a")
+B = DownloadRequest("org/b")
+C = DownloadRequest("org/c")
+
+
+def run_to(queue: DownloadQueue, job_id: str, state: str) -> None:
+    queue.mark_checking(job_id)
+    if state == RUNNING:
+        queue.mark_running(job_id, bytes_total=100, files_total=2)
+
+
+# -- state machine -------------------------------------------------------------------------
+
+
+def test_submit_detects_duplicates_of_active_jobs_only() -> None:
+    q = DownloadQueue()
+    first = q.submit(A)
+    assert first.accepted
+    again = q.submit(DownloadRequest("org/a", label="typed differently"))
+    assert not again.accepted and again.job.id == first.job.id
+    assert "Already in the queue" in again.message
+    # Patterns make a different job; so does a different destination.
+    assert q.submit(DownloadRequest("org/a", allow_patterns=("*.json",))).accepted
+    assert q.submit(DownloadRequest("org/a", local_dir="/tmp/x")).accepted
+    # A finished job does not block a new identical request.
+    run_to(q, first.job.id, RUNNING)
+    q.finish(first.job.id)
+    assert q.submit(A).accepted
+
+
+@pytest.mark.parametrize("state", [QUEUED, CHECKING, RUNNING, PAUSED])
+def test_duplicate_in_every_active_state(state: str) -> None:
+    q = DownloadQueue()
+    job = q.submit(A).job
+    if state in (CHECKING, RUNNING):
+        run_to(q, job.id, state)
+    elif state == PAUSED:
+        q.pause(job.id)
+    assert q.get(job.id).state == state
+    assert not q.submit(A).accepted
+
+
+def test_startable_respects_max_jobs_order_and_busy_threads() -> None:
+    q = DownloadQueue()
+    a, b, c = (q.submit(r).job for r in (A, B, C))
+    assert [j.id for j in q.startable(2)] == [a.id, b.id]
+    q.mark_checking(a.id)
+    assert [j.id for j in q.startable(2)] == [b.id]
+    # A paused job whose thread still winds down holds its slot.
+    q.pause(a.id)
+    assert [j.id for j in q.startable(2, busy={a.id})] == [b.id]
+    assert q.startable(1, busy={a.id}) == []
+    q.move(c.id, -2)
+    assert [j.id for j in q.startable(2)] == [c.id, b.id]
+
+
+def test_full_lifecycle_and_progress() -> None:
+    q = DownloadQueue()
+    job = q.submit(A).job
+    q.mark_checking(job.id)
+    q.mark_running(job.id, bytes_total=1000, files_total=3)
+    assert q.progress(job.id, bytes_done=500, files_done=1, speed=100.0, eta=5.0)
+    assert (job.bytes_done, job.files_done, job.speed, job.eta) == (500, 1, 100.0, 5.0)
+    q.finish(job.id)
+    assert job.state == DONE and job.bytes_done == 1000 and job.files_done == 3 and job.speed == 0
+    assert not q.progress(job.id, bytes_done=1)  # late tick after the end is ignored
+    assert job.bytes_done == 1000
+
+
+def test_pause_resume_cancel_retry_remove() -> None:
+    q = DownloadQueue()
+    job = q.submit(A).job
+    run_to(q, job.id, RUNNING)
+    q.toggle_pause(job.id)
+    assert job.state == PAUSED
+    q.toggle_pause(job.id)
+    assert job.state == QUEUED
+    run_to(q, job.id, RUNNING)
+    with pytest.raises(QueueError, match="cannot remove a running job"):
+        q.remove(job.id)
+    with pytest.raises(QueueError):
+        q.retry(job.id)
+    q.cancel(job.id)
+    assert job.state == CANCELLED
+    with pytest.raises(QueueError):
+        q.pause(job.id)
+    q.retry(job.id)
+    assert job.state == QUEUED
+    run_to(q, job.id, CHECKING)
+    q.fail(job.id, "repo not found")
+    assert job.state == FAILED and job.error == "repo not found"
+    q.retry(job.id)
+    assert job.error is None
+    q.pause(job.id)
+    q.remove(job.id)
+    assert len(q) == 0
+
+
+def test_retry_refused_when_identical_job_is_active() -> None:
+    q = DownloadQueue()
+    job = q.submit(A).job
+    q.cancel(job.id)
+    q.submit(A)
+    with pytest.raises(QueueError, match="already in the queue"):
+        q.retry(job.id)
+
+
+def test_hold_and_interrupt() -> None:
+    q = DownloadQueue()
+    job = q.submit(A).job
+    q.mark_checking(job.id)
+    q.hold(job.id, "held: needs 5 MiB more")
+    assert job.state == PAUSED and job.held and "5 MiB" in job.message
+    q.resume(job.id)
+    assert job.state == QUEUED and not job.held
+    run_to(q, job.id, RUNNING)
+    q.interrupt(job.id)
+    assert job.state == QUEUED and "next launch" in job.message
+
+
+def test_move_and_totals_and_json_roundtrip() -> None:
+    q = DownloadQueue()
+    a, b, c = (q.submit(r).job for r in (A, B, C))
+    assert not q.move(a.id, -1)
+    assert q.move(a.id, 1)
+    assert [j.id for j in q.jobs] == [b.id, a.id, c.id]
+    run_to(q, b.id, RUNNING)
+    q.progress(b.id, bytes_done=40, speed=10.0)
+    totals = q.totals()
+    assert (totals.jobs, totals.running, totals.queued, totals.bytes_done, totals.bytes_total) == (
+        3,
+        1,
+        2,
+        40,
+        100,
+    )
+    copy = DownloadQueue.from_json(json.loads(json.dumps(q.to_json())))
+    assert [(j.id, j.state, j.request) for j in copy.jobs] == [(j.id, j.state, j.request) for j in q.jobs]
+    views = q.views()
+    views[0].state = "x"
+    assert q.jobs[0].state == RUNNING
+
+
+# -- progress adapter ----------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tracker_throttles_reports_and_aggregates_bars() -> None:
+    clock = FakeClock()
+    reports = []
+    tracker = ProgressTracker(reports.append, lambda: False, bytes_total=1000, files_total=2, clock=clock)
+    cls = make_tqdm_class(tracker)
+    files_bar = cls(total=2, desc="Fetching 2 files")
+    transfer = cls(total=0, unit="B", desc="Downloading bytes")
+    written = cls(total=0, unit="B", desc="Reconstructing (incomplete total...)")
+    for _ in range(50):  # 50 updates within the same instant -> one report
+        written.update(10)
+        transfer.update(10)
+    assert len(reports) == 1
+    clock.now = 0.5
+    tracker.add_net(100)
+    assert len(reports) == 2
+    assert reports[-1].bytes_done == 500  # max(disk 500, net 100)
+    files_bar.update(1)  # a finished file is always reported
+    assert reports[-1].files_done == 1
+    clock.now = 1.5
+    tracker.add_net(900)
+    snap = tracker.snapshot()
+    assert snap.bytes_done == 1000 and snap.speed > 0
+    # tqdm API the library calls on these bars exists
+    written.set_postfix_str("x")
+    written.refresh()
+    written.set_description("done")
+    assert written.format_dict["rate"] is None
+    with cls(total=1) as bar:
+        bar.update()
+
+
+def test_adapter_raises_when_cancelled() -> None:
+    cancelled = False
+    tracker = ProgressTracker(lambda p: None, lambda: cancelled, bytes_total=10, files_total=1)
+    bar = make_tqdm_class(tracker)(total=0, unit="B", desc="Reconstructing")
+    bar.update(1)
+    cancelled = True
+    with pytest.raises(JobCancelled):
+        bar.update(1)
+
+
+# -- error classification ------------------------------------------------------------------
+
+
+def _http_error(cls, status: int, message: str = "boom"):
+    import httpx2
+
+    response = httpx2.Response(status, request=httpx2.Request("GET", "http://x/api/models/o/n"))
+    return cls(message, response=response)
+
+
+def test_classify_specific_and_transient_errors() -> None:
+    import httpx2
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    req = DownloadRequest("org/name", revision="v2")
+    assert "repo not found" in classify(_http_error(RepositoryNotFoundError, 404), req).message
+    gated = classify(_http_error(GatedRepoError, 403), req)
+    assert "gated" in gated.message and "HF_TOKEN" in gated.message and not gated.transient
+    assert "revision not found: v2" in classify(_http_error(RevisionNotFoundError, 404), req).message
+    assert classify(_http_error(HfHubHTTPError, 503), req).transient
+    assert classify(_http_error(HfHubHTTPError, 429), req).transient
+    assert "unauthorized" in classify(_http_error(HfHubHTTPError, 401), req).message
+    reset = classify(httpx2.ReadError("[Errno 104] Connection reset by peer"), req)
+    assert reset.transient and "connection reset" in reset.message
+    assert classify(httpx2.ReadTimeout("t"), req).transient
+    # The library wraps a connect error when the Hub is unreachable: the cause decides.
+    try:
+        try:
+            raise httpx2.ConnectError("refused")
+        except httpx2.ConnectError as inner:
+            raise LocalEntryNotFoundError("cannot find") from inner
+    except LocalEntryNotFoundError as outer:
+        down = classify(outer, req)
+    assert down.transient and down.message.startswith("network down")
+    full = classify(OSError(errno.ENOSPC, "No space left on device"), req)
+    assert full.message.startswith("disk full") and not full.transient
+    denied = classify(PermissionError(errno.EACCES, "Permission denied", "/x/y"), req)
+    assert denied.message == "permission denied: /x/y"
+    secret = classify(RuntimeError("bad token hf_secret123"), req, token="hf_secret123")
+    assert "hf_secret123" not in secret.message
+    assert classify(JobFailure("custom"), req).message == "custom"
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff_delay(n) for n in (1, 2, 3, 4, 10)] == [1, 2, 4, 8, 15]
+
+
+def test_space_shortfall(tmp_path: Path) -> None:
+    import shutil
+
+    free = shutil.disk_usage(tmp_path).free
+    assert space_shortfall(0, tmp_path, 10**18) == 0
+    assert space_shortfall(1, tmp_path / "missing" / "dir", 0) == 0  # nearest existing ancestor is used
+    assert space_shortfall(1000, tmp_path, free) >= 1000
+
+
+def test_sweep_orphans_removes_only_unlocked_incomplete_files(tmp_path: Path) -> None:
+    import fcntl
+
+    req = DownloadRequest("org/name")
+    blobs = tmp_path / "models--org--name" / "blobs"
+    locks = tmp_path / ".locks" / "models--org--name"
+    blobs.mkdir(parents=True)
+    locks.mkdir(parents=True)
+    orphan = blobs / "aaa.1234abcd.incomplete"
+    live = blobs / "bbb.5678abcd.incomplete"
+    done = blobs / "ccc"
+    for f in (orphan, live, done):
+        f.write_bytes(b"x")
+    with open(locks / "bbb.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        removed = sweep_orphans(req, tmp_path)
+    assert removed == [orphan]
+    assert live.exists() and done.exists() and not orphan.exists()
+
+
+# -- saved queue ---------------------------------------------------------------------------
+
+
+def test_store_save_is_atomic_and_roundtrips(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "state")
+    store.acquire()
+    q = DownloadQueue()
+    q.submit(A)
+    store.save(q.to_json())
+    assert store.load().jobs == q.to_json()
+    assert [p.name for p in (tmp_path / "state").iterdir() if p.suffix == ".tmp"] == []
+    store.release()
+
+
+def test_store_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path)
+    store.path.write_text('{"version": 1, "jobs": [ {"id": ')
+    loaded = store.load()
+    assert loaded.jobs == [] and "corrupt" in loaded.warnings[0]
+    assert not store.path.exists()
+    aside = list(tmp_path.glob("queue.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text().startswith('{"version"')
+
+
+def test_store_lock_names_the_owner_pid(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from hftui.core.persist import QueueStore\n"
+        f"s = QueueStore({str(tmp_path)!r}); s.acquire(); print('locked', flush=True); time.sleep(30)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "locked"
+        with pytest.raises(QueueInUse) as info:
+            QueueStore(tmp_path).acquire()
+        assert info.value.pid == owner.pid
+        assert f"PID {owner.pid}" in str(info.value)
+    finally:
+        owner.kill()
+        owner.wait()
+    # The kernel drops the lock with the process: no stale lock after kill -9.
+    store = QueueStore(tmp_path)
+    store.acquire()
+    assert (tmp_path / "queue.lock").read_text().strip() == str(os.getpid())
+    store.release()

@@ -1,0 +1,244 @@
+"""The Queue pane and the app's download controller, driven with Pilot against the local Hub."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
+from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
+from textual.widgets import DataTable
+
+from hftui.core.models import DownloadRequest
+from hftui.hub import HubServer
+from hftui.settings import Settings, state_dir
+from hftui.tui.app import HfTuiApp, make_app
+from hftui.tui.messages import DownloadsChanged
+from hftui.tui.panes.queue import QueuePane
+from hftui.tui.screens.confirm import ConfirmScreen
+
+SIZE = (120, 36)
+
+
+async def show_queue(app: HfTuiApp, pilot) -> DataTable:
+    await pilot.press("3")
+    await pilot.pause()
+    pane = app.query_one(QueuePane)
+    pane.focus_default()
+    await pilot.pause()
+    return pane.query_one(DataTable)
+
+
+async def until(pilot, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def states(app: HfTuiApp) -> dict[str, str]:
+    return {job.request.repo_id: job.state for job in app.downloads.jobs()}
+
+
+def cell(app: HfTuiApp, job_id: str, column: str) -> str:
+    table = app.query_one(QueuePane).query_one(DataTable)
+    return str(table.get_cell(job_id, column))
+
+
+def app_for(hub: HubServer, cache: Path, **settings) -> HfTuiApp:
+    return make_app(Settings(cache_dir=str(cache), endpoint=hub.endpoint, disk_margin_mb=0, **settings))
+
+
+async def test_queue_pane_shows_jobs_and_keys_act_on_the_highlighted_job(tmp_path: Path) -> None:
+    seen: list[object] = []
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        app = app_for(hub, tmp_path / "cache", max_jobs=1)
+        async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+            assert app.downloads.summary_text() == "Queue: empty"
+            app.enqueue_download(DownloadRequest(SLOW))
+            app.enqueue_download(DownloadRequest(OTHER))
+            app.enqueue_download(DownloadRequest("acme/missing-repo"))
+            assert "Already in the queue" in app.enqueue_download(DownloadRequest(SLOW))
+            await show_queue(app, pilot)
+            await until(pilot, lambda: states(app)[SLOW] == "running", what="first job running")
+            pane = app.query_one(QueuePane)
+            table = pane.query_one(DataTable)
+            assert table.row_count == 3
+            assert app.focused is table
+            assert "running" in app.downloads.summary_text()
+            jobs = {j.request.repo_id: j.id for j in app.downloads.jobs()}
+            await until(pilot, lambda: "/s" in cell(app, jobs[SLOW], "speed"), what="speed shown")
+            assert "%" in cell(app, jobs[SLOW], "progress") and "/" in cell(app, jobs[SLOW], "files")
+
+            # K/J move: the missing repo goes to the top (it will start next).
+            table.move_cursor(row=2)
+            await pilot.press("K", "K")
+            assert [j.request.repo_id for j in app.downloads.jobs()] == ["acme/missing-repo", SLOW, OTHER]
+            assert pane.highlighted_job_id() == jobs["acme/missing-repo"]
+            await pilot.press("J")
+            assert [j.request.repo_id for j in app.downloads.jobs()][1] == "acme/missing-repo"
+            table.move_cursor(row=0)  # SLOW, running
+
+            await pilot.press("p")  # pause the running job -> the next one starts
+            assert states(app)[SLOW] == "paused"
+            await until(
+                pilot, lambda: states(app)["acme/missing-repo"] == "failed", what="missing repo to fail"
+            )
+            await pilot.pause()
+            assert "repo not found" in cell(app, jobs["acme/missing-repo"], "note")
+            await until(pilot, lambda: states(app)[OTHER] == "running", what="third job running")
+
+            await pilot.press("x")  # cancel the paused SLOW job
+            assert states(app)[SLOW] == "cancelled"
+            await pilot.press("r")  # retry it: queued again
+            assert states(app)[SLOW] == "queued"
+            await pilot.press("delete")  # a queued job can be removed
+            assert SLOW not in states(app)
+            table.move_cursor(row=[j.id for j in app.downloads.jobs()].index(jobs[OTHER]))
+            await pilot.press("delete")  # a running job cannot
+            assert states(app)[OTHER] == "running"
+            order = [j.id for j in app.downloads.jobs()]
+            table.move_cursor(row=order.index(jobs["acme/missing-repo"]))
+            await pilot.press("r")  # retry the failed job: queued behind the running one (max_jobs=1)
+            assert states(app)["acme/missing-repo"] == "queued"
+            table.move_cursor(row=order.index(jobs[OTHER]))
+            await pilot.press("x")  # cancel the running job: stops at once, nothing half-written left
+            assert states(app)[OTHER] == "cancelled"
+            await until(
+                pilot, lambda: states(app)["acme/missing-repo"] == "failed", what="retry to fail again"
+            )
+            await until(pilot, lambda: app.downloads.running_count() == 0, what="threads to stop")
+            await until(pilot, lambda: not app.downloads.engine._threads, timeout=2, what="threads gone")
+            assert incomplete_files(tmp_path / "cache") == []
+            titles = [title for title, _, _ in pane.commands()]
+            assert "Queue: pause/resume job" in titles and "Queue: move job down" in titles
+            keys = {b.key for b in QueuePane.help_bindings()}
+            assert {"p", "x", "r", "delete,backspace", "K,shift+up", "J,shift+down"} <= keys
+
+
+async def test_quit_asks_then_stops_and_next_launch_resumes(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        app = app_for(hub, cache, resume_on_launch="ask")
+        async with app.run_test(size=SIZE) as pilot:
+            app.enqueue_download(DownloadRequest(SLOW))
+            app.enqueue_download(DownloadRequest(MODEL, allow_patterns=("*.json",)))
+            await until(pilot, lambda: states(app)[MODEL] == "done", what="model done")
+            await until(pilot, lambda: app.downloads.jobs()[0].bytes_done > 0, what="bytes")
+            assert app.downloads.running_count() == 1
+            await pilot.press("q")  # a job runs: quitting asks first
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="quit prompt")
+            await pilot.press("n")  # ...and "no" keeps everything going
+            await pilot.pause()
+            assert app.is_running and app.downloads.running_count() == 1
+            await pilot.press("q")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="quit prompt")
+            started = time.monotonic()
+            await pilot.press("y")
+            await until(pilot, lambda: not app.is_running, timeout=5, what="app to exit")
+            assert time.monotonic() - started < 2.5  # stopped within 2 s (plus a UI round trip)
+            assert app.downloads.running_count() == 0
+        saved = json.loads((state_dir() / "queue.json").read_text())
+        assert {j["request"]["repo_id"]: j["state"] for j in saved["jobs"]} == {SLOW: "queued", MODEL: "done"}
+        assert incomplete_files(cache) == []
+
+        # Next launch, policy "ask": a prompt lists the job; yes resumes it.
+        hub.set_bandwidth(None)
+        app2 = app_for(hub, cache, resume_on_launch="ask")
+        async with app2.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app2.screen, ConfirmScreen), what="resume prompt")
+            assert states(app2) == {SLOW: "paused", MODEL: "done"}
+            await pilot.press("y")
+            await until(pilot, lambda: states(app2)[SLOW] == "done", what="resumed job done")
+        assert_cache_matches(cache, hub, SLOW)
+
+        # "auto" and "never" on a fresh unfinished job.
+        saved = json.loads((state_dir() / "queue.json").read_text())
+        saved["jobs"][0]["state"] = "running"
+        (state_dir() / "queue.json").write_text(json.dumps(saved))
+        app3 = app_for(hub, cache, resume_on_launch="never")
+        async with app3.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert states(app3)[SLOW] == "paused" and not isinstance(app3.screen, ConfirmScreen)
+            table = await show_queue(app3, pilot)
+            table.move_cursor(row=0)
+            await pilot.press("p")
+            await until(pilot, lambda: states(app3)[SLOW] == "done", what="manual resume")
+
+
+async def test_auto_resume_after_kill(tmp_path: Path, hub: HubServer) -> None:
+    # What a kill -9 leaves: a saved queue with a running job and no lock holder.
+    cache = tmp_path / "cache"
+    state_dir().mkdir(parents=True, exist_ok=True)
+    job = {
+        "id": "abc12345",
+        "request": DownloadRequest(MODEL).to_json(),
+        "state": "running",
+        "bytes_done": 10,
+    }
+    (state_dir() / "queue.json").write_text(json.dumps({"version": 1, "jobs": [job]}))
+    app = app_for(hub, cache, resume_on_launch="auto")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: states(app)[MODEL] == "done", what="auto resume")
+    assert_cache_matches(cache, hub, MODEL)
+
+
+async def test_corrupt_saved_queue_is_moved_aside_and_app_starts(tmp_path: Path) -> None:
+    state_dir().mkdir(parents=True, exist_ok=True)
+    (state_dir() / "queue.json").write_text("{ not json")
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        notes = [n.message for n in app._notifications]
+        assert any("corrupt" in n and "moved aside" in n for n in notes), notes
+        assert app.downloads.jobs() == []
+    assert not (state_dir() / "queue.json").exists() or json.loads((state_dir() / "queue.json").read_text())
+    assert list(state_dir().glob("queue.json.corrupt-*"))
+
+
+async def test_second_process_sees_the_lock_with_pid(tmp_path: Path) -> None:
+    state_dir().mkdir(parents=True, exist_ok=True)
+    job = {"id": "abc12345", "request": DownloadRequest(MODEL).to_json(), "state": "queued"}
+    (state_dir() / "queue.json").write_text(json.dumps({"version": 1, "jobs": [job]}))
+    code = (
+        "import time\nfrom hftui.core.persist import QueueStore\n"
+        f"s = QueueStore({str(state_dir())!r}); s.acquire(); print('locked', flush=True); time.sleep(30)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "locked"
+        app = make_app(Settings(cache_dir=str(tmp_path / "cache"), resume_on_launch="auto"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            notes = [n.message for n in app._notifications]
+            assert any(f"in use by another hftui (PID {owner.pid})" in n for n in notes), notes
+            assert app.downloads.jobs() == []  # the other process's jobs are not run here
+    finally:
+        owner.kill()
+        owner.wait()
+    assert json.loads((state_dir() / "queue.json").read_text())["jobs"] == [job]  # untouched
+
+
+async def test_progress_reaches_the_table_via_messages_only(tmp_path: Path, hub: HubServer) -> None:
+    seen: list[object] = []
+    app = app_for(hub, tmp_path / "cache")
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await pilot.press("3")
+        outcome = app.downloads.submit(DownloadRequest(BIG))
+        await until(pilot, lambda: states(app)[BIG] == "done", what="done")
+        await pilot.pause()
+        assert outcome.job_id is not None
+        assert cell(app, outcome.job_id, "state") == "done"
+        assert "100%" in cell(app, outcome.job_id, "progress")
+        assert cell(app, outcome.job_id, "files") == "2/2"
+        assert ("model", BIG) not in app.downloads.active_repos()
+        finished = [m.finished for m in seen if isinstance(m, DownloadsChanged) and m.finished]
+        assert finished == [(("model", BIG),)]
