@@ -1,14 +1,272 @@
-"""`hftui scan`: placeholder until its issue lands."""
+"""`hftui scan`: list what the Hub cache holds, as a table or as JSON.
+
+Imports stay inside `run` so that `hftui --help` and the other commands do not pay for them.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hftui.core.filters import Filter, SortSpec
+    from hftui.core.scan import CacheReport, RepoRecord, RevisionRecord
+
+JSON_SCHEMA_VERSION = 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return subparsers.add_parser("scan", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "scan",
+        help="list the cached repos (table or --json)",
+        description=(
+            "Scan the Hub cache and list its repos with sizes, ages, refs and completeness. "
+            "Filters use the grammar of `hf cache ls -f`, plus name=GLOB."
+        ),
+    )
+    # SUPPRESS keeps a value given before the subcommand (`hftui --cache-dir D scan`).
+    parser.add_argument("--cache-dir", metavar="DIR", default=argparse.SUPPRESS, help="cache to scan")
+    parser.add_argument("--json", action="store_true", help="print JSON (raw bytes and epoch seconds)")
+    parser.add_argument("--revisions", action="store_true", help="add a row per revision")
+    parser.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="e.g. 'size>1GB', 'accessed>30d', 'modified<1w', 'type=model', 'refs=main', 'name=*bert*'; "
+        "repeat to AND them",
+    )
+    parser.add_argument(
+        "--sort",
+        default="size",
+        metavar="KEY[:asc|:desc]",
+        help="size, name, accessed, modified or files (default: size:desc)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes (default: by CPU count and cache size)",
+    )
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    print("hftui scan: not implemented yet")
-    return 2
+    import json
+    import sys
+    import time
+
+    from hftui.cli import UsageError
+    from hftui.core.filters import FilterError, parse_filter, parse_sort
+    from hftui.core.paths import CacheDirError, resolve_cache_dir
+    from hftui.core.scan import scan_cache
+
+    try:
+        filters = [parse_filter(text) for text in args.filter]
+        sort = parse_sort(args.sort)
+    except FilterError as exc:
+        raise UsageError(str(exc)) from None
+    if args.processes < 0:
+        raise UsageError(f"--processes must be 0 (auto) or more (got {args.processes})")
+    try:
+        location = resolve_cache_dir(getattr(args, "cache_dir", None))
+    except CacheDirError as exc:
+        raise UsageError(str(exc)) from None
+
+    try:
+        report = scan_cache(location.path, processes=args.processes)
+    except OSError as exc:  # the default cache exists but its root cannot be listed
+        raise UsageError(f"cannot read cache directory {location.path}: {exc.strerror or exc}") from None
+    now = time.time()
+    if not report.exists:
+        print(
+            f"hftui: no cache at {location.path} yet (nothing downloaded); use --cache-dir DIR to scan another one",
+            file=sys.stderr,
+        )
+    rows = _select(report, filters, sort, now, revisions=args.revisions)
+    if args.json:
+        # One write (json.dump() to a stream makes a system call per token), and no indent: with
+        # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
+        sys.stdout.write(json.dumps(_as_json(report, rows)) + "\n")
+    else:
+        _print_table(report, rows, now, revisions=args.revisions)
+    return 0
+
+
+Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]
+
+
+def _select(
+    report: CacheReport, filters: list[Filter], sort: SortSpec, now: float, *, revisions: bool
+) -> Rows:
+    from hftui.core.filters import matches, sort_repos
+
+    rows: Rows = []
+    for repo in sort_repos(report.repos, sort):
+        ordered = sorted(repo.revisions, key=lambda rev: (-rev.last_modified, rev.commit_hash))
+        if revisions and filters:
+            # Like `hf cache ls --revisions`: each filter applies to the revision's own figures.
+            kept = [rev for rev in ordered if matches(repo, filters, now=now, revision=rev)]
+            if kept or (not repo.revisions and matches(repo, filters, now=now)):
+                rows.append((repo, kept))
+        elif matches(repo, filters, now=now):
+            rows.append((repo, ordered))
+    return rows
+
+
+def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "cache_dir": report.cache_dir,
+        "exists": report.exists,
+        "size_on_disk": report.size_on_disk,
+        "repos": [
+            {
+                "repo_id": repo.repo_id,
+                "repo_type": repo.repo_type,
+                "cache_id": repo.cache_id,
+                "repo_path": repo.repo_path,
+                "size_on_disk": repo.size_on_disk,
+                "nb_files": repo.nb_files,
+                "last_accessed": repo.last_accessed,
+                "last_modified": repo.last_modified,
+                "refs": sorted(repo.refs),
+                "complete": repo.complete,
+                "revisions": [
+                    {
+                        "commit_hash": rev.commit_hash,
+                        "refs": sorted(rev.refs),
+                        "size_on_disk": rev.size_on_disk,
+                        "nb_files": rev.nb_files,
+                        "last_modified": rev.last_modified,
+                        "snapshot_path": rev.snapshot_path,
+                        "complete": rev.complete,
+                        "missing_files": list(rev.completeness.missing_files),
+                        "missing_bytes": rev.completeness.missing_bytes,
+                        "detached": rev.detached,
+                    }
+                    for rev in revisions
+                ],
+            }
+            for repo, revisions in rows
+            if not repo.corrupt
+        ],
+        "incomplete_files": [
+            {
+                "path": item.path,
+                "size_on_disk": item.size_on_disk,
+                "repo_dir": item.repo_dir,
+                "last_modified": item.last_modified,
+                "in_progress": item.in_progress,
+            }
+            for item in sorted(report.incomplete_files, key=lambda item: item.path)
+        ],
+        "stale_locks": [
+            {"path": lock.path, "repo_dir": lock.repo_dir, "last_modified": lock.last_modified}
+            for lock in sorted(report.stale_locks, key=lambda lock: lock.path)
+        ],
+        "unreferenced_shared_blobs": [
+            {"path": blob.path, "size_on_disk": blob.size_on_disk}
+            for blob in sorted(report.unreferenced_shared_blobs, key=lambda blob: blob.path)
+        ],
+        "warnings": [
+            {"path": warning.path, "kind": warning.kind, "message": warning.message}
+            for warning in sorted(report.warnings, key=lambda warning: warning.path)
+        ],
+    }
+
+
+def _status(repo: RepoRecord) -> str:
+    if repo.corrupt:
+        return "corrupt"
+    status = {True: "complete", False: "partial", None: "-"}[repo.complete]
+    if repo.incomplete_files:
+        status += f" +{len(repo.incomplete_files)} incomplete"
+    return status
+
+
+def _revision_status(rev: RevisionRecord) -> str:
+    from humanize import naturalsize
+
+    done = rev.completeness
+    if done.state == "partial":
+        return f"partial ({len(done.missing_files)} missing, {naturalsize(done.missing_bytes)})"
+    return "complete" if done.state == "complete" else "unknown"
+
+
+def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool) -> None:
+    from humanize import naturalsize, naturaltime
+
+    def age(timestamp: float) -> str:
+        return naturaltime(max(0.0, now - timestamp)) if timestamp else "-"
+
+    headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
+    table: list[list[str]] = []
+    for repo, revs in rows:
+        if repo.corrupt:
+            table.append([repo.cache_id, "-", "-", "-", "-", "-", "", "corrupt"])
+            continue
+        table.append(
+            [
+                repo.cache_id,
+                naturalsize(repo.size_on_disk),
+                str(repo.nb_files),
+                str(len(repo.revisions)),
+                age(repo.last_accessed),
+                age(repo.last_modified),
+                ", ".join(sorted(repo.refs)),
+                _status(repo),
+            ]
+        )
+        if revisions:
+            for rev in revs:
+                table.append(
+                    [
+                        f"  {rev.commit_hash[:12]}",
+                        naturalsize(rev.size_on_disk),
+                        str(rev.nb_files),
+                        "",
+                        "",
+                        age(rev.last_modified),
+                        ", ".join(sorted(rev.refs)) or "(detached)",
+                        _revision_status(rev),
+                    ]
+                )
+    right = {1, 2, 3}
+    widths = [max([len(headers[i])] + [len(row[i]) for row in table]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * width for width in widths))
+    for row in table:
+        print(line(row))
+
+    valid = [repo for repo, _ in rows if not repo.corrupt]
+    nb_revisions = sum(
+        len(revs) if revisions else len(repo.revisions) for repo, revs in rows if not repo.corrupt
+    )
+    shown_all = len(rows) == len(report.repos)
+    total = report.size_on_disk if shown_all else sum(repo.size_on_disk for repo in valid)
+    parts = [f"\n{naturalsize(total)} on disk in {len(valid)} repo(s), {nb_revisions} revision(s)"]
+    if report.incomplete_files:
+        size = sum(item.size_on_disk for item in report.incomplete_files)
+        parts.append(f"{len(report.incomplete_files)} incomplete file(s) ({naturalsize(size)})")
+    if report.stale_locks:
+        parts.append(f"{len(report.stale_locks)} stale lock(s)")
+    if report.unreferenced_shared_blobs:
+        size = sum(blob.size_on_disk for blob in report.unreferenced_shared_blobs)
+        parts.append(
+            f"{len(report.unreferenced_shared_blobs)} unreferenced shared blob(s) ({naturalsize(size)})"
+        )
+    warnings = report.warnings
+    parts.append(f"{len(warnings)} warning(s)")
+    print(". ".join(parts) + ".")
+    for warning in warnings:
+        print(f"warning: {warning.message}")

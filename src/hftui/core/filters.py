@@ -1,0 +1,248 @@
+"""Filters and sort keys for cache listings: the grammar of `hf cache ls -f/--sort`, plus `name=GLOB`.
+
+A filter is `KEY OP VALUE`:
+
+* `size` (`=`, `!=`, `>`, `<`, `>=`, `<=`): bytes, with an optional unit k/kb, m/mb, g/gb, t/tb,
+  p/pb (powers of 1000, case-insensitive, as `hf` parses them); decimals such as `1.5GB` are
+  accepted too (an extension: `hf` only takes integers).
+* `accessed`, `modified` (same operators): an age, compared with `now - timestamp`, with units
+  s, m, h, d, w, mo, y (a plain number is seconds). `accessed>30d` = not used for 30 days.
+* `type=model|dataset|space|kernel`, `refs=NAME` (`=` only, case-insensitive, as in `hf`).
+* `name=GLOB` / `name!=GLOB`: `fnmatch` on the repo id, case-insensitive (ours).
+
+Several filters are ANDed. `parse_query` reads the TUI's filter box, where a word without an
+operator matches as a substring of the repo id. Errors are `FilterError`s whose message says
+what is wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from hftui.core.scan import RepoRecord, RevisionRecord
+
+__all__ = [
+    "FILTER_KEYS",
+    "SORT_KEYS",
+    "Filter",
+    "FilterError",
+    "SortSpec",
+    "matches",
+    "parse_filter",
+    "parse_query",
+    "parse_sort",
+    "sort_repos",
+]
+
+# Same tables as huggingface_hub.utils._parsing (BYTE_UNITS, TIME_UNITS); tests keep them equal.
+BYTE_UNITS = {
+    "k": 1_000,
+    "kb": 1_000,
+    "m": 1_000_000,
+    "mb": 1_000_000,
+    "g": 1_000_000_000,
+    "gb": 1_000_000_000,
+    "t": 1_000_000_000_000,
+    "tb": 1_000_000_000_000,
+    "p": 1_000_000_000_000_000,
+    "pb": 1_000_000_000_000_000,
+}
+TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400, "y": 365 * 86400}
+
+FILTER_KEYS = ("accessed", "modified", "name", "refs", "size", "type")
+OPERATORS = ("=", "!=", ">", "<", ">=", "<=")
+REPO_TYPES = ("model", "dataset", "space", "kernel")
+SORT_KEYS = ("accessed", "files", "modified", "name", "size")
+_DEFAULT_DESCENDING = {"accessed": True, "files": True, "modified": True, "size": True, "name": False}
+
+_FILTER = re.compile(r"\s*(?P<key>[A-Za-z_]+)\s*(?P<op>==|!=|>=|<=|>|<|=)\s*(?P<value>.*?)\s*")
+_OPERATOR_CHARS = re.compile(r"[=!<>]")
+_QUANTITY = re.compile(r"(?P<number>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>[A-Za-z]*)")
+_SORT = re.compile(r"\s*(?P<key>[A-Za-z_]+)\s*(?::\s*(?P<order>[A-Za-z]*)\s*)?")
+
+
+class FilterError(ValueError):
+    """A filter or sort expression that cannot be used; the message is one line for the user."""
+
+
+Op = Literal["=", "!=", ">", "<", ">=", "<=", "~"]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One parsed condition. `number` holds bytes or seconds for size/time keys; `text` the
+    lower-cased value for the others. `op == "~"` is the free-text substring match."""
+
+    key: str
+    op: Op
+    text: str
+    number: float = 0.0
+    source: str = ""
+
+    def __str__(self) -> str:
+        return self.source or f"{self.key}{self.op}{self.text}"
+
+    def matches(
+        self, repo: RepoRecord, revision: RevisionRecord | None = None, *, now: float | None = None
+    ) -> bool:
+        key = self.key
+        if key == "size":
+            size = revision.size_on_disk if revision is not None else repo.size_on_disk
+            return _compare(size, self.op, self.number)
+        if key in ("accessed", "modified"):
+            if key == "accessed":
+                timestamp = repo.last_accessed
+            else:
+                timestamp = revision.last_modified if revision is not None else repo.last_modified
+            return _compare((time.time() if now is None else now) - timestamp, self.op, self.number)
+        if key == "type":
+            return (repo.repo_type or "") == self.text
+        if key == "refs":
+            refs = revision.refs if revision is not None else repo.refs
+            return self.text in {ref.lower() for ref in refs}
+        if key == "name":
+            hit = fnmatch.fnmatchcase(repo.repo_id.lower(), self.text)
+            return hit if self.op == "=" else not hit
+        # free text
+        return self.text in repo.repo_id.lower() or self.text in repo.cache_id.lower()
+
+
+def _compare(left: float, op: str, right: float) -> bool:
+    if op == "=":
+        return left == right
+    if op == "!=":
+        return left != right
+    if op == ">":
+        return left > right
+    if op == "<":
+        return left < right
+    if op == ">=":
+        return left >= right
+    return left <= right
+
+
+def _quantity(value: str, expr: str, units: dict[str, int], what: str, example: str) -> float:
+    match = _QUANTITY.fullmatch(value)
+    if match is None:
+        raise FilterError(
+            f"invalid {what} '{value}' in '{expr}': expected a number with an optional unit, e.g. {example}"
+        )
+    unit = match.group("unit").lower()
+    if unit and unit not in units:
+        raise FilterError(
+            f"unknown unit '{match.group('unit')}' in '{expr}': {what} units are {', '.join(units)}"
+        )
+    return float(match.group("number")) * (units[unit] if unit else 1)
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse one `KEY OP VALUE` filter; raise `FilterError` saying what is wrong."""
+    expr = text.strip()
+    if not expr:
+        raise FilterError("empty filter: expected KEY OP VALUE, e.g. size>1GB")
+    match = _FILTER.fullmatch(expr)
+    if match is None:
+        if not _OPERATOR_CHARS.search(expr):
+            raise FilterError(
+                f"missing operator in '{expr}': expected KEY OP VALUE, e.g. size>1GB (keys: {', '.join(FILTER_KEYS)})"
+            )
+        raise FilterError(f"invalid filter '{expr}': expected KEY OP VALUE, e.g. size>1GB or name=*bert*")
+    key = match.group("key").lower()
+    op = match.group("op")
+    value = match.group("value")
+    if key not in FILTER_KEYS:
+        raise FilterError(
+            f"unknown key '{match.group('key')}' in '{expr}': valid keys are {', '.join(FILTER_KEYS)}"
+        )
+    if op == "==":
+        raise FilterError(f"unknown operator '==' in '{expr}': use one of {' '.join(OPERATORS)}")
+    if not value:
+        raise FilterError(f"missing value after '{op}' in '{expr}'")
+    if key == "size":
+        return Filter(key, op, value, _quantity(value, expr, BYTE_UNITS, "size", "500MB"), expr)  # type: ignore[arg-type]
+    if key in ("accessed", "modified"):
+        return Filter(key, op, value, _quantity(value, expr, TIME_UNITS, "age", "30d"), expr)  # type: ignore[arg-type]
+    if key == "name":
+        if op not in ("=", "!="):
+            raise FilterError(f"only '=' and '!=' work with 'name' (got '{op}' in '{expr}')")
+        return Filter(key, op, value.lower(), source=expr)  # type: ignore[arg-type]
+    if op != "=":
+        raise FilterError(f"only '=' works with '{key}' (got '{op}' in '{expr}')")
+    if key == "type" and value.lower() not in REPO_TYPES:
+        raise FilterError(f"unknown type '{value}' in '{expr}': use one of {', '.join(REPO_TYPES)}")
+    return Filter(key, "=", value.lower(), source=expr)
+
+
+def parse_query(text: str) -> list[Filter]:
+    """Parse the TUI's filter box: space-separated filters, where a word without an operator
+    matches as a case-insensitive substring of the repo id."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise FilterError(f"unbalanced quotes in '{text}'") from exc
+    filters = []
+    for word in words:
+        if _OPERATOR_CHARS.search(word):
+            filters.append(parse_filter(word))
+        else:
+            filters.append(Filter("text", "~", word.lower(), source=word))
+    return filters
+
+
+def matches(
+    repo: RepoRecord,
+    filters: Iterable[Filter],
+    *,
+    now: float | None = None,
+    revision: RevisionRecord | None = None,
+) -> bool:
+    """True when the repo (or one of its revisions, if given) passes every filter."""
+    now = time.time() if now is None else now
+    return all(item.matches(repo, revision, now=now) for item in filters)
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    key: str = "size"
+    descending: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.key}:{'desc' if self.descending else 'asc'}"
+
+
+def parse_sort(text: str) -> SortSpec:
+    """`KEY[:asc|:desc]` with KEY one of size, name, accessed, modified, files. Without an order,
+    names sort ascending and the others descending (biggest, newest first), like `hf cache ls`."""
+    match = _SORT.fullmatch(text)
+    if match is None:
+        raise FilterError(f"invalid sort '{text}': expected KEY[:asc|:desc], e.g. size:desc")
+    key = match.group("key").lower()
+    if key not in SORT_KEYS:
+        raise FilterError(f"unknown sort key '{match.group('key')}': valid keys are {', '.join(SORT_KEYS)}")
+    order = match.group("order")
+    if order is None:
+        return SortSpec(key, _DEFAULT_DESCENDING[key])
+    if order.lower() not in ("asc", "desc"):
+        raise FilterError(f"unknown sort order '{order}' in '{text}': use asc or desc")
+    return SortSpec(key, order.lower() == "desc")
+
+
+def sort_repos(repos: Sequence[RepoRecord], spec: SortSpec = SortSpec()) -> list[RepoRecord]:
+    """Sorted copy; ties (and the name key) go by `type/id`, so the order is stable."""
+    by_name = sorted(repos, key=lambda repo: repo.cache_id.lower())
+    if spec.key == "name":
+        return by_name[::-1] if spec.descending else by_name
+    if spec.key == "size":
+        return sorted(by_name, key=lambda repo: repo.size_on_disk, reverse=spec.descending)
+    if spec.key == "files":
+        return sorted(by_name, key=lambda repo: repo.nb_files, reverse=spec.descending)
+    if spec.key == "accessed":
+        return sorted(by_name, key=lambda repo: repo.last_accessed, reverse=spec.descending)
+    return sorted(by_name, key=lambda repo: repo.last_modified, reverse=spec.descending)
