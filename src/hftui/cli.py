@@ -110,10 +110,35 @@ def run_tui(args: argparse.Namespace) -> int:
 
 
 def _run_demo(settings: Settings, problems: list[SettingsProblem]) -> int:
+    import shutil
+    import tempfile
+
+    # The demo must not phone home or reuse anything of the user's Hub setup, and its download
+    # queue must not land in the user's saved queue (its cache is deleted on exit).
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    demo_state = tempfile.mkdtemp(prefix="hftui-demo-state-")
+    os.environ["XDG_STATE_HOME"] = demo_state
+    _exit_on_hangup()
+    try:
+        return _run_demo_session(settings, problems)
+    finally:
+        shutil.rmtree(demo_state, ignore_errors=True)
+
+
+def _exit_on_hangup() -> None:
+    """Turn SIGTERM/SIGHUP (a closed SSH session) into SystemExit so temporary dirs are removed."""
+    import signal
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, leave)
+
+
+def _run_demo_session(settings: Settings, problems: list[SettingsProblem]) -> int:
     from hftui.hub.demo import demo_session
 
-    # The demo must not phone home or reuse anything of the user's Hub setup.
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     # The server must be up and HF_ENDPOINT set before huggingface_hub is first imported,
     # because the library reads the endpoint at import time.
     with demo_session() as demo:
