@@ -11,6 +11,7 @@ code against the local Hub server) and deleted afterwards.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -119,6 +120,46 @@ async def browse_gguf(pilot: Any) -> None:
     await settle(pilot)
 
 
+# -- Queue pane ---------------------------------------------------------------------------------
+
+_demo_hub: Any = None  # the demo's HubServer, so a scenario can throttle it
+
+
+async def queue_states(pilot: Any) -> None:
+    import time
+
+    from hftui.core.models import DownloadRequest
+    from hftui.hub.demo import COMPLETE_REPO, DATASET_REPO, GATED_REPO, GGUF_REPO
+    from hftui.tui.panes.queue import QueuePane
+
+    app = pilot.app
+    await settle(pilot)
+    app.enqueue_download(DownloadRequest(COMPLETE_REPO, allow_patterns=("*.json", "*.txt")))
+    deadline = time.monotonic() + 20
+    while any(j.state != "done" for j in app.downloads.jobs()) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    _demo_hub.set_bandwidth(1_500_000)  # slow enough to catch jobs mid-flight
+    app.enqueue_download(DownloadRequest(GATED_REPO))  # no token: fails with a hint
+    app.enqueue_download(DownloadRequest(GGUF_REPO, allow_patterns=("*Q8_0.gguf",)))
+    app.enqueue_download(DownloadRequest(DATASET_REPO, repo_type="dataset"))
+    app.enqueue_download(DownloadRequest(GGUF_REPO, allow_patterns=("*Q5_K_M.gguf",)))
+    app.enqueue_download(DownloadRequest(GGUF_REPO, allow_patterns=("*Q2_K.gguf",)))
+    await pilot.press("3")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = [j for j in app.downloads.jobs() if j.state == "running"]
+        if len(running) == 2 and all(j.bytes_done > 3_000_000 for j in running):
+            break
+        await pilot.pause(0.1)
+    last = app.downloads.jobs()[-1]
+    app.downloads.act("toggle_pause", last.id)
+    pane = app.query_one(QueuePane)
+    pane.focus_default()
+    await pilot.pause()
+    await pilot.press("down")  # highlight the failed job: its error and hint show below the table
+    await pilot.pause(0.6)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("cache-list", (120, 36), cache_list),
     Scenario("cache-list-80x24", (80, 24), cache_list),
@@ -127,6 +168,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("cache-prune", (120, 36), cache_prune),
     Scenario("browse-selection", (120, 36), browse_selection),
     Scenario("browse-gguf", (120, 36), browse_gguf),
+    Scenario("queue", (120, 36), queue_states, {"max_jobs": 2, "disk_margin_mb": 0}),
 ]
 
 
@@ -138,6 +180,7 @@ async def shoot(scenario: Scenario, cache_dir: Path, endpoint: str) -> Path:
     async with app.run_test(size=scenario.size) as pilot:
         await scenario.drive(pilot)
         path = app.save_screenshot(filename=f"{scenario.name}.svg", path=str(OUT))
+        app.downloads.shutdown(2.0)
     return Path(path)
 
 
@@ -152,7 +195,11 @@ def main(argv: list[str]) -> int:
         )
         return 2
     OUT.mkdir(exist_ok=True)
+    global _demo_hub
+    # Scenarios that queue downloads must not touch the user's saved queue.
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="hftui-shot-state-")
     with demo_session() as demo:
+        _demo_hub = demo.hub
         for scenario in chosen:
             # A fresh copy per scenario (under a realistic path): scenarios may delete things.
             base = Path(tempfile.mkdtemp(prefix="hftui-shot-"))
@@ -161,6 +208,7 @@ def main(argv: list[str]) -> int:
             try:
                 print(asyncio.run(shoot(scenario, cache_dir, demo.endpoint)))
             finally:
+                demo.hub.set_bandwidth(None)
                 shutil.rmtree(base, ignore_errors=True)
     return 0
 
