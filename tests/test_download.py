@@ -332,3 +332,92 @@ def test_shutdown_keeps_running_jobs_unfinished(engine_factory) -> None:
         done.set()
         assert engine.job(job.id).state == "queued"
         assert "next launch" in engine.job(job.id).message
+
+
+def test_files_already_complete_do_not_count_as_done(engine_factory, tmp_path: Path) -> None:
+    with HubServer(timing_spec()) as hub:
+        engine = engine_factory(hub)
+        first = engine.submit(DownloadRequest(SLOW, allow_patterns=("*.json",))).job
+        assert engine.wait_idle(30) and engine.job(first.id).state == "done"
+        hub.set_bandwidth(2_000_000)
+        seen: list[tuple[int, int | None, int, int | None]] = []
+        engine.on_event = lambda e: seen.append(
+            (lambda j: (j.files_done, j.files_total, j.bytes_done, j.bytes_total))(engine.job(e.job_id))
+        )
+        job = engine.submit(DownloadRequest(SLOW)).job
+        assert engine.wait_idle(30)
+        final = engine.job(job.id)
+        assert final.state == "done" and (final.files_done, final.files_total) == (1, 1)
+        # small.json was complete already: "1/1 files" must not show while weights.bin still moves.
+        early = [s for s in seen if s[1] == 1 and s[0] == 1 and s[2] < (s[3] or 0)]
+        assert early == [], early[:3]
+
+
+def test_retry_budget_starts_afresh_after_files_complete(engine_factory, tmp_path: Path) -> None:
+    spec = small_spec()
+    files = {f"part-{i}.bin": {"size": 300_000, "seed": f"p{i}"} for i in range(3)}
+    spec["repos"].append({"id": "test/parts", "branches": {"main": {"files": files}}})
+    with HubServer(spec) as hub:
+        for name in files:  # every file is reset once; one file at a time
+            hub.add_fault(Fault("reset_after", path_glob=f"*/{name}", after_bytes=50_000, times=1))
+        engine = engine_factory(hub, retries=1, max_workers=1)
+        job = engine.submit(DownloadRequest("test/parts")).job
+        assert engine.wait_idle(60)
+        # Three resets, but each retry completed a file before the next one: not a dead job.
+        assert engine.job(job.id).state == "done", engine.job(job.id).error
+        assert_cache_matches(tmp_path / "cache", hub, "test/parts")
+
+
+@pytest.mark.root
+def test_local_dir_copy_from_the_cache_counts_for_the_disk_space_hold(
+    hub: HubServer, small_fs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))  # the user's default cache
+    engine = DownloadEngine(Settings(disk_margin_mb=1), endpoint=hub.endpoint, token=False)
+    engine.start()
+    try:
+        cached = engine.submit(DownloadRequest(BIG)).job
+        assert engine.wait_idle(30) and engine.job(cached.id).state == "done"
+        (small_fs / "filler").write_bytes(b"\0" * (12 * MIB))  # 8 MiB left; big.bin is 12 MiB
+        local = small_fs / "local"
+        job = engine.submit(DownloadRequest(BIG, local_dir=str(local))).job
+        assert engine.wait_idle(30)
+        held = engine.job(job.id)
+        # The library would copy big.bin from the cache (no download) and hit a full disk.
+        assert held.state == "paused" and held.held, held
+        assert "more free space" in held.message
+        assert not (local / "big.bin").exists()
+    finally:
+        engine.shutdown(2.0)
+
+
+@pytest.mark.root
+def test_two_jobs_that_fit_alone_but_not_together(hub: HubServer, small_fs: Path) -> None:
+    spec = small_spec()
+    spec["repos"].append(
+        {"id": "test/big-two", "branches": {"main": {"files": {"two.bin": {"size": 12 * MIB}}}}}
+    )
+    with HubServer(spec) as hub2:
+        hub2.set_bandwidth(1_000_000)
+        engine = DownloadEngine(
+            Settings(disk_margin_mb=1, max_jobs=2),
+            endpoint=hub2.endpoint,
+            token=False,
+            default_cache=str(small_fs / "cache"),
+        )
+        engine.start()
+        try:
+            a = engine.submit(DownloadRequest(BIG)).job
+            b = engine.submit(DownloadRequest("test/big-two")).job
+            wait_for(lambda: any(engine.job(j.id).held for j in (a, b)), timeout=20, what="one job held")
+            held, other = (a, b) if engine.job(a.id).held else (b, a)
+            assert "still coming from other jobs" in engine.job(held.id).message
+            hub2.set_bandwidth(None)
+            assert engine.wait_idle(30)
+            assert engine.job(other.id).state == "done"
+            assert engine.job(held.id).state == "paused" and engine.job(held.id).error is None
+            assert incomplete_files(small_fs) == []
+        finally:
+            engine.shutdown(2.0)

@@ -183,3 +183,23 @@ def test_kill_9_midway_then_rerun_completes_cleanly(tmp_path: Path) -> None:
         assert len(gets(hub, "/small.json")) == small_gets == 1  # finished file not fetched again
         assert_cache_matches(cache, hub, SLOW)  # also asserts no .incomplete anywhere
         assert_cache_matches(cache, hub, OTHER)
+
+
+def test_top_level_cache_dir_is_honoured(hub: HubServer, tmp_path: Path) -> None:
+    cache = tmp_path / "top" / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "hftui", "--cache-dir", str(cache), "download", MODEL, "--include", "*.json"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=hftui_env(hub, HF_HOME=str(tmp_path / "hf_home")),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (cache / f"models--{MODEL.replace('/', '--')}").is_dir()
+    assert not (tmp_path / "hf_home" / "hub" / f"models--{MODEL.replace('/', '--')}").exists()
+
+
+def test_patterns_that_match_nothing_fail_the_job(hub: HubServer, tmp_path: Path) -> None:
+    result = run_download(hub, MODEL, "--include", "*.safetensor", "--cache-dir", str(tmp_path / "c"))
+    assert result.returncode == 1
+    assert f"failed    {MODEL}: no file of model {MODEL}@main matches --include *.safetensor" in result.stdout

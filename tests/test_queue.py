@@ -16,6 +16,7 @@ from hftui.core.download import (
     JobFailure,
     ProgressTracker,
     backoff_delay,
+    bytes_to_write,
     classify,
     make_tqdm_class,
     space_shortfall,
@@ -220,6 +221,64 @@ def test_tracker_throttles_reports_and_aggregates_bars() -> None:
         bar.update()
 
 
+def test_files_already_complete_are_not_counted_as_done() -> None:
+    # The library's file bar counts every file of the selection, including the ones already
+    # complete (they finish at once); files_total only counts the ones to download.
+    reports = []
+    tracker = ProgressTracker(
+        reports.append, lambda: False, bytes_total=1000, files_total=1, files_skipped=3, clock=FakeClock()
+    )
+    files_bar = make_tqdm_class(tracker)(total=4, desc="Fetching 4 files")
+    for _ in range(3):
+        files_bar.update(1)
+    assert reports[-1].files_done == 0
+    files_bar.update(1)
+    assert reports[-1].files_done == 1
+
+
+def test_stream_wrapper_counts_bytes_in_batches_and_flushes_the_rest() -> None:
+    from hftui.core import dl_transport
+
+    counted: list[int] = []
+    channel = dl_transport.JobChannel(lambda: False, 5.0, counted.append)
+    reads = [b"x" * 65536] * 100 + [b"y" * 10]
+    stream = dl_transport._CancellableStream(iter(reads), channel, count=True)
+    assert b"".join(stream) == b"".join(reads)
+    assert sum(counted) == 100 * 65536 + 10
+    assert len(counted) <= 100 * 65536 // dl_transport.COUNT_BATCH + 2  # not one call per read
+    # A body cut short (cancel, reset) still counts what was read.
+    counted.clear()
+    cancel = {"now": False}
+    channel = dl_transport.JobChannel(lambda: cancel["now"], 5.0, counted.append)
+    stream = dl_transport._CancellableStream(iter(reads), channel, count=True)
+    with pytest.raises(JobCancelled):
+        for number, _chunk in enumerate(stream):
+            if number == 2:
+                cancel["now"] = True
+    assert sum(counted) == 3 * 65536
+
+
+def test_bytes_to_write_counts_cache_copies_into_a_local_dir(tmp_path: Path) -> None:
+    from huggingface_hub import DryRunFileInfo
+
+    (tmp_path / "present.bin").write_bytes(b"x")
+
+    def info(name: str, size: int, will_download: bool) -> DryRunFileInfo:
+        return DryRunFileInfo(
+            commit_hash="c" * 40,
+            file_size=size,
+            filename=name,
+            local_path=str(tmp_path / name),
+            is_cached=not will_download,
+            will_download=will_download,
+        )
+
+    plan = [info("new.bin", 100, True), info("in-cache.bin", 20, False), info("present.bin", 7, False)]
+    # A local dir gets a copy of a file the Hub cache holds (not downloaded, but written).
+    assert bytes_to_write(plan, local_dir=True) == 120
+    assert bytes_to_write(plan, local_dir=False) == 100
+
+
 def test_adapter_raises_when_cancelled() -> None:
     cancelled = False
     tracker = ProgressTracker(lambda p: None, lambda: cancelled, bytes_total=10, files_total=1)
@@ -357,3 +416,36 @@ def test_store_lock_names_the_owner_pid(tmp_path: Path) -> None:
     store.acquire()
     assert (tmp_path / "queue.lock").read_text().strip() == str(os.getpid())
     store.release()
+
+
+def test_engine_pins_the_destination_and_spots_duplicates_spelled_differently(tmp_path: Path) -> None:
+    from hftui.core.dl_engine import DownloadEngine
+    from hftui.settings import Settings
+
+    cache = tmp_path / "cache"
+    store = QueueStore(tmp_path / "state")
+    engine = DownloadEngine(Settings(), default_cache=str(cache), store=store)
+    engine.load()
+    first = engine.submit(DownloadRequest("org/a"))
+    assert first.accepted and first.job.request.cache_dir == str(cache)
+    assert not engine.submit(DownloadRequest("org/a", cache_dir=f"{cache}/")).accepted
+    assert not engine.submit(
+        DownloadRequest("org/a", cache_dir=str(tmp_path / "x" / ".." / "cache"))
+    ).accepted
+    local = engine.submit(
+        DownloadRequest("org/a", local_dir="~/hftui-test-models/a", allow_patterns=("*.json",))
+    )
+    assert local.accepted and local.job.request.local_dir == os.path.expanduser("~/hftui-test-models/a")
+    again = DownloadRequest(
+        "org/a", local_dir=os.path.expanduser("~/hftui-test-models/a/"), allow_patterns=("*.json", "*.json")
+    )
+    assert not engine.submit(again).accepted
+    assert engine.submit(DownloadRequest("org/a", allow_patterns=("*.md",))).accepted  # other patterns
+    engine.shutdown(0.1)
+    # Restored by an hftui opened on another cache, the job still goes where it was queued.
+    other = DownloadEngine(
+        Settings(), default_cache=str(tmp_path / "other"), store=QueueStore(tmp_path / "state")
+    )
+    other.load()
+    assert other.job(first.job.id).request.cache_dir == str(cache)
+    other.shutdown(0.1)

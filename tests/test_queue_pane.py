@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
 from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from hftui.core.models import DownloadRequest
 from hftui.hub import HubServer
@@ -220,6 +220,10 @@ async def test_second_process_sees_the_lock_with_pid(tmp_path: Path) -> None:
             notes = [n.message for n in app._notifications]
             assert any(f"in use by another hftui (PID {owner.pid})" in n for n in notes), notes
             assert app.downloads.jobs() == []  # the other process's jobs are not run here
+            # ... and the Queue pane keeps saying why, after the toast is gone.
+            await show_queue(app, pilot)
+            overall = str(app.query_one(QueuePane).query_one("#queue-overall", Static).render())
+            assert f"in use by another hftui (PID {owner.pid})" in overall, overall
     finally:
         owner.kill()
         owner.wait()
@@ -241,3 +245,21 @@ async def test_progress_reaches_the_table_via_messages_only(tmp_path: Path, hub:
         assert ("model", BIG) not in app.downloads.active_repos()
         finished = [m.finished for m in seen if isinstance(m, DownloadsChanged) and m.finished]
         assert finished == [(("model", BIG),)]
+
+
+async def test_a_queue_that_cannot_be_saved_is_reported(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from hftui.core.persist import QueueStore
+
+    def full(self, jobs) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(QueueStore, "save", full)
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint="http://127.0.0.1:9", retries=0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.downloads.submit(DownloadRequest(MODEL))
+        await until(pilot, lambda: any("cannot save the queue" in n.message for n in app._notifications))
+        notes = [n.message for n in app._notifications if "cannot save the queue" in n.message]
+        assert len(notes) == 1 and "No space left on device" in notes[0], notes

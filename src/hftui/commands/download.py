@@ -317,6 +317,11 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.replace(max_jobs=args.jobs)
     endpoint = settings.endpoint or os.environ.get("HF_ENDPOINT") or None
 
+    # `hftui --cache-dir D download ...`: the top-level option (args.cache_dir) is the default
+    # cache of every job that names no --cache-dir/--local-dir of its own.
+    top_cache = getattr(args, "cache_dir", None)
+    if top_cache:
+        settings = settings.replace(cache_dir=str(Path(top_cache).expanduser().absolute()))
     options = {
         "repo_type": args.repo_type,
         "revision": args.revision,

@@ -24,10 +24,11 @@ thread has returned.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hftui.core import download as dl
@@ -100,6 +101,8 @@ class DownloadEngine:
         self._idle = threading.Condition(self._lock)
         self._threads: dict[str, threading.Thread] = {}
         self._cancel: dict[str, threading.Event] = {}
+        self._claims: dict[str, tuple[int, int]] = {}
+        """job id -> (st_dev of its destination, bytes it will write): see `_claim_space`."""
         self._started = False
         self._closing = False
         self.save_errors: list[str] = []
@@ -181,7 +184,32 @@ class DownloadEngine:
 
     # -- user actions -------------------------------------------------------------------------
 
+    def normalize(self, request: DownloadRequest) -> DownloadRequest:
+        """Pin the destination of a new job and spell it one way.
+
+        A job without a destination goes to the engine's default cache *now*: saved and
+        restored by an hftui opened on another cache, it still finishes where it started. And
+        the same destination written differently (`~/m`, `m/`, the default cache by its path)
+        must not make a duplicate look like a new job.
+        """
+
+        def absolute(path: str | None) -> str | None:
+            return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+        cache_dir, local_dir = absolute(request.cache_dir), absolute(request.local_dir)
+        if cache_dir is None and local_dir is None:
+            cache_dir = absolute(self.default_cache)
+        patterns = tuple(dict.fromkeys(request.allow_patterns)), tuple(dict.fromkeys(request.ignore_patterns))
+        return replace(
+            request,
+            cache_dir=cache_dir,
+            local_dir=local_dir,
+            allow_patterns=patterns[0],
+            ignore_patterns=patterns[1],
+        )
+
     def submit(self, request: DownloadRequest) -> SubmitResult:
+        request = self.normalize(request)
         with self._lock:
             result = self.queue.submit(request)
             if result.accepted:
@@ -343,6 +371,7 @@ class DownloadEngine:
                 report=lambda progress: self._on_progress(job_id, progress),
                 is_cancelled=cancel.is_set,
                 default_cache=self.default_cache,
+                claim_space=lambda dest, nbytes: self._claim_space(job_id, dest, nbytes),
             )
         except BaseException as exc:  # never let a job thread die silently
             result = dl.JobResult(dl.FAILED, f"internal error: {type(exc).__name__}: {exc}")
@@ -379,8 +408,30 @@ class DownloadEngine:
         with self._lock:
             self._threads.pop(job_id, None)
             self._cancel.pop(job_id, None)
+            self._claims.pop(job_id, None)
             self._idle.notify_all()
         self._schedule()
+
+    def _claim_space(self, job_id: str, dest: Any, nbytes: int) -> int:
+        """Record that `job_id` will write `nbytes` under `dest`; return what other live jobs
+        still have to write to the same filesystem (their claim minus the bytes already done).
+
+        Claim and sum happen under the lock, so of two jobs checked at the same moment the
+        second one always sees the first.
+        """
+        device = dl.device_of(dest)
+        with self._lock:
+            others = 0
+            for other_id, (other_device, claimed) in self._claims.items():
+                if other_id == job_id or other_device != device or other_id not in self._threads:
+                    continue
+                try:
+                    done = self.queue.get(other_id).bytes_done
+                except QueueError:
+                    done = 0
+                others += max(0, claimed - done)
+            self._claims[job_id] = (device, nbytes)
+            return others
 
     def _on_progress(self, job_id: str, progress: dl.Progress) -> None:
         kind = "progress"

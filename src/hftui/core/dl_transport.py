@@ -27,11 +27,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 import httpx2
 
 JOB_HEADER = "X-Hftui-Job"
+
+COUNT_BATCH = 512 * 1024
+"""Body bytes read before they are added to the job's counter (fewer lock round trips per read)."""
+COUNT_INTERVAL = 0.1
+"""... or seconds since the last addition, whichever comes first (smooth progress on slow links)."""
 
 
 class JobCancelled(Exception):
@@ -73,14 +79,32 @@ class _CancellableStream(httpx2.SyncByteStream):
         self._count = count
 
     def __iter__(self) -> Iterator[bytes]:
+        # This loop runs once per network read (64 KiB) on up to max_jobs x max_workers threads,
+        # so it does as little as possible: one flag check, and byte counts handed to the job's
+        # tracker (which takes a lock) only every COUNT_BATCH bytes and when the body ends.
         is_cancelled = self._channel.is_cancelled
         on_bytes = self._channel.on_bytes if self._count else None
-        for chunk in self._inner:
-            if is_cancelled():
-                raise JobCancelled("cancelled")
-            if on_bytes is not None and chunk:
-                on_bytes(len(chunk))
-            yield chunk
+        if on_bytes is None:
+            for chunk in self._inner:
+                if is_cancelled():
+                    raise JobCancelled("cancelled")
+                yield chunk
+            return
+        pending = 0
+        flushed = monotonic()
+        try:
+            for chunk in self._inner:
+                if is_cancelled():
+                    raise JobCancelled("cancelled")
+                pending += len(chunk)
+                if pending >= COUNT_BATCH or monotonic() - flushed >= COUNT_INTERVAL:
+                    on_bytes(pending)
+                    pending = 0
+                    flushed = monotonic()
+                yield chunk
+        finally:
+            if pending:
+                on_bytes(pending)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)

@@ -89,10 +89,14 @@ class ProgressTracker:
         *,
         bytes_total: int,
         files_total: int,
+        files_skipped: int = 0,
         clock: Callable[[], float] = time.monotonic,
         interval: float = REPORT_INTERVAL,
     ) -> None:
         self._report = report
+        self.files_skipped = files_skipped
+        """Files of the selection that are already complete: the library's file bar counts them
+        too (they finish at once), but they are not part of `files_total`."""
         self.is_cancelled = is_cancelled
         self.bytes_total = bytes_total
         self.files_total = files_total
@@ -142,7 +146,7 @@ class ProgressTracker:
                 self._samples.popleft()
             t0, b0 = self._samples[0]
             speed = (self.net_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
-            files = min(self.files_done, self.files_total)
+            files = max(0, min(self.files_done - self.files_skipped, self.files_total))
         remaining = self.bytes_total - done
         eta = remaining / speed if speed > 0 else None
         return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, self.message)
@@ -338,12 +342,37 @@ def ensure_writable(path: Path) -> None:
         raise JobFailure(f"cannot use destination {path}: {exc.strerror or exc}") from None
 
 
-def free_bytes(path: Path) -> int:
-    """Free space on the filesystem that holds `path` (or its nearest existing ancestor)."""
+def _existing(path: Path) -> Path:
     probe = path
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return probe
+
+
+def device_of(path: Path) -> int:
+    """The filesystem (st_dev) that holds `path` or its nearest existing ancestor."""
+    try:
+        return _existing(Path(path)).stat().st_dev
+    except OSError:
+        return -1
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the filesystem that holds `path` (or its nearest existing ancestor)."""
+    return shutil.disk_usage(_existing(path)).free
+
+
+def bytes_to_write(plan: list[Any], *, local_dir: bool) -> int:
+    """Bytes a job will write to its destination, from its dry run.
+
+    In the cache that is the files to download. In a local dir, a file already in the Hub cache
+    is not downloaded (`will_download=False`) but copied, which takes the same room.
+    """
+    total = 0
+    for info in plan:
+        if info.will_download or (local_dir and not os.path.exists(info.local_path)):
+            total += int(info.file_size or 0)
+    return total
 
 
 def space_shortfall(needed: int, path: Path, margin: int) -> int:
@@ -458,14 +487,23 @@ def run_job(
     report: Callable[[Progress], None],
     is_cancelled: Callable[[], bool],
     default_cache: str | None = None,
+    claim_space: Callable[[Path, int], int] | None = None,
 ) -> JobResult:
-    """Download `request` to completion, or return why not. Never raises (except BaseException)."""
+    """Download `request` to completion, or return why not. Never raises (except BaseException).
+
+    `claim_space(dest, nbytes)` (given by the engine) records that this job is about to write
+    `nbytes` under `dest` and returns how many bytes other running jobs still have to write to
+    the same filesystem, so that two jobs that each fit alone are not both started when only
+    one fits.
+    """
     from huggingface_hub import snapshot_download
 
     dl_transport.install()
     secret = token if isinstance(token, str) else None
     dest = destination_dir(request, default_cache)
-    cache_dir = None if request.local_dir else str(dest)
+    # A local-dir job copies files the Hub cache already holds instead of downloading them:
+    # that is the app's cache (default_cache), not whatever HF_HUB_CACHE says.
+    cache_dir = default_cache if request.local_dir else str(dest)
     job_token = uuid.uuid4().hex
     tracker_box: dict[str, ProgressTracker] = {}
 
@@ -505,17 +543,29 @@ def run_job(
                     tqdm_class=make_tqdm_class(quiet),
                     **common,
                 )
+                if not plan and (request.allow_patterns or request.ignore_patterns):
+                    # A typo in a pattern must not look like a finished download.
+                    patterns = [f"--include {p}" for p in request.allow_patterns]
+                    patterns += [f"--exclude {p}" for p in request.ignore_patterns]
+                    return JobResult(
+                        FAILED,
+                        f"no file of {request.repo_type} {request.repo_id}@{request.revision or 'main'} "
+                        f"matches {' '.join(patterns)}",
+                    )
                 to_fetch = [info for info in plan if info.will_download]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
-                short = space_shortfall(bytes_total, dest, int(settings.disk_margin_bytes))
+                to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
+                others = claim_space(dest, to_write) if claim_space is not None else 0
+                short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
                 if short:
                     from hftui.core.dl_format import size as fmt
 
+                    busy = f" + {fmt(others)} still coming from other jobs" if others else ""
                     return JobResult(
                         HELD,
                         f"held: needs {fmt(short)} more free space on {dest} "
-                        f"({fmt(bytes_total)} to download + {fmt(settings.disk_margin_bytes)} margin, "
+                        f"({fmt(to_write)} to download{busy} + {fmt(settings.disk_margin_bytes)} margin, "
                         f"{fmt(free_bytes(dest))} free)",
                         bytes_total,
                         files_total,
@@ -523,7 +573,11 @@ def run_job(
                 sweep_orphans(request, dest)
                 commit = plan[0].commit_hash if plan else None
                 tracker = ProgressTracker(
-                    report, is_cancelled, bytes_total=bytes_total, files_total=files_total
+                    report,
+                    is_cancelled,
+                    bytes_total=bytes_total,
+                    files_total=files_total,
+                    files_skipped=len(plan) - files_total,
                 )
                 tracker_box["t"] = tracker
                 report(Progress("start", 0, bytes_total, 0, files_total))
@@ -541,8 +595,16 @@ def run_job(
                 if is_cancelled():
                     return JobResult(CANCELLED, "", bytes_total, files_total)
                 failure = classify(exc, request, token=secret)
+                last = tracker_box.get("t")
+                if failure.transient and last is not None and last.files_done > last.files_skipped:
+                    # That attempt completed files, which the next one will not fetch again:
+                    # progress was made, so the retry budget starts afresh (still bounded, by
+                    # the number of files times `retries`).
+                    attempt = 0
                 if not failure.transient or attempt >= int(settings.retries):
                     message = failure.message
+                    if message.startswith("disk full") and str(dest) not in message:
+                        message = f"disk full: no space left on {dest}"
                     if failure.transient and attempt:
                         message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
                     return JobResult(FAILED, message, bytes_total, files_total)

@@ -9,6 +9,7 @@ by the engine; `DownloadsChanged.can_replace` coalesces adjacent ones on the mes
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ class DownloadsController:
         self._started = False
         self._closing = False
         self._last_progress_post = 0.0
+        self._save_errors_shown = 0
+        self._save_errors_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class DownloadsController:
 
         if self._closing:
             return  # the app is tearing down: its widgets may already be gone
+        self._report_save_errors()
         if event.kind == "progress":
             # Progress ticks only refresh numbers: at most PROGRESS_UI_INTERVAL apart for all jobs
             # together, so the UI thread spends its time on keys, not on redrawing counters.
@@ -146,6 +150,22 @@ class DownloadsController:
                 if request.local_dir is None and (request.cache_dir or cache) == cache:
                     finished += (repo,)
         self.app.post_message(DownloadsChanged(finished=finished))
+
+    def _report_save_errors(self) -> None:
+        """Tell the user (once per distinct reason) that the queue could not be saved."""
+        engine = self.engine
+        if engine is None or len(engine.save_errors) <= self._save_errors_shown:
+            return
+        with self._save_errors_lock:
+            new = engine.save_errors[self._save_errors_shown :]
+            self._save_errors_shown += len(new)
+        for message in new:
+            self.app.notify(
+                f"{message}: unfinished downloads will not be restored after a restart",
+                title="Download queue",
+                severity="error",
+                timeout=15,
+            )
 
     # -- API used by the app and panes -------------------------------------------------------
 

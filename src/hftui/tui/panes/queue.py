@@ -196,8 +196,15 @@ class QueuePane(Vertical):
         detail.update(text)
 
     def _overall(self, jobs: list[Job]) -> str:
+        # A second hftui does not own the saved queue: say so for as long as it runs (the
+        # warning toast at launch goes away, the reason why the list is empty does not).
+        report = getattr(self._controller, "load_report", None)
+        in_use = ""
+        if report is not None and report.in_use:
+            who = f"PID {report.in_use_pid}" if report.in_use_pid else "another process"
+            in_use = f"saved queue in use by another hftui ({who}): jobs added here are not saved  ·  "
         if not jobs:
-            return "Queue: empty"
+            return in_use + "Queue: empty"
         totals = self._controller.totals()
         text = (
             f"{totals.jobs} jobs: {totals.running} running, {totals.queued} queued, {totals.paused} paused, "
@@ -207,7 +214,7 @@ class QueuePane(Vertical):
             text += f"  ·  {fmt.size(totals.bytes_done)} / {fmt.size(totals.bytes_total)}"
         if totals.speed:
             text += f"  ·  {fmt.speed(totals.speed)}"
-        return text
+        return in_use + text
 
     def highlighted_job_id(self) -> str | None:
         table = self.query_one(DataTable)
