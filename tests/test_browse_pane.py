@@ -18,9 +18,9 @@ import pytest
 from hubfixtures import DATASET, GATED, MODEL, SPACE, download_into, hub, small_spec  # noqa: F401
 from huggingface_hub import snapshot_download
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Select
 
-from hftui.core.hfcmd import hf_download_argv
+from hftui.core.hfcmd import hf_download_argv, hf_download_env
 from hftui.core.models import DownloadRequest
 from hftui.hub import Fault, HubServer
 from hftui.settings import Settings
@@ -375,7 +375,9 @@ async def test_enter_queues_and_y_copies(tmp_path: Path, hub: HubServer) -> None
     # The copied command line works as is with the real `hf` CLI (dry run against the local Hub).
     argv = hf_download_argv(line)
     argv[argv.index("--force-download")] = "--dry-run"
-    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
+    # The line names the Hub it was browsed on (the session's HF_ENDPOINT points at a closed port).
+    assert hf_download_env(line) == {"HF_ENDPOINT": hub.endpoint}
+    env = {**os.environ, **hf_download_env(line), "HF_TOKEN": ""}
     hf = Path(sys.executable).parent / "hf"
     out = subprocess.run([str(hf), *argv[1:]], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -435,7 +437,9 @@ async def test_gated_repo_says_how_to_get_access_without_showing_a_token(
 
 async def test_server_error_then_retry(tmp_path: Path) -> None:
     with HubServer(small_spec()) as server:
-        server.add_fault(Fault(kind="status", path_glob=f"/api/models/{MODEL}*", status=500, times=1))
+        server.add_fault(
+            Fault(kind="status", path_glob=f"/api/models/{MODEL}/revision/*", status=500, times=1)
+        )
         async with browse(tmp_path, server.endpoint) as (app, pilot, pane, _):
             pane.open_repo(MODEL)
             await settle(app, pilot)
@@ -532,3 +536,202 @@ async def test_keys_are_documented(tmp_path: Path, hub: HubServer) -> None:  # n
         await _pilot.pause()
         await _pilot.pause()
         assert app.active_pane == "browse" and app.focused is app.query_one("#search-input", Input)
+
+
+# -- acceptance fixes -------------------------------------------------------------------------------
+
+TRICKY = "acme/tricky-names"
+
+
+def tricky_spec() -> dict[str, Any]:
+    spec = small_spec()
+    spec["repos"].append(
+        {
+            "id": TRICKY,
+            "type": "model",
+            "branches": {
+                "main": {
+                    "files": {
+                        "a[1].txt": "bracket",
+                        "a1.txt": "plain",
+                        "my file, v2.txt": "space and comma",
+                        "ünï/ß.json": "{}",
+                        "onnx/model.onnx": {"size": 5000},
+                        "onnx_int8/model.onnx": {"size": 4000},
+                        "x[1]/w.bin": {"size": 3000},
+                        "x1/w.bin": {"size": 2000},
+                    }
+                }
+            },
+        }
+    )
+    return spec
+
+
+@pytest.fixture(scope="module")
+def thub() -> Any:
+    with HubServer(tricky_spec()) as server:
+        yield server
+
+
+def node_at(pane: BrowsePane, path: str) -> Any:
+    return next(n for n in pane.repo_tree.root.children if getattr(n.data, "path", "") == path)
+
+
+async def test_space_on_names_with_glob_characters_takes_exactly_them(
+    tmp_path: Path, thub: HubServer
+) -> None:
+    async with browse(tmp_path, thub.endpoint) as (app, pilot, pane, _):
+        await open_typed(app, pilot, pane, TRICKY)
+        tree = pane.repo_tree
+        tree.focus()
+        for path in ("a[1].txt", "x[1]", "onnx", "my file, v2.txt"):
+            tree.move_cursor(node_at(pane, path))
+            await pilot.press("space")
+            await settle(app, pilot)
+        p = pane.last_preview
+        assert p is not None and p.matched_paths == {
+            "a1.txt",
+            "ünï/ß.json",
+            "onnx_int8/model.onnx",
+            "x1/w.bin",
+        }
+        # The tree marks, the globs typed back and the download all agree.
+        assert tree.matched == p.matched_paths
+        selection = pane._selection_from_bar()
+        assert selection == pane.selection
+        tree.move_cursor(node_at(pane, "a[1].txt"))
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert pane.last_preview is not None and pane.last_preview.matched_paths == {"a[1].txt"}
+    assert selection is not None
+    folder = snapshot_download(
+        TRICKY, allow_patterns=selection.allow_patterns, ignore_patterns=selection.ignore_patterns,
+        endpoint=thub.endpoint, cache_dir=str(tmp_path / "dl"), token=False,
+    )  # fmt: skip
+    assert snapshot_files(Path(folder)) == {f.path: f.size for f in p.matched}
+
+
+async def test_a_bare_id_after_a_prefixed_one_is_a_model(tmp_path: Path, hub: HubServer) -> None:  # noqa: F811
+    async with browse(tmp_path, hub.endpoint) as (app, pilot, pane, _):
+        await open_typed(app, pilot, pane, f"datasets/{DATASET}")
+        assert pane.listing is not None and pane.repo_type == "dataset"
+        await open_typed(app, pilot, pane, MODEL)
+        assert pane.listing is not None and pane.listing.info.repo_type == "model", pane.message_text
+        # Picked by hand, the type box does apply to bare ids.
+        pane.query_one("#repo-type", Select).value = "dataset"
+        await settle(app, pilot)
+        await open_typed(app, pilot, pane, DATASET)
+        assert pane.listing is not None and pane.listing.info.repo_type == "dataset", pane.message_text
+
+
+async def test_revision_box_takes_pr_shorthand_and_short_hashes(tmp_path: Path, hub: HubServer) -> None:  # noqa: F811
+    async with browse(tmp_path, hub.endpoint) as (app, pilot, pane, queued):
+        await open_typed(app, pilot, pane, MODEL)
+        for typed, revision in (
+            ("#1", "refs/pr/1"),
+            (hub.commit(MODEL, "v0.9")[:9], hub.commit(MODEL, "v0.9")),
+        ):
+            pane.revision_input.value = typed
+            pane.revision_input.focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert pane.listing is not None and pane.listing.info.commit == hub.commit(MODEL, revision), typed
+            pane.repo_tree.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert queued[-1].revision == revision  # a short hash is queued in full
+
+
+async def test_fits_80_by_24(tmp_path: Path, hub: HubServer) -> None:  # noqa: F811
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint=hub.endpoint))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        pane = app.browse_pane
+        await open_typed(app, pilot, pane, MODEL)
+        pane.repo_tree.focus()
+        await pilot.pause()
+        tree = pane.repo_tree
+        # No horizontal scrollbar taking one of the few tree lines, and the footer still shows help.
+        assert tree.virtual_size.width <= tree.scrollable_content_region.width
+        assert not tree.show_horizontal_scrollbar
+        footer = app.query_one("Footer")
+        visible = {k.key for k in footer.query("FooterKey") if footer.region.contains_region(k.region)}
+        assert {"question_mark", "space", "y"} <= visible, visible
+
+
+async def test_real_queue_writes_exactly_the_preview(tmp_path: Path, thub: HubServer) -> None:
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint=thub.endpoint))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        pane = app.browse_pane
+        await open_typed(app, pilot, pane, TRICKY)
+        await set_globs(app, pilot, pane, "*.txt, x[[]1]/", "a1.txt")
+        p = pane.last_preview
+        assert p is not None and p.matched_paths == {"a[1].txt", "my file, v2.txt", "x[1]/w.bin"}
+        pane.repo_tree.focus()
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "1 done" in app.downloads.summary_text():
+                break
+        assert "1 done" in app.downloads.summary_text(), app.downloads.summary_text()
+        snapshot = tmp_path / "cache" / "models--acme--tricky-names" / "snapshots" / thub.commit(TRICKY)
+        assert snapshot_files(snapshot) == {f.path: f.size for f in p.matched}
+
+
+async def test_finished_download_refreshes_the_local_marks(tmp_path: Path, hub: HubServer) -> None:  # noqa: F811
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint=hub.endpoint))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        pane = app.browse_pane
+        await open_typed(app, pilot, pane, MODEL)
+        await set_globs(app, pilot, pane, "*.json")
+        pane.repo_tree.focus()
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "1 done" in app.downloads.summary_text():
+                break
+        await pilot.pause(0.2)
+        await settle(app, pilot)
+        assert pane.local is not None and pane.local.state("config.json") == "cached"
+        assert pane.last_preview is not None and pane.last_preview.download_files == 0
+
+
+async def test_brackets_in_globs_and_messages_are_shown_as_typed(tmp_path: Path, thub: HubServer) -> None:
+    # Messages were parsed as Textual markup: `[/x]` crashed the app (MarkupError), `[qQ]` vanished.
+    async with browse(tmp_path, thub.endpoint) as (app, pilot, pane, _):
+        await open_typed(app, pilot, pane, f"{TRICKY}@main")
+        await set_globs(app, pilot, pane, "*.txt, [/x], a[[]1].txt")
+        assert "[/x]" in str(app.query_one("#preview-line").render())
+        await pilot.press("y")
+        await pilot.pause()
+        assert "a[[]1].txt" in str(app.query_one("#browse-message").render())
+        await open_typed(app, pilot, pane, f"{TRICKY}@[/b]")
+        assert "'[/b]'" in str(app.query_one("#browse-message").render())
+        await open_typed(app, pilot, pane, TRICKY)
+        pane.repo_tree.focus()
+        await pilot.press("v")
+        await pilot.pause()
+        await pilot.press(*"[/x]", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RevisionPicker)
+        assert "[/x]" in str(app.screen.query_one("#revision-message").render())
+
+
+@pytest.mark.parametrize(
+    "suffix", [":Q2_K", "/blob/main/nope.txt", "/tree/main/nope"], ids=["quant", "file", "folder"]
+)
+async def test_asking_for_something_absent_never_selects_everything(
+    tmp_path: Path, ghub: HubServer, suffix: str
+) -> None:
+    async with browse(tmp_path, ghub.endpoint) as (app, pilot, pane, queued):
+        text = f"{GGUF}{suffix}" if suffix.startswith(":") else f"{ghub.endpoint}/{GGUF}{suffix}"
+        await open_typed(app, pilot, pane, text)
+        assert pane.listing is not None and pane.message_severity == "warning"
+        assert pane.last_preview is not None and pane.last_preview.count == 0
+        pane.repo_tree.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert queued == [] and "Not queued" in pane.message_text

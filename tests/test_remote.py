@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hubfixtures import DATASET, GATED, MODEL, SPACE, download_into, hub, small_spec  # noqa: F401
+from huggingface_hub import snapshot_download
 
 from hftui.core.remote import (
     HubRemote,
@@ -162,3 +163,48 @@ def test_resolve_ref_input() -> None:
     assert resolve_ref_input("e" * 40, refs) == ("e" * 40, "commit")
     assert resolve_ref_input("ccccccc", refs) == ("c" * 40, "commit")
     assert resolve_ref_input("nope", refs) is None
+    assert resolve_ref_input("abcdef1", refs) == ("abcdef1", "commit")  # the Hub resolves any short hash
+
+
+def test_cached_listing_keeps_lfs_and_blob_names(tmp_path: Path) -> None:
+    from hftui.core.browse_local import local_index
+
+    with HubServer(small_spec()) as server:
+        download_into(tmp_path, server, MODEL, allow_patterns=["*.json"])
+        download_into(
+            tmp_path, server, MODEL, revision="feature/long-context", allow_patterns=["*.safetensors"]
+        )
+        endpoint, sha256 = server.endpoint, server.file_sha256(MODEL, "model.safetensors")
+    listing = load_listing(HubRemote(endpoint, token=False), MODEL, "model", None, tmp_path)  # server gone
+    assert listing.offline and "Press r to retry" in (listing.notice or "")
+    files = {f.path: f for f in listing.files}
+    assert files["model.safetensors"].lfs_sha256 == sha256 and not files["config.json"].is_lfs
+    # Its blob is cached (for the feature branch): linked, not downloaded - as online.
+    local = local_index(tmp_path, MODEL, "model", listing.info.commit, listing.files)
+    assert local.state("model.safetensors") == "other" and not local.will_download("model.safetensors")
+
+
+def test_offline_switch_and_gated_with_a_token_say_what_to_do(hub: HubServer) -> None:  # noqa: F811
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    offline = classify_error(OfflineModeIsEnabled("no"))
+    assert not offline.retryable and "HF_HUB_OFFLINE" in offline.message and "unset" in offline.message
+    bad = HubRemote(hub.endpoint, token="hf_wrongtoken123456")
+    commit = hub.commit(GATED)
+    err = _err(lambda: bad.check_access(GATED, "model", commit, "config.json"))
+    assert "HF_TOKEN" in err.message and "hf auth login" in err.message
+    assert "hf_wrongtoken123456" not in err.message
+
+
+def test_no_revision_means_main_as_in_snapshot_download(tmp_path: Path) -> None:
+    # The Hub's default branch may not be main; snapshot_download(revision=None) still takes main.
+    spec = {"repos": [{"id": "acme/dev-default", "default_branch": "dev", "branches": {
+        "main": {"files": {"main.txt": "m"}}, "dev": {"files": {"dev.txt": "d"}}}}]}  # fmt: skip
+    with HubServer(spec) as server:
+        listing = load_listing(
+            HubRemote(server.endpoint, token=False), "acme/dev-default", "model", None, None
+        )
+        folder = snapshot_download(
+            "acme/dev-default", endpoint=server.endpoint, cache_dir=tmp_path, token=False
+        )
+    assert [f.path for f in listing.files] == ["main.txt"] == os.listdir(folder)

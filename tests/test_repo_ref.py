@@ -240,3 +240,34 @@ def test_parsing_never_imports_huggingface_hub() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://huggingface.co/o/n/blob/main/a%5B1%5D.txt", ("a[1].txt", "a1.txt")),
+        ("https://huggingface.co/o/n/tree/main/x%5B1%5D", ("x[1]/w.bin", "x1/w.bin")),
+        ("https://huggingface.co/o/n/blob/main/what%3F.md", ("what?.md", "whatX.md")),
+    ],
+)
+def test_paths_with_glob_characters_select_exactly_that_path(url: str, expected: tuple[str, str]) -> None:
+    wanted, neighbour = expected
+    globs = list(parse_repo_input(url).allow_patterns())
+    assert list(filter_repo_objects([wanted, neighbour], allow_patterns=globs)) == [wanted]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://huggingface.co/datasets/o/n/viewer/default/train", RepoRef("o/n", "dataset")),
+        ("https://huggingface.co/o/n/discussions/3", RepoRef("o/n")),
+        ("https://huggingface.co/o/n/commits/v1.0", RepoRef("o/n", revision="v1.0")),
+        ("https://huggingface.co/o/n/commits", RepoRef("o/n")),
+        (
+            "https://huggingface.co/o/n/blame/main/a.py",
+            RepoRef("o/n", revision="main", path="a.py", path_is_file=True),
+        ),
+    ],
+)
+def test_other_repo_pages_pasted_from_the_browser(url: str, expected: RepoRef) -> None:
+    assert parse_repo_input(url) == expected

@@ -3,7 +3,8 @@
 UI-free, read-only, no network. Per file, one of:
 
 * ``cached``  - present for this very commit (``snapshots/<commit>/<path>`` exists);
-* ``other``   - not linked for this commit, but the same content is cached for another revision: its blob
+* ``other``   - not linked for this commit, but the same content is cached for another revision (or at another
+  path of this commit: `other_revision` then holds ``=<that path>``): its blob
   (``blobs/<etag>``, the name huggingface_hub gives it) exists, a snapshot of another commit links to that
   blob, or another commit's cached tree listing (`get_cached_repo_tree`) has the same git blob id at a path
   whose file is present;
@@ -135,6 +136,7 @@ def local_index(
             if path in links:
                 oid_where.setdefault(oid, label)
 
+    here_blobs = {blob: path for path, blob in sorted(here.items(), reverse=True) if blob}
     for f in files:
         if f.path in here and os.path.exists(this / f.path):
             index.states[f.path] = "cached"
@@ -142,6 +144,8 @@ def local_index(
         if f.etag in blobs:
             index.blob_present.add(f.path)
         where = etag_where.get(f.etag) or oid_where.get(f.blob_id)
+        if where is None and f.etag in here_blobs:
+            where = "=" + here_blobs[f.etag]  # the same content at another path of this commit
         if where is None and f.etag in blobs:
             where = "another revision"
         if where is not None:

@@ -22,14 +22,25 @@ from pathlib import Path
 
 from hftui.core.browse_local import LocalIndex
 from hftui.core.remote import RemoteFile
-from hftui.core.repo_ref import quant_patterns
+from hftui.core.repo_ref import glob_escape, glob_unescape, quant_patterns
 
 WEIGHT_FORMATS = ("*.bin", "*.h5", "*.msgpack", "*.ckpt", "*.onnx", "*.onnx_data", "*.pt", "*.pth")
 """What "safetensors weights only" skips when the repo has ``.safetensors`` files."""
 
-CONFIG_TOKENIZER = ("*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja")
-"""What "config and tokenizer only" keeps: configs, tokenizer/vocab/merges files, chat templates."""
-CONFIG_TOKENIZER_SKIP = ("*.safetensors.index.json", "*.bin.index.json")
+CONFIG_TOKENIZER = (
+    "*.json",
+    "*.txt",
+    "*.model",
+    "*tokenizer.model.v*",
+    "*.tiktoken",
+    "*.jinja",
+    "*configuration_*.py",
+    "*tokenization_*.py",
+)
+"""What "config and tokenizer only" keeps: configs, tokenizer/vocab/merges files (Mistral's
+``tokenizer.model.v3`` too), chat templates, and the config/tokenizer code of ``trust_remote_code`` repos."""
+CONFIG_TOKENIZER_SKIP = tuple(f"{g}.index.json" for g in ("*.safetensors", *WEIGHT_FORMATS))
+"""Weight index files are JSON but belong to the weights."""
 
 
 class PatternError(ValueError):
@@ -139,20 +150,19 @@ def _under(path: str, folder: str) -> bool:
 
 
 def _own_patterns(folder: str | None, file: str | None) -> set[str]:
+    """The globs that name exactly this file, or this whole folder (paths escaped as `glob_escape` does)."""
     if file is not None:
-        return {file}
+        return {glob_escape(file)}
     assert folder is not None
-    f = folder.rstrip("/")
+    f = glob_escape(folder.rstrip("/"))
     return {f"{f}/*", f"{f}/", f, f"{f}/**", f"{f}/**/*"}
 
 
 def _pattern_inside(pattern: str, folder: str) -> bool:
-    """A literal path or a ``sub/*`` glob lying entirely inside `folder`."""
-    if not _under(pattern, folder):
-        return False
-    head = pattern[len(folder.rstrip("/")) + 1 :]
-    body = head[:-2] if head.endswith("/*") else head.rstrip("/")
-    return not any(c in body for c in "*?[")
+    """A literal path or a ``sub/*`` glob (as `glob_escape` writes them) lying entirely inside `folder`."""
+    body = pattern[:-2] if pattern.endswith("/*") else pattern.rstrip("/")
+    literal = glob_unescape(body)
+    return literal is not None and _under(literal, folder)
 
 
 def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_folder: bool) -> ToggleResult:
@@ -176,7 +186,7 @@ def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_f
     if not targets:
         return ToggleResult(selection, False, f"Nothing to toggle at {path!r}.")
     own = _own_patterns(folder, None if is_folder else path)
-    node_pattern = f"{folder}/*" if folder is not None else path
+    node_pattern = f"{glob_escape(folder)}/*" if folder is not None else glob_escape(path)
 
     def inside(p: str) -> bool:
         return p in own or (folder is not None and _pattern_inside(p, folder))
@@ -207,7 +217,8 @@ def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_f
 
 def only(files: Sequence[RemoteFile], path: str, *, is_folder: bool) -> Selection:
     """Select exactly this file or folder ("this folder only")."""
-    return Selection(include=(f"{path.rstrip('/')}/*",) if is_folder else (path,))
+    literal = glob_escape(path.rstrip("/"))
+    return Selection(include=(f"{literal}/*",) if is_folder else (literal,))
 
 
 # -- presets ----------------------------------------------------------------------------------------
@@ -219,16 +230,39 @@ class PresetResult:
     message: str
 
 
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
 def preset_safetensors(files: Sequence[RemoteFile]) -> PresetResult:
-    """Skip the other weight formats (only those present) when the repo has safetensors; keep the rest."""
+    """Skip the other weight formats (only those present) when the repo has safetensors; keep the rest.
+
+    The index files of the skipped formats (``pytorch_model.bin.index.json``...) go too: they only list
+    shards that are not downloaded. Folders whose weights are skipped but that hold no ``.safetensors``
+    themselves (``original/``, an old ``safety_checker/``) are named in the message.
+    """
     paths = [f.path for f in files]
-    if not match_paths(paths, Selection(include=("*.safetensors",))):
+    safetensors = match_paths(paths, Selection(include=("*.safetensors",)))
+    if not safetensors:
         return PresetResult(None, "No .safetensors files in this revision: preset not applied.")
-    present = tuple(g for g in WEIGHT_FORMATS if match_paths(paths, Selection(include=(g,))))
-    sel = Selection((), present)
+    present = [g for g in WEIGHT_FORMATS if match_paths(paths, Selection(include=(g,)))]
+    indexes = [
+        f"{g}.index.json" for g in present if match_paths(paths, Selection(include=(f"{g}.index.json",)))
+    ]
+    sel = Selection((), (*present, *indexes))
     if not present:
         return PresetResult(sel, "Safetensors weights only: no other weight format here, every file kept.")
-    return PresetResult(sel, f"Safetensors weights only: skips {', '.join(present)}.")
+    # ONNX files are an export beside the weights; other formats in a folder without safetensors may be the
+    # only copy of some weights (Llama's original/*.pth, an old safety_checker/*.bin): say so.
+    with_st = {_folder(p) for p in safetensors}
+    only_copy = [g for g in present if g not in ("*.onnx", "*.onnx_data")]
+    skipped = match_paths(paths, Selection(include=tuple(only_copy))) if only_copy else []
+    bare = sorted({_folder(p) for p in skipped} - with_st)
+    note = ""
+    if bare:
+        shown = ", ".join(f"{d}/" if d else "the root" for d in bare[:3]) + (" …" if len(bare) > 3 else "")
+        note = f" Also skipped: weights in {shown} (no .safetensors there)."
+    return PresetResult(sel, f"Safetensors weights only: skips {', '.join(sel.exclude)}.{note}")
 
 
 def preset_config_tokenizer(files: Sequence[RemoteFile]) -> PresetResult:
@@ -244,7 +278,7 @@ def preset_folder(folder: str) -> PresetResult:
     folder = folder.strip("/")
     if not folder:
         return PresetResult(Selection(), "The repo root: everything.")
-    return PresetResult(Selection((f"{folder}/*",)), f"Only {folder}/.")
+    return PresetResult(Selection((f"{glob_escape(folder)}/*",)), f"Only {folder}/.")
 
 
 @dataclass(frozen=True)
@@ -259,7 +293,7 @@ class Quantization:
 
 _QUANT_TOKEN = re.compile(
     r"(?:^|[-._/])("
-    r"I?Q[1-8]_(?:[0-9]|[A-Z]{1,2})(?:_[0-9A-Z]{1,2})*"  # Q4_K_M, Q4_0, IQ4_XS, Q4_0_4_4, IQ2_XXS, Q4_K_XL
+    r"I?Q[1-8]_(?:[0-9]|[A-Z]{1,3})(?:_[0-9A-Z]{1,2})*"  # Q4_K_M, Q4_0, IQ4_XS, Q4_0_4_4, IQ2_XXS, Q4_K_XL
     r"|TQ[12]_[0-9]|MXFP4(?:_MOE)?|BF16|F16|F32|FP16|FP32|FP8"
     r")(?=\.gguf$|-\d{5}-of-\d{5}\.gguf$|/)",
     re.IGNORECASE,
@@ -274,8 +308,9 @@ def gguf_quantizations(files: Sequence[RemoteFile]) -> list[Quantization]:
     """
     names: dict[str, None] = {}
     for f in files:
-        if not f.path.lower().endswith(".gguf"):
-            continue
+        name = f.path.rsplit("/", 1)[-1].lower()
+        if not name.endswith(".gguf") or name.startswith("mmproj"):
+            continue  # a vision projector (mmproj-*-f16.gguf) is not a quantization of the model
         for m in _QUANT_TOKEN.finditer(f.path):
             names.setdefault(m.group(1).upper(), None)
     out: list[Quantization] = []
@@ -344,10 +379,21 @@ class Preview:
                 globs.append("include " + join_globs(self.selection.include))
             if self.selection.exclude:
                 globs.append("exclude " + join_globs(self.selection.exclude))
-            return f"Nothing matches ({'; '.join(globs)}): nothing to download."
+            hint = rooted_hint((*self.selection.include, *self.selection.exclude))
+            return f"Nothing matches ({'; '.join(globs)}): nothing to download.{hint}"
         if self.dead_includes:
-            return f"Include glob(s) matching nothing: {join_globs(self.dead_includes)}; remove or fix them."
+            return (
+                f"Include glob(s) matching nothing: {join_globs(self.dead_includes)}; remove or fix them."
+                + rooted_hint(self.dead_includes)
+            )
         return None
+
+
+def rooted_hint(globs: Iterable[str]) -> str:
+    """A hint when a glob starts with ``/`` or ``./``, which never matches a repo path."""
+    if any(g.startswith(("/", "./")) for g in globs):
+        return " (paths in a repo start without '/' or './': write config.json, not /config.json)"
+    return ""
 
 
 def nearest_existing(path: str | Path) -> Path:
@@ -380,12 +426,40 @@ def folder_totals(files: Iterable[RemoteFile]) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in totals.items()}
 
 
-def _local_dir_present(local_dir: Path, f: RemoteFile) -> bool:
+def _local_dir_metadata(local_dir: Path, path: str, mtime: float) -> tuple[str, str] | None:
+    """(commit, etag) from huggingface_hub's ``.cache/huggingface/download/<path>.metadata``, read-only.
+
+    Same format and validity rule as `huggingface_hub._local_folder.read_download_metadata` (which creates
+    folders and lock files, so it is not called from a preview): ignored when the file changed after it.
+    """
+    meta = local_dir / ".cache" / "huggingface" / "download" / f"{path}.metadata"
+    try:
+        commit, etag, timestamp = meta.read_text().splitlines()[:3]
+        if mtime - 1 <= float(timestamp):
+            return commit.strip(), etag.strip()
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _local_dir_present(local_dir: Path, f: RemoteFile, commit: str | None) -> bool:
+    """Whether `snapshot_download(local_dir=...)` keeps the file already there (huggingface_hub's rules).
+
+    With its download metadata: kept when that names this commit or this content (ETag). Without: an LFS file
+    is hashed and kept when the SHA-256 matches - assumed here when the size matches (not hashed: this is
+    the approximation the preview marks with ``≈``); any other file is downloaded again.
+    """
     p = local_dir / f.path
     try:
-        return p.is_file() and p.stat().st_size == f.size
+        st = p.stat()
     except OSError:
         return False
+    if not p.is_file():
+        return False
+    meta = _local_dir_metadata(local_dir, f.path, st.st_mtime)
+    if meta is not None:
+        return meta[0] == commit or meta[1] == f.etag
+    return f.is_lfs and st.st_size == f.size
 
 
 def preview(
@@ -400,9 +474,9 @@ def preview(
     """Compute the preview of `selection` over `files`.
 
     Cache destination: "to download" follows `snapshot_download(dry_run=True)` exactly (see
-    `LocalIndex.will_download`). `local_dir` destination: a file counts as present when a file of the same
-    size is at that path or the cache holds it for this commit - an approximation (huggingface_hub also
-    reads its local metadata and may hash the file), flagged by ``approximate=True``.
+    `LocalIndex.will_download`). `local_dir` destination: huggingface_hub's rules (`_local_dir_present`), or
+    the cache holds it for this commit; LFS files without download metadata are not hashed, so this is
+    flagged ``approximate=True``.
     """
     matched = tuple(match(files, selection))
     if local_dir is not None:
@@ -411,7 +485,10 @@ def preview(
             f
             for f in matched
             if force
-            or not (_local_dir_present(ld, f) or (local is not None and local.state(f.path) == "cached"))
+            or not (
+                _local_dir_present(ld, f, local.commit if local is not None else None)
+                or (local is not None and local.state(f.path) == "cached")
+            )
         ]
         free, disk = free_space(ld)
     else:
@@ -466,6 +543,7 @@ __all__ = [
     "preset_quant",
     "preset_safetensors",
     "preview",
+    "rooted_hint",
     "split_globs",
     "toggle",
 ]

@@ -163,10 +163,16 @@ def classify_error(
 
     what = f"{repo_type}s/{repo_id}" if repo_type != "model" else repo_id
     if isinstance(exc, OfflineModeIsEnabled):
-        return RemoteError("offline", "Offline mode (HF_HUB_OFFLINE=1): the Hub is not asked.")
+        return RemoteError(
+            "offline",
+            "Offline mode (HF_HUB_OFFLINE=1): the Hub is not asked; unset it and restart to go online.",
+        )
     if isinstance(exc, GatedRepoError):
         if have_token:
-            msg = f"{what} is gated and your token has no access to it: request access on its Hub page, then retry."
+            msg = (
+                f"{what} is gated and your token has no access to it: request access on its Hub page (or use "
+                "the token of an account that has it: set HF_TOKEN or run `hf auth login`), then retry."
+            )
         else:
             msg = f"{what} is gated: request access on its Hub page, then {GATED_HINT}."
         return RemoteError("gated", msg)
@@ -323,27 +329,43 @@ def cached_listing(
     """(commit, files) from the tree listing huggingface_hub cached for that revision, or None.
 
     Uses the public `get_cached_repo_tree`; the commit comes from ``refs/<revision>`` (as it does there).
-    Cached entries carry no LFS SHA-256, so `RemoteFile.lfs_sha256` is None for them.
+    `get_cached_repo_tree` drops the LFS SHA-256 the listing file stores; it is read back from that file
+    (`_lfs_sha256s`), so offline the LFS marks and the blob names (hence "to download") stay right.
     """
     from huggingface_hub import get_cached_repo_tree
     from huggingface_hub.errors import CachedRepoTreeNotFoundError
+    from huggingface_hub.file_download import repo_folder_name
 
     revision = revision or "main"
     try:
         entries = get_cached_repo_tree(repo_id, repo_type=repo_type, revision=revision, cache_dir=cache_dir)
     except (CachedRepoTreeNotFoundError, OSError, ValueError):
         return None
+    storage = Path(cache_dir) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
     if COMMIT_RE.match(revision):
         commit = revision
     else:
-        from huggingface_hub.file_download import repo_folder_name
-
-        ref = Path(cache_dir) / repo_folder_name(repo_id=repo_id, repo_type=repo_type) / "refs" / revision
         try:
-            commit = ref.read_text().strip()
+            commit = (storage / "refs" / revision).read_text().strip()
         except OSError:
             return None
-    return commit, [RemoteFile(e.path, int(e.size or 0), e.blob_id) for e in entries]
+    lfs = _lfs_sha256s(storage, commit)
+    return commit, [RemoteFile(e.path, int(e.size or 0), e.blob_id, lfs.get(e.path)) for e in entries]
+
+
+def _lfs_sha256s(storage: Path, commit: str) -> dict[str, str]:
+    """path -> LFS SHA-256 from the cached listing ``trees/<commit>.json`` (best effort).
+
+    `get_cached_repo_tree` drops the LFS hashes, so the file is read with the same reader the
+    offline verifier uses rather than through huggingface_hub's private `_tree_cache` module.
+    """
+    from hftui.core.verify import VerifyError, read_listing
+
+    try:
+        entries = read_listing(storage, commit)
+    except VerifyError:
+        return {}
+    return {path: entry.lfs_sha256 for path, entry in entries.items() if entry.lfs_sha256}
 
 
 def load_listing(
@@ -355,7 +377,8 @@ def load_listing(
     errors when nothing is cached for that revision - then the message says so).
     """
     try:
-        info = remote.repo_info(repo_id, repo_type, revision)
+        # "main" when none is given, as snapshot_download asks: not the default branch, which may differ.
+        info = remote.repo_info(repo_id, repo_type, revision or "main")
         files = remote.list_files(repo_id, repo_type, info.commit)
         return Listing(info, tuple(sorted(files, key=lambda f: f.path)))
     except RemoteError as err:
@@ -371,15 +394,17 @@ def load_listing(
             ) from err
         commit, files = cached
         info = RepoInfo(repo_id, repo_type, rev, commit)
-        notice = f"{err.message} Showing the locally cached listing of commit {commit[:10]}."
+        retry = " Press r to retry." if err.retryable else ""
+        notice = f"{err.message} Showing the locally cached listing of commit {commit[:10]}.{retry}"
         return Listing(info, tuple(sorted(files, key=lambda f: f.path)), offline=True, notice=notice)
 
 
 def resolve_ref_input(text: str, refs: RepoRefs) -> tuple[str, RefKind] | None:
     """What a typed revision means given the refs: (revision, kind), or None if it names nothing known.
 
-    Accepts a branch, tag, PR (``refs/pr/N``, ``pr/N``, ``#N``) or a commit hash (full, or a short prefix of a
-    ref target).
+    Accepts a branch, tag, PR (``refs/pr/N``, ``pr/N``, ``#N``) or a commit hash: full, or short (7+ hex
+    digits) - the full commit when it starts a ref target, else as typed (the Hub resolves short hashes of
+    any commit, not only of the commits refs point to).
     """
     text = text.strip()
     if not text:
@@ -400,6 +425,7 @@ def resolve_ref_input(text: str, refs: RepoRefs) -> tuple[str, RefKind] | None:
         for r in refs.all():
             if r.commit.startswith(text):
                 return r.commit, "commit"
+        return text, "commit"
     return None
 
 

@@ -36,6 +36,10 @@ _PART_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 _QUANT_RE = re.compile(r"[A-Za-z0-9_]+")
 _URL_ACTIONS = ("tree", "blob", "resolve", "commit", "edit", "raw")
 _FILE_ACTIONS = ("blob", "resolve", "raw", "edit")
+_REV_PAGES = {"commits": "tree", "blame": "blob"}
+"""Repo pages whose next segment is a revision, read like the action they stand for."""
+_REPO_PAGES = ("discussions", "viewer", "settings", "community")
+"""Other pages of a repo (pasted from the browser): they name the repo, nothing more."""
 
 
 class RepoRefError(ValueError):
@@ -62,7 +66,8 @@ class RepoRef:
         if self.quant:
             return quant_patterns(self.quant)
         if self.path:
-            return (self.path,) if self.path_is_file else (self.path.rstrip("/") + "/*",)
+            literal = glob_escape(self.path.rstrip("/"))
+            return (literal,) if self.path_is_file else (literal + "/*",)
         return ()
 
     @property
@@ -77,6 +82,34 @@ class RepoRef:
         if self.quant:
             text += f":{self.quant}"
         return text
+
+
+_GLOB_META = re.compile(r"([*?\[])")
+
+
+def glob_escape(path: str) -> str:
+    """A glob matching exactly `path` (``a[1].txt`` -> ``a[[]1].txt``): ``*``, ``?`` and ``[`` become one-character
+    classes, which `fnmatch` and so `filter_repo_objects` (and ``hf download --include``) read literally."""
+    return _GLOB_META.sub(r"[\1]", path)
+
+
+def glob_unescape(pattern: str) -> str | None:
+    """The literal path a glob matches when it is one (the inverse of `glob_escape`), else None."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "[":
+            if i + 2 < len(pattern) and pattern[i + 2] == "]" and pattern[i + 1] not in "!]":
+                out.append(pattern[i + 1])
+                i += 3
+                continue
+            return None
+        if c in "*?":
+            return None
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _ci(text: str) -> str:
@@ -174,6 +207,10 @@ def _parse_path_segments(
     revision: str | None = None
     path: str | None = None
     path_is_file = False
+    if rest and from_url and rest[0] in _REV_PAGES:
+        rest = [_REV_PAGES[rest[0]], *rest[1:]] if len(rest) >= 2 else []
+    elif rest and from_url and rest[0] in _REPO_PAGES:
+        rest = []
     if rest:
         action = rest[0]
         if action not in _URL_ACTIONS:
@@ -289,4 +326,13 @@ def _check_quant(quant: str, original: str) -> None:
         )
 
 
-__all__ = ["REPO_TYPES", "RepoRef", "RepoRefError", "parse_repo_input", "quant_patterns", "validate_id"]
+__all__ = [
+    "REPO_TYPES",
+    "RepoRef",
+    "RepoRefError",
+    "glob_escape",
+    "glob_unescape",
+    "parse_repo_input",
+    "quant_patterns",
+    "validate_id",
+]

@@ -186,6 +186,9 @@ class HfTuiApp(App[int]):
             repos_changed = getattr(self.cache_pane, "repos_changed", None)
             if callable(repos_changed):
                 repos_changed(event.finished)
+            local_changed = getattr(self.browse_pane, "local_cache_changed", None)
+            if callable(local_changed):
+                local_changed(event.finished)
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:

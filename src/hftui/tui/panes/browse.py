@@ -11,6 +11,7 @@ generation number so a late answer for a repo the user already left is dropped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from hftui.core.patterns import (
     preset_quant,
     preset_safetensors,
     preview,
+    rooted_hint,
     split_globs,
     toggle,
 )
@@ -54,6 +56,7 @@ from hftui.core.remote import (
     RepoRefs,
     SearchHit,
     load_listing,
+    resolve_ref_input,
 )
 from hftui.core.repo_ref import RepoRef, RepoRefError, parse_repo_input
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
@@ -61,6 +64,7 @@ from hftui.tui.widgets.pattern_bar import PatternBar
 from hftui.tui.widgets.repo_tree import RepoTree, size_text
 
 REPO_TYPES = [("model", "model"), ("dataset", "dataset"), ("space", "space")]
+SHORT_COMMIT_RE = re.compile(r"[0-9a-f]{7,39}")
 SYNC_TOGGLE_FILES = 3000
 """Up to this many files a toggle is computed on the event loop (well under 10 ms); above, in a worker."""
 
@@ -83,10 +87,12 @@ class BrowsePane(Vertical):
     """
 
     BINDINGS = [
-        Binding("o", "focus_repo", "Open repo", tooltip="Type a repo id, URL or org/name:QUANT"),
+        # At 80 columns the footer fits about six entries: the repo and revision boxes are on screen (their
+        # placeholders name o and v), so their keys are left to help and the palette.
+        Binding("o", "focus_repo", "Open repo", show=False, tooltip="Type a repo id, URL or org/name:QUANT"),
         Binding("slash", "focus_search", "Search", tooltip="Find repos by name on the Hub"),
         Binding("ctrl+f", "focus_search", "Search (from any input)", show=False, priority=True),
-        Binding("v", "pick_revision", "Revision", tooltip="Pick a branch, tag, PR or commit"),
+        Binding("v", "pick_revision", "Revision", show=False, tooltip="Pick a branch, tag, PR or commit"),
         Binding("p", "presets", "Presets"),
         Binding("s", "preset('safetensors')", "Safetensors only", show=False),
         Binding("c", "preset('config')", "Config+tokenizer", show=False),
@@ -97,7 +103,7 @@ class BrowsePane(Vertical):
         Binding("x", "focus_exclude", "Exclude globs", show=False),
         Binding("d", "focus_local_dir", "Local dir", show=False),
         Binding("F", "toggle_force", "Force download", show=False),
-        Binding("y", "copy_command", "Copy hf cmd"),
+        Binding("y", "copy_command", "Copy cmd", tooltip="Copy the equivalent hf download command"),
         Binding("r", "reload", "Reload/retry", show=False),
         Binding("escape", "focus_tree", "Back to tree", show=False),
     ]
@@ -178,12 +184,14 @@ class BrowsePane(Vertical):
         self._pending_ref: RepoRef | None = None
         self._toggle_queue: list[tuple[str, bool]] = []
         self._toggle_busy = False
+        self._type_picked = False
+        """The repo type box was last set by the user (not from a typed prefix or URL)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="browse-repo-row"):
             yield Label("Repo")
             yield Input(
-                placeholder="org/name · datasets/org/name · https://huggingface.co/org/name/tree/REV · org/name:Q4_K_M",
+                placeholder="(o) org/name · datasets/org/name · https://huggingface.co/org/name/tree/REV · org/name:Q4_K_M",
                 id="repo-input",
                 compact=True,
             )
@@ -193,10 +201,11 @@ class BrowsePane(Vertical):
         with Horizontal(id="browse-search-row"):
             yield Label("Search")
             yield Input(
-                placeholder="find repos by name on the Hub, then enter", id="search-input", compact=True
+                placeholder="(/) find repos by name on the Hub, then enter", id="search-input", compact=True
             )
-        yield OptionList(id="search-results")
-        yield Static("Type a repo and press enter, or search the Hub (/).", id="browse-message")
+        yield OptionList(id="search-results", markup=False)
+        # markup=False: messages quote what the user typed and file names (`[/x]` would be a markup error)
+        yield Static("Type a repo and press enter, or search the Hub (/).", id="browse-message", markup=False)
         yield RepoTree(id="repo-tree")
         yield PatternBar(id="pattern-bar")
 
@@ -345,17 +354,25 @@ class BrowsePane(Vertical):
         if self.ref is None:
             self._open(self.repo_input.value)
             return
-        self._load(self.ref, event.value.strip() or None, keep_selection=True)
+        text = event.value.strip()
+        resolved = resolve_ref_input(text, self.refs) if text and self.refs is not None else None
+        self._load(
+            self.ref, resolved[0] if resolved else text or None, keep_selection=True
+        )  # `#3` = refs/pr/3
 
     @on(Select.Changed, "#repo-type")
     def _type_changed(self, event: Select.Changed) -> None:
         event.stop()
+        self._type_picked = True
         if self.repo_input.value.strip() and self.ref is not None and self.ref.repo_type != self.repo_type:
             self._open(self.repo_input.value)
 
     def _open(self, text: str) -> None:
+        # A bare org/name is a model unless the type was picked by hand: after `datasets/x/y` the box shows
+        # "dataset", but the next bare id typed is still a model, as on the Hub.
+        default_type = self.repo_type if self._type_picked else "model"
         try:
-            ref = parse_repo_input(text, endpoint=self.endpoint, repo_type=self.repo_type)
+            ref = parse_repo_input(text, endpoint=self.endpoint, repo_type=default_type)
         except RepoRefError as err:
             self.say(err.message, "error")
             self.repo_input.focus()
@@ -374,6 +391,7 @@ class BrowsePane(Vertical):
             select = self.query_one("#repo-type", Select)
             with select.prevent(Select.Changed):
                 select.value = ref.repo_type
+            self._type_picked = False
         keep = same_repo and not ref.path and not ref.quant
         self._load(ref, revision, keep_selection=keep)
 
@@ -443,7 +461,7 @@ class BrowsePane(Vertical):
         err = event.error
         ref = self.ref
         name = f"{ref.prefixed_id}@{self.revision or 'main'}" if ref else "repo"
-        text = err.message + (" Press r to retry." if err.retryable or err.connectivity else "")
+        text = err.message + (" Press r to retry." if err.retryable else "")
         self.say(text, "error")
         self.repo_tree.show_empty(f"{name}: not loaded")
         self.bar.show_preview("No file list.", "warning")
@@ -458,6 +476,15 @@ class BrowsePane(Vertical):
         listing = event.listing
         self.listing, self.index, self.local = listing, event.index, event.local
         info = listing.info
+        if (
+            self.revision
+            and SHORT_COMMIT_RE.fullmatch(self.revision)
+            and info.commit.startswith(self.revision)
+        ):
+            # A short hash: queue (and copy) the full one, so huggingface_hub writes no refs/<short hash>.
+            self.revision = info.commit
+            with self.revision_input.prevent(Input.Changed):
+                self.revision_input.value = info.commit
         ref = self.ref
         assert ref is not None
         total = event.index.totals.get("", (0, 0))
@@ -480,21 +507,22 @@ class BrowsePane(Vertical):
         if pending is not None and pending.quant:
             result = preset_quant(listing.files, pending.quant)
             extra = " · " + result.message
-            if result.selection is not None:
-                self.selection = result.selection
-            else:
+            # Not found: the globs asked for stay (they match nothing, so enter refuses) - never "everything",
+            # which would queue the whole repo for someone who asked for one quantization or one file.
+            self.selection = result.selection or Selection(pending.allow_patterns())
+            if result.selection is None:
                 severity = "warning"
         elif pending is not None and pending.path:
             if pending.path_is_file:
-                if pending.path in event.index.by_path:
-                    self.selection = only(listing.files, pending.path, is_folder=False)
-                else:
+                self.selection = only(listing.files, pending.path, is_folder=False)
+                if pending.path not in event.index.by_path:
                     extra, severity = f" · No file {pending.path!r} in this revision.", "warning"
-            elif event.index.is_folder(pending.path):
-                self.selection = only(listing.files, pending.path, is_folder=True)
-                self.repo_tree.reveal(pending.path)
             else:
-                extra, severity = f" · No folder {pending.path!r} in this revision.", "warning"
+                self.selection = only(listing.files, pending.path, is_folder=True)
+                if event.index.is_folder(pending.path):
+                    self.repo_tree.reveal(pending.path)
+                else:
+                    extra, severity = f" · No folder {pending.path!r} in this revision.", "warning"
         self.say(summary + extra, severity)
         self.bar.set_selection(self.selection)
         self._request_preview(self.selection)
@@ -931,7 +959,7 @@ class BrowsePane(Vertical):
             cache_dir=None,
             local_dir=str(fields["local_dir"]) if fields["local_dir"] else None,
             force_download=fields["force"],
-            label=f"{self.ref.prefixed_id if self.ref else fields['repo_id']}@{rev} · {p.count:,} files, "
+            label=f"{self.ref.prefixed_id if self.ref else fields['repo_id']}@{rev} · {p.count:,} file{'' if p.count == 1 else 's'}, "
             f"{size_text(p.bytes)}",
         )
         enqueue = getattr(self.app, "enqueue_download", None)
@@ -956,6 +984,7 @@ class BrowsePane(Vertical):
             cache_dir=cache_dir,
             local_dir=fields["local_dir"],
             force_download=fields["force"],
+            endpoint=self.endpoint,
         )
 
     def action_copy_command(self) -> None:
@@ -1045,7 +1074,8 @@ def preview_text(p: Preview) -> tuple[str, str]:
     parts = [
         f"{p.count:,} of {p.total_files:,} files",
         f"{size_text(p.bytes)} matched",
-        f"{approx}{size_text(p.download_bytes)} to download ({p.download_files:,} files)",
+        f"{approx}{size_text(p.download_bytes)} to download ({p.download_files:,} "
+        f"file{'' if p.download_files == 1 else 's'})",
     ]
     severity = "information"
     if p.free_after is not None:
@@ -1059,7 +1089,9 @@ def preview_text(p: Preview) -> tuple[str, str]:
     if problem:
         return f"{text}\n{problem}", "error"
     if p.dead_excludes:
-        text += f"\nExclude glob(s) matching nothing: {', '.join(p.dead_excludes)}"
+        text += (
+            f"\nExclude glob(s) matching nothing: {', '.join(p.dead_excludes)}{rooted_hint(p.dead_excludes)}"
+        )
         severity = "warning" if severity == "information" else severity
     return text, severity
 

@@ -46,8 +46,10 @@ class RevisionPicker(ModalScreen[str | None]):
                 classes="picker-title",
             )
             yield Input(value="", placeholder="branch, tag, refs/pr/N or commit hash", id="revision-filter")
-            yield OptionList(id="revision-options")
-            yield Static(self.loading_message or "", id="revision-message", classes="picker-message")
+            yield OptionList(id="revision-options", markup=False)
+            yield Static(
+                self.loading_message or "", id="revision-message", classes="picker-message", markup=False
+            )
 
     def on_mount(self) -> None:
         self._fill("")
@@ -93,8 +95,7 @@ class RevisionPicker(ModalScreen[str | None]):
             self._pick(options.get_option_at_index(0).id)
         else:
             self.query_one("#revision-message", Static).update(
-                f"{text!r} is not a branch, tag or PR of this repo, nor a commit hash (7-40 hex digits of a ref, "
-                "or a full 40-hex hash)."
+                f"{text!r} is not a branch, tag or PR of this repo, nor a commit hash (7 to 40 hex digits)."
             )
 
     def _pick(self, option_id: str | None) -> None:
@@ -133,10 +134,12 @@ class ChoicePicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.title_text, classes="picker-title")
-            yield OptionList(*[Option(label, id=value) for label, value in self.choices], id="choice-options")
+            yield Static(self.title_text, classes="picker-title", markup=False)
+            yield OptionList(
+                *[Option(label, id=value) for label, value in self.choices], id="choice-options", markup=False
+            )
             if not self.choices:
-                yield Static(self.empty, classes="picker-message")
+                yield Static(self.empty, classes="picker-message", markup=False)
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

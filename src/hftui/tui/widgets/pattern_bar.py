@@ -65,7 +65,7 @@ class PatternBar(Vertical):
                 compact=True,
             )
             yield Checkbox("force download", id="force-download", compact=True)
-        yield Static("Open a repo to see its files.", id="preview-line")
+        yield Static("Open a repo to see its files.", id="preview-line", markup=False)  # globs hold [ ]
 
     # -- values ----------------------------------------------------------------------------------------
 

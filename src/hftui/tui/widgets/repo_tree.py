@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import humanize
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -37,6 +38,13 @@ NodeData = RemoteFile | RemoteFolder | MoreNode
 
 def size_text(n: int) -> str:
     return humanize.naturalsize(n, format="%.1f")
+
+
+def other_text(where: str | None) -> str:
+    """``in v1.0`` (cached for another revision) or ``same as a/b.bin`` (same blob at another path here)."""
+    if where and where.startswith("="):
+        return f"same as {where[1:]}"
+    return f"in {where or 'another revision'}"
 
 
 class RepoTree(Tree[NodeData]):
@@ -161,6 +169,7 @@ class RepoTree(Tree[NodeData]):
             self.matched_totals = matched_totals
         if local is not None:
             self.local = local
+            self._invalidate()  # line widths depend on the local marks
         # Repaint visible lines only: the line cache is keyed by node updates, not by our view state.
         self._line_cache.clear()
         self.refresh()
@@ -177,9 +186,7 @@ class RepoTree(Tree[NodeData]):
             if state == "cached":
                 text.append("  ✓ cached", style="green")
             elif state == "other" and self.local is not None:
-                text.append(
-                    f"  ◐ in {self.local.other_revision.get(data.path, 'another revision')}", style="yellow"
-                )
+                text.append(f"  ◐ {other_text(self.local.other_revision.get(data.path))}", style="yellow")
             return text
         if isinstance(data, RemoteFolder):
             total = self.index.totals.get(data.path, (0, 0)) if self.index is not None else (0, 0)
@@ -214,8 +221,24 @@ class RepoTree(Tree[NodeData]):
         return text
 
     def get_label_width(self, node: TreeNode[NodeData]) -> int:
-        # Called for every line on each rebuild: estimate instead of rendering.
-        return len(str(node.label)) + 48
+        # Called for every line on each rebuild: computed from the parts `_node_text` draws, without building
+        # the Text. Exact for files (a fixed +48 made a horizontal scrollbar appear on nearly every 80-column
+        # screen, taking one of the few tree lines); folders leave out the "(N selected, X)" note.
+        data = node.data
+        width = cell_len(str(node.label)) + 2
+        if isinstance(data, RemoteFile):
+            width += 2 + len(size_text(data.size)) + (4 if data.is_lfs else 0)
+            state = self.local.state(data.path) if self.local is not None else "missing"
+            if state == "cached":
+                width += 10
+            elif state == "other" and self.local is not None:
+                width += 4 + cell_len(other_text(self.local.other_revision.get(data.path)))
+        elif isinstance(data, RemoteFolder):
+            total = self.index.totals.get(data.path, (0, 0)) if self.index is not None else (0, 0)
+            width += 1 + 2 + len(f"{total[0]:,} files, {size_text(total[1])}")
+        if node._allow_expand:
+            width += 2
+        return width
 
     # -- actions -------------------------------------------------------------------------------------
 
