@@ -35,11 +35,12 @@ from hftui.tui.app import make_app
 
 app = make_app(Settings(cache_dir=cache_dir, scan_processes=processes))
 out = {"first_rows": None, "full": None, "max_gap": 0.0, "rows": 0}
-last = [time.time()]
+last = [None]
 
 def tick():
     now = time.time()
-    gap = now - last[0]
+    # Gaps between ticks only: the time before the first tick is start-up, not a stall.
+    gap = 0.0 if last[0] is None else now - last[0]
     last[0] = now
     pane = app.cache_pane
     if pane.scanning or out["full"] is None:

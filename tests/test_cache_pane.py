@@ -475,3 +475,128 @@ async def test_help_palette_and_repos_changed(cache: Path, tmp_path: Path) -> No
         await settle(pilot, app)
         assert pane.table.get_cell("spaces--acme--demo-space", "status").startswith("⚠")
     assert help_text
+
+
+def _many_repos(cache: Path, count: int) -> None:
+    from cachebuilders import add_revision
+
+    for i in range(count):
+        add_revision(
+            cache, f"org/repo-with-a-long-name-{i:03d}", {"w.bin": 1000 + i, "sub/c.json": b"%d" % i}
+        )
+
+
+async def test_file_tree_has_a_cursor_and_space_marks_at_once(tmp_path: Path) -> None:
+    cache = tmp_path / "hub"
+    _many_repos(cache, 1)
+    app = app_for(cache)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        await pilot.press("tab")
+        await settle(pilot, app)
+        assert pane.detail.file_tree.has_focus
+        assert "toggle_node" in footer_actions(app)  # the footer says space marks here
+        await pilot.press("space")  # the first entry (the folder "sub")
+        await settle(pilot, app)
+        assert [(m.kind, m.path, m.is_dir) for m in pane.marks] == [("path", "sub", True)]
+
+
+async def test_read_only_file_tree_offers_no_mark(tmp_path: Path) -> None:
+    cache = tmp_path / "hub"
+    _many_repos(cache, 1)
+    app = app_for(cache, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        await pilot.press("enter", "tab")
+        await settle(pilot, app)
+        assert pane.detail.file_tree.has_focus
+        assert "toggle_node" not in footer_actions(app)
+        await pilot.press("space")
+        await settle(pilot, app)
+        assert not pane.marks
+
+
+async def test_many_marks_at_80x24_keep_the_figures_and_the_buttons_on_screen(tmp_path: Path) -> None:
+    cache = tmp_path / "hub"
+    _many_repos(cache, 14)
+    app = app_for(cache)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        # However the rows streamed in, the cursor starts on the top (biggest) repo.
+        assert pane.table.cursor_row == 0
+        for _ in range(12):  # their labels fill more lines than the panel has
+            await pilot.press("space")
+        await settle(pilot, app)
+        panel = pane.query_one("#marked")
+        lines = [line.text for line in panel.render_lines(panel.region.reset_offset)]
+        assert any("12 marked" in line and "deleting frees" in line for line in lines), lines
+        await pilot.press("d")
+        await settle(pilot, app)
+        screen = app.screen
+        assert type(screen).__name__ == "DeleteConfirmScreen"
+        dialog = screen.query_one("#dialog").region
+        for selector in ("#freed", "#cancel", "#confirm"):
+            region = screen.query_one(selector).region
+            assert region.height >= 1 and dialog.contains_region(region), selector
+        assert screen.query_one("#confirm").region.height == 3  # not squeezed to an empty bar
+
+
+async def test_a_big_scan_batch_is_added_in_slices_and_ends_sorted(tmp_path: Path) -> None:
+    from hftui.core.scan import scan_cache
+    from hftui.tui.panes import cache as cache_pane
+
+    cache = tmp_path / "hub"
+    _many_repos(cache, 2 * cache_pane.ROWS_PER_SLICE + 30)
+    records = scan_cache(cache).repos
+    app = app_for(tmp_path / "empty-hub")
+    (tmp_path / "empty-hub").mkdir()
+    idles: list[int] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        table = pane.table
+        original = table._update_dimensions
+
+        def measured(new_rows):  # the DataTable measures new rows when it is next idle
+            idles.append(len(list(new_rows)))
+            return original(new_rows)
+
+        table._update_dimensions = measured  # type: ignore[method-assign]
+        pane.post_message(CachePane.ScanBatch(pane.generation, records, len(records), len(records)))
+        await settle(pilot, app)
+        assert table.row_count == len(records)
+        assert max(idles) <= cache_pane.ROWS_PER_SLICE  # never all rows in one stall
+        sizes = [
+            pane.table.size_of(str(table.coordinate_to_cell_key((i, 0)).row_key.value))
+            for i in range(table.row_count)
+        ]
+        assert sizes == sorted(sizes, reverse=True)
+
+
+def test_the_palette_lists_every_action_and_no_destructive_one_in_read_only() -> None:
+    from functools import partial
+
+    from textual.binding import Binding
+
+    class Writable(CachePane):
+        read_only = False  # type: ignore[assignment]
+
+    class ReadOnly(CachePane):
+        read_only = True  # type: ignore[assignment]
+
+    def actions(pane: CachePane) -> set[str]:
+        names = set()
+        for _, _, callback in pane.commands():
+            func = callback.func if isinstance(callback, partial) else callback
+            names.add(func.__name__.removeprefix("action_"))
+        return names
+
+    keyed = {b.action.split("(")[0] for b in CachePane.BINDINGS if isinstance(b, Binding)}
+    keyed -= {"back", "switch_focus"}  # moves between views
+    assert keyed - actions(Writable()) == set()
+    assert actions(ReadOnly()) & CachePane.DESTRUCTIVE_ACTIONS == set()

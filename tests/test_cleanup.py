@@ -358,3 +358,66 @@ def test_shared_store_payload_swept_with_its_last_repo_and_unreferenced_pruned(c
     )
     assert prune.expected_freed_size == 4096
     assert execute_plan(prune).ok and not orphan.exists()
+
+
+def test_repo_folder_that_is_a_symlink_is_unlinked_and_frees_nothing(tmp_path: Path) -> None:
+    from cachebuilders import add_revision, repo_folder
+
+    from hftui.core.cleanup import LINKED_REPO_NOTE
+    from hftui.core.scan import scan_cache
+
+    cache, elsewhere = tmp_path / "hub", tmp_path / "elsewhere"
+    cache.mkdir()
+    first = add_revision(elsewhere, "ext/linked", {"w.bin": b"w" * 500, "c.json": b"{}"})
+    add_revision(elsewhere, "ext/linked", {"w.bin": b"v" * 500, "c.json": b"{}"}, refs=("v2",))
+    os.symlink(elsewhere / repo_folder("ext/linked"), cache / repo_folder("ext/linked"))
+    add_revision(cache, "org/kept", {"a.bin": b"a" * 10})
+    before = sorted(str(p) for p in elsewhere.rglob("*"))
+    report = scan_cache(cache)
+    infos = {("model", "ext/linked"): report.find("model/ext/linked").to_cached_repo_info()}  # type: ignore[union-attr]
+    root = Path(report.cache_dir)
+
+    # A revision or a file: every path resolves outside the cache, so everything is refused.
+    for mark in (
+        Mark.revision("model", "ext/linked", first),
+        Mark.file("model", "ext/linked", first, "w.bin"),
+    ):
+        result = execute_plan(plan_deletion(infos, [mark], cache_dir=root))
+        assert {o.status for o in result.outcomes} == {"refused"} and result.freed_size == 0
+
+    # The whole repo: the link goes, what it points to stays, and nothing is claimed freed.
+    plan = plan_deletion(infos, [Mark.repo("model", "ext/linked")], cache_dir=root)
+    assert plan.items[0].note == LINKED_REPO_NOTE
+    result = execute_plan(plan)
+    assert not os.path.lexists(cache / repo_folder("ext/linked"))
+    assert sorted(str(p) for p in elsewhere.rglob("*")) == before
+    assert result.freed_size == 0 and result.ok
+    assert summarize(result) == "Freed 0 Bytes."
+
+
+def test_a_blob_of_another_repo_reached_by_a_link_is_kept(tmp_path: Path) -> None:
+    """A cache deduplicated by hand: a snapshot entry of repo A links to a blob of repo B. The
+    library, given only A, would delete B's blob with A's file; B still needs it."""
+    from cachebuilders import add_revision, repo_folder
+
+    from hftui.core.scan import scan_cache
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    add_revision(cache, "org/b", {"w.bin": b"w" * 300})
+    b_blob = next((cache / repo_folder("org/b") / "blobs").iterdir())
+    commit = add_revision(cache, "org/a", {"c.json": b"{}"})
+    entry = cache / repo_folder("org/a") / "snapshots" / commit / "w.bin"
+    entry.symlink_to(os.path.relpath(b_blob, entry.parent))
+    report = scan_cache(cache)
+    infos = {("model", "org/a"): report.find("model/org/a").to_cached_repo_info()}  # type: ignore[union-attr]
+    plan = plan_deletion(
+        infos, [Mark.file("model", "org/a", commit, "w.bin")], cache_dir=Path(report.cache_dir)
+    )
+    assert Path(report.cache_dir) / repo_folder("org/b") / "blobs" / b_blob.name in plan.strategies[0].blobs
+    result = execute_plan(plan)
+    assert not os.path.lexists(entry)
+    assert b_blob.read_bytes() == b"w" * 300
+    assert [(o.kind, o.status) for o in result.problems] == [("blob", "kept")]
+    assert result.freed_size == 0
+    assert scan_cache(cache).warnings == []

@@ -421,3 +421,69 @@ def test_path_and_descriptor_walks_agree_and_leak_nothing(
     assert len(report.warnings) == 3
     if fds_before:
         assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        '{"format_version": 1, "files": {"a.bin": {"size": 1e400}}}',  # inf: int() overflows
+        '{"format_version": 1, "files": {"a.bin": {"size": "100"}}}',
+        '{"format_version": 1, "files": {"a.bin": {"size": -5}}}',
+        '{"format_version": 1, "files": {"a.bin": {"size": true}}}',
+        '{"format_version": 1, "files": {"a.bin": 100}}',
+        '{"format_version": 1, "files": [1, 2]}',
+        '{"format_version": 1, "files": {"a.b',  # truncated
+        "[1, 2]",
+        "[" * 100_000 + "]" * 100_000,  # nested deeper than the JSON parser's recursion limit
+    ],
+)
+def test_any_tree_listing_content_gives_unknown_completeness_never_an_error(
+    tmp_path: Path, listing: str
+) -> None:
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    commit = add_revision(cache, "org/odd", {"a.bin": 100})
+    add_revision(cache, "org/fine", {"a.bin": 100}, tree_extra={"b.bin": 7})
+    (cache / repo_folder("org/odd") / "trees" / f"{commit}.json").write_text(listing)
+    report = assert_same_as_library(cache)
+    assert report.warnings == []
+    assert report.find("model/org/odd").revisions[0].completeness.state == "unknown"  # type: ignore[union-attr]
+    assert report.find("model/org/fine").complete is False  # type: ignore[union-attr]
+
+
+def test_worker_pool_starts_when_stderr_has_no_usable_file_number(tmp_path: Path) -> None:
+    """Inside a Textual app `sys.stderr` is a capture object whose `fileno()` is -1, and other
+    threads run (so the fork server is used). multiprocessing's resource tracker passed that -1 on
+    and the pool failed with "bad value(s) in fds_to_keep": the TUI fell back to a slow scan."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    for i in range(40):
+        add_revision(cache, f"org/r{i}", {"a": b"%d" % i})
+    script = f"""
+import sys, threading
+from multiprocessing import resource_tracker
+from hftui.core import scan
+
+class Capture:
+    def write(self, text): return len(text)
+    def flush(self): pass
+    def fileno(self): return -1
+
+stop = threading.Event()
+threading.Thread(target=stop.wait, daemon=True).start()  # like the TUI: fork is unsafe
+real, sys.stderr = sys.stderr, Capture()
+stream = scan.iter_scan({str(cache)!r}, processes=2)
+names = sorted(record.name for record in stream)
+sys.stderr = real
+stop.set()
+assert len(names) == 40, names
+assert stream.first_batch == 16
+assert resource_tracker._resource_tracker._fd is not None, "the pool never started"
+assert sys.stderr is real
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -230,3 +230,34 @@ def _scan_as_nobody(base: Path) -> None:
         "org/xet-b",
         "solo",
     ]
+
+
+def test_unreachable_default_cache_is_a_one_line_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a user who cannot search HF_HOME (e.g. another user's home): Path.is_dir() raises.
+    def unreachable(explicit: object) -> None:
+        raise PermissionError(13, "Permission denied", "/home/other/.cache/huggingface/hub")
+
+    monkeypatch.setattr("hftui.core.paths.resolve_cache_dir", unreachable)
+    assert main(["scan", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "hftui: error: cannot read cache directory /home/other/.cache/huggingface/hub: Permission denied\n"
+    )
+
+
+def test_table_columns_line_up_with_wide_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cachebuilders import add_revision
+
+    add_revision(tmp_path, "orgé/模型-ü", {"a.bin": b"uni"})
+    add_revision(tmp_path, "org/plain-name", {"a.bin": b"abc"})
+    assert main(["scan", "--cache-dir", str(tmp_path), "--sort", "name"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    plain, wide = lines[2], lines[3]
+    assert "模型" in wide and "plain-name" in plain
+    # "3 Bytes" ends in the same terminal column on both rows (a CJK character takes two)
+    assert wide.index("3 Bytes") + 2 == plain.index("3 Bytes")

@@ -70,3 +70,21 @@ def test_cancel_and_no_listing(cache: Path) -> None:
     (repo.repo_path / "trees" / f"{main.commit_hash}.json").unlink()
     with pytest.raises(VerifyError, match="no tree listing"):
         verify_revision(repo.repo_path, main.commit_hash)
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ('"a.bin": {"size": 1e400, "blob_id": "x"}', "malformed entry 'a.bin'"),  # int(inf) overflows
+        ('"../../../../etc/hostname": {"size": 1, "blob_id": "x"}', "not a path inside the snapshot"),
+        ('"/etc/hostname": {"size": 1, "blob_id": "x"}', "not a path inside the snapshot"),
+    ],
+)
+def test_malformed_listing_is_a_verify_error(tmp_path: Path, entry: str, why: str) -> None:
+    from cachebuilders import add_revision, repo_folder
+
+    commit = add_revision(tmp_path, "org/m", {"a.bin": b"a"})
+    repo = tmp_path / repo_folder("org/m")
+    (repo / "trees" / f"{commit}.json").write_text('{"format_version": 1, "files": {' + entry + "}}")
+    with pytest.raises(VerifyError, match=why):
+        verify_revision(repo, commit)

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         location = resolve_cache_dir(getattr(args, "cache_dir", None))
     except CacheDirError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # the default cache's parent cannot be searched (permission denied)
+        raise UsageError(f"cannot read cache directory {exc.filename}: {exc.strerror or exc}") from None
 
     try:
         report = scan_cache(location.path, processes=args.processes)
@@ -235,12 +237,13 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
                     ]
                 )
     right = {1, 2, 3}
-    widths = [max([len(headers[i])] + [len(row[i]) for row in table]) for i in range(len(headers))]
+    widths = [max([_width(headers[i])] + [_width(row[i]) for row in table]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)
-        ]
+        parts = []
+        for i, cell in enumerate(cells):
+            pad = " " * (widths[i] - _width(cell))
+            parts.append(pad + cell if i in right else cell + pad)
         return "  ".join(parts).rstrip()
 
     print(line(headers))
@@ -270,3 +273,15 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
     print(". ".join(parts) + ".")
     for warning in warnings:
         print(f"warning: {warning.message}")
+
+
+def _width(text: str) -> int:
+    """Terminal columns: East Asian wide characters take two, combining marks none."""
+    import unicodedata
+
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )

@@ -243,7 +243,8 @@ def plan_deletion(
             continue
         if mark.kind == "repo":
             revisions_by_repo[mark.repo_key].update(r.commit_hash for r in repo.revisions)
-            items.append(PlanItem(mark, repo.size_on_disk, repo.nb_files))
+            note = LINKED_REPO_NOTE if os.path.islink(repo.repo_path) else ""
+            items.append(PlanItem(mark, repo.size_on_disk, repo.nb_files, note))
             continue
         revision = next((r for r in repo.revisions if r.commit_hash == mark.commit_hash), None)
         if revision is None:
@@ -311,6 +312,9 @@ def plan_deletion(
         ref_snapshots=ref_snapshots,
         repos=tuple(touched_keys),
     )
+
+
+LINKED_REPO_NOTE = "a symlink to a folder elsewhere: only the link is removed, its target is kept"
 
 
 def plan_detached(
@@ -435,6 +439,13 @@ class _Guard:
         return None
 
 
+def _top_folder(path: Path, cache_dir: Path) -> str:
+    """The top-level cache entry a path lies in ('' when it is not inside the cache)."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(cache_dir))
+    first = rel.split(os.sep, 1)[0]
+    return "" if first in ("..", ".") else first
+
+
 def _lexists(path: Path) -> bool:
     return os.path.lexists(path)
 
@@ -529,6 +540,10 @@ def execute_plan(
 
     guard = _Guard(plan.cache_dir)
     report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
+    # A repo folder that is a symlink is unlinked, never followed: its blobs are not freed.
+    linked_repos = [
+        str(repo) + os.sep for strategy in plan.strategies for repo in strategy.repos if os.path.islink(repo)
+    ]
     steps = plan.paths()
     done = 0
 
@@ -579,6 +594,12 @@ def execute_plan(
             if still:
                 record(kind, path, "kept", f"still used by {still[0]}, which could not be deleted")
                 continue
+            owners = {_top_folder(p, plan.cache_dir) for p in plan.blob_entries.get(path, ())}
+            if owners and _top_folder(path, plan.cache_dir) not in owners:
+                # A snapshot entry linked into another repo's blobs (hand-deduplicated caches):
+                # the library only checks the repos it was given, so that repo may still need it.
+                record(kind, path, "kept", "it belongs to another repo folder, which may still use it")
+                continue
         if kind == "ref":
             snapshot = snapshot_of_ref.get(path)
             if snapshot is not None and _lexists(snapshot):
@@ -605,7 +626,9 @@ def execute_plan(
 
     remaining = 0
     for blob, size in _freed_blobs(plan).items():
-        if _lexists(blob) and _shared_blobs.shared_blob_target(blob, plan.cache_dir) is None:
+        if any(str(blob).startswith(repo) for repo in linked_repos) or (
+            _lexists(blob) and _shared_blobs.shared_blob_target(blob, plan.cache_dir) is None
+        ):
             remaining += size
     for outcome in report.outcomes:
         if outcome.kind in ("incomplete", "lock", "shared-blob") and outcome.status not in (

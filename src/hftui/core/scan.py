@@ -33,6 +33,7 @@ import json
 import os
 import re
 import stat as stat_mod
+import sys
 import threading
 from array import array
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -86,6 +87,8 @@ _MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELO
 
 # Below this many entries, starting worker processes costs more than it saves.
 _MIN_ENTRIES_FOR_PROCESSES = 400
+# With worker processes, the first entries are scanned in this process while none is up yet.
+_FIRST_BATCH = 16
 
 Cancel = threading.Event | Callable[[], bool] | None
 CompletenessState = Literal["complete", "partial", "unknown"]
@@ -951,10 +954,10 @@ def _completeness(trees_dir: str, commit_hash: str, files: list[tuple[str, str]]
     try:
         with open(trees_dir + commit_hash + ".json", encoding="utf-8") as f:
             data = json.load(f)
-        if data.get("format_version") != 1:
-            return _UNKNOWN
-        listing = {path: int(info["size"]) for path, info in data["files"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, truncated, not UTF-8, absurdly nested
+        return _UNKNOWN
+    listing = _tree_sizes(data)
+    if listing is None:
         return _UNKNOWN
     present = {rel for rel, _ in files}
     missing = tuple(sorted(path for path in listing if path not in present))
@@ -964,6 +967,23 @@ def _completeness(trees_dir: str, commit_hash: str, files: list[tuple[str, str]]
         missing_files=missing,
         missing_bytes=sum(listing[path] for path in missing),
     )
+
+
+def _tree_sizes(data: object) -> dict[str, int] | None:
+    """`{path: size}` from a parsed tree listing, or None unless it has the shape huggingface_hub
+    writes (any file, whatever it holds, must never stop a scan)."""
+    if not isinstance(data, dict) or data.get("format_version") != 1:
+        return None
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return None
+    listing: dict[str, int] = {}
+    for path, info in files.items():
+        size = info.get("size") if isinstance(info, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return None
+        listing[path] = size
+    return listing
 
 
 def _scan_incomplete(
@@ -1249,6 +1269,9 @@ class ScanStream:
         self.total = len(self._names)
         self.done = 0
         self.processes = _choose_processes(processes, self.total)
+        self.first_batch = min(self.total, _FIRST_BATCH) if self.processes > 1 else 0
+        """With worker processes, this many records come from this process first, at once: a
+        consumer that batches should pass them on when `done == first_batch`."""
         self._iterator = self._run()
 
     @property
@@ -1294,12 +1317,23 @@ class ScanStream:
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload([__name__])
+        # The first repos are scanned here, so a UI shows rows before the workers are up
+        # (starting a fork server costs a few hundred ms).
+        for name in self._names[: self.first_batch]:
+            if _is_cancelled(self._cancel):
+                self.cancelled = True
+                return
+            yield _scan_repo(self._ctx, name)
         chunk = max(4, min(64, self.total // (self.processes * 8) or 1))
-        pending = {i: self._names[i : i + chunk] for i in range(0, self.total, chunk)}
+        pending = {i: self._names[i : i + chunk] for i in range(self.first_batch, self.total, chunk)}
         try:
+            if method != "fork":
+                _start_resource_tracker()
             pool = context.Pool(self.processes, initializer=_init_worker, initargs=(self._ctx,))
-        except (OSError, EOFError, RuntimeError):
-            pool = None  # e.g. no /dev/shm, or a __main__ the forkserver cannot import
+        except (OSError, EOFError, RuntimeError, ValueError):
+            # e.g. no /dev/shm, a __main__ the fork server cannot import, or a stderr whose file
+            # number cannot be passed on ("bad value(s) in fds_to_keep"): scan here instead.
+            pool = None
         if pool is not None:
             try:
                 results = pool.imap_unordered(_scan_indexed_chunk, list(pending.items()))
@@ -1324,6 +1358,49 @@ class ScanStream:
                     self.cancelled = True
                     return
                 yield _scan_repo(self._ctx, name)
+
+
+class _NoFileno:
+    """A stand-in `sys.stderr` that has no file number (and drops what is written to it)."""
+
+    def fileno(self) -> int:
+        raise OSError("no file number")
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+_TRACKER_LOCK = threading.Lock()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (forkserver and spawn pools need it) even when
+    `sys.stderr` is a capture object whose `fileno()` is -1, as inside a Textual app.
+
+    The tracker passes `sys.stderr.fileno()` to its child process, and -1 makes the spawn fail
+    with "bad value(s) in fds_to_keep", so the pool never started in the TUI. The child inherits
+    the real fd 2 anyway, so for the instant it starts `sys.stderr` is an object without a file
+    number, which the tracker skips.
+    """
+    from multiprocessing import resource_tracker
+
+    stderr = sys.stderr
+    try:
+        if stderr is None or stderr.fileno() >= 0:
+            return  # the tracker starts as usual
+    except Exception:
+        return  # no file number: the tracker skips it
+    substitute = _NoFileno()
+    with _TRACKER_LOCK:
+        sys.stderr = substitute
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            if sys.stderr is substitute:
+                sys.stderr = stderr
 
 
 def _choose_processes(processes: int, total: int) -> int:

@@ -81,9 +81,12 @@ def read_listing(repo_path: Path, commit_hash: str) -> dict[str, ListedFile]:
         raise VerifyError(f"unknown tree listing format in {path.name}")
     out: dict[str, ListedFile] = {}
     for name, info in data["files"].items():
+        parts = name.split("/")
+        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise VerifyError(f"malformed entry {name!r} in {path.name}: not a path inside the snapshot")
         try:
             out[name] = ListedFile(name, int(info["size"]), str(info["blob_id"]), info.get("lfs_sha256"))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise VerifyError(f"malformed entry {name!r} in {path.name}") from None
     return out
 

@@ -7,6 +7,7 @@ they post the messages nested below, and handlers on the event loop update the t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -43,6 +44,8 @@ DEFAULT_DESCENDING = {"size": True, "name": False, "accessed": True, "modified":
 FIRST_BATCH_SECONDS = 0.02
 BATCH_SECONDS = 0.15
 MAX_BATCH_SECONDS = 0.8
+ROWS_PER_SLICE = 100
+SLICE_PAUSE = 0.01
 
 
 def folder_name(repo_type: str, repo_id: str) -> str:
@@ -80,6 +83,7 @@ class CachePane(Vertical):
     CachePane #marked {
         display: none; height: auto; max-height: 4; padding: 0 1;
         border-top: solid $warning; background: $surface;
+        text-wrap: nowrap; text-overflow: ellipsis;
     }
     CachePane.-has-marks #marked { display: block; }
     """
@@ -214,6 +218,11 @@ class CachePane(Vertical):
     def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
         yield ("Cache: rescan", "Scan the cache directory again (key r)", self.action_rescan)
         yield (
+            "Cache: open repo",
+            "Show the highlighted repo's revisions and files (key enter; escape goes back)",
+            self.action_open,
+        )
+        yield (
             "Cache: filter",
             "Filter repos: text, size>1GB, accessed>30d, type=…, refs=…, name=GLOB (key /)",
             self.action_filter,
@@ -240,6 +249,11 @@ class CachePane(Vertical):
             self.action_browse,
         )
         if not self.read_only:
+            yield (
+                "Cache: mark/unmark",
+                "Mark the highlighted repo, revision, file or folder for deletion (key space)",
+                self.action_toggle_mark,
+            )
             yield ("Cache: delete marked…", "Confirm and delete the marked items (key d)", self.action_delete)
             yield (
                 "Cache: prune…",
@@ -309,7 +323,7 @@ class CachePane(Vertical):
         wait = FIRST_BATCH_SECONDS
         for record in stream:
             batch.append(record)
-            if time.monotonic() - last >= wait:
+            if time.monotonic() - last >= wait or stream.done == stream.first_batch:
                 self.post_message(self.ScanBatch(generation, batch, stream.done, stream.total))
                 posted += len(batch)
                 # Later batches come less often: each one re-sorts and redraws the visible rows.
@@ -322,12 +336,23 @@ class CachePane(Vertical):
         return posted + len(batch)
 
     @on(ScanBatch)
-    def _scan_batch(self, event: ScanBatch) -> None:
+    async def _scan_batch(self, event: ScanBatch) -> None:
+        # A DataTable measures every cell of its new rows in one go when it is next idle
+        # (~0.15 ms a row): add big batches a slice at a time and let it run in between, so keys
+        # and redraws never wait long while thousands of rows stream in.
+        records = event.records
+        for start in range(0, len(records), ROWS_PER_SLICE):
+            if event.generation != self.generation:
+                return
+            if start:
+                await asyncio.sleep(SLICE_PAUSE)
+            with self.app.batch_update():
+                self._put(
+                    records[start : start + ROWS_PER_SLICE], resort=start + ROWS_PER_SLICE >= len(records)
+                )
         if event.generation != self.generation:
             return
         self.scan_done, self.scan_total = event.done, event.total
-        with self.app.batch_update():
-            self._put(event.records)
         self._update_header()
 
     @on(ScanFinished)
@@ -340,7 +365,7 @@ class CachePane(Vertical):
         self._update_header()
         self._forget_stale_marks()
 
-    def _put(self, records: Iterable[RepoRecord]) -> None:
+    def _put(self, records: Iterable[RepoRecord], *, resort: bool = True) -> None:
         table = self.table
         records = list(records)
         t = now()
@@ -348,7 +373,8 @@ class CachePane(Vertical):
         if self.filters:
             visible = {name for name, r in table.records.items() if self._passes(r, t)}
             table.show_only(visible, self._repo_marked, t)
-        self._resort()
+        if resort:
+            self._resort()
 
     def _passes(self, record: RepoRecord, t: float) -> bool:
         from hftui.core.filters import matches
@@ -356,7 +382,10 @@ class CachePane(Vertical):
         return matches(record, self.filters, now=t)
 
     def _resort(self) -> None:
-        cursor = self.table.current_name
+        # The cursor follows its repo, except on the top row while rows stream in: then it stays
+        # on top (the biggest repo), not on whichever repo happened to come first.
+        top = self.scanning and self.table.cursor_row <= 0
+        cursor = None if top else self.table.current_name
         self.table.sort_by(self.sort_key, self.sort_descending)
         if cursor is not None and cursor in self.table.rows:
             self.table.move_cursor(row=self.table.get_row_index(cursor), animate=False)

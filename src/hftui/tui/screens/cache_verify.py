@@ -80,6 +80,9 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         except VerifyError as exc:
             self.post_message(self.Finished(None, str(exc)))
             return
+        except Exception as exc:  # never leave the dialog at "hashing…"
+            self.post_message(self.Finished(None, f"{type(exc).__name__}: {exc}"))
+            return
         self.post_message(self.Finished(result))
 
     @on(Progress)

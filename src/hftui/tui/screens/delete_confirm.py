@@ -60,7 +60,7 @@ class DeleteConfirmScreen(ModalScreen[bool]):
         border: thick $error; background: $surface; padding: 0 1;
     }
     DeleteConfirmScreen #title { text-style: bold; }
-    DeleteConfirmScreen #items { height: auto; max-height: 14; }
+    DeleteConfirmScreen #items { height: auto; max-height: 45vh; }
     DeleteConfirmScreen #refused { margin-top: 1; color: $text-error; text-style: bold; }
     DeleteConfirmScreen #freed { margin-top: 1; text-style: bold; }
     DeleteConfirmScreen #buttons { height: auto; align-horizontal: right; }
@@ -88,13 +88,14 @@ class DeleteConfirmScreen(ModalScreen[bool]):
         plan = self.plan
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="title")
+            # Everything that can grow scrolls in one box, so the total and the buttons always fit.
             with VerticalScroll(id="items"):
                 yield Static(plan_table(plan, self.skipped))
-            if plan.refused:
-                yield Static(
-                    "\n".join(f"✗ {r.mark.label}: not deleted, {r.reason}" for r in plan.refused),
-                    id="refused",
-                )
+                if plan.refused:
+                    yield Static(
+                        "\n".join(f"✗ {r.mark.label}: not deleted, {r.reason}" for r in plan.refused),
+                        id="refused",
+                    )
             if plan.is_empty:
                 freed = "Nothing can be deleted."
             else:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
@@ -64,9 +65,15 @@ class FileTree(Tree[FileEntry]):
 
     DEFAULT_CSS = "FileTree { height: 1fr; }"
 
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("space", "toggle_node", "Mark", id="cache.tree.mark")]
+
     @dataclass
     class MarkRequested(Message):
         entry: FileEntry
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Marking only leads to deleting: not in --read-only.
+        return not (action == "toggle_node" and getattr(self.app, "read_only", False))
 
     def action_toggle_node(self) -> None:  # space
         node = self.cursor_node
@@ -206,6 +213,8 @@ class RepoDetail(Vertical):
         for child in tree.root.children:
             if len(tree.root.children) <= 12:
                 child.expand()
+        # A cursor on the first entry, so `space` marks something as soon as the tree has focus.
+        tree.cursor_line = 0 if tree.root.children else -1
 
     def _fill(
         self, parent: TreeNode[FileEntry], node: dict[str, Any], prefix: str, is_marked: Callable[..., bool]
