@@ -92,3 +92,29 @@ def test_demo_refuses_cache_dir(tmp_path: Path) -> None:
     result = run_hftui("--demo", "--cache-dir", str(tmp_path))
     assert result.returncode == 2
     assert "--demo" in result.stderr
+
+
+def test_unreachable_default_cache_is_one_line_exit_2(world_tmp: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user with setpriv")
+    locked = world_tmp / "root-only"
+    (locked / "hub").mkdir(parents=True)
+    locked.chmod(0o700)
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "hftui"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "HF_HUB_CACHE": str(locked / "hub"),
+            "HOME": str(world_tmp),
+            "XDG_CONFIG_HOME": str(world_tmp / "config"),
+            "XDG_STATE_HOME": str(world_tmp / "state"),
+            "PYTHONPATH": str(Path(hftui.__file__).parents[1]),
+        },
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"hftui: error: default cache is not reachable (Permission denied): {locked / 'hub'}"
+    ]

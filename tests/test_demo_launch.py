@@ -6,7 +6,6 @@ exits; `script` gives the app the terminal it needs.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -18,15 +17,13 @@ import pytest
 pytestmark = pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a pty")
 
 
-def _demo_dirs() -> set[str]:
-    return set(glob.glob("/tmp/hftui-demo-*"))
-
-
 def test_demo_opens_on_the_demo_cache_and_leaves_nothing_behind(tmp_path: Path) -> None:
     shots = tmp_path / "shots"
     shots.mkdir()
     state = tmp_path / "state"
-    before = _demo_dirs()
+    # The demo's temporary cache and state go under TMPDIR: a private one shows what is left.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
     hftui = Path(sys.executable).parent / "hftui"
     env = {
         **os.environ,
@@ -34,7 +31,7 @@ def test_demo_opens_on_the_demo_cache_and_leaves_nothing_behind(tmp_path: Path) 
         "TEXTUAL_SCREENSHOT_LOCATION": str(shots),
         "TEXTUAL_SCREENSHOT_FILENAME": "demo.svg",
         "XDG_STATE_HOME": str(state),
-        "TMPDIR": "/tmp",
+        "TMPDIR": str(private_tmp),
     }
     result = subprocess.run(
         ["script", "-qec", f"{hftui} --demo", "/dev/null"],
@@ -49,5 +46,5 @@ def test_demo_opens_on_the_demo_cache_and_leaves_nothing_behind(tmp_path: Path) 
         assert repo in svg
     assert "DEMO" in svg
     # The demo's temporary cache and queue state are gone, and the user's state dir untouched.
-    assert _demo_dirs() - before == set()
+    assert list(private_tmp.iterdir()) == []
     assert not (state / "hftui").exists()

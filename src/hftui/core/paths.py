@@ -33,7 +33,13 @@ def resolve_cache_dir(explicit: str | os.PathLike[str] | None) -> CacheLocation:
     """
     if explicit is None:
         path = default_cache_dir()
-        return CacheLocation(path=path, explicit=False, exists=path.is_dir())
+        try:
+            exists = path.is_dir()
+        except OSError as exc:
+            raise CacheDirError(f"default cache is not reachable ({exc.strerror or exc}): {path}") from None
+        if exists and not os.access(path, os.R_OK | os.X_OK):
+            raise CacheDirError(f"default cache is not readable (permission denied): {path}")
+        return CacheLocation(path=path, explicit=False, exists=exists)
     path = Path(explicit).expanduser()
     try:
         is_dir = path.is_dir()
