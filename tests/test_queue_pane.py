@@ -263,3 +263,16 @@ async def test_a_queue_that_cannot_be_saved_is_reported(tmp_path: Path, monkeypa
         await until(pilot, lambda: any("cannot save the queue" in n.message for n in app._notifications))
         notes = [n.message for n in app._notifications if "cannot save the queue" in n.message]
         assert len(notes) == 1 and "No space left on device" in notes[0], notes
+
+
+def test_a_job_with_nothing_left_to_fetch_reads_already_cached() -> None:
+    from hftui.core.queue import Job
+    from hftui.tui.panes.queue import job_cells
+
+    done = Job(DownloadRequest(MODEL), state="done", bytes_total=0, bytes_done=0, files_total=0)
+    cells = job_cells(done, 1)
+    assert cells["progress"] == "already cached" and cells["files"] == ""
+    fetched = Job(
+        DownloadRequest(MODEL), state="done", bytes_total=10, bytes_done=10, files_total=2, files_done=2
+    )
+    assert job_cells(fetched, 1)["progress"].startswith("100%") and job_cells(fetched, 1)["files"] == "2/2"

@@ -53,12 +53,16 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
     if len(repo) > 34:
         repo = repo[:33] + "…"
     state = job.state + (" (held)" if job.held else "")
-    if job.bytes_total is not None:
+    if job.bytes_total == 0 and job.files_total == 0 and job.state == "done":
+        # Every file was already complete: "0 B / 0 B, 0/0" would read like a failure.
+        progress, files = "already cached", ""
+    elif job.bytes_total is not None:
         pct = 100 * job.bytes_done / job.bytes_total if job.bytes_total else 100.0
         progress = f"{pct:3.0f}% {fmt.size(job.bytes_done)} / {fmt.size(job.bytes_total)}"
+        files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
     else:
         progress = ""
-    files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
+        files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
     running = job.state == "running"
     if request.local_dir:
         dest = request.local_dir
