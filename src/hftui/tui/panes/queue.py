@@ -211,7 +211,7 @@ class QueuePane(Vertical):
             return in_use + "Queue: empty"
         totals = self._controller.totals()
         text = (
-            f"{totals.jobs} jobs: {totals.running} running, {totals.queued} queued, {totals.paused} paused, "
+            f"{totals.jobs} job{'' if totals.jobs == 1 else 's'}: {totals.running} running, {totals.queued} queued, {totals.paused} paused, "
             f"{totals.done} done, {totals.failed} failed"
         )
         if totals.bytes_total:
