@@ -449,3 +449,12 @@ def test_engine_pins_the_destination_and_spots_duplicates_spelled_differently(tm
     other.load()
     assert other.job(first.job.id).request.cache_dir == str(cache)
     other.shutdown(0.1)
+
+
+def test_job_title_names_the_repo_type_like_the_repo_input() -> None:
+    from hftui.core.models import DownloadRequest
+    from hftui.core.queue import Job
+
+    assert Job(DownloadRequest("acme/ds", repo_type="dataset")).title == "datasets/acme/ds"
+    assert Job(DownloadRequest("acme/m")).title == "acme/m"
+    assert Job(DownloadRequest("acme/m", label="acme/m:Q4_K_M")).title == "acme/m:Q4_K_M"

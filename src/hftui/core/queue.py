@@ -72,7 +72,11 @@ class Job:
 
     @property
     def title(self) -> str:
-        return self.request.label or self.request.repo_id
+        request = self.request
+        if request.label:
+            return request.label
+        # The same prefixes the repo input accepts, so a dataset is not mistaken for a model.
+        return request.repo_id if request.repo_type == "model" else f"{request.repo_type}s/{request.repo_id}"
 
     def to_json(self) -> dict[str, Any]:
         return {
