@@ -37,9 +37,11 @@ def test_single_repo_plain_output_and_exit_0(hub: HubServer, tmp_path: Path) -> 
     cache = tmp_path / "new" / "cache"  # missing: created
     result = run_download(hub, MODEL, "--cache-dir", str(cache), "--include", "*.json", "--max-workers", "2")
     assert result.returncode == 0, result.stderr
-    assert f"done      {MODEL}" in result.stdout
+    assert f"done      {MODEL}" in result.stdout and "2 files)" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: plain lines
     assert_cache_matches(cache, hub, MODEL, paths=["config.json", "tokenizer.json"])
+    again = run_download(hub, MODEL, "--cache-dir", str(cache), "--include", "*.json")
+    assert again.returncode == 0 and f"done      {MODEL}  (already cached)" in again.stdout
 
 
 def test_local_dir_and_json_events(hub: HubServer, tmp_path: Path) -> None:

@@ -211,7 +211,10 @@ class _Display:
         from hftui.core import dl_format as fmt
 
         if job.state == "done":
-            return f"done      {job.title}  ({fmt.size(job.bytes_total or 0)}, {job.files_total or 0} files)"
+            files = job.files_total or 0
+            if not files:
+                return f"done      {job.title}  (already cached)"
+            return f"done      {job.title}  ({fmt.size(job.bytes_total or 0)}, {files} file{'' if files == 1 else 's'})"
         if job.state == "failed":
             return f"failed    {job.title}: {job.error}"
         return f"{job.state:<9} {job.title}" + (f": {job.message}" if job.message else "")
