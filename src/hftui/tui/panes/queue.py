@@ -1,7 +1,9 @@
 """The Queue pane: every download job with its state, progress, speed, ETA and error.
 
 Rows are keyed by job id and updated with `update_cell` (only cells whose text changed), so a
-progress tick costs a few cell updates, not a rebuild. Keys act on the highlighted job.
+progress tick costs a few cell updates, not a rebuild. The overall line and the detail of the
+highlighted job are `SteadyStatic`s: a cursor key or a progress tick repaints them without a
+layout of the whole screen. Keys act on the highlighted job.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from textual.widgets import DataTable, Static
 
 from hftui.core import dl_format as fmt
 from hftui.core.queue import Job
+from hftui.tui.widgets.summary import SteadyStatic, same_content
 
 COLUMNS = (
     ("#", "pos"),
@@ -73,13 +76,14 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
     note = job.error if job.state == "failed" and job.error else job.message
     return {
         "pos": str(position),
-        "repo": repo,
+        # Text, not str: DataTable reads a str as markup, and "[onnx/*]" would vanish as a tag.
+        "repo": Text(repo),
         "state": Text(state, style=STATE_STYLE.get(job.state, "")),
         "progress": progress,
         "files": files,
         "speed": fmt.speed(job.speed) if running else "",
         "eta": fmt.duration(job.eta) if running and job.eta is not None else "",
-        "dest": dest,
+        "dest": Text(dest),
         "note": Text(note or "", style="red" if job.state == "failed" else ""),
     }
 
@@ -114,18 +118,19 @@ class QueuePane(Vertical):
         self._cells: dict[str, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("Queue: empty", id="queue-overall")
+        yield SteadyStatic("Queue: empty", id="queue-overall")
         yield Static(
             "No downloads yet. Pick files in the Browse pane (key 2), or run `hftui download REPO` headless.",
             id="queue-empty",
         )
         yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="queue-detail")
+        yield SteadyStatic("", id="queue-detail")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for label, key in COLUMNS:
             table.add_column(label, key=key, width=WIDTHS.get(key))
+        self.watch(table, "cursor_coordinate", self._cursor_moved, init=False)
         self.refresh_jobs()
 
     def focus_default(self) -> None:
@@ -166,23 +171,28 @@ class QueuePane(Vertical):
                     cells = job_cells(job, position, default_cache)
                     old = self._cells.get(job.id, {})
                     for key, value in cells.items():
-                        if old.get(key) != value:
+                        if not same_content(old.get(key), value):
                             table.update_cell(job.id, key, value, update_width=key not in WIDTHS)
                     self._cells[job.id] = cells
             self.set_class(not jobs, "-empty")
-            self.query_one("#queue-overall", Static).update(self._overall(jobs))
+            self.query_one("#queue-overall", SteadyStatic).show_content(self._overall(jobs))
             self._show_detail(jobs)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def _cursor_moved(self) -> None:
+        # A watcher runs inside the key's handler, so the detail repaints in the same screen
+        # update as the table rows; waiting for RowHighlighted costs a second update per key.
         self._show_detail(self._controller.jobs() if self._controller.engine is not None else [])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._cursor_moved()  # usually already shown by the watcher: then a cheap no-op
 
     def _show_detail(self, jobs: list[Job]) -> None:
         """The highlighted job in full: what it fetches, where, and its whole error or note."""
         job_id = self.highlighted_job_id()
         job = next((j for j in jobs if j.id == job_id), None)
-        detail = self.query_one("#queue-detail", Static)
+        detail = self.query_one("#queue-detail", SteadyStatic)
         if job is None:
-            detail.update("")
+            detail.show_content("")
             return
         request = job.request
         text = Text()
@@ -197,7 +207,7 @@ class QueuePane(Vertical):
         if note:
             text.append("\n")
             text.append(note, style="red" if job.state == "failed" else "yellow" if job.held else "")
-        detail.update(text)
+        detail.show_content(text)
 
     def _overall(self, jobs: list[Job]) -> str:
         # A second hftui does not own the saved queue: say so for as long as it runs (the
