@@ -287,15 +287,12 @@ class DownloadEngine:
     def active_repos(self, cache_dir: str | None = None) -> set[RepoKey]:
         """Repos of checking/running jobs (into `cache_dir` when given)."""
         with self._lock:
-            return {
-                job.repo_key
-                for job in self.queue.working()
-                if cache_dir is None
-                or (
-                    job.request.local_dir is None
-                    and (job.request.cache_dir or self.default_cache) in (None, cache_dir)
-                )
-            }
+            return self.queue.active_repos(cache_dir, self.default_cache)
+
+    def thread_count(self) -> int:
+        """Job threads still alive (a stopped job's thread may outlive its state change briefly)."""
+        with self._lock:
+            return len(self._threads)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no job is queued or working and no job thread is alive."""
@@ -410,6 +407,8 @@ class DownloadEngine:
             self._cancel.pop(job_id, None)
             self._claims.pop(job_id, None)
             self._idle.notify_all()
+        # No job changed, but observers that count live threads (the TUI's mirror) must hear it.
+        self._emit(EngineEvent("progress"))
         self._schedule()
 
     def _claim_space(self, job_id: str, dest: Any, nbytes: int) -> int:

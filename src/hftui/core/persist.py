@@ -39,8 +39,10 @@ class Loaded:
 
 
 class QueueStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, owner_pid: int | None = None) -> None:
         self.directory = Path(directory)
+        self.owner_pid = owner_pid
+        """The PID written into the lock: the hftui the user sees, when a helper process holds it."""
         self.path = self.directory / "queue.json"
         self.lock_path = self.directory / "queue.lock"
         self._lock_fd: int | None = None
@@ -63,7 +65,7 @@ class QueueStore:
                 os.close(fd)
             raise QueueInUse(pid, self.lock_path) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{self.owner_pid or os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
     def release(self) -> None:

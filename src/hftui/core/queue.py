@@ -175,6 +175,18 @@ class DownloadQueue:
     def working(self) -> list[Job]:
         return [job for job in self.jobs if job.state in WORKING_STATES]
 
+    def active_repos(self, cache_dir: str | None, default_cache: str | None) -> set[tuple[str, str]]:
+        """(repo_type, repo_id) of checking/running jobs (writing into `cache_dir` when given)."""
+        return {
+            job.repo_key
+            for job in self.working()
+            if cache_dir is None
+            or (
+                job.request.local_dir is None
+                and (job.request.cache_dir or default_cache) in (None, cache_dir)
+            )
+        }
+
     def startable(self, max_jobs: int, busy: set[str] | frozenset[str] = frozenset()) -> list[Job]:
         """Queued jobs (in queue order) that may start now.
 
