@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
 from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
 from textual.widgets import DataTable, Static
@@ -114,7 +117,9 @@ async def test_queue_pane_shows_jobs_and_keys_act_on_the_highlighted_job(tmp_pat
                 pilot, lambda: states(app)["acme/missing-repo"] == "failed", what="retry to fail again"
             )
             await until(pilot, lambda: app.downloads.running_count() == 0, what="threads to stop")
-            await until(pilot, lambda: not app.downloads.engine._threads, timeout=2, what="threads gone")
+            await until(
+                pilot, lambda: app.downloads.engine.thread_count() == 0, timeout=2, what="threads gone"
+            )
             assert incomplete_files(tmp_path / "cache") == []
             titles = [title for title, _, _ in pane.commands()]
             assert "Queue: pause/resume job" in titles and "Queue: move job down" in titles
@@ -165,7 +170,7 @@ async def test_quit_asks_then_stops_and_next_launch_resumes(tmp_path: Path) -> N
         (state_dir() / "queue.json").write_text(json.dumps(saved))
         app3 = app_for(hub, cache, resume_on_launch="never")
         async with app3.run_test(size=SIZE) as pilot:
-            await pilot.pause()
+            await until(pilot, lambda: SLOW in states(app3), what="saved queue restored")
             assert states(app3)[SLOW] == "paused" and not isinstance(app3.screen, ConfirmScreen)
             table = await show_queue(app3, pilot)
             table.move_cursor(row=0)
@@ -186,7 +191,7 @@ async def test_auto_resume_after_kill(tmp_path: Path, hub: HubServer) -> None:
     (state_dir() / "queue.json").write_text(json.dumps({"version": 1, "jobs": [job]}))
     app = app_for(hub, cache, resume_on_launch="auto")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: states(app)[MODEL] == "done", what="auto resume")
+        await until(pilot, lambda: states(app).get(MODEL) == "done", what="auto resume")
     assert_cache_matches(cache, hub, MODEL)
 
 
@@ -195,7 +200,7 @@ async def test_corrupt_saved_queue_is_moved_aside_and_app_starts(tmp_path: Path)
     (state_dir() / "queue.json").write_text("{ not json")
     app = make_app(Settings(cache_dir=str(tmp_path / "cache")))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: any("corrupt" in n.message for n in app._notifications), what="warning")
         notes = [n.message for n in app._notifications]
         assert any("corrupt" in n and "moved aside" in n for n in notes), notes
         assert app.downloads.jobs() == []
@@ -216,7 +221,7 @@ async def test_second_process_sees_the_lock_with_pid(tmp_path: Path) -> None:
         assert owner.stdout is not None and owner.stdout.readline().strip() == "locked"
         app = make_app(Settings(cache_dir=str(tmp_path / "cache"), resume_on_launch="auto"))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
+            await until(pilot, lambda: app.downloads.load_report.in_use, what="load report")
             notes = [n.message for n in app._notifications]
             assert any(f"in use by another hftui (PID {owner.pid})" in n for n in notes), notes
             assert app.downloads.jobs() == []  # the other process's jobs are not run here
@@ -247,22 +252,33 @@ async def test_progress_reaches_the_table_via_messages_only(tmp_path: Path, hub:
         assert finished == [(("model", BIG),)]
 
 
-async def test_a_queue_that_cannot_be_saved_is_reported(tmp_path: Path, monkeypatch) -> None:
-    import errno
-
-    from hftui.core.persist import QueueStore
-
-    def full(self, jobs) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(QueueStore, "save", full)
-    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint="http://127.0.0.1:9", retries=0))
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        app.downloads.submit(DownloadRequest(MODEL))
-        await until(pilot, lambda: any("cannot save the queue" in n.message for n in app._notifications))
-        notes = [n.message for n in app._notifications if "cannot save the queue" in n.message]
-        assert len(notes) == 1 and "No space left on device" in notes[0], notes
+@pytest.mark.root
+async def test_a_queue_that_cannot_be_saved_is_reported(tmp_path: Path) -> None:
+    # A real full disk under the state directory, filled once the download process holds the lock.
+    state = state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        (state / "queue.json").write_text(json.dumps({"version": 1, "jobs": []}))
+        app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint="http://127.0.0.1:9", retries=0))
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.downloads.engine is not None
+            await until(pilot, lambda: app.downloads.engine.wait_loaded(0), what="saved queue loaded")
+            with (state / "filler").open("wb") as filler, contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            outcome = app.downloads.submit(DownloadRequest(MODEL))
+            assert outcome.accepted, outcome.message  # the job runs; only saving it fails
+            await until(pilot, lambda: any("cannot save the queue" in n.message for n in app._notifications))
+            notes = [n.message for n in app._notifications if "cannot save the queue" in n.message]
+            assert len(notes) == 1 and "No space left on device" in notes[0], notes
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
 
 
 def test_a_job_with_nothing_left_to_fetch_reads_already_cached() -> None:
@@ -276,3 +292,48 @@ def test_a_job_with_nothing_left_to_fetch_reads_already_cached() -> None:
         DownloadRequest(MODEL), state="done", bytes_total=10, bytes_done=10, files_total=2, files_done=2
     )
     assert job_cells(fetched, 1)["progress"].startswith("100%") and job_cells(fetched, 1)["files"] == "2/2"
+
+
+async def test_patterns_and_paths_with_brackets_show_as_typed(tmp_path: Path) -> None:
+    # A DataTable reads plain strings as markup: "[ab]*" would vanish as an unknown tag.
+    dest = Path("/tmp") / f"[x]{tmp_path.name[-12:]}"  # short enough to show whole
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint="http://127.0.0.1:9", retries=0))
+    async with app.run_test(size=(160, 30)) as pilot:
+        table = await show_queue(app, pilot)
+        app.downloads.submit(DownloadRequest(MODEL, allow_patterns=("[ab]*",), local_dir=str(dest)))
+        await until(pilot, lambda: table.row_count == 1, what="the job's row")
+        await pilot.pause()
+        shown = "\n".join(strip.text for strip in table.render_lines(table.region.reset_offset))
+        assert f"{MODEL} [[ab]*]" in shown, shown
+        assert str(dest) in shown, shown
+    shutil.rmtree(dest, ignore_errors=True)
+
+
+async def test_a_crashed_download_process_is_reported_and_its_jobs_resume(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    cache = tmp_path / "cache"
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(200_000)
+        app = app_for(hub, cache, resume_on_launch="auto")
+        async with app.run_test(size=SIZE) as pilot:
+            app.downloads.submit(DownloadRequest(SLOW))
+            await until(pilot, lambda: states(app).get(SLOW) == "running", what="running")
+            engine = app.downloads.engine
+            assert engine is not None and engine.pid is not None and engine.pid != os.getpid()
+            first = engine.pid
+            hub.set_bandwidth(None)
+            os.kill(first, signal.SIGKILL)
+            await until(
+                pilot,
+                lambda: any("stopped unexpectedly" in n.message for n in app._notifications),
+                what="the crash to be reported",
+            )
+            await until(pilot, lambda: states(app).get(SLOW) == "done", what="the job to resume and finish")
+            assert engine.pid not in (None, first)
+            await pilot.pause()
+            assert "1 done" in app.downloads.summary_text()
+            second = engine.pid
+        assert second is not None and not Path(f"/proc/{second}").exists()  # quitting ended it
+    assert_cache_matches(cache, hub, SLOW)

@@ -112,35 +112,6 @@ class _CancellableStream(httpx2.SyncByteStream):
             close()
 
 
-_niced = threading.local()
-_niceness = 0
-
-
-def set_download_niceness(niceness: int) -> None:
-    """Run download threads at a lower OS priority (Linux per-thread nice; 0 = unchanged).
-
-    The TUI sets this so that on a busy box its UI thread gets the CPU (and with it the GIL)
-    ahead of the file threads; when the CPU is idle, throughput is unchanged. The headless CLI
-    leaves it at 0 (it has no UI to protect and must not lose against other processes).
-    """
-    global _niceness
-    _niceness = max(0, min(19, int(niceness)))
-
-
-def _lower_thread_priority() -> None:
-    if not _niceness or getattr(_niced, "done", False):
-        return
-    _niced.done = True
-    try:
-        import os
-
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < _niceness:
-            os.setpriority(os.PRIO_PROCESS, tid, _niceness)
-    except (AttributeError, OSError):
-        pass
-
-
 class JobAwareTransport(httpx2.BaseTransport):
     def __init__(self, inner: httpx2.BaseTransport) -> None:
         self._inner = inner
@@ -155,7 +126,6 @@ class JobAwareTransport(httpx2.BaseTransport):
             return self._inner.handle_request(request)
         if channel.is_cancelled():
             raise JobCancelled("cancelled")
-        _lower_thread_priority()
         timeout = dict(request.extensions.get("timeout") or {})
         timeout["read"] = channel.stall_timeout
         timeout["connect"] = min(timeout.get("connect") or channel.stall_timeout, channel.stall_timeout)

@@ -14,13 +14,15 @@ from pathlib import Path
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from hftui import __version__
+from hftui.core.dl_engine import LoadReport
 from hftui.settings import Settings, SettingsProblem
 from hftui.tui.downloads import DownloadsController
-from hftui.tui.messages import CacheChanged, DownloadsChanged, OpenInBrowser
+from hftui.tui.messages import CacheChanged, DownloadsChanged, DownloadsLoaded, DownloadsLost, OpenInBrowser
 from hftui.tui.panes.browse import BrowsePane
 from hftui.tui.panes.cache import CachePane
 from hftui.tui.panes.queue import QueuePane
@@ -178,7 +180,11 @@ class HfTuiApp(App[int]):
 
     @on(DownloadsChanged)
     def _downloads_changed(self, event: DownloadsChanged) -> None:
-        self.query_one(QueueSummary).update_summary(self.downloads.summary_text())
+        try:
+            summary = self.query_one(QueueSummary)
+        except NoMatches:
+            return  # posted while the app was tearing down its screen
+        summary.update_summary(self.downloads.summary_text())
         refresh_jobs = getattr(self.queue_pane, "refresh_jobs", None)
         if callable(refresh_jobs):
             refresh_jobs()
@@ -189,6 +195,15 @@ class HfTuiApp(App[int]):
             local_changed = getattr(self.browse_pane, "local_cache_changed", None)
             if callable(local_changed):
                 local_changed(event.finished)
+
+    @on(DownloadsLoaded)
+    def _downloads_loaded(self, event: DownloadsLoaded) -> None:
+        if isinstance(event.report, LoadReport):
+            self.downloads.apply_load_report(event.report)
+
+    @on(DownloadsLost)
+    def _downloads_lost(self, event: DownloadsLost) -> None:
+        self.downloads.process_lost(event.reason)
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:

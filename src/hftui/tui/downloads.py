@@ -1,10 +1,15 @@
 """Bridge between the download engine (hftui.core) and the app.
 
-The engine (`hftui.core.dl_engine.DownloadEngine`) owns the jobs, its own job threads and the
-saved queue; this controller builds it for the app, turns its events into `DownloadsChanged`
-messages (posted thread-safely, never touching widgets from a job thread), and offers the
-small API the app and the panes use. Progress events are already throttled per job (≤ 10/s)
-by the engine; `DownloadsChanged.can_replace` coalesces adjacent ones on the message queue.
+The engine runs in a child process (`hftui.core.dl_process.EngineProcess`: the same
+`DownloadEngine` as the headless CLI, kept away from the UI's GIL). This controller starts
+it, turns its events into `DownloadsChanged` messages (posted thread-safely from the
+process's reader thread, never touching widgets there), and offers the small API the app and
+the panes use. Reads come from the process's mirror and never block; actions wait for the
+child's answer (a millisecond or two). Progress is throttled by the engine (≤ 10/s per job)
+and again here for the UI; `DownloadsChanged.can_replace` coalesces adjacent messages.
+
+The child starts with the app when a saved queue exists (to restore and resume it), else on
+the first download, so browsing the cache never costs a process.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hftui.core import dl_format as fmt
-from hftui.core.dl_engine import DownloadEngine, EngineEvent, LoadReport
+from hftui.core.dl_engine import EngineEvent, LoadReport
+from hftui.core.dl_process import EngineProcess, EngineUnavailable
 from hftui.core.models import DownloadRequest
 from hftui.core.persist import QueueStore
 from hftui.core.queue import Job, QueueError, QueueTotals
@@ -24,10 +30,13 @@ if TYPE_CHECKING:
     from hftui.tui.app import HfTuiApp
 
 DOWNLOAD_NICENESS = 10
-"""OS niceness of download threads in the TUI, so keys stay responsive while jobs run."""
+"""OS niceness of the download process, so keys stay responsive while jobs run."""
 
 PROGRESS_UI_INTERVAL = 0.25
 """Seconds between progress-only refreshes of the queue pane and summary (state changes: at once)."""
+
+MAX_RESTARTS = 3
+"""Times the download process is restarted after it ended unexpectedly, per app session."""
 
 
 @dataclass(frozen=True)
@@ -40,52 +49,69 @@ class SubmitOutcome:
 class DownloadsController:
     def __init__(self, app: HfTuiApp) -> None:
         self.app = app
-        self.engine: DownloadEngine | None = None
+        self.engine: EngineProcess | None = None
         self.load_report = LoadReport()
         self._started = False
         self._closing = False
+        self._restarts = 0
         self._last_progress_post = 0.0
         self._save_errors_shown = 0
         self._save_errors_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _build(self) -> DownloadEngine:
+    def _build(self) -> EngineProcess:
         if self.engine is None:
             from hftui.settings import state_dir
 
-            settings = self.app.settings
-            self.engine = DownloadEngine(
-                settings,
+            self.engine = EngineProcess(
+                self.app.settings,
                 endpoint=self.app.endpoint,
-                token=None,
                 default_cache=str(self.app.cache_dir),
+                state_directory=state_dir(),
+                niceness=DOWNLOAD_NICENESS,
                 on_event=self._on_event,
-                store=QueueStore(state_dir()),
+                on_loaded=self._on_loaded,
+                on_lost=self._on_lost,
             )
         return self.engine
 
     def start(self) -> None:
-        """Called once the app is mounted: load the saved queue, resume per settings."""
+        """Called once the app is mounted: start the download process if a saved queue exists."""
         if self._started:
             return
         self._started = True
         from huggingface_hub.utils import logging as hf_logging
 
-        # Library warnings ("trying to resume...") would be written over the screen; the queue
-        # pane shows what happens instead.
+        # Library warnings would be written over the screen; panes show what happens instead.
         hf_logging.set_verbosity_error()
-        from hftui.core import dl_transport
+        from hftui.settings import state_dir
 
-        dl_transport.set_download_niceness(DOWNLOAD_NICENESS)
-        engine = self._build()
-        report = engine.load()
+        store = QueueStore(state_dir())
+        # A lock file without a queue file may be another hftui's: its load says so.
+        if store.path.exists() or store.lock_path.exists():
+            self._build().start()
+
+    def _on_loaded(self, report: LoadReport) -> None:
+        # On the process's reader thread: hand over to the UI thread.
+        from hftui.tui.messages import DownloadsLoaded
+
+        if not self._closing:
+            self.app.post_message(DownloadsLoaded(report))
+
+    def _on_lost(self, reason: str) -> None:
+        from hftui.tui.messages import DownloadsLost
+
+        if not self._closing:
+            self.app.post_message(DownloadsLost(reason))
+
+    def apply_load_report(self, report: LoadReport) -> None:
+        """On the UI thread, once the saved queue is read: warnings, resume notice or prompt."""
+        from hftui.tui.messages import DownloadsChanged
+
         self.load_report = report
         for warning in report.warnings:
             self.app.notify(warning, title="Download queue", severity="warning", timeout=10)
-        engine.start()
-        from hftui.tui.messages import DownloadsChanged
-
         self.app.post_message(DownloadsChanged())  # show the restored jobs
         if report.unfinished and not report.ask:
             state = (
@@ -99,6 +125,32 @@ class DownloadsController:
         if report.ask:
             self._ask_resume(report.unfinished)
 
+    def process_lost(self, reason: str) -> None:
+        """On the UI thread: the download process died. Say so, and restart it (bounded)."""
+        from hftui.settings import state_dir
+        from hftui.tui.messages import DownloadsChanged
+
+        self.app.post_message(DownloadsChanged())
+        log = state_dir() / "download-process.log"
+        if self._closing:
+            return
+        if self._restarts < MAX_RESTARTS and self.engine is not None:
+            self._restarts += 1
+            self.app.notify(
+                f"{reason}; restarting it (saved jobs are restored). Details: {log}",
+                title="Download queue",
+                severity="error",
+                timeout=15,
+            )
+            self.engine.start()
+        else:
+            self.app.notify(
+                f"{reason}. Downloads are unavailable until hftui restarts. Details: {log}",
+                title="Download queue",
+                severity="error",
+                timeout=30,
+            )
+
     def _ask_resume(self, job_ids: list[str]) -> None:
         from hftui.tui.screens.confirm import ConfirmScreen
 
@@ -111,7 +163,11 @@ class DownloadsController:
 
         def answer(resume: bool | None) -> None:
             if resume:
-                engine.resume_many(job_ids)
+                try:
+                    engine.resume_many(job_ids)
+                except EngineUnavailable as exc:
+                    self.app.notify(f"Cannot resume: {exc}", severity="error")
+                    return
                 self.app.notify(f"Resumed {len(job_ids)} download(s)")
             else:
                 self.app.notify("Unfinished downloads stay paused in the Queue pane (p resumes)")
@@ -172,11 +228,16 @@ class DownloadsController:
     def submit(self, request: Any) -> SubmitOutcome:
         if not isinstance(request, DownloadRequest):
             return SubmitOutcome(False, "not a download request")
-        result = self._build().submit(request)
+        try:
+            result = self._build().submit(request)
+        except EngineUnavailable as exc:
+            return SubmitOutcome(False, f"Cannot queue the download: {exc}")
+        except QueueError as exc:
+            return SubmitOutcome(False, f"Cannot queue the download: {exc}")
         return SubmitOutcome(result.accepted, result.message, result.job.id)
 
     def jobs(self) -> list[Job]:
-        return self._build().jobs()
+        return [] if self.engine is None else self.engine.jobs()
 
     def totals(self) -> QueueTotals:
         return self._build().totals()
@@ -197,7 +258,7 @@ class DownloadsController:
             if action in ("up", "down"):
                 moved = engine.move(job_id, -1 if action == "up" else 1)
                 return "" if moved else f"Already at the {'top' if action == 'up' else 'bottom'}"
-        except QueueError as exc:
+        except (QueueError, EngineUnavailable) as exc:
             return f"Cannot do that: {exc}"
         return f"unknown action {action}"
 

@@ -30,6 +30,20 @@ class DownloadsChanged(Message):
 
 
 @dataclass
+class DownloadsLoaded(Message):
+    """The download process has read the saved queue (its `LoadReport`: warnings, unfinished jobs)."""
+
+    report: object
+
+
+@dataclass
+class DownloadsLost(Message):
+    """The download process ended unexpectedly (`reason` is for the user)."""
+
+    reason: str
+
+
+@dataclass
 class CacheChanged(Message):
     """Files were deleted from or added to the cache outside a scan (so the browser's local marks refresh)."""
 

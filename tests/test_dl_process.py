@@ -1,0 +1,201 @@
+"""The download engine in a child process (what the TUI runs), against the local Hub server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hubfixtures import BIG, MODEL, hub_server  # noqa: F401
+from test_download import SLOW, assert_cache_matches, incomplete_files, timing_spec, wait_for
+
+from hftui.core.dl_engine import EngineEvent, LoadReport
+from hftui.core.dl_process import EngineProcess, EngineUnavailable
+from hftui.core.models import DownloadRequest
+from hftui.core.persist import QueueStore
+from hftui.core.queue import QueueError
+from hftui.hub import HubServer
+from hftui.settings import Settings
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[EngineEvent] = []
+        self.reports: list[LoadReport] = []
+        self.lost: list[str] = []
+
+
+@pytest.fixture
+def make_process(tmp_path: Path) -> Iterator:
+    made: list[EngineProcess] = []
+
+    def make(hub: HubServer | None, **settings) -> tuple[EngineProcess, Recorder]:
+        record = Recorder()
+        settings.setdefault("disk_margin_mb", 0)
+        engine = EngineProcess(
+            Settings(**settings),
+            endpoint=hub.endpoint if hub else "http://127.0.0.1:9",
+            default_cache=str(tmp_path / "cache"),
+            state_directory=tmp_path / "state",
+            on_event=record.events.append,
+            on_loaded=record.reports.append,
+            on_lost=record.lost.append,
+        )
+        made.append(engine)
+        return engine, record
+
+    yield make
+    for engine in made:
+        engine.shutdown(2.0)
+
+
+def test_jobs_run_in_the_child_and_the_mirror_follows(hub: HubServer, make_process, tmp_path: Path) -> None:
+    engine, record = make_process(hub)
+    assert engine.jobs() == [] and not engine.started  # nothing runs until asked
+    result = engine.submit(DownloadRequest(MODEL))  # starts the process and waits for its answer
+    assert result.accepted and engine.started and engine.pid != os.getpid()
+    assert [job.id for job in engine.jobs()] == [result.job.id]  # up to date when the call returns
+    again = engine.submit(DownloadRequest(MODEL))
+    assert not again.accepted and again.job.id == result.job.id
+    assert engine.wait_idle(30)
+    done = engine.job(result.job.id)
+    assert done.state == "done" and done.files_done == done.files_total and done.files_total
+    assert engine.totals().done == 1 and engine.running_count() == 0 and engine.thread_count() == 0
+    assert_cache_matches(tmp_path / "cache", hub, MODEL)
+    assert record.reports and not record.reports[0].warnings
+    finished = [event for event in record.events if event.finished]
+    assert [e.finished for e in finished] == [(("model", MODEL),)]
+    assert [e.finished_job_ids for e in finished] == [(result.job.id,)]
+    # The saved queue names the app's PID, the process a user knows, as its owner.
+    assert (tmp_path / "state" / "queue.lock").read_text().strip() == str(os.getpid())
+    with pytest.raises(QueueError, match="no job"):
+        engine.cancel("nope")
+    pid = engine.pid
+    assert engine.shutdown(2.0)
+    assert pid is not None and not alive(pid)
+    saved = json.loads((tmp_path / "state" / "queue.json").read_text())
+    assert [job["state"] for job in saved["jobs"]] == ["done"]
+
+
+def test_cancel_through_the_process_stops_traffic_within_2s(make_process, tmp_path: Path) -> None:
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        engine, _ = make_process(hub)
+        slow = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(slow.id).bytes_done > 100_000, what="bytes moving")
+        started = time.monotonic()
+        assert engine.cancel(slow.id).state == "cancelled"
+        wait_for(lambda: engine.thread_count() == 0, timeout=5, what="job thread to stop")
+        assert time.monotonic() - started < 2.0
+        seen = len(hub.requests)
+        time.sleep(0.5)
+        assert [r for r in hub.requests[seen:] if SLOW in r.path] == []
+        assert incomplete_files(tmp_path / "cache") == []
+
+
+def test_killing_the_app_stops_the_child_cleanly_and_the_next_start_resumes(tmp_path: Path) -> None:
+    """kill -9 of the app mid-download: the child notices, stops its job, saves it as unfinished."""
+    state = tmp_path / "state"
+    cache = tmp_path / "cache"
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        script = textwrap.dedent(
+            f"""
+            import sys, time
+            from hftui.core.dl_process import EngineProcess
+            from hftui.core.models import DownloadRequest
+            from hftui.settings import Settings
+            engine = EngineProcess(Settings(disk_margin_mb=0), endpoint={hub.endpoint!r},
+                                   default_cache={str(cache)!r}, state_directory=__import__("pathlib").Path({str(state)!r}))
+            job = engine.submit(DownloadRequest({SLOW!r})).job
+            while engine.job(job.id).bytes_done < 100_000:
+                time.sleep(0.02)
+            print(engine.pid, flush=True)
+            time.sleep(60)
+            """
+        )
+        app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        try:
+            assert app.stdout is not None
+            child = int(app.stdout.readline())
+            app.kill()
+            app.wait()
+            wait_for(lambda: not alive(child), timeout=5, what="the child to exit")
+        finally:
+            app.kill()
+        saved = json.loads((state / "queue.json").read_text())
+        assert [(job["request"]["repo_id"], job["state"]) for job in saved["jobs"]] == [(SLOW, "queued")]
+        assert not QueueStore(state).lock_path.exists() or QueueStore(state).lock_path.read_text() == ""
+        assert incomplete_files(cache) == []
+
+        hub.set_bandwidth(None)
+        engine = EngineProcess(
+            Settings(disk_margin_mb=0, resume_on_launch="auto"),
+            endpoint=hub.endpoint,
+            default_cache=str(cache),
+            state_directory=state,
+        )
+        try:
+            engine.start()
+            assert engine.wait_loaded(10)
+            assert engine.wait_idle(30)
+            assert [job.state for job in engine.jobs()] == ["done"]
+        finally:
+            engine.shutdown(2.0)
+        assert_cache_matches(cache, hub, SLOW)
+
+
+def test_a_crashed_child_is_reported_and_a_restart_restores_the_queue(make_process, tmp_path: Path) -> None:
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(200_000)
+        engine, record = make_process(hub, resume_on_launch="auto")
+        slow = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(slow.id).state == "running", what="running")
+        pid = engine.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: bool(record.lost), timeout=5, what="the loss to be reported")
+        assert "stopped unexpectedly" in record.lost[0] and "-9" in record.lost[0]
+        assert engine.job(slow.id).state == "queued" and engine.running_count() == 0
+        # The next call starts a new process, which restores the saved queue and resumes the job.
+        hub.set_bandwidth(None)
+        engine.start()
+        assert engine.wait_loaded(10)
+        assert engine.pid not in (None, pid)
+        assert engine.wait_idle(30)
+        assert engine.job(slow.id).state == "done"
+        assert_cache_matches(tmp_path / "cache", hub, SLOW)
+
+
+def test_calls_after_shutdown_say_why(make_process) -> None:
+    engine, _ = make_process(None)
+    engine.start()
+    assert engine.wait_loaded(10)
+    engine.shutdown(2.0)
+    with pytest.raises(EngineUnavailable, match="stopped"):
+        engine.submit(DownloadRequest(MODEL))
+
+
+def test_the_child_refuses_what_is_not_an_engine_action(make_process) -> None:
+    engine, _ = make_process(None)
+    with pytest.raises(QueueError, match="unknown call"):
+        engine._call("shutdown_everything")
