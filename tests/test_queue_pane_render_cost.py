@@ -11,13 +11,12 @@ lines still gets them.
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hubfixtures import DATASET, MODEL, hub_server  # noqa: F401
 from rich.text import Text
+from test_queue_pane import until
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import DataTable
@@ -43,14 +42,6 @@ def count_reflows(app: HfTuiApp) -> list[object]:
     reflows: list[object] = []
     app.screen.screen_layout_refresh_signal.subscribe(app.screen, reflows.append, immediate=True)
     return reflows
-
-
-async def until(pilot, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def queue_with_two_done_jobs(app: HfTuiApp, pilot) -> tuple[QueuePane, DataTable]:
