@@ -490,7 +490,10 @@ class _Child:
         from hftui.core.dl_engine import DownloadEngine
         from hftui.core.persist import QueueStore
 
-        init = recv_message(self.sock)
+        try:
+            init = recv_message(self.sock)
+        except (EOFError, OSError):
+            return 0  # the app went away before saying what to do
         if not isinstance(init, Init):
             return 2
         if init.niceness:
@@ -567,9 +570,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sock = socket.socket(fileno=int(args[0]))
     try:
-        return _Child(sock).run()
+        code = _Child(sock).run()
     finally:
         sock.close()
+    # The queue is saved and its lock released by now. Exit at once rather than let the
+    # interpreter wait for a library file thread that did not unwind within the 2 s budget.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
