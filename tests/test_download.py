@@ -321,6 +321,28 @@ def test_stall_is_retried(engine_factory, tmp_path: Path) -> None:
         assert_cache_matches(tmp_path / "cache", hub, MODEL)
 
 
+def test_pause_of_a_stalled_body_frees_the_slot_at_once(engine_factory, tmp_path: Path) -> None:
+    # The server sends 1000 bytes of weights.bin, then nothing for 20 s: the file thread is
+    # blocked in a read. Pause must not wait for the stall (or stall_timeout) to end.
+    with HubServer(timing_spec()) as hub:
+        hub.add_fault(Fault("stall", path_glob="*/weights.bin", after_bytes=1000, stall_seconds=20.0))
+        engine = engine_factory(hub, stall_timeout=30.0)
+        job = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: bool(gets(hub, "/weights.bin")), what="the GET of weights.bin")
+        time.sleep(0.3)  # the body is now stalled after its first 1000 bytes
+        started = time.monotonic()
+        engine.pause(job.id)
+        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job thread to return")
+        assert time.monotonic() - started < 2.0
+        assert engine.job(job.id).state == "paused"
+        assert incomplete_files(tmp_path / "cache") == []
+        hub.clear_faults()
+        engine.resume(job.id)
+        assert engine.wait_idle(30)
+        assert engine.job(job.id).state == "done"
+        assert_cache_matches(tmp_path / "cache", hub, SLOW)
+
+
 def test_shutdown_keeps_running_jobs_unfinished(engine_factory) -> None:
     with HubServer(timing_spec()) as hub:
         hub.set_bandwidth(300_000)

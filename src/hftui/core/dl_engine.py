@@ -16,7 +16,8 @@ something: job threads (progress, throttled to ≤ 10/s per job by the tracker; 
 caller's thread (user actions). The TUI's callback only posts a message (thread-safe); the CLI
 prints.
 
-Cancellation. Pause/cancel/quit set the job's `threading.Event`; the transport and the tqdm
+Cancellation. Pause/cancel/quit set the job's `CancelSignal` (a flag that also cuts the job's
+open connections, so a read stuck on a stalled body returns at once); the transport and the tqdm
 adapter see it on the next network read / progress update and unwind the library's call
 (see `hftui.core.dl_transport`). The job's state changes at once; its slot is freed when its
 thread has returned.
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hftui.core import dl_transport
 from hftui.core import download as dl
 from hftui.core.models import DownloadRequest
 from hftui.core.persist import QueueInUse, QueueStore
@@ -100,7 +102,7 @@ class DownloadEngine:
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._threads: dict[str, threading.Thread] = {}
-        self._cancel: dict[str, threading.Event] = {}
+        self._cancel: dict[str, dl_transport.CancelSignal] = {}
         self._claims: dict[str, tuple[int, int]] = {}
         """job id -> (st_dev of its destination, bytes it will write): see `_claim_space`."""
         self._started = False
@@ -342,7 +344,7 @@ class DownloadEngine:
                 return
             for job in self.queue.startable(int(self.settings.max_jobs), busy=set(self._threads)):
                 self.queue.mark_checking(job.id)
-                cancel = threading.Event()
+                cancel = dl_transport.CancelSignal()
                 self._cancel[job.id] = cancel
                 thread = threading.Thread(
                     target=self._work,
@@ -358,7 +360,7 @@ class DownloadEngine:
         for job_id in started:
             self._emit(EngineEvent("changed", job_id))
 
-    def _work(self, job_id: str, request: DownloadRequest, cancel: threading.Event) -> None:
+    def _work(self, job_id: str, request: DownloadRequest, cancel: dl_transport.CancelSignal) -> None:
         try:
             result = self.runner(
                 request,
@@ -369,6 +371,7 @@ class DownloadEngine:
                 is_cancelled=cancel.is_set,
                 default_cache=self.default_cache,
                 claim_space=lambda dest, nbytes: self._claim_space(job_id, dest, nbytes),
+                cancel_signal=cancel,
             )
         except BaseException as exc:  # never let a job thread die silently
             result = dl.JobResult(dl.FAILED, f"internal error: {type(exc).__name__}: {exc}")

@@ -24,6 +24,8 @@ pass through untouched.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,11 +46,50 @@ class JobCancelled(Exception):
     """Raised inside the library's call stack when the user cancelled or paused the job."""
 
 
+class CancelSignal:
+    """A job's stop flag (`set`, `is_set`, like `threading.Event`) that also cuts its connections.
+
+    A read blocked on a body that stalled would otherwise notice the flag only when the stall
+    ends or `stall_timeout` passes (30 s by default), keeping the job's slot busy that long after
+    a pause or cancel. `set()` shuts down the sockets of the job's open responses, so such a
+    read returns at once and the job unwinds.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, sock: socket.socket) -> bool:
+        """Track `sock` until `unwatch`; False when the job is already cancelled."""
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self._sockets.add(sock)
+            return True
+
+    def unwatch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+
+
 @dataclass
 class JobChannel:
     is_cancelled: Callable[[], bool]
     stall_timeout: float
     on_bytes: Callable[[int], None] | None = None
+    signal: CancelSignal | None = None
 
 
 _channels: dict[str, JobChannel] = {}
@@ -73,12 +114,31 @@ def _channel(token: str) -> JobChannel | None:
 
 
 class _CancellableStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, channel: JobChannel, count: bool) -> None:
+    def __init__(self, inner: Any, channel: JobChannel, count: bool, sock: socket.socket | None) -> None:
         self._inner = inner
         self._channel = channel
         self._count = count
+        self._sock = sock
 
     def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._read()
+        except JobCancelled:
+            raise
+        except Exception:
+            # A read that failed because the job's connection was cut on purpose is a cancel.
+            if self._channel.is_cancelled():
+                raise JobCancelled("cancelled") from None
+            raise
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None and self._channel.signal is not None:
+            self._channel.signal.unwatch(sock)
+
+    def _read(self) -> Iterator[bytes]:
         # This loop runs once per network read (64 KiB) on up to max_jobs x max_workers threads,
         # so it does as little as possible: one flag check, and byte counts handed to the job's
         # tracker (which takes a lock) only every COUNT_BATCH bytes and when the body ends.
@@ -107,9 +167,18 @@ class _CancellableStream(httpx2.SyncByteStream):
                 on_bytes(pending)
 
     def close(self) -> None:
+        self._release()
         close = getattr(self._inner, "close", None)
         if callable(close):
             close()
+
+
+def _socket_of(response: httpx2.Response) -> socket.socket | None:
+    # httpcore exposes the connection as the "network_stream" response extension (HTTP/1.1).
+    stream = response.extensions.get("network_stream")
+    get_extra_info = getattr(stream, "get_extra_info", None)
+    sock = get_extra_info("socket") if callable(get_extra_info) else None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 class JobAwareTransport(httpx2.BaseTransport):
@@ -132,7 +201,11 @@ class JobAwareTransport(httpx2.BaseTransport):
         request.extensions["timeout"] = timeout
         response = self._inner.handle_request(request)
         counts = request.method == "GET" and "/resolve/" in request.url.path
-        response.stream = _CancellableStream(response.stream, channel, counts)
+        sock = _socket_of(response) if channel.signal is not None else None
+        if sock is not None and channel.signal is not None and not channel.signal.watch(sock):
+            response.close()
+            raise JobCancelled("cancelled")
+        response.stream = _CancellableStream(response.stream, channel, counts, sock)
         return response
 
     def close(self) -> None:

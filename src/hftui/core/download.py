@@ -488,6 +488,7 @@ def run_job(
     is_cancelled: Callable[[], bool],
     default_cache: str | None = None,
     claim_space: Callable[[Path, int], int] | None = None,
+    cancel_signal: dl_transport.CancelSignal | None = None,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
@@ -512,7 +513,9 @@ def run_job(
         if tracker is not None:
             tracker.add_net(n)
 
-    dl_transport.register(job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes))
+    dl_transport.register(
+        job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal)
+    )
     common: dict[str, Any] = {
         "repo_type": request.repo_type,
         "cache_dir": cache_dir,
