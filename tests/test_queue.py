@@ -458,3 +458,62 @@ def test_job_title_names_the_repo_type_like_the_repo_input() -> None:
     assert Job(DownloadRequest("acme/ds", repo_type="dataset")).title == "datasets/acme/ds"
     assert Job(DownloadRequest("acme/m")).title == "acme/m"
     assert Job(DownloadRequest("acme/m", label="acme/m:Q4_K_M")).title == "acme/m:Q4_K_M"
+
+
+def test_saving_never_makes_an_action_wait_for_the_disk(tmp_path: Path) -> None:
+    import threading
+
+    from hftui.core.dl_engine import DownloadEngine
+    from hftui.settings import Settings
+
+    class SlowDisk(QueueStore):
+        """A store whose fsync takes as long as the test says (as on a busy disk)."""
+
+        def __init__(self, directory: Path) -> None:
+            super().__init__(directory)
+            self.gate = threading.Event()
+            self.gate.set()
+
+        def save(self, jobs) -> None:
+            self.gate.wait(10)
+            super().save(jobs)
+
+    store = SlowDisk(tmp_path / "state")
+    engine = DownloadEngine(Settings(), default_cache=str(tmp_path / "cache"), store=store)
+    engine.load()  # not started: jobs stay queued, nothing is downloaded
+    store.gate.clear()  # the disk hangs from now on
+    first = engine.submit(DownloadRequest("org/a")).job
+    second = engine.submit(DownloadRequest("org/b")).job
+    engine.pause(first.id)  # all of these returned although nothing could be written
+    assert engine.job(first.id).state == "paused"
+    assert not engine.flush(0.2)
+    store.gate.set()
+    assert engine.flush(5)
+    saved = {job["id"]: job["state"] for job in json.loads(store.path.read_text())["jobs"]}
+    assert saved == {first.id: "paused", second.id: "queued"}  # the newest state, not an older one
+    engine.shutdown(1.0)
+    assert not store.locked
+
+
+def test_a_queue_that_cannot_be_written_is_reported_and_saved_once_it_can(tmp_path: Path) -> None:
+    from hftui.core.dl_engine import DownloadEngine, EngineEvent
+    from hftui.settings import Settings
+
+    events: list[EngineEvent] = []
+    state = tmp_path / "state"
+    store = QueueStore(state)
+    engine = DownloadEngine(
+        Settings(), default_cache=str(tmp_path / "cache"), store=store, on_event=events.append
+    )
+    engine.load()
+    (state / "queue.json").mkdir()  # the save's final rename cannot replace a directory
+    job = engine.submit(DownloadRequest("org/a")).job
+    assert engine.flush(5)
+    assert len(engine.save_errors) == 1 and "cannot save the queue" in engine.save_errors[0]
+    assert any(event.kind == "changed" and event.job_id is None for event in events)
+    assert list(state.glob(".queue-*.tmp")) == []  # no temporary file left behind
+    (state / "queue.json").rmdir()
+    engine.pause(job.id)
+    assert engine.flush(5)
+    assert [saved["state"] for saved in json.loads((state / "queue.json").read_text())["jobs"]] == ["paused"]
+    engine.shutdown(1.0)

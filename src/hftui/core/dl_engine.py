@@ -6,8 +6,8 @@ Each job thread runs `run_job` (which runs huggingface_hub's own pool of `max_wo
 threads). The same engine runs headless (`hftui download`) and in the TUI.
 
 Locking. All queue state lives in one `DownloadQueue` guarded by one `RLock`; every public
-method and every callback from a job thread takes it for a few microseconds (no I/O under it
-except the small atomic save of `queue.json` on state changes, never on progress ticks). Job
+method and every callback from a job thread takes it for a few microseconds (no I/O under it:
+`queue.json` is written on state changes by a `BackgroundSaver`, never on progress ticks). Job
 threads never hold it while downloading. A single lock was chosen over "one writer thread"
 because the headless CLI has no event loop and the critical sections are tiny.
 
@@ -35,7 +35,7 @@ from typing import Any
 from hftui.core import dl_transport
 from hftui.core import download as dl
 from hftui.core.models import DownloadRequest
-from hftui.core.persist import QueueInUse, QueueStore
+from hftui.core.persist import BackgroundSaver, QueueInUse, QueueStore
 from hftui.core.queue import (
     CHECKING,
     PAUSED,
@@ -108,6 +108,8 @@ class DownloadEngine:
         self._started = False
         self._closing = False
         self.save_errors: list[str] = []
+        self._saver: BackgroundSaver | None = None
+        self._store_closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -180,6 +182,10 @@ class DownloadEngine:
                 if job.state in WORKING_STATES:
                     self.queue.interrupt(job.id)
             self._save()
+            self._store_closed = True  # what follows is not saved: the lock is about to go
+        # The last state must be on disk before the lock goes to the next hftui.
+        self.flush(max(1.0, deadline - time.monotonic()))
+        with self._lock:
             if self.store is not None:
                 self.store.release()
         return clean
@@ -321,14 +327,24 @@ class DownloadEngine:
         return job
 
     def _save(self) -> None:
-        if self.store is None or not self.store.locked:
+        """Hand the queue to the background saver (called under the lock; never waits for disk)."""
+        if self.store is None or not self.store.locked or self._store_closed:
             return
-        try:
-            self.store.save(self.queue.to_json())
-        except OSError as exc:
-            message = f"cannot save the queue: {exc.strerror or exc}"
-            if message not in self.save_errors:
-                self.save_errors.append(message)
+        if self._saver is None or self._saver.store is not self.store:
+            self._saver = BackgroundSaver(self.store, self._on_save_error)
+        self._saver.submit(self.queue.to_json())
+
+    def _on_save_error(self, exc: Exception) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        message = f"cannot save the queue: {reason}"
+        if message not in self.save_errors:
+            self.save_errors.append(message)
+            self._emit(EngineEvent("changed"))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every change so far is on disk (True) or `timeout` passed (False)."""
+        saver = self._saver
+        return True if saver is None else saver.flush(timeout)
 
     def _emit(self, event: EngineEvent) -> None:
         if self.on_event is not None:

@@ -114,7 +114,9 @@ def _channel(token: str) -> JobChannel | None:
 
 
 class _CancellableStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, channel: JobChannel, count: bool, sock: socket.socket | None) -> None:
+    def __init__(
+        self, inner: Any, channel: JobChannel, count: bool, sock: socket.socket | None = None
+    ) -> None:
         self._inner = inner
         self._channel = channel
         self._count = count
