@@ -199,3 +199,23 @@ def test_the_child_refuses_what_is_not_an_engine_action(make_process) -> None:
     engine, _ = make_process(None)
     with pytest.raises(QueueError, match="unknown call"):
         engine._call("shutdown_everything")
+
+
+def test_a_process_that_cannot_start_is_a_clear_error(make_process, monkeypatch, tmp_path: Path) -> None:
+    engine, _ = make_process(None)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    with pytest.raises(EngineUnavailable, match="cannot start the download process"):
+        engine.submit(DownloadRequest(MODEL))
+    assert not engine.started and engine.jobs() == []
+
+
+async def test_the_app_says_why_a_download_cannot_be_queued(monkeypatch, tmp_path: Path) -> None:
+    from hftui.tui.app import make_app
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache")))
+    async with app.run_test(size=(100, 30)):
+        outcome = app.downloads.submit(DownloadRequest(MODEL))
+        assert not outcome.accepted
+        assert "cannot start the download process" in outcome.message
+        assert app.downloads.jobs() == [] and app.downloads.summary_text() == "Queue: empty"

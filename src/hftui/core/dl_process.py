@@ -31,6 +31,7 @@ import os
 import pickle
 import queue as queue_mod
 import signal
+import site
 import socket
 import struct
 import subprocess
@@ -120,6 +121,19 @@ def recv_message(sock: socket.socket) -> Any:
 # -- parent side ------------------------------------------------------------------------------
 
 
+def _child_environment() -> dict[str, str]:
+    """The app's environment, plus where this hftui was imported from when Python would not
+    find it on its own (a source checkout put on `sys.path` by a script, not installed)."""
+    env = dict(os.environ)
+    import hftui
+
+    root = str(Path(hftui.__file__).resolve().parent.parent)
+    default_paths = {str(Path(p).resolve()) for p in (*site.getsitepackages(), site.getusersitepackages())}
+    if root not in default_paths:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
+
+
 @dataclass
 class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
@@ -199,7 +213,12 @@ class EngineProcess:
                     stderr=log,
                     start_new_session=True,
                     close_fds=True,
+                    env=_child_environment(),
                 )
+            except OSError as exc:
+                parent_end.close()
+                self._lost = f"cannot start the download process ({exc.strerror or exc})"
+                raise EngineUnavailable(self._lost) from None
             finally:
                 child_end.close()
                 if log is not subprocess.DEVNULL:

@@ -90,7 +90,12 @@ class DownloadsController:
         store = QueueStore(state_dir())
         # A lock file without a queue file may be another hftui's: its load says so.
         if store.path.exists() or store.lock_path.exists():
-            self._build().start()
+            try:
+                self._build().start()
+            except EngineUnavailable as exc:
+                self.app.notify(
+                    f"{exc}: saved downloads cannot be resumed", title="Download queue", severity="error"
+                )
 
     def _on_loaded(self, report: LoadReport) -> None:
         # On the process's reader thread: hand over to the UI thread.
@@ -142,7 +147,10 @@ class DownloadsController:
                 severity="error",
                 timeout=15,
             )
-            self.engine.start()
+            try:
+                self.engine.start()
+            except EngineUnavailable as exc:
+                self.app.notify(str(exc), title="Download queue", severity="error", timeout=30)
         else:
             self.app.notify(
                 f"{reason}. Downloads are unavailable until hftui restarts. Details: {log}",
