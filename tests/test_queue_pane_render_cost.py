@@ -118,7 +118,7 @@ async def test_cursor_keys_repaint_the_detail_without_a_screen_reflow(tmp_path: 
             await pilot.pause()
             assert table.cursor_row == expected_row
             lines = shown(detail)
-            assert len(lines) == 1, lines
+            assert len(lines) == 2 and lines[1].strip() == "", lines
             assert lines[0].strip().startswith(f"{expected.repo_type} {expected.repo_id}@main"), lines
             assert str(tmp_path / "cache") in lines[0]
         assert reflows == [], f"{len(reflows)} screen reflow(s) for 3 cursor keys"
@@ -186,14 +186,18 @@ async def test_a_detail_that_needs_more_lines_still_gets_them(
         detail = pane.query_one("#queue-detail", SteadyStatic)
         pane.refresh_jobs()
         await pilot.pause()
-        assert len(shown(detail)) == 1
+        lines = shown(detail)
+        assert len(lines) == 2 and lines[1].strip() == "", lines  # a line kept for a note
 
-        # A note for the highlighted job: a second line.
+        # A note for the highlighted job fills that line: the table does not move. (The screen
+        # may still reflow here: the table's own note column widens.)
+        table_height = table.outer_size.height
         state["jobs"] = running_copies(real, 2, note="retrying after a dropped connection")
         pane.refresh_jobs()
         await pilot.pause()
         lines = shown(detail)
         assert len(lines) == 2 and lines[1].strip() == "retrying after a dropped connection", lines
+        assert table.outer_size.height == table_height
 
         # A note too long for one line wraps: the detail grows (up to its max-height of 4).
         long_note = " ".join(f"word{i:03d}" for i in range(30))  # ~240 cells at width 120
@@ -203,27 +207,28 @@ async def test_a_detail_that_needs_more_lines_still_gets_them(
         lines = shown(detail)
         assert len(lines) == 4, lines
         assert " ".join(" ".join(lines[1:]).split()) == long_note
+        assert table.outer_size.height == table_height - 2
 
-        # The note goes away: back to one line, and the table gets the space back.
-        table_height = table.outer_size.height
+        # The note goes away: back to two lines, and the table gets the space back.
         state["jobs"] = running_copies(real, 4)
         pane.refresh_jobs()
         await pilot.pause()
-        assert len(shown(detail)) == 1
-        assert table.outer_size.height == table_height + 3
+        assert len(shown(detail)) == 2
+        assert table.outer_size.height == table_height
 
-        # The cursor onto a job whose detail is shorter or longer resizes it as well.
+        # The cursor onto a job with or without a one-line note: the detail keeps its size.
         state["jobs"] = running_copies(real, 5, note="held: needs 2 GB more disk space")
         pane.refresh_jobs()
         await pilot.pause()
-        assert len(shown(detail)) == 2
+        reflows = count_reflows(app)
         await pilot.press("down")
         await pilot.pause()
         assert table.cursor_row == 1
-        assert len(shown(detail)) == 1
+        assert shown(detail)[1].strip() == ""
         await pilot.press("up")
         await pilot.pause()
         assert shown(detail)[1].strip() == "held: needs 2 GB more disk space"
+        assert reflows == [] and table.outer_size.height == table_height
 
 
 def test_same_content_tells_styles_apart() -> None:

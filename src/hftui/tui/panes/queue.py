@@ -93,7 +93,9 @@ class QueuePane(Vertical):
     QueuePane { height: 1fr; }
     QueuePane #queue-overall { height: 1; padding: 0 1; background: $boost; }
     QueuePane #queue-table { height: 1fr; }
-    QueuePane #queue-detail { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    /* A line is kept for the note, so a note that comes and goes (pause, resume) does not
+       move the table; a long error still grows it. */
+    QueuePane #queue-detail { height: auto; min-height: 2; max-height: 4; padding: 0 1; background: $boost; }
     QueuePane #queue-empty { padding: 1 2; color: $text-muted; }
     QueuePane #queue-empty { display: none; }
     QueuePane.-empty #queue-empty { display: block; }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.css.scalar import Unit
 from textual.visual import VisualType
 from textual.widgets import Static
 
@@ -48,9 +49,23 @@ class SteadyStatic(Static):
         if not width:
             # Not on screen or not laid out yet: no size to compare with, so play safe.
             return True
-        # The same measurement the layout makes (`update` cleared the cached one). When the
-        # height is clamped by max-height this may ask for a layout that changes nothing.
-        return self.get_content_height(self.container_size, self.app.size, width) != height
+        # The same measurement the layout makes (`update` cleared the cached one), clamped by
+        # min-/max-height in cells as the layout clamps it: a widget that keeps a line for
+        # an optional note does not reflow the screen when the note comes and goes.
+        needed = self.get_content_height(self.container_size, self.app.size, width)
+        low, high = _cells(styles.min_height), _cells(styles.max_height)
+        if low is not None:
+            needed = max(needed, low)
+        if high is not None:
+            needed = min(needed, high)
+        return needed != height
+
+
+def _cells(scalar: Any) -> int | None:
+    """A min/max height given in cells (`2`), else None (unset, or relative: not clamped here)."""
+    if scalar is None or scalar.unit is not Unit.CELLS:
+        return None
+    return int(scalar.value)
 
 
 class QueueSummary(SteadyStatic):
