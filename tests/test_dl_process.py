@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 from hubfixtures import BIG, MODEL, hub_server  # noqa: F401
-from test_download import SLOW, assert_cache_matches, incomplete_files, timing_spec, wait_for
+from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec, wait_for
 
-from hftui.core.dl_engine import EngineEvent, LoadReport
+from hftui.core.dl_engine import STALL_DISPLAY_AFTER, EngineEvent, LoadReport
 from hftui.core.dl_process import EngineProcess, EngineUnavailable
 from hftui.core.models import DownloadRequest
 from hftui.core.persist import QueueStore
 from hftui.core.queue import QueueError
-from hftui.hub import HubServer
+from hftui.hub import Fault, HubServer
 from hftui.settings import Settings
 
 
@@ -219,3 +219,75 @@ async def test_the_app_says_why_a_download_cannot_be_queued(monkeypatch, tmp_pat
         assert not outcome.accepted
         assert "cannot start the download process" in outcome.message
         assert app.downloads.jobs() == [] and app.downloads.summary_text() == "Queue: empty"
+
+
+@pytest.mark.parametrize("policy", ["ask", "never"])
+def test_after_a_crash_the_restarted_child_carries_on_whatever_the_launch_policy(
+    make_process, tmp_path: Path, policy: str
+) -> None:
+    """The launch policy is about jobs from the last session: after the child dies, what it was
+    running carries on (no second prompt, nothing left paused), and a paused job stays paused."""
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        engine, record = make_process(hub, resume_on_launch=policy)
+        slow = engine.submit(DownloadRequest(SLOW)).job
+        other = engine.submit(DownloadRequest(OTHER)).job
+        assert engine.pause(other.id).state == "paused"
+        wait_for(lambda: engine.job(slow.id).bytes_done > 100_000, what="bytes moving")
+        pid = engine.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: bool(record.lost), timeout=5, what="the loss to be reported")
+        hub.set_bandwidth(None)
+        engine.start()  # what the app does on DownloadsLost
+        assert engine.wait_loaded(10)
+        assert engine.job(slow.id).state != "paused"
+        assert not record.reports[-1].ask  # no "Resume N unfinished download(s)?" again
+        wait_for(lambda: engine.job(slow.id).state == "done", timeout=30, what="the job to carry on")
+        assert engine.job(other.id).state == "paused"
+        assert_cache_matches(tmp_path / "cache", hub, SLOW)
+
+
+def test_a_stalled_body_shows_no_speed_and_no_eta(make_process) -> None:
+    """Speed is reported as bytes arrive: a stalled body must not keep showing its last speed and
+    ETA (frozen for up to stall_timeout) while nothing moves."""
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(1_000_000)
+        hub.add_fault(Fault("stall", path_glob="*/weights.bin", after_bytes=1_000_000, stall_seconds=15.0))
+        engine, _ = make_process(hub, stall_timeout=30.0)
+        job = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(job.id).speed > 0, what="a speed to show")
+        wait_for(lambda: engine.job(job.id).bytes_done >= 900_000, what="the bytes before the stall")
+        wait_for(
+            lambda: engine.job(job.id).speed == 0 and engine.job(job.id).eta is None,
+            timeout=4 + STALL_DISPLAY_AFTER,
+            what="the speed of the stalled job to drop to 0",
+        )
+        assert engine.job(job.id).state == "running"
+        engine.cancel(job.id)  # cuts the stalled read (no 15 s wait)
+
+
+def test_pausing_a_job_waiting_for_an_answer_frees_its_slot_at_once(make_process, tmp_path: Path) -> None:
+    """A request the server does not answer (a busy API during the dry run) has no body to cut:
+    pause must still free the slot at once, not when the answer or stall_timeout comes."""
+    with HubServer(timing_spec()) as hub:
+        hub.add_fault(
+            Fault("delay", path_glob=f"/{SLOW}/resolve/*", method=None, stall_seconds=20.0, times=None)
+        )
+        engine, _ = make_process(hub, max_jobs=1, stall_timeout=30.0)
+        slow = engine.submit(DownloadRequest(SLOW)).job
+        other = engine.submit(DownloadRequest(OTHER)).job
+        wait_for(lambda: engine.job(slow.id).message == "dry run", what="the dry run of the first job")
+        time.sleep(0.5)  # its metadata request now waits for the delayed answer
+        started = time.monotonic()
+        assert engine.pause(slow.id).state == "paused"
+        wait_for(lambda: engine.job(other.id).state != "queued", timeout=5, what="the next job to start")
+        assert time.monotonic() - started < 2.0
+        wait_for(lambda: engine.job(other.id).state == "done", timeout=20, what="the next job to finish")
+        assert_cache_matches(tmp_path / "cache", hub, OTHER)
+        engine.resume(slow.id)
+        wait_for(lambda: engine.job(slow.id).message == "dry run", what="the dry run again")
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert engine.shutdown(2.0)  # and quitting stops it cleanly, in time
+        assert time.monotonic() - started < 2.0

@@ -51,6 +51,9 @@ from hftui.core.queue import (
 
 RepoKey = tuple[str, str]
 
+STALL_DISPLAY_AFTER = 3.0
+"""Seconds without a byte after which a running job shows no speed and no ETA."""
+
 
 @dataclass(frozen=True)
 class EngineEvent:
@@ -110,6 +113,9 @@ class DownloadEngine:
         self.save_errors: list[str] = []
         self._saver: BackgroundSaver | None = None
         self._store_closed = False
+        self._bytes_seen: dict[str, tuple[int, float]] = {}
+        """job id -> (bytes done, when that count last grew): see `_watch_stalls`."""
+        self._stop_watch = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -160,7 +166,9 @@ class DownloadEngine:
 
     def start(self) -> None:
         with self._lock:
-            self._started = True
+            first, self._started = not self._started, True
+        if first:
+            threading.Thread(target=self._watch_stalls, name="hftui-download-stalls", daemon=True).start()
         self._schedule()
 
     def shutdown(self, timeout: float = 2.0) -> bool:
@@ -169,6 +177,7 @@ class DownloadEngine:
         Returns True when all job threads returned within `timeout`.
         """
         deadline = time.monotonic() + timeout
+        self._stop_watch.set()
         with self._lock:
             self._closing = True
             for job_id in list(self._threads):
@@ -425,10 +434,33 @@ class DownloadEngine:
             self._threads.pop(job_id, None)
             self._cancel.pop(job_id, None)
             self._claims.pop(job_id, None)
+            self._bytes_seen.pop(job_id, None)
             self._idle.notify_all()
         # No job changed, but observers that count live threads (the TUI's mirror) must hear it.
         self._emit(EngineEvent("progress"))
         self._schedule()
+
+    def _watch_stalls(self) -> None:
+        """Zero the speed and ETA of running jobs whose bytes stopped moving.
+
+        Progress (and with it the speed) is only reported when bytes arrive, so a body that
+        stalls would show its last speed and ETA, frozen, until `stall_timeout` (30 s) ends
+        the read. Once a second this looks for running jobs that moved no byte for
+        `STALL_DISPLAY_AFTER` seconds and says so; the next bytes report a real speed again.
+        """
+        while not self._stop_watch.wait(1.0):
+            now = time.monotonic()
+            stalled: list[str] = []
+            with self._lock:
+                for job in self.queue.jobs:
+                    seen = self._bytes_seen.get(job.id)
+                    if job.state != RUNNING or seen is None or (not job.speed and job.eta is None):
+                        continue
+                    if now - seen[1] >= STALL_DISPLAY_AFTER:
+                        self.queue.progress(job.id, speed=0.0, eta=None)
+                        stalled.append(job.id)
+            for job_id in stalled:
+                self._emit(EngineEvent("progress", job_id))
 
     def _claim_space(self, job_id: str, dest: Any, nbytes: int) -> int:
         """Record that `job_id` will write `nbytes` under `dest`; return what other live jobs
@@ -471,6 +503,9 @@ class DownloadEngine:
             else:
                 if job.state != RUNNING:
                     return
+                seen = self._bytes_seen.get(job_id)
+                if seen is None or progress.bytes_done != seen[0]:
+                    self._bytes_seen[job_id] = (progress.bytes_done, time.monotonic())
                 self.queue.progress(
                     job_id,
                     bytes_done=progress.bytes_done,

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ CALLS = frozenset(
 PROGRESS_SEND_INTERVAL = 0.1
 """Seconds between progress-only messages to the parent (state changes go at once)."""
 
-CALL_TIMEOUT = 20.0
+CALL_TIMEOUT = 10.0
 """How long a call waits for the child (its first call also waits for it to start)."""
 
 LOG_NAME = "download-process.log"
@@ -185,6 +185,8 @@ class EngineProcess:
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._loaded = threading.Event()
+        self.loads = 0
+        """Load reports received: more than 1 means the current child is a restart."""
         self._stopping = False
         self._lost: str | None = None
 
@@ -230,8 +232,15 @@ class EngineProcess:
             self._lost = None
             self._seq = -1  # a new child numbers its snapshots afresh
             self._loaded.clear()
+            settings = self.settings
+            if self.loads and is_dataclass(settings) and not isinstance(settings, type):
+                # A restart after the child died: the jobs it was running must carry on. The
+                # launch policy ("ask", "never") is about the last session; applied here, it
+                # would pause them all again (and prompt) after every crash. Jobs the user
+                # paused are saved as paused and stay so.
+                settings = replace(settings, resume_on_launch="auto")
             init = Init(
-                self.settings,
+                settings,
                 self.endpoint,
                 self.default_cache,
                 None if self.state_directory is None else str(self.state_directory),
@@ -423,6 +432,8 @@ class EngineProcess:
             elif kind == "loaded":
                 _, report, snapshot = message
                 self._apply(snapshot)
+                with self._lock:
+                    self.loads += 1
                 self._loaded.set()
                 self._notify(self.on_loaded, report)
         # The child is gone: release every waiting call, and say why unless we asked for it.
@@ -465,6 +476,7 @@ class _Child:
         self.seq = 0
         self.outbox: queue_mod.SimpleQueue[EngineEvent | None] = queue_mod.SimpleQueue()
         self.engine: Any = None
+        self.shut_down = False
 
     def snapshot(self) -> Snapshot:
         with self.snapshot_lock:
@@ -561,7 +573,8 @@ class _Child:
         try:
             self.serve(stop)
         finally:
-            engine.shutdown(2.0)
+            if not self.shut_down:  # the app's "shutdown" call already spent the 2 s budget
+                engine.shutdown(2.0)
             self.outbox.put(None)
             sender.join(1.0)
         return 0
@@ -575,6 +588,7 @@ class _Child:
             _, call_id, method, args = message
             if method == "shutdown":
                 clean = self.engine.shutdown(float(args[0]) if args else 2.0)
+                self.shut_down = True
                 with contextlib.suppress(OSError):
                     self.send(("reply", call_id, True, clean, self.snapshot()))
                 return

@@ -59,6 +59,7 @@ class CancelSignal:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
+        self._waiters: set[threading.Event] = set()
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -67,9 +68,26 @@ class CancelSignal:
         self._event.set()
         with self._lock:
             sockets = list(self._sockets)
+            waiters = list(self._waiters)
+        for waiter in waiters:
+            waiter.set()
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def wake(self, event: threading.Event) -> Callable[[], None]:
+        """Set `event` when this signal is set (at once if it is); returns the undo."""
+        with self._lock:
+            if self._event.is_set():
+                event.set()
+            else:
+                self._waiters.add(event)
+
+        def undo() -> None:
+            with self._lock:
+                self._waiters.discard(event)
+
+        return undo
 
     def watch(self, sock: socket.socket) -> bool:
         """Track `sock` until `unwatch`; False when the job is already cancelled."""
@@ -201,7 +219,7 @@ class JobAwareTransport(httpx2.BaseTransport):
         timeout["read"] = channel.stall_timeout
         timeout["connect"] = min(timeout.get("connect") or channel.stall_timeout, channel.stall_timeout)
         request.extensions["timeout"] = timeout
-        response = self._inner.handle_request(request)
+        response = self._send(request, channel.signal)
         counts = request.method == "GET" and "/resolve/" in request.url.path
         sock = _socket_of(response) if channel.signal is not None else None
         if sock is not None and channel.signal is not None and not channel.signal.watch(sock):
@@ -209,6 +227,53 @@ class JobAwareTransport(httpx2.BaseTransport):
             raise JobCancelled("cancelled")
         response.stream = _CancellableStream(response.stream, channel, counts, sock)
         return response
+
+    def _send(self, request: httpx2.Request, signal: CancelSignal | None) -> httpx2.Response:
+        """Send `request`; a cancel returns at once even before the server has answered.
+
+        Until the response headers arrive there is no socket to cut (the pool picks or opens
+        the connection inside the call), so a request the server is slow to answer (a busy API
+        during the dry run, a connect to a host that does not answer) would hold a paused or
+        cancelled job's slot, and delay quitting, for up to `stall_timeout` (30 s). So the
+        request is sent from a helper thread and the job's thread waits for either the answer
+        or the cancel; an answer that comes after a cancel is closed unread.
+        """
+        if signal is None:
+            return self._inner.handle_request(request)
+        answered = threading.Event()
+        lock = threading.Lock()
+        outcome: list[httpx2.Response | BaseException] = []
+        abandoned = False
+
+        def send() -> None:
+            result: httpx2.Response | BaseException
+            try:
+                result = self._inner.handle_request(request)
+            except BaseException as exc:
+                result = exc
+            with lock:
+                if not abandoned:
+                    outcome.append(result)
+                    answered.set()
+                    return
+            if isinstance(result, httpx2.Response):
+                with contextlib.suppress(Exception):
+                    result.close()
+
+        undo = signal.wake(answered)
+        try:
+            threading.Thread(target=send, name="hftui-download-request", daemon=True).start()
+            answered.wait()
+        finally:
+            undo()
+        with lock:
+            if not outcome:
+                abandoned = True
+                raise JobCancelled("cancelled")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def close(self) -> None:
         self._inner.close()
