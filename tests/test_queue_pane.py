@@ -337,3 +337,84 @@ async def test_a_crashed_download_process_is_reported_and_its_jobs_resume(tmp_pa
             second = engine.pid
         assert second is not None and not Path(f"/proc/{second}").exists()  # quitting ended it
     assert_cache_matches(cache, hub, SLOW)
+
+
+async def test_after_a_crash_running_jobs_carry_on_without_a_resume_prompt(tmp_path: Path) -> None:
+    """With the default launch policy ("ask"), a restarted download process must not pause the
+    job it was running and ask again as if it came from the last session."""
+    import os
+    import signal
+
+    cache = tmp_path / "cache"
+    prompts: list[object] = []
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(200_000)
+        app = app_for(hub, cache)
+        assert app.settings.resume_on_launch == "ask"
+        async with app.run_test(size=SIZE) as pilot:
+            app.downloads.submit(DownloadRequest(SLOW))
+            await until(pilot, lambda: states(app).get(SLOW) == "running", what="running")
+            engine = app.downloads.engine
+            assert engine is not None and engine.pid is not None
+            hub.set_bandwidth(None)
+            os.kill(engine.pid, signal.SIGKILL)
+
+            def finished() -> bool:
+                if isinstance(app.screen, ConfirmScreen):
+                    prompts.append(app.screen)
+                return states(app).get(SLOW) == "done"
+
+            await until(pilot, finished, what="the job to carry on and finish")
+            assert prompts == []
+            messages = [n.message for n in app._notifications]
+            assert any("stopped unexpectedly" in m for m in messages), messages
+            assert not any("last session" in m for m in messages), messages
+    assert_cache_matches(cache, hub, SLOW)
+
+
+async def test_after_the_last_automatic_restart_the_next_action_still_downloads(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import os
+    import signal
+
+    from hftui.tui import downloads
+
+    monkeypatch.setattr(downloads, "MAX_RESTARTS", 0)
+    cache = tmp_path / "cache"
+    with HubServer(timing_spec()) as hub:
+        app = app_for(hub, cache)
+        async with app.run_test(size=SIZE) as pilot:
+            app.downloads.submit(DownloadRequest(MODEL, allow_patterns=("*.json",)))
+            await until(pilot, lambda: states(app).get(MODEL) == "done", what="first job")
+            engine = app.downloads.engine
+            assert engine is not None and engine.pid is not None
+            os.kill(engine.pid, signal.SIGKILL)
+            await until(
+                pilot,
+                lambda: any("stopped unexpectedly" in n.message for n in app._notifications),
+                what="the crash to be reported",
+            )
+            notice = [n.message for n in app._notifications if "stopped unexpectedly" in n.message][-1]
+            # What the notice says must match what happens: the next download works.
+            assert "unavailable" not in notice and "next download" in notice, notice
+            assert app.downloads.submit(DownloadRequest(SLOW)).accepted
+            await until(pilot, lambda: states(app).get(SLOW) == "done", what="a download after the crash")
+    assert_cache_matches(cache, hub, SLOW)
+
+
+async def test_the_summary_line_counts_cancelled_jobs(tmp_path: Path) -> None:
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(200_000)
+        app = app_for(hub, tmp_path / "cache")
+        async with app.run_test(size=SIZE) as pilot:
+            job_id = app.downloads.submit(DownloadRequest(SLOW)).job_id
+            assert job_id is not None
+            await until(pilot, lambda: states(app).get(SLOW) == "running", what="running")
+            assert app.downloads.act("cancel", job_id).startswith("Cancelled")
+            assert app.downloads.summary_text() == "Queue: 0 running · 1 cancelled · 0 done"
+            await show_queue(app, pilot)
+            overall = str(app.query_one(QueuePane).query_one("#queue-overall").render())
+            assert overall.startswith(
+                "1 job: 0 running, 0 queued, 0 paused, 0 done, 0 failed, 1 cancelled"
+            ), overall

@@ -134,6 +134,7 @@ class QueueTotals:
     bytes_done: int
     bytes_total: int
     speed: float
+    cancelled: int = 0
 
 
 class DownloadQueue:
@@ -380,6 +381,7 @@ class DownloadQueue:
             bytes_done=bytes_done,
             bytes_total=bytes_total,
             speed=speed,
+            cancelled=count[CANCELLED],
         )
 
     def to_json(self) -> list[dict[str, Any]]:

@@ -118,6 +118,11 @@ class DownloadsController:
         for warning in report.warnings:
             self.app.notify(warning, title="Download queue", severity="warning", timeout=10)
         self.app.post_message(DownloadsChanged())  # show the restored jobs
+        restarted = self.engine is not None and self.engine.loads > 1
+        if restarted:
+            # A restarted download process resumed what the dead one was running (the loss
+            # notice said so); these jobs are not "from the last session".
+            return
         if report.unfinished and not report.ask:
             state = (
                 "resuming" if self.app.settings.resume_on_launch == "auto" else "paused (press p to resume)"
@@ -152,8 +157,13 @@ class DownloadsController:
             except EngineUnavailable as exc:
                 self.app.notify(str(exc), title="Download queue", severity="error", timeout=30)
         else:
+            # Not restarted automatically again (a process that keeps dying must not loop), but
+            # the next action starts it: say that, not that downloads are gone for good.
+            stops = self._restarts + 1
             self.app.notify(
-                f"{reason}. Downloads are unavailable until hftui restarts. Details: {log}",
+                f"{reason}; it stopped {stops} time{'' if stops == 1 else 's'}, so it is not restarted "
+                f"automatically: unfinished jobs carry on with your next download or queue action. "
+                f"Details: {log}",
                 title="Download queue",
                 severity="error",
                 timeout=30,
@@ -292,6 +302,8 @@ class DownloadsController:
             parts.append(f"{totals.paused} paused")
         if totals.failed:
             parts.append(f"{totals.failed} failed")
+        if totals.cancelled:
+            parts.append(f"{totals.cancelled} cancelled")
         parts.append(f"{totals.done} done")
         text = " · ".join(parts)
         if totals.bytes_total:

@@ -8,6 +8,7 @@ layout of the whole screen. Keys act on the highlighted job.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -218,7 +219,7 @@ class QueuePane(Vertical):
         in_use = ""
         if report is not None and report.in_use:
             who = f"PID {report.in_use_pid}" if report.in_use_pid else "another process"
-            in_use = f"saved queue in use by another hftui ({who}): jobs added here are not saved  ·  "
+            in_use = f"queue in use by another hftui ({who}): jobs here are not saved  ·  "
         if not jobs:
             return in_use + "Queue: empty"
         totals = self._controller.totals()
@@ -226,6 +227,8 @@ class QueuePane(Vertical):
             f"{totals.jobs} job{'' if totals.jobs == 1 else 's'}: {totals.running} running, {totals.queued} queued, {totals.paused} paused, "
             f"{totals.done} done, {totals.failed} failed"
         )
+        if totals.cancelled:
+            text += f", {totals.cancelled} cancelled"
         if totals.bytes_total:
             text += f"  ·  {fmt.size(totals.bytes_done)} / {fmt.size(totals.bytes_total)}"
         if totals.speed:
@@ -244,33 +247,35 @@ class QueuePane(Vertical):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def _act(self, action: str) -> None:
+    async def _act(self, action: str) -> None:
         job_id = self.highlighted_job_id()
         if job_id is None:
             self.app.notify("No job selected", severity="warning")
             return
-        message = self._controller.act(action, job_id)
+        # The answer comes from the download process (a few ms); waiting for it off the event
+        # loop keeps the screen drawing even if that process is slow to answer.
+        message = await asyncio.to_thread(self._controller.act, action, job_id)
         self.refresh_jobs()
         if message:
             self.app.notify(
                 message, severity="warning" if message.startswith("Cannot") else "information", timeout=3
             )
 
-    def action_toggle_pause(self) -> None:
-        self._act("toggle_pause")
+    async def action_toggle_pause(self) -> None:
+        await self._act("toggle_pause")
 
-    def action_cancel_job(self) -> None:
-        self._act("cancel")
+    async def action_cancel_job(self) -> None:
+        await self._act("cancel")
 
-    def action_retry_job(self) -> None:
-        self._act("retry")
+    async def action_retry_job(self) -> None:
+        await self._act("retry")
 
-    def action_remove_job(self) -> None:
-        self._act("remove")
+    async def action_remove_job(self) -> None:
+        await self._act("remove")
 
-    def action_move_job(self, delta: int) -> None:
+    async def action_move_job(self, delta: int) -> None:
         job_id = self.highlighted_job_id()
-        self._act("up" if delta < 0 else "down")
+        await self._act("up" if delta < 0 else "down")
         if job_id is not None and job_id in self._order:
             self.query_one(DataTable).move_cursor(row=self._order.index(job_id), animate=False)
 
