@@ -343,6 +343,25 @@ def test_pause_of_a_stalled_body_frees_the_slot_at_once(engine_factory, tmp_path
         assert_cache_matches(tmp_path / "cache", hub, SLOW)
 
 
+def test_a_paused_job_shows_what_a_resume_keeps(engine_factory, tmp_path: Path) -> None:
+    # small.json completes; weights.bin is partly downloaded when the job is paused. The library
+    # deletes the partial file, so the row must count small.json only, not the bytes that came.
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(400_000)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(job.id).files_done >= 1, what="small.json done")
+        wait_for(lambda: engine.job(job.id).bytes_done > 300_000, what="weights.bin under way")
+        engine.pause(job.id)
+        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
+        paused = engine.job(job.id)
+        small = hub.files(SLOW, "main")["small.json"].size
+        assert paused.state == "paused"
+        assert (paused.bytes_done, paused.files_done) == (small, 1), paused
+        assert paused.bytes_total == small + 3 * MIB and paused.speed == 0 and paused.eta is None
+        assert incomplete_files(tmp_path / "cache") == []
+
+
 def test_shutdown_keeps_running_jobs_unfinished(engine_factory) -> None:
     with HubServer(timing_spec()) as hub:
         hub.set_bandwidth(300_000)

@@ -65,6 +65,9 @@ class JobResult:
     bytes_total: int = 0
     files_total: int = 0
     path: str | None = None
+    kept: tuple[int, int] | None = None
+    """For a stopped download: (bytes, files) of this attempt's files that are complete on disk.
+    The library deletes a partial file when it is stopped, so this is what a resume keeps."""
 
 
 class JobFailure(Exception):
@@ -478,6 +481,30 @@ def backoff_delay(attempt: int) -> float:
     return float(min(15, 2 ** (attempt - 1)))
 
 
+def kept_on_disk(to_fetch: list[Any], since: float) -> tuple[int, int] | None:
+    """(bytes, files) of the planned files (dry-run infos) now complete at their final path.
+
+    A file is there only once the library has moved it into place (cache snapshot link or local
+    dir file); `since` (when the job started) keeps an outdated copy in a local dir, which the
+    plan was going to replace, from counting. None when nothing was planned yet.
+    """
+    if not to_fetch:
+        return None
+    kept_bytes = kept_files = 0
+    for info in to_fetch:
+        try:
+            stat = os.stat(info.local_path)
+        except (OSError, TypeError):
+            continue
+        if info.file_size is not None and stat.st_size != info.file_size:
+            continue
+        if stat.st_mtime < since - 1:
+            continue
+        kept_bytes += int(info.file_size or stat.st_size)
+        kept_files += 1
+    return kept_bytes, kept_files
+
+
 def run_job(
     request: DownloadRequest,
     *,
@@ -530,6 +557,8 @@ def run_job(
     }
     attempt = 0
     bytes_total = files_total = 0
+    to_fetch: list[Any] = []
+    started = time.time()
     try:
         while True:
             if is_cancelled():
@@ -593,10 +622,14 @@ def run_job(
                 )
                 return JobResult(DONE, "", bytes_total, files_total, str(path))
             except JobCancelled:
-                return JobResult(CANCELLED, "", bytes_total, files_total)
+                return JobResult(
+                    CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                )
             except Exception as exc:
                 if is_cancelled():
-                    return JobResult(CANCELLED, "", bytes_total, files_total)
+                    return JobResult(
+                        CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                    )
                 failure = classify(exc, request, token=secret)
                 last = tracker_box.get("t")
                 if failure.transient and last is not None and last.files_done > last.files_skipped:
