@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import humanize
+
 
 def size(n: float | None) -> str:
+    # Decimal units from humanize, like the Cache and Browse panes and `hf cache ls`: the same
+    # download must not read "402.7 MB" in Browse and "384.0 MiB" in the Queue.
     if n is None:
         return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover
+    return str(humanize.naturalsize(n, format="%.1f"))
 
 
 def speed(bps: float | None) -> str:
