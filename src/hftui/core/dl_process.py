@@ -19,9 +19,12 @@ round trip) never goes backwards and is up to date when a call returns.
 
 Lifetime. The child stops its jobs cleanly (finished files kept, the rest saved as queued
 for the next launch) when told to, on SIGTERM/SIGHUP, and when the parent's end of the socket
-closes: quitting, a crash or `kill -9` of the app all end the child within ~2 s. It runs in
-its own session, so a terminal's signals reach the app, which decides. Its stdout and
-stderr go to `download-process.log` in the state directory, never to the app's terminal.
+closes: quitting, a crash or `kill -9` of the app all end the child within ~2 s (measured
+0.02-0.04 s when no library thread is stuck). It runs in its own session, so a terminal's
+signals reach the app, which decides. Its stdout and stderr go to `download-process.log` in
+the state directory, never to the app's terminal. If the child dies on its own, `on_lost` says
+so; the next `start` (or call) starts a new one, which restores the saved queue and resumes
+what was running whatever the launch policy.
 """
 
 from __future__ import annotations
