@@ -14,6 +14,7 @@ the first download, so browsing the cache never costs a process.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -179,10 +180,10 @@ class DownloadsController:
                 titles.append(f"• {job.title}  ({fmt.size(job.bytes_done)} of {fmt.size(job.bytes_total)})")
         body = "\n".join(titles[:15]) + (f"\n… and {len(titles) - 15} more" if len(titles) > 15 else "")
 
-        def answer(resume: bool | None) -> None:
+        async def answer(resume: bool | None) -> None:
             if resume:
                 try:
-                    engine.resume_many(job_ids)
+                    await asyncio.to_thread(engine.resume_many, job_ids)
                 except EngineUnavailable as exc:
                     self.app.notify(f"Cannot resume: {exc}", severity="error")
                     return
@@ -290,27 +291,7 @@ class DownloadsController:
         return 0 if self.engine is None else self.engine.running_count()
 
     def summary_text(self) -> str:
-        if self.engine is None:
-            return "Queue: empty"
-        totals = self.engine.totals()
-        if not totals.jobs:
-            return "Queue: empty"
-        parts = [f"Queue: {totals.running} running"]
-        if totals.queued:
-            parts.append(f"{totals.queued} queued")
-        if totals.paused:
-            parts.append(f"{totals.paused} paused")
-        if totals.failed:
-            parts.append(f"{totals.failed} failed")
-        if totals.cancelled:
-            parts.append(f"{totals.cancelled} cancelled")
-        parts.append(f"{totals.done} done")
-        text = " · ".join(parts)
-        if totals.bytes_total:
-            text += f"  ·  {fmt.size(totals.bytes_done)} / {fmt.size(totals.bytes_total)}"
-        if totals.speed:
-            text += f"  ·  {fmt.speed(totals.speed)}"
-        return text
+        return "Queue: empty" if self.engine is None else fmt.totals_line(self.engine.totals())
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """Stop running jobs cleanly (called from a thread when the app quits)."""

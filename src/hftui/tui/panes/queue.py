@@ -222,18 +222,7 @@ class QueuePane(Vertical):
             in_use = f"queue in use by another hftui ({who}): jobs here are not saved  ·  "
         if not jobs:
             return in_use + "Queue: empty"
-        totals = self._controller.totals()
-        text = (
-            f"{totals.jobs} job{'' if totals.jobs == 1 else 's'}: {totals.running} running, {totals.queued} queued, {totals.paused} paused, "
-            f"{totals.done} done, {totals.failed} failed"
-        )
-        if totals.cancelled:
-            text += f", {totals.cancelled} cancelled"
-        if totals.bytes_total:
-            text += f"  ·  {fmt.size(totals.bytes_done)} / {fmt.size(totals.bytes_total)}"
-        if totals.speed:
-            text += f"  ·  {fmt.speed(totals.speed)}"
-        return in_use + text
+        return in_use + fmt.totals_line(self._controller.totals(), every_state=True)
 
     def highlighted_job_id(self) -> str | None:
         table = self.query_one(DataTable)
