@@ -410,7 +410,6 @@ class DownloadEngine:
                 # What the row says is kept must be what a resume keeps: whole files only (the
                 # library deleted the partial ones), not the bytes that had arrived.
                 job.bytes_done, job.files_done = result.kept
-                job.speed, job.eta = 0.0, None
             if job is not None and job.state in WORKING_STATES:
                 if self._closing or result.status == dl.CANCELLED:
                     self.queue.interrupt(job_id)

@@ -448,9 +448,7 @@ class EngineProcess:
                 self._lost = f"the download process stopped unexpectedly (exit code {code})"
                 # Nothing runs any more; the saved queue keeps the jobs for the next start.
                 for job in self._mirror.jobs:
-                    if job.state in (CHECKING, RUNNING):
-                        job.state, job.speed, job.eta = QUEUED, 0.0, None
-                        job.message = "interrupted: the download process stopped"
+                    self._mirror.interrupt(job.id, "interrupted: the download process stopped")
                 self._threads = 0
                 self._proc = None
         for pending in pending_calls:

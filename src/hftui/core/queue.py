@@ -38,8 +38,6 @@ ACTIVE_STATES = frozenset({QUEUED, CHECKING, RUNNING, PAUSED})
 """A new request identical to a job in one of these states is a duplicate."""
 WORKING_STATES = frozenset({CHECKING, RUNNING})
 """States that hold a download slot."""
-FINAL_STATES = frozenset({DONE, FAILED, CANCELLED})
-UNFINISHED_STATES = frozenset({QUEUED, CHECKING, RUNNING, PAUSED})
 
 
 class QueueError(Exception):
@@ -135,6 +133,17 @@ class QueueTotals:
     bytes_total: int
     speed: float
     cancelled: int = 0
+
+
+def _settle(job: Job, state: str, message: str, *, finished: bool = False) -> Job:
+    """Move a job to a state where no bytes move: no speed, no ETA, and the note for it."""
+    job.state = state
+    job.message = message
+    job.speed = 0.0
+    job.eta = None
+    if finished:
+        job.finished_at = time.time()
+    return job
 
 
 class DownloadQueue:
@@ -255,52 +264,30 @@ class DownloadQueue:
             job.bytes_done = job.bytes_total
         if job.files_total is not None:
             job.files_done = job.files_total
-        job.speed = 0.0
-        job.eta = None
-        job.message = ""
-        job.finished_at = time.time()
-        return job
+        return _settle(job, DONE, "", finished=True)
 
     def fail(self, job_id: str, error: str) -> Job:
         job = self._expect(job_id, WORKING_STATES | {QUEUED}, "fail")
-        job.state = FAILED
         job.error = error
-        job.message = ""
-        job.speed = 0.0
-        job.eta = None
-        job.finished_at = time.time()
-        return job
+        return _settle(job, FAILED, "", finished=True)
 
     def hold(self, job_id: str, message: str) -> Job:
         """Park a job that cannot start (not enough disk space): paused, with the reason."""
         job = self._expect(job_id, WORKING_STATES, "hold")
-        job.state = PAUSED
         job.held = True
-        job.message = message
-        job.speed = 0.0
-        job.eta = None
-        return job
+        return _settle(job, PAUSED, message)
 
     def interrupt(self, job_id: str, message: str = "interrupted; resumes on the next launch") -> Job:
         """A working job stopped because hftui is quitting: it stays unfinished (queued)."""
         job = self.get(job_id)
-        if job.state in WORKING_STATES:
-            job.state = QUEUED
-            job.message = message
-            job.speed = 0.0
-            job.eta = None
-        return job
+        return _settle(job, QUEUED, message) if job.state in WORKING_STATES else job
 
     # -- user actions --------------------------------------------------------------------
 
     def pause(self, job_id: str) -> Job:
         job = self._expect(job_id, {QUEUED, CHECKING, RUNNING}, "pause")
-        job.state = PAUSED
         job.held = False
-        job.message = "paused"
-        job.speed = 0.0
-        job.eta = None
-        return job
+        return _settle(job, PAUSED, "paused")
 
     def resume(self, job_id: str) -> Job:
         job = self._expect(job_id, {PAUSED}, "resume")
@@ -315,13 +302,8 @@ class DownloadQueue:
 
     def cancel(self, job_id: str) -> Job:
         job = self._expect(job_id, ACTIVE_STATES, "cancel")
-        job.state = CANCELLED
         job.held = False
-        job.message = ""
-        job.speed = 0.0
-        job.eta = None
-        job.finished_at = time.time()
-        return job
+        return _settle(job, CANCELLED, "", finished=True)
 
     def retry(self, job_id: str) -> Job:
         job = self._expect(job_id, {FAILED, CANCELLED}, "retry")
@@ -354,7 +336,7 @@ class DownloadQueue:
     # -- reading --------------------------------------------------------------------------
 
     def unfinished(self) -> list[Job]:
-        return [job for job in self.jobs if job.state in UNFINISHED_STATES]
+        return [job for job in self.jobs if job.state in ACTIVE_STATES]
 
     def views(self) -> list[Job]:
         """Copies of the jobs, safe to hand to another thread."""
