@@ -11,6 +11,7 @@ generation number so a late answer for a repo the user already left is dropped.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -681,9 +682,9 @@ class BrowsePane(Vertical):
         return p
 
     @on(RepoTree.QueueRequested)
-    def _queue_requested(self, event: RepoTree.QueueRequested) -> None:
+    async def _queue_requested(self, event: RepoTree.QueueRequested) -> None:
         event.stop()
-        self.action_queue()
+        await self.action_queue()
 
     @on(RepoTree.ToggleRequested)
     def _toggle(self, event: RepoTree.ToggleRequested) -> None:
@@ -928,7 +929,7 @@ class BrowsePane(Vertical):
             "force": self.bar.force,
         }
 
-    def action_queue(self) -> None:
+    async def action_queue(self) -> None:
         if not self._need_listing():
             return
         fields = self._request_fields()
@@ -966,7 +967,8 @@ class BrowsePane(Vertical):
         if not callable(enqueue):
             self.say("The download queue is not available.", "error")
             return
-        outcome = enqueue(request)
+        # Queuing asks the download process (and may first start it): off the event loop.
+        outcome = await asyncio.to_thread(enqueue, request)
         self.say(f"{outcome}" if outcome else f"Queued {request.label}.")
 
     def command_line(self) -> str | None:
