@@ -116,7 +116,7 @@ async def key_latency(
     from textual import events
     from textual.widgets import DataTable
 
-    from hftui.core.models import DownloadRequest
+    from hftui.core.downloads.models import DownloadRequest
     from hftui.settings import Settings
     from hftui.tui.app import make_app
     from hftui.tui.panes.queue import QueuePane

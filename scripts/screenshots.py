@@ -128,7 +128,7 @@ _demo_hub: Any = None  # the demo's HubServer, so a scenario can throttle it
 async def queue_states(pilot: Any) -> None:
     import time
 
-    from hftui.core.models import DownloadRequest
+    from hftui.core.downloads.models import DownloadRequest
     from hftui.hub.demo import COMPLETE_REPO, DATASET_REPO, GATED_REPO, GGUF_REPO
     from hftui.tui.panes.queue import QueuePane
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hftui.core.scan import CacheReport
+    from hftui.core.cache.scan import CacheReport
 
 REPO_PREFIX = {"model": "models", "dataset": "datasets", "space": "spaces", "kernel": "kernels"}
 
@@ -191,7 +191,7 @@ def assert_same_as_library(cache_dir: Path, *, processes: int = 1) -> CacheRepor
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CorruptedCacheException
 
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.scan import scan_cache
 
     report = scan_cache(cache_dir, processes=processes)
     ours = report.to_hf_cache_info()

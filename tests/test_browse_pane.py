@@ -20,8 +20,8 @@ from huggingface_hub import snapshot_download
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select
 
-from hftui.core.hfcmd import hf_download_argv, hf_download_env
-from hftui.core.models import DownloadRequest
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.hub.hfcmd import hf_download_argv, hf_download_env
 from hftui.hub import Fault, HubServer
 from hftui.settings import Settings
 from hftui.tui.app import HfTuiApp, make_app

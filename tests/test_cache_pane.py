@@ -547,7 +547,7 @@ async def test_many_marks_at_80x24_keep_the_figures_and_the_buttons_on_screen(tm
 
 
 async def test_a_big_scan_batch_is_added_in_slices_and_ends_sorted(tmp_path: Path) -> None:
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.scan import scan_cache
     from hftui.tui.panes import cache as cache_pane
 
     cache = tmp_path / "hub"

@@ -14,7 +14,7 @@ import pytest
 from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
 from test_cleanup_support import DATASET, MODEL, SPACE, blob_bytes, repos_by_key, revision_with, state
 
-from hftui.core.cleanup import (
+from hftui.core.cache.cleanup import (
     Mark,
     execute_plan,
     plan_deletion,
@@ -135,7 +135,7 @@ def test_mixed_marks_free_blobs_shared_between_a_deleted_revision_and_deleted_fi
 
 
 def test_plan_from_scanner_records_equals_plan_from_library(cache: Path) -> None:
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.scan import scan_cache
 
     report = scan_cache(cache, processes=1)
     ours = {(r.repo_type, r.repo_id): r.to_cached_repo_info() for r in report.valid_repos}
@@ -252,8 +252,8 @@ def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_f
             f"""
             import json
             from pathlib import Path
-            from hftui.core.scan import scan_cache
-            from hftui.core.cleanup import Mark, plan_deletion, execute_plan
+            from hftui.core.cache.scan import scan_cache
+            from hftui.core.cache.cleanup import Mark, plan_deletion, execute_plan
             report = scan_cache({str(cache_dir)!r}, processes=1)
             repos = {{(r.repo_type, r.repo_id): r.to_cached_repo_info() for r in report.valid_repos}}
             plan = plan_deletion(repos, [Mark.revision("model", {MODEL!r}, {pr.commit_hash!r}),
@@ -294,7 +294,7 @@ def test_prune_detached_revisions(cache: Path) -> None:
 
 
 def test_prune_incomplete_files_and_locks(cache: Path) -> None:
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.scan import scan_cache
 
     blobs = cache / "models--acme--bert-mini" / "blobs"
     (blobs / "abc.incomplete").write_bytes(b"1" * 500)
@@ -339,7 +339,7 @@ def _make_shared_store(cache: Path) -> tuple[Path, Path]:
 
 
 def test_shared_store_payload_swept_with_its_last_repo_and_unreferenced_pruned(cache: Path) -> None:
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.scan import scan_cache
 
     payload, orphan = _make_shared_store(cache)
     size = payload.stat().st_size
@@ -363,8 +363,8 @@ def test_shared_store_payload_swept_with_its_last_repo_and_unreferenced_pruned(c
 def test_repo_folder_that_is_a_symlink_is_unlinked_and_frees_nothing(tmp_path: Path) -> None:
     from cachebuilders import add_revision, repo_folder
 
-    from hftui.core.cleanup import LINKED_REPO_NOTE
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.cleanup import LINKED_REPO_NOTE
+    from hftui.core.cache.scan import scan_cache
 
     cache, elsewhere = tmp_path / "hub", tmp_path / "elsewhere"
     cache.mkdir()
@@ -400,7 +400,7 @@ def test_a_blob_of_another_repo_reached_by_a_link_is_kept(tmp_path: Path) -> Non
     library, given only A, would delete B's blob with A's file; B still needs it."""
     from cachebuilders import add_revision, repo_folder
 
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.scan import scan_cache
 
     cache = tmp_path / "hub"
     cache.mkdir()

@@ -16,11 +16,11 @@ import pytest
 from hubfixtures import BIG, MODEL, hub_server  # noqa: F401
 from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec, wait_for
 
-from hftui.core.dl_engine import STALL_DISPLAY_AFTER, EngineEvent, LoadReport
-from hftui.core.dl_process import EngineProcess, EngineUnavailable
-from hftui.core.models import DownloadRequest
-from hftui.core.persist import QueueStore
-from hftui.core.queue import QueueError
+from hftui.core.downloads.engine import STALL_DISPLAY_AFTER, EngineEvent, LoadReport
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.persist import QueueStore
+from hftui.core.downloads.process import EngineProcess, EngineUnavailable
+from hftui.core.downloads.queue import QueueError
 from hftui.hub import Fault, HubServer
 from hftui.settings import Settings
 
@@ -121,8 +121,8 @@ def test_killing_the_app_stops_the_child_cleanly_and_the_next_start_resumes(tmp_
         script = textwrap.dedent(
             f"""
             import sys, time
-            from hftui.core.dl_process import EngineProcess
-            from hftui.core.models import DownloadRequest
+            from hftui.core.downloads.process import EngineProcess
+            from hftui.core.downloads.models import DownloadRequest
             from hftui.settings import Settings
             engine = EngineProcess(Settings(disk_margin_mb=0), endpoint={hub.endpoint!r},
                                    default_cache={str(cache)!r}, state_directory=__import__("pathlib").Path({str(state)!r}))

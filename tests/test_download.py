@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from hubfixtures import BIG, GATED, MIB, MODEL, hub_server, small_spec  # noqa: F401
 
-from hftui.core.dl_engine import DownloadEngine, EngineEvent
-from hftui.core.models import DownloadRequest
+from hftui.core.downloads.engine import DownloadEngine, EngineEvent
+from hftui.core.downloads.models import DownloadRequest
 from hftui.hub import Fault, HubServer
 from hftui.settings import Settings
 

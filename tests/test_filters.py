@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from cachebuilders import add_revision
 
-from hftui.core import filters as filters_module
-from hftui.core.filters import (
+from hftui.core.cache import filters as filters_module
+from hftui.core.cache.filters import (
     Filter,
     FilterError,
     SortSpec,
@@ -18,7 +18,7 @@ from hftui.core.filters import (
     parse_sort,
     sort_repos,
 )
-from hftui.core.scan import RepoRecord, scan_cache
+from hftui.core.cache.scan import RepoRecord, scan_cache
 
 NOW = 1_800_000_000.0
 DAY = 86_400
@@ -32,7 +32,7 @@ def _repo(
     modified_days: float = 3,
     refs: tuple[str, ...] = ("main", "v1.0"),
 ) -> RepoRecord:
-    from hftui.core.scan import _UNKNOWN, RevisionRecord
+    from hftui.core.cache.scan import _UNKNOWN, RevisionRecord
 
     record = RepoRecord(f"/c/{repo_type}s--{repo_id.replace('/', '--')}", f"{repo_type}s--{repo_id}")
     record.repo_id, record.repo_type = repo_id, repo_type

@@ -9,10 +9,10 @@ from hubfixtures import MODEL, download_into, hub, small_spec  # noqa: F401
 from huggingface_hub import snapshot_download
 from huggingface_hub.utils import filter_repo_objects
 
-from hftui.core.browse_index import build_index
-from hftui.core.browse_local import local_index
-from hftui.core.hfcmd import hf_download_argv, hf_download_command, hf_download_env
-from hftui.core.patterns import (
+from hftui.core.hub.browse_index import build_index
+from hftui.core.hub.browse_local import local_index
+from hftui.core.hub.hfcmd import hf_download_argv, hf_download_command, hf_download_env
+from hftui.core.hub.patterns import (
     PatternError,
     Selection,
     gguf_quantizations,
@@ -27,7 +27,7 @@ from hftui.core.patterns import (
     split_globs,
     toggle,
 )
-from hftui.core.remote import HubRemote, RemoteFile, load_listing
+from hftui.core.hub.remote import HubRemote, RemoteFile, load_listing
 from hftui.hub import HubServer
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hftui.core.dl_transport import JobCancelled
-from hftui.core.download import (
+from hftui.core.downloads.job import (
     JobFailure,
     ProgressTracker,
     backoff_delay,
@@ -22,9 +21,9 @@ from hftui.core.download import (
     space_shortfall,
     sweep_orphans,
 )
-from hftui.core.models import DownloadRequest
-from hftui.core.persist import QueueInUse, QueueStore
-from hftui.core.queue import (
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.persist import QueueInUse, QueueStore
+from hftui.core.downloads.queue import (
     CANCELLED,
     CHECKING,
     DONE,
@@ -35,6 +34,7 @@ from hftui.core.queue import (
     DownloadQueue,
     QueueError,
 )
+from hftui.core.downloads.transport import JobCancelled
 
 A = DownloadRequest("org/a")
 B = DownloadRequest("org/b")
@@ -237,20 +237,20 @@ def test_files_already_complete_are_not_counted_as_done() -> None:
 
 
 def test_stream_wrapper_counts_bytes_in_batches_and_flushes_the_rest() -> None:
-    from hftui.core import dl_transport
+    from hftui.core.downloads import transport
 
     counted: list[int] = []
-    channel = dl_transport.JobChannel(lambda: False, 5.0, counted.append)
+    channel = transport.JobChannel(lambda: False, 5.0, counted.append)
     reads = [b"x" * 65536] * 100 + [b"y" * 10]
-    stream = dl_transport._CancellableStream(iter(reads), channel, count=True)
+    stream = transport._CancellableStream(iter(reads), channel, count=True)
     assert b"".join(stream) == b"".join(reads)
     assert sum(counted) == 100 * 65536 + 10
-    assert len(counted) <= 100 * 65536 // dl_transport.COUNT_BATCH + 2  # not one call per read
+    assert len(counted) <= 100 * 65536 // transport.COUNT_BATCH + 2  # not one call per read
     # A body cut short (cancel, reset) still counts what was read.
     counted.clear()
     cancel = {"now": False}
-    channel = dl_transport.JobChannel(lambda: cancel["now"], 5.0, counted.append)
-    stream = dl_transport._CancellableStream(iter(reads), channel, count=True)
+    channel = transport.JobChannel(lambda: cancel["now"], 5.0, counted.append)
+    stream = transport._CancellableStream(iter(reads), channel, count=True)
     with pytest.raises(JobCancelled):
         for number, _chunk in enumerate(stream):
             if number == 2:
@@ -398,7 +398,7 @@ def test_store_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
 def test_store_lock_names_the_owner_pid(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
-        "from hftui.core.persist import QueueStore\n"
+        "from hftui.core.downloads.persist import QueueStore\n"
         f"s = QueueStore({str(tmp_path)!r}); s.acquire(); print('locked', flush=True); time.sleep(30)\n"
     )
     owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -419,7 +419,7 @@ def test_store_lock_names_the_owner_pid(tmp_path: Path) -> None:
 
 
 def test_engine_pins_the_destination_and_spots_duplicates_spelled_differently(tmp_path: Path) -> None:
-    from hftui.core.dl_engine import DownloadEngine
+    from hftui.core.downloads.engine import DownloadEngine
     from hftui.settings import Settings
 
     cache = tmp_path / "cache"
@@ -452,8 +452,8 @@ def test_engine_pins_the_destination_and_spots_duplicates_spelled_differently(tm
 
 
 def test_job_title_names_the_repo_type_like_the_repo_input() -> None:
-    from hftui.core.models import DownloadRequest
-    from hftui.core.queue import Job
+    from hftui.core.downloads.models import DownloadRequest
+    from hftui.core.downloads.queue import Job
 
     assert Job(DownloadRequest("acme/ds", repo_type="dataset")).title == "datasets/acme/ds"
     assert Job(DownloadRequest("acme/m")).title == "acme/m"
@@ -463,7 +463,7 @@ def test_job_title_names_the_repo_type_like_the_repo_input() -> None:
 def test_saving_never_makes_an_action_wait_for_the_disk(tmp_path: Path) -> None:
     import threading
 
-    from hftui.core.dl_engine import DownloadEngine
+    from hftui.core.downloads.engine import DownloadEngine
     from hftui.settings import Settings
 
     class SlowDisk(QueueStore):
@@ -496,7 +496,7 @@ def test_saving_never_makes_an_action_wait_for_the_disk(tmp_path: Path) -> None:
 
 
 def test_a_queue_that_cannot_be_written_is_reported_and_saved_once_it_can(tmp_path: Path) -> None:
-    from hftui.core.dl_engine import DownloadEngine, EngineEvent
+    from hftui.core.downloads.engine import DownloadEngine, EngineEvent
     from hftui.settings import Settings
 
     events: list[EngineEvent] = []

@@ -16,7 +16,7 @@ from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
 from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
 from textual.widgets import DataTable, Static
 
-from hftui.core.models import DownloadRequest
+from hftui.core.downloads.models import DownloadRequest
 from hftui.hub import HubServer
 from hftui.settings import Settings, state_dir
 from hftui.tui.app import HfTuiApp, make_app
@@ -213,7 +213,7 @@ async def test_second_process_sees_the_lock_with_pid(tmp_path: Path) -> None:
     job = {"id": "abc12345", "request": DownloadRequest(MODEL).to_json(), "state": "queued"}
     (state_dir() / "queue.json").write_text(json.dumps({"version": 1, "jobs": [job]}))
     code = (
-        "import time\nfrom hftui.core.persist import QueueStore\n"
+        "import time\nfrom hftui.core.downloads.persist import QueueStore\n"
         f"s = QueueStore({str(state_dir())!r}); s.acquire(); print('locked', flush=True); time.sleep(30)\n"
     )
     owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -282,7 +282,7 @@ async def test_a_queue_that_cannot_be_saved_is_reported(tmp_path: Path) -> None:
 
 
 def test_a_job_with_nothing_left_to_fetch_reads_already_cached() -> None:
-    from hftui.core.queue import Job
+    from hftui.core.downloads.queue import Job
     from hftui.tui.panes.queue import job_cells
 
     done = Job(DownloadRequest(MODEL), state="done", bytes_total=0, bytes_done=0, files_total=0)

@@ -21,8 +21,8 @@ from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from hftui.core.models import DownloadRequest
-from hftui.core.queue import Job, QueueTotals
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.queue import Job, QueueTotals
 from hftui.hub import HubServer
 from hftui.settings import Settings
 from hftui.tui.app import HfTuiApp, make_app

@@ -12,7 +12,7 @@ import pytest
 from hubfixtures import DATASET, GATED, MODEL, SPACE, download_into, hub, small_spec  # noqa: F401
 from huggingface_hub import snapshot_download
 
-from hftui.core.remote import (
+from hftui.core.hub.remote import (
     HubRemote,
     RemoteError,
     RepoRefs,
@@ -127,7 +127,7 @@ def test_hf_hub_offline_switch_uses_cached_listing(tmp_path: Path, hub: HubServe
     download_into(tmp_path, hub, MODEL, allow_patterns=["config.json"])
     code = f"""
 import json
-from hftui.core.remote import HubRemote, RemoteError, load_listing
+from hftui.core.hub.remote import HubRemote, RemoteError, load_listing
 remote = HubRemote({hub.endpoint!r}, token=False)
 listing = load_listing(remote, {MODEL!r}, "model", None, {str(tmp_path)!r})
 try:
@@ -145,7 +145,7 @@ print(json.dumps([listing.offline, listing.notice, len(listing.files), missing, 
 
 
 def test_resolve_ref_input() -> None:
-    from hftui.core.remote import RefInfo
+    from hftui.core.hub.remote import RefInfo
 
     refs = RepoRefs(
         (
@@ -167,7 +167,7 @@ def test_resolve_ref_input() -> None:
 
 
 def test_cached_listing_keeps_lfs_and_blob_names(tmp_path: Path) -> None:
-    from hftui.core.browse_local import local_index
+    from hftui.core.hub.browse_local import local_index
 
     with HubServer(small_spec()) as server:
         download_into(tmp_path, server, MODEL, allow_patterns=["*.json"])

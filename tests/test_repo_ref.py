@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from huggingface_hub.utils import filter_repo_objects
 
-from hftui.core.repo_ref import RepoRef, RepoRefError, parse_repo_input, quant_patterns
+from hftui.core.hub.repo_ref import RepoRef, RepoRefError, parse_repo_input, quant_patterns
 
 EP = "http://127.0.0.1:8765"
 
@@ -215,7 +215,7 @@ def test_id_rules_agree_with_huggingface_hub(repo_id: str) -> None:
     """repo_ref does not import huggingface_hub (it runs on the event loop); its rules must match the library's."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from hftui.core.repo_ref import validate_id
+    from hftui.core.hub.repo_ref import validate_id
 
     try:
         validate_repo_id(repo_id)
@@ -235,7 +235,7 @@ def test_parsing_never_imports_huggingface_hub() -> None:
     import sys
 
     code = (
-        "import sys; from hftui.core.repo_ref import parse_repo_input; parse_repo_input('org/name:Q4_K_M'); "
+        "import sys; from hftui.core.hub.repo_ref import parse_repo_input; parse_repo_input('org/name:Q4_K_M'); "
         "print('huggingface_hub' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

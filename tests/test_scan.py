@@ -26,8 +26,8 @@ from cachebuilders import (
 from huggingface_hub import scan_cache_dir
 from huggingface_hub.utils import _shared_blobs
 
-from hftui.core import scan as scan_module
-from hftui.core.scan import iter_scan, rescan_repo, scan_cache
+from hftui.core.cache import scan as scan_module
+from hftui.core.cache.scan import iter_scan, rescan_repo, scan_cache
 
 
 def test_library_constants_are_mirrored() -> None:
@@ -465,7 +465,7 @@ def test_worker_pool_starts_when_stderr_has_no_usable_file_number(tmp_path: Path
     script = f"""
 import sys, threading
 from multiprocessing import resource_tracker
-from hftui.core import scan
+from hftui.core.cache import scan
 
 class Capture:
     def write(self, text): return len(text)

@@ -239,7 +239,7 @@ def test_unreachable_default_cache_is_a_one_line_usage_error(
     def unreachable(explicit: object) -> None:
         raise PermissionError(13, "Permission denied", "/home/other/.cache/huggingface/hub")
 
-    monkeypatch.setattr("hftui.core.paths.resolve_cache_dir", unreachable)
+    monkeypatch.setattr("hftui.core.cache.paths.resolve_cache_dir", unreachable)
     assert main(["scan", "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -10,7 +10,7 @@ import pytest
 from cachebuilders import assert_same_as_library
 from hubfixtures import DATASET, MODEL, SPACE, download_into, hub  # noqa: F401
 
-from hftui.core.scan import scan_cache
+from hftui.core.cache.scan import scan_cache
 
 
 @pytest.fixture(scope="module")

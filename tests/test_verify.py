@@ -10,7 +10,7 @@ import pytest
 from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
 from test_cleanup_support import MODEL, repos_by_key, revision_with
 
-from hftui.core.verify import VerifyCancelled, VerifyError, git_blob_sha1, verify_revision
+from hftui.core.cache.verify import VerifyCancelled, VerifyError, git_blob_sha1, verify_revision
 
 M = ("model", MODEL)
 

@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_tui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hftui.core.paths import CacheDirError, resolve_cache_dir
+    from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
     from hftui.settings import load_settings
 
     _positive(args.max_jobs, "--max-jobs")

@@ -116,8 +116,8 @@ def _line_parser() -> argparse.ArgumentParser:
 
 def build_request(text: str, options: dict[str, Any], *, endpoint: str | None) -> Any:
     """A DownloadRequest from a repo input plus options; LineError with a user message."""
-    from hftui.core.models import DownloadRequest
-    from hftui.core.repo_ref import RepoRefError, parse_repo_input
+    from hftui.core.downloads.models import DownloadRequest
+    from hftui.core.hub.repo_ref import RepoRefError, parse_repo_input
 
     try:
         ref = parse_repo_input(text, endpoint=endpoint, repo_type=options.get("repo_type"))
@@ -196,7 +196,7 @@ class _Display:
             self.out.flush()
 
     def job_line(self, job: Any) -> str:
-        from hftui.core import dl_format as fmt
+        from hftui.core.downloads import format as fmt
 
         total = job.bytes_total
         pct = f"{100 * job.bytes_done / total:5.1f}%" if total else "     "
@@ -208,7 +208,7 @@ class _Display:
         )
 
     def final_line(self, job: Any) -> str:
-        from hftui.core import dl_format as fmt
+        from hftui.core.downloads import format as fmt
 
         if job.state == "done":
             files = job.files_total or 0
@@ -368,7 +368,7 @@ def _run_engine(
 ) -> int:
     from huggingface_hub.utils import logging as hf_logging
 
-    from hftui.core.dl_engine import DownloadEngine
+    from hftui.core.downloads.engine import DownloadEngine
 
     hf_logging.set_verbosity_error()
     out = sys.stdout

@@ -9,8 +9,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hftui.core.filters import Filter, SortSpec
-    from hftui.core.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.core.cache.filters import Filter, SortSpec
+    from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
 
 JSON_SCHEMA_VERSION = 1
 
@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from hftui.cli import UsageError
-    from hftui.core.filters import FilterError, parse_filter, parse_sort
-    from hftui.core.paths import CacheDirError, resolve_cache_dir
-    from hftui.core.scan import scan_cache
+    from hftui.core.cache.filters import FilterError, parse_filter, parse_sort
+    from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
+    from hftui.core.cache.scan import scan_cache
 
     try:
         filters = [parse_filter(text) for text in args.filter]
@@ -103,7 +103,7 @@ Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]
 def _select(
     report: CacheReport, filters: list[Filter], sort: SortSpec, now: float, *, revisions: bool
 ) -> Rows:
-    from hftui.core.filters import matches, sort_repos
+    from hftui.core.cache.filters import matches, sort_repos
 
     rows: Rows = []
     for repo in sort_repos(report.repos, sort):

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from hftui import __version__
-from hftui.core.dl_engine import LoadReport
+from hftui.core.downloads.engine import LoadReport
 from hftui.settings import Settings, SettingsProblem
 from hftui.tui.downloads import DownloadsController
 from hftui.tui.messages import CacheChanged, DownloadsChanged, DownloadsLoaded, DownloadsLost, OpenInBrowser
@@ -74,7 +74,7 @@ class HfTuiApp(App[int]):
     def cache_dir(self) -> Path:
         if self.settings.cache_dir:
             return Path(self.settings.cache_dir)
-        from hftui.core.paths import default_cache_dir
+        from hftui.core.cache.paths import default_cache_dir
 
         return default_cache_dir()
 

@@ -1,6 +1,6 @@
 """Bridge between the download engine (hftui.core) and the app.
 
-The engine runs in a child process (`hftui.core.dl_process.EngineProcess`: the same
+The engine runs in a child process (`hftui.core.downloads.process.EngineProcess`: the same
 `DownloadEngine` as the headless CLI, kept away from the UI's GIL). This controller starts
 it, turns its events into `DownloadsChanged` messages (posted thread-safely from the
 process's reader thread, never touching widgets there), and offers the small API the app and
@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hftui.core import dl_format as fmt
-from hftui.core.dl_engine import EngineEvent, LoadReport
-from hftui.core.dl_process import EngineProcess, EngineUnavailable
-from hftui.core.models import DownloadRequest
-from hftui.core.persist import QueueStore
-from hftui.core.queue import Job, QueueError, QueueTotals
+from hftui.core.downloads import format as fmt
+from hftui.core.downloads.engine import EngineEvent, LoadReport
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.persist import QueueStore
+from hftui.core.downloads.process import EngineProcess, EngineUnavailable
+from hftui.core.downloads.queue import Job, QueueError, QueueTotals
 
 if TYPE_CHECKING:
     from hftui.tui.app import HfTuiApp

@@ -26,11 +26,11 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from hftui.core.browse_index import FolderIndex, build_index
-from hftui.core.browse_local import LocalIndex, local_index
-from hftui.core.hfcmd import hf_download_command
-from hftui.core.models import DownloadRequest
-from hftui.core.patterns import (
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.hub.browse_index import FolderIndex, build_index
+from hftui.core.hub.browse_local import LocalIndex, local_index
+from hftui.core.hub.hfcmd import hf_download_command
+from hftui.core.hub.patterns import (
     PatternError,
     PresetResult,
     Preview,
@@ -48,7 +48,7 @@ from hftui.core.patterns import (
     split_globs,
     toggle,
 )
-from hftui.core.remote import (
+from hftui.core.hub.remote import (
     HubRemote,
     Listing,
     Remote,
@@ -59,7 +59,7 @@ from hftui.core.remote import (
     load_listing,
     resolve_ref_input,
 )
-from hftui.core.repo_ref import RepoRef, RepoRefError, parse_repo_input
+from hftui.core.hub.repo_ref import RepoRef, RepoRefError, parse_repo_input
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
 from hftui.tui.widgets.pattern_bar import PatternBar
 from hftui.tui.widgets.repo_tree import RepoTree, size_text

@@ -1,7 +1,7 @@
 """The Cache pane: see the cache like ncdu shows a disk, mark what to delete, free it safely.
 
-The pane owns the scan worker (rows stream in from `hftui.core.scan.iter_scan`), the marks, and
-the plan → confirm → execute flow of `hftui.core.cleanup`. Worker threads never touch widgets:
+The pane owns the scan worker (rows stream in from `hftui.core.cache.scan.iter_scan`), the marks, and
+the plan → confirm → execute flow of `hftui.core.cache.cleanup`. Worker threads never touch widgets:
 they post the messages nested below, and handlers on the event loop update the table.
 """
 
@@ -27,15 +27,15 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
 from textual.worker import get_current_worker
 
-from hftui.core.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
+from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
 from hftui.tui.widgets.cache_table import CacheTable, size_text
 
 if TYPE_CHECKING:
-    from hftui.core.filters import Filter
-    from hftui.core.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.core.cache.filters import Filter
+    from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
 
 RepoKey = tuple[str, str]
 DESTRUCTIVE = frozenset({"toggle_mark", "delete", "prune", "clear_marks"})
@@ -314,7 +314,7 @@ class CachePane(Vertical):
 
     def _stream(self, cache_dir: Path, generation: int, cancelled: Callable[[], bool], processes: int) -> int:
         """Runs in the scan thread: post rows in batches (the first one at once); returns rows posted."""
-        from hftui.core.scan import iter_scan
+        from hftui.core.cache.scan import iter_scan
 
         stream = iter_scan(cache_dir, cancel=cancelled, processes=processes)
         batch: list[RepoRecord] = []
@@ -377,7 +377,7 @@ class CachePane(Vertical):
             self._resort()
 
     def _passes(self, record: RepoRecord, t: float) -> bool:
-        from hftui.core.filters import matches
+        from hftui.core.cache.filters import matches
 
         return matches(record, self.filters, now=t)
 
@@ -429,7 +429,7 @@ class CachePane(Vertical):
     def _rescan_repos(
         self, cache_dir: Path, names: list[str], report: ExecutionReport | None, title: str
     ) -> None:
-        from hftui.core.scan import rescan_repo
+        from hftui.core.cache.scan import rescan_repo
 
         records, gone = [], []
         for name in names:
@@ -567,7 +567,7 @@ class CachePane(Vertical):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        from hftui.core.filters import FilterError, parse_query
+        from hftui.core.cache.filters import FilterError, parse_query
 
         box, error = event.input, self.query_one("#filter-error", Static)
         try:
@@ -757,7 +757,7 @@ class CachePane(Vertical):
         cache_dir: Path,
         confirm: bool,
     ) -> None:
-        from hftui.core.cleanup import plan_deletion
+        from hftui.core.cache.cleanup import plan_deletion
 
         infos = {key: record.to_cached_repo_info() for key, record in touched.items()}
         root = Path(os.path.realpath(cache_dir))
@@ -804,7 +804,7 @@ class CachePane(Vertical):
 
     @work(thread=True, group="cache-delete", exit_on_error=False)
     def _execute(self, plan: DeletionPlan, title: str) -> None:
-        from hftui.core.scan import rescan_repo
+        from hftui.core.cache.scan import rescan_repo
 
         try:
             report = execute_plan(plan)
@@ -848,7 +848,7 @@ class CachePane(Vertical):
         busy: dict[RepoKey, str],
         cache_dir: Path,
     ) -> None:
-        from hftui.core.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
+        from hftui.core.cache.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
 
         root = Path(report.cache_dir)
         infos = {k: r.to_cached_repo_info() for k, r in with_detached.items()}
@@ -915,7 +915,7 @@ class CachePane(Vertical):
         return record, revision
 
     def action_copy(self) -> None:
-        from hftui.core.clipboard import copy_choices
+        from hftui.core.cache.clipboard import copy_choices
         from hftui.tui.screens.cache_copy import CopyMenuScreen
 
         record, revision = self._current()
@@ -964,7 +964,7 @@ class CachePane(Vertical):
 
     @work(thread=True, exclusive=True, group="cache-frees", exit_on_error=False)
     def _frees(self, record: RepoRecord, cache_dir: Path) -> None:
-        from hftui.core.cleanup import plan_deletion
+        from hftui.core.cache.cleanup import plan_deletion
 
         key = (str(record.repo_type), record.repo_id)
         infos = {key: record.to_cached_repo_info()}

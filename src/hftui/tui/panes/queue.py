@@ -18,8 +18,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from hftui.core import dl_format as fmt
-from hftui.core.queue import Job
+from hftui.core.downloads import format as fmt
+from hftui.core.downloads.queue import Job
 from hftui.tui.widgets.summary import SteadyStatic, same_content
 
 COLUMNS = (

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 
-from hftui.core.verify import VerifyCancelled, VerifyError, VerifyResult, verify_revision
+from hftui.core.cache.verify import VerifyCancelled, VerifyError, VerifyResult, verify_revision
 
 
 class VerifyScreen(ModalScreen[VerifyResult | None]):

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from hftui.core.cleanup import DeletionPlan
+from hftui.core.cache.cleanup import DeletionPlan
 from hftui.tui.widgets.cache_table import size_text
 
 MAX_LISTED = 200

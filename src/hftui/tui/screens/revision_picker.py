@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from hftui.core.remote import RepoRefs, resolve_ref_input
+from hftui.core.hub.remote import RepoRefs, resolve_ref_input
 
 _MODAL_CSS = """
 {name} {{ align: center middle; }}

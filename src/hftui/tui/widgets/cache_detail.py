@@ -17,7 +17,7 @@ from textual.widgets.tree import TreeNode
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
 
 if TYPE_CHECKING:
-    from hftui.core.scan import RepoRecord, RevisionRecord
+    from hftui.core.cache.scan import RepoRecord, RevisionRecord
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 if TYPE_CHECKING:
-    from hftui.core.scan import RepoRecord
+    from hftui.core.cache.scan import RepoRecord
 
 BAR_WIDTH = 8
 COLUMNS = (

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Static
 
-from hftui.core.patterns import Selection, join_globs
+from hftui.core.hub.patterns import Selection, join_globs
 
 DEBOUNCE_S = 0.25
 

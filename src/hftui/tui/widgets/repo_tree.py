@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from hftui.core.browse_index import FolderIndex, RemoteFolder
-from hftui.core.browse_local import LocalIndex
-from hftui.core.remote import RemoteFile
+from hftui.core.hub.browse_index import FolderIndex, RemoteFolder
+from hftui.core.hub.browse_local import LocalIndex
+from hftui.core.hub.remote import RemoteFile
 
 PAGE = 200
 """Children added per folder expansion (and per "more" line): keeps each UI step far below 100 ms."""

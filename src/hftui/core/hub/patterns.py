@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from hftui.core.browse_local import LocalIndex
-from hftui.core.remote import RemoteFile
-from hftui.core.repo_ref import glob_escape, glob_unescape, quant_patterns
+from hftui.core.hub.browse_local import LocalIndex
+from hftui.core.hub.remote import RemoteFile
+from hftui.core.hub.repo_ref import glob_escape, glob_unescape, quant_patterns
 
 WEIGHT_FORMATS = ("*.bin", "*.h5", "*.msgpack", "*.ckpt", "*.onnx", "*.onnx_data", "*.pt", "*.pth")
 """What "safetensors weights only" skips when the repo has ``.safetensors`` files."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hftui.core.remote import RemoteFile
+from hftui.core.hub.remote import RemoteFile
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hftui.core.remote import RemoteFile
+from hftui.core.hub.remote import RemoteFile
 
 LocalState = Literal["cached", "other", "missing"]
 

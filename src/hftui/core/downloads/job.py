@@ -14,7 +14,7 @@
 
 Transient faults (connection reset, 5xx, 429, stall, connect errors) are retried with backoff
 up to `settings.retries` times; other errors fail the job with a specific, token-free message.
-Cancellation: see `hftui.core.dl_transport`.
+Cancellation: see `hftui.core.downloads.transport`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hftui.core import dl_transport
-from hftui.core.dl_transport import JOB_HEADER, JobCancelled, JobChannel
-from hftui.core.models import DownloadRequest
+from hftui.core.downloads import transport
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.transport import JOB_HEADER, JobCancelled, JobChannel
 
 REPORT_INTERVAL = 0.1
 """Seconds between progress reports of one job (≤ 10 per second)."""
@@ -515,7 +515,7 @@ def run_job(
     is_cancelled: Callable[[], bool],
     default_cache: str | None = None,
     claim_space: Callable[[Path, int], int] | None = None,
-    cancel_signal: dl_transport.CancelSignal | None = None,
+    cancel_signal: transport.CancelSignal | None = None,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
@@ -526,7 +526,7 @@ def run_job(
     """
     from huggingface_hub import snapshot_download
 
-    dl_transport.install()
+    transport.install()
     secret = token if isinstance(token, str) else None
     dest = destination_dir(request, default_cache)
     # A local-dir job copies files the Hub cache already holds instead of downloading them:
@@ -540,7 +540,7 @@ def run_job(
         if tracker is not None:
             tracker.add_net(n)
 
-    dl_transport.register(
+    transport.register(
         job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal)
     )
     common: dict[str, Any] = {
@@ -591,7 +591,7 @@ def run_job(
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
                 if short:
-                    from hftui.core.dl_format import size as fmt
+                    from hftui.core.downloads.format import size as fmt
 
                     busy = f" + {fmt(others)} still coming from other jobs" if others else ""
                     return JobResult(
@@ -656,4 +656,4 @@ def run_job(
                 if _sleep_unless_cancelled(delay, is_cancelled):
                     return JobResult(CANCELLED, "", bytes_total, files_total)
     finally:
-        dl_transport.unregister(job_token)
+        transport.unregister(job_token)

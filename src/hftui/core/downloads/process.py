@@ -6,7 +6,7 @@ threads queueing for the GIL beside the UI thread, and each of the dozens of tim
 loop wakes up to handle a key it waits its turn: measured on a 2-core box, key presses took
 up to 0.28 s with the engine in the app's process, under 0.08 s with the same downloads in
 a child process (`benchmarks/download.py`). So the TUI runs the very same `DownloadEngine`
-(its threads still call `snapshot_download`) in `python -m hftui.core.dl_process`, at a lower
+(its threads still call `snapshot_download`) in `python -m hftui.core.downloads.process`, at a lower
 OS priority, and talks to it over a socket pair. The headless CLI has no UI to protect and
 keeps the engine in its own process.
 
@@ -46,9 +46,9 @@ from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hftui.core.dl_engine import EngineEvent, LoadReport, RepoKey
-from hftui.core.models import DownloadRequest
-from hftui.core.queue import (
+from hftui.core.downloads.engine import EngineEvent, LoadReport, RepoKey
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.queue import (
     CHECKING,
     QUEUED,
     RUNNING,
@@ -214,7 +214,7 @@ class EngineProcess:
             log = self._open_log()
             try:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "hftui.core.dl_process", str(child_end.fileno())],
+                    [sys.executable, "-m", "hftui.core.downloads.process", str(child_end.fileno())],
                     pass_fds=(child_end.fileno(),),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -522,8 +522,8 @@ class _Child:
                 return
 
     def run(self) -> int:
-        from hftui.core.dl_engine import DownloadEngine
-        from hftui.core.persist import QueueStore
+        from hftui.core.downloads.engine import DownloadEngine
+        from hftui.core.downloads.persist import QueueStore
 
         try:
             init = recv_message(self.sock)
@@ -610,7 +610,7 @@ class _Child:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m hftui.core.dl_process FD  (started by the hftui app)", file=sys.stderr)
+        print("usage: python -m hftui.core.downloads.process FD  (started by the hftui app)", file=sys.stderr)
         return 2
     sock = socket.socket(fileno=int(args[0]))
     try:
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not this `__main__` copy: pickles must name the classes the
-    # parent knows (`hftui.core.dl_process.Snapshot`, not `__main__.Snapshot`).
-    from hftui.core import dl_process
+    # parent knows (`hftui.core.downloads.process.Snapshot`, not `__main__.Snapshot`).
+    from hftui.core.downloads import process
 
-    raise SystemExit(dl_process.main())
+    raise SystemExit(process.main())

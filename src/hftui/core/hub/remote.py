@@ -359,7 +359,7 @@ def _lfs_sha256s(storage: Path, commit: str) -> dict[str, str]:
     `get_cached_repo_tree` drops the LFS hashes, so the file is read with the same reader the
     offline verifier uses rather than through huggingface_hub's private `_tree_cache` module.
     """
-    from hftui.core.verify import VerifyError, read_listing
+    from hftui.core.cache.verify import VerifyError, read_listing
 
     try:
         entries = read_listing(storage, commit)

@@ -19,7 +19,7 @@ prints.
 Cancellation. Pause/cancel/quit set the job's `CancelSignal` (a flag that also cuts the job's
 open connections, so a read stuck on a stalled body returns at once); the transport and the tqdm
 adapter see it on the next network read / progress update and unwind the library's call
-(see `hftui.core.dl_transport`). The job's state changes at once; its slot is freed when its
+(see `hftui.core.downloads.transport`). The job's state changes at once; its slot is freed when its
 thread has returned.
 """
 
@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hftui.core import dl_transport
-from hftui.core import download as dl
-from hftui.core.models import DownloadRequest
-from hftui.core.persist import BackgroundSaver, QueueInUse, QueueStore
-from hftui.core.queue import (
+from hftui.core.downloads import job as dl
+from hftui.core.downloads import transport
+from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.persist import BackgroundSaver, QueueInUse, QueueStore
+from hftui.core.downloads.queue import (
     CHECKING,
     PAUSED,
     QUEUED,
@@ -105,7 +105,7 @@ class DownloadEngine:
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._threads: dict[str, threading.Thread] = {}
-        self._cancel: dict[str, dl_transport.CancelSignal] = {}
+        self._cancel: dict[str, transport.CancelSignal] = {}
         self._claims: dict[str, tuple[int, int]] = {}
         """job id -> (st_dev of its destination, bytes it will write): see `_claim_space`."""
         self._started = False
@@ -369,7 +369,7 @@ class DownloadEngine:
                 return
             for job in self.queue.startable(int(self.settings.max_jobs), busy=set(self._threads)):
                 self.queue.mark_checking(job.id)
-                cancel = dl_transport.CancelSignal()
+                cancel = transport.CancelSignal()
                 self._cancel[job.id] = cancel
                 thread = threading.Thread(
                     target=self._work,
@@ -385,7 +385,7 @@ class DownloadEngine:
         for job_id in started:
             self._emit(EngineEvent("changed", job_id))
 
-    def _work(self, job_id: str, request: DownloadRequest, cancel: dl_transport.CancelSignal) -> None:
+    def _work(self, job_id: str, request: DownloadRequest, cancel: transport.CancelSignal) -> None:
         try:
             result = self.runner(
                 request,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from hftui.core.scan import RepoRecord, RevisionRecord
+    from hftui.core.cache.scan import RepoRecord, RevisionRecord
 
 __all__ = [
     "FILTER_KEYS",

@@ -1,6 +1,6 @@
 """The download queue as a pure state machine: no threads, no I/O, no UI.
 
-The engine (`hftui.core.dl_engine`) owns one `DownloadQueue` and mutates it under its lock; the
+The engine (`hftui.core.downloads.engine`) owns one `DownloadQueue` and mutates it under its lock; the
 TUI and the headless CLI only read copies (`JobView`). Every rule about what may happen to a
 job (duplicates, order, which transitions are allowed, how many run at once) lives here and is
 unit tested without a network or a thread.
@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hftui.core.models import DownloadRequest
+from hftui.core.downloads.models import DownloadRequest
 
 QUEUED = "queued"
 CHECKING = "checking"
