@@ -108,6 +108,10 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self.disk_bytes = 0
         self.net_bytes = 0
+        """Body bytes counted by hftui's transport (plain HTTP only)."""
+        self.transfer_bytes = 0
+        """Bytes received as the library's transfer bar reports them: every 200 ms from hf_xet for
+        Xet files (whose bytes never pass through the transport), per chunk for plain HTTP."""
         self.files_done = 0
         self._last_report = -1e9
         self._samples: deque[tuple[float, int]] = deque()
@@ -133,22 +137,34 @@ class ProgressTracker:
         self.check_cancel()
         self._maybe_report(force=True)
 
+    # Called by the tqdm adapter for the library's transfer bar.
+    def add_transfer(self, n: int) -> None:
+        with self._lock:
+            self.transfer_bytes += n
+        self.check_cancel()
+        self._maybe_report()
+
+    def received(self) -> int:
+        """Bytes received so far: both counters see plain HTTP bodies, only the transfer bar sees Xet."""
+        return max(self.net_bytes, self.transfer_bytes)
+
     def check_cancel(self) -> None:
         if self.is_cancelled():
             raise JobCancelled("cancelled")
 
     def bytes_done(self) -> int:
-        return min(self.bytes_total, max(self.disk_bytes, self.net_bytes))
+        return min(self.bytes_total, max(self.disk_bytes, self.received()))
 
     def snapshot(self) -> Progress:
         now = self._clock()
         with self._lock:
             done = self.bytes_done()
-            self._samples.append((now, self.net_bytes))
+            received = self.received()
+            self._samples.append((now, received))
             while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
                 self._samples.popleft()
             t0, b0 = self._samples[0]
-            speed = (self.net_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
+            speed = max(0.0, (received - b0) / (now - t0)) if now - t0 > 0.05 else 0.0
             files = max(0, min(self.files_done - self.files_skipped, self.files_total))
         remaining = self.bytes_total - done
         eta = remaining / speed if speed > 0 else None
@@ -167,9 +183,10 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
     """A tqdm look-alike bound to one job, for `snapshot_download(tqdm_class=...)`.
 
     snapshot_download creates three bars from it: the file-count bar (`hf_thread_map`, updated
-    by 1 per finished file), a "Downloading bytes" transfer bar and a "Reconstructing" bar that
-    gets every written chunk. We count files and written bytes; the transfer bar is ignored
-    (the transport counts network bytes more finely). `update()` raises when cancelled.
+    by 1 per finished file), a "Downloading bytes" transfer bar (bytes received: every 200 ms
+    from hf_xet, per body chunk over HTTP) and a "Reconstructing" bar that gets every written
+    block (up to 64 MiB at a time for Xet). We count all three. `update()` raises when cancelled
+    (which stops a plain HTTP read; hf_xet swallows it, which is why a job runs in its own process).
     """
 
     class JobTqdm:
@@ -194,7 +211,7 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
             elif self.kind == "bytes":
                 tracker.add_disk(amount)
             else:
-                tracker.check_cancel()
+                tracker.add_transfer(amount)
 
         def __enter__(self) -> JobTqdm:
             return self
@@ -516,15 +533,22 @@ def run_job(
     default_cache: str | None = None,
     claim_space: Callable[[Path, int], int] | None = None,
     cancel_signal: transport.CancelSignal | None = None,
+    on_plan: Callable[[list[Any], float], None] | None = None,
+    attempts_used: int = 0,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
     `claim_space(dest, nbytes)` (given by the engine) records that this job is about to write
     `nbytes` under `dest` and returns how many bytes other running jobs still have to write to
     the same filesystem, so that two jobs that each fit alone are not both started when only
-    one fits.
+    one fits. `on_plan(files, started)` hears which files the job will fetch (each with
+    `local_path` and `file_size`) and when it started, so that whoever stops it from outside
+    can tell what is complete on disk (`kept_on_disk`). `attempts_used` counts retries already
+    spent on this job (by an earlier process of it), against `settings.retries`.
     """
     from huggingface_hub import snapshot_download
+
+    from hftui.core.downloads.plan import make_plan
 
     transport.install()
     secret = token if isinstance(token, str) else None
@@ -555,7 +579,7 @@ def run_job(
         "headers": {JOB_HEADER: job_token},
         "etag_timeout": float(settings.stall_timeout),
     }
-    attempt = 0
+    attempt = attempts_used
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
     started = time.time()
@@ -566,15 +590,11 @@ def run_job(
             try:
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
-                report(Progress("checking", message="dry run"))
-                quiet = ProgressTracker(lambda _p: None, is_cancelled, bytes_total=0, files_total=0)
-                plan = snapshot_download(
-                    request.repo_id,
-                    revision=request.revision,
-                    dry_run=True,
-                    tqdm_class=make_tqdm_class(quiet),
-                    **common,
+                report(Progress("checking", message="listing files"))
+                job_plan = make_plan(
+                    request, cache_dir=cache_dir, endpoint=endpoint, token=token, headers=common["headers"]
                 )
+                plan = job_plan.files
                 if not plan and (request.allow_patterns or request.ignore_patterns):
                     # A typo in a pattern must not look like a finished download.
                     patterns = [f"--include {p}" for p in request.allow_patterns]
@@ -587,6 +607,8 @@ def run_job(
                 to_fetch = [info for info in plan if info.will_download]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
+                if on_plan is not None:
+                    on_plan(to_fetch, started)
                 to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
@@ -603,7 +625,6 @@ def run_job(
                         files_total,
                     )
                 sweep_orphans(request, dest)
-                commit = plan[0].commit_hash if plan else None
                 tracker = ProgressTracker(
                     report,
                     is_cancelled,
@@ -615,7 +636,7 @@ def run_job(
                 report(Progress("start", 0, bytes_total, 0, files_total))
                 path = snapshot_download(
                     request.repo_id,
-                    revision=commit or request.revision,
+                    revision=job_plan.revision,
                     max_workers=int(settings.max_workers),
                     tqdm_class=make_tqdm_class(tracker),
                     **common,
