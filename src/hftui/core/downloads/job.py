@@ -68,6 +68,11 @@ class JobResult:
     kept: tuple[int, int] | None = None
     """For a stopped download: (bytes, files) of this attempt's files that are complete on disk.
     The library deletes a partial file when it is stopped, so this is what a resume keeps."""
+    transient: bool = False
+    """A failure worth retrying (reset, stall, 5xx/429...), when the retry budget given to
+    `run_job` is spent: whoever runs attempts in fresh processes retries it (`worker`)."""
+    progressed: bool = False
+    """The failed attempt completed files (a retry will not fetch them again)."""
 
 
 class JobFailure(Exception):
@@ -115,6 +120,7 @@ class ProgressTracker:
         self.files_done = 0
         self._last_report = -1e9
         self._samples: deque[tuple[float, int]] = deque()
+        self._last_received = clock()
         self.reports = 0
         self.message: str | None = None
 
@@ -122,6 +128,7 @@ class ProgressTracker:
     def add_net(self, n: int) -> None:
         with self._lock:
             self.net_bytes += n
+            self._last_received = self._clock()
         self._maybe_report()
 
     # Called by the tqdm adapter.
@@ -141,8 +148,14 @@ class ProgressTracker:
     def add_transfer(self, n: int) -> None:
         with self._lock:
             self.transfer_bytes += n
+            if n > 0:
+                self._last_received = self._clock()
         self.check_cancel()
         self._maybe_report()
+
+    def idle_for(self) -> float:
+        """Seconds since a byte last arrived (or since the transfer started)."""
+        return self._clock() - self._last_received
 
     def received(self) -> int:
         """Bytes received so far: both counters see plain HTTP bodies, only the transfer bar sees Xet."""
@@ -264,8 +277,20 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def classify(exc: BaseException, request: DownloadRequest, *, token: str | None = None) -> JobFailure:
-    """Turn an exception from the download path into a specific message; mark transient ones."""
+def classify(
+    exc: BaseException,
+    request: DownloadRequest,
+    *,
+    token: str | None = None,
+    tracker: ProgressTracker | None = None,
+    plan: list[Any] | None = None,
+    stall_timeout: float = 30.0,
+) -> JobFailure:
+    """Turn an exception from the download path into a specific message; mark transient ones.
+
+    `tracker` (when bytes were moving) and `plan` (the files, with their Xet hashes) let an
+    error from hf_xet say whether it was a stall and which file the storage does not know.
+    """
     import httpx2
     from huggingface_hub.errors import (
         DisabledRepoError,
@@ -277,6 +302,8 @@ def classify(exc: BaseException, request: DownloadRequest, *, token: str | None 
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
+
+    from hftui.core.downloads import xet_errors
 
     what = f"{request.repo_type} {request.repo_id}"
     failure: JobFailure | None = None
@@ -297,7 +324,13 @@ def classify(exc: BaseException, request: DownloadRequest, *, token: str | None 
             failure = JobFailure(f"file not found on the Hub: {err}".splitlines()[0])
         elif isinstance(err, HfHubHTTPError):
             status = err.response.status_code if err.response is not None else 0
-            if status == 401:
+            try:
+                url = str(err.response.request.url) if err.response is not None else ""
+            except RuntimeError:  # a response built without its request
+                url = ""
+            if "/xet-read-token/" in url and status in (401, 403):
+                failure = JobFailure(f"the Hub refused a Xet read token ({status}) for {what} ({AUTH_HINT})")
+            elif status == 401:
                 failure = JobFailure(f"unauthorized for {what} ({AUTH_HINT})")
             elif status == 403:
                 failure = JobFailure(f"access denied to {what} ({AUTH_HINT})")
@@ -319,6 +352,13 @@ def classify(exc: BaseException, request: DownloadRequest, *, token: str | None 
             failure = JobFailure(f"permission denied: {err.filename or err}")
         elif isinstance(err, OSError) and "Consistency check failed" in str(err):
             failure = JobFailure("incomplete file received", transient=True)
+        elif xet_errors.is_xet_error(err):
+            stalled_for = None if tracker is None else tracker.idle_for()
+            by_hash = {f.xet_hash: f.filename for f in plan or () if getattr(f, "xet_hash", None)}
+            message, transient = xet_errors.classify_xet(
+                err, stalled_for=stalled_for, stall_timeout=stall_timeout, files_by_hash=by_hash
+            )
+            failure = JobFailure(message, transient=transient)
         if failure is not None:
             break
     if failure is None:
@@ -493,6 +533,10 @@ def _sleep_unless_cancelled(seconds: float, is_cancelled: Callable[[], bool]) ->
     return is_cancelled()
 
 
+def retries_note(attempt: int) -> str:
+    return f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+
+
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1-based): 1, 2, 4, 8, capped at 15."""
     return float(min(15, 2 ** (attempt - 1)))
@@ -651,9 +695,17 @@ def run_job(
                     return JobResult(
                         CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
                     )
-                failure = classify(exc, request, token=secret)
                 last = tracker_box.get("t")
-                if failure.transient and last is not None and last.files_done > last.files_skipped:
+                failure = classify(
+                    exc,
+                    request,
+                    token=secret,
+                    tracker=last,
+                    plan=to_fetch,
+                    stall_timeout=float(settings.stall_timeout),
+                )
+                progressed = last is not None and last.files_done > last.files_skipped
+                if failure.transient and progressed:
                     # That attempt completed files, which the next one will not fetch again:
                     # progress was made, so the retry budget starts afresh (still bounded, by
                     # the number of files times `retries`).
@@ -663,8 +715,15 @@ def run_job(
                     if message.startswith("disk full") and str(dest) not in message:
                         message = f"disk full: no space left on {dest}"
                     if failure.transient and attempt:
-                        message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
-                    return JobResult(FAILED, message, bytes_total, files_total)
+                        message += retries_note(attempt)
+                    return JobResult(
+                        FAILED,
+                        message,
+                        bytes_total,
+                        files_total,
+                        transient=failure.transient,
+                        progressed=progressed,
+                    )
                 attempt += 1
                 delay = backoff_delay(attempt)
                 report(

@@ -39,8 +39,8 @@ class PlannedFile:
     will_download: bool
     local_path: str
     """Where the finished file appears: the snapshot link in the cache, or the file in a local dir."""
-    xet: bool = False
-    """The tree listing gives it a Xet hash: with hf_xet enabled it travels over Xet."""
+    xet_hash: str | None = None
+    """From the tree listing: with hf_xet enabled (the default) this file travels over Xet."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def make_plan(
         RemoteFile(e.path, int(e.size or 0), e.blob_id, e.lfs.sha256 if e.lfs is not None else None)
         for e in entries
     ]
-    xet_paths = {e.path for e in entries if getattr(e, "xet_hash", None)}
+    xet_hashes = {e.path: e.xet_hash for e in entries if getattr(e, "xet_hash", None)}
     matched = match(files, Selection(request.allow_patterns, request.ignore_patterns))
     local = local_index(cache, request.repo_id, request.repo_type, commit, files)
     force = request.force_download
@@ -111,5 +111,5 @@ def make_plan(
         else:
             local_path = os.path.join(storage, "snapshots", commit, *f.path.split("/"))
             fetch = local.will_download(f.path, force=force)
-        planned.append(PlannedFile(f.path, f.size, fetch, local_path, f.path in xet_paths))
+        planned.append(PlannedFile(f.path, f.size, fetch, local_path, xet_hashes.get(f.path)))
     return JobPlan(revision, commit, planned)

@@ -31,6 +31,7 @@ JobResult)`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue as queue_mod
 import select
@@ -41,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -192,46 +193,84 @@ def run_job_in_process(
     claim_space: Callable[[Path, int], int] | None = None,
     cancel_signal: Any = None,
 ) -> dl.JobResult:
-    """`job.run_job` in a child process that a pause, cancel or quit kills. Never raises."""
+    """`job.run_job` in child processes that a pause, cancel or quit kills. Never raises.
+
+    Each attempt is a fresh process: a retry starts with no state left by the failed one (hf_xet's
+    session, and the Xet token huggingface_hub caches per process - which a CAS that revoked it
+    would refuse again). Transient failures are retried here with hftui's backoff and budget
+    (`settings.retries`), each with a note on the row.
+    """
     if default_cache is None:
         # Resolved here, so a child sees the same default cache as this process (tests and the
         # app may point huggingface_hub at another cache after import).
         from huggingface_hub import constants
 
         default_cache = constants.HF_HUB_CACHE
-    if is_cancelled():
-        return dl.JobResult(dl.CANCELLED)
-    try:
-        child = spares.take()
-    except OSError as exc:
-        # Some sandboxes forbid starting programs. A download in this process beats no
-        # download: plain HTTP stays fully controlled (the transport), Xet transfers cannot be
-        # cut before their file ends - said on the row.
-        report(dl.Progress("checking", message=f"no download process ({exc.strerror or exc}); in-process"))
-        return dl.run_job(
-            request,
-            settings=settings,
-            endpoint=endpoint,
-            token=token,
-            report=report,
-            is_cancelled=is_cancelled,
-            default_cache=default_cache,
-            claim_space=claim_space,
-            cancel_signal=cancel_signal,
+    retries = int(settings.retries)
+    attempt = 0
+    while True:
+        if is_cancelled():
+            return dl.JobResult(dl.CANCELLED)
+        try:
+            child = spares.take()
+        except OSError as exc:
+            # Some sandboxes forbid starting programs. A download in this process beats no
+            # download: plain HTTP stays fully controlled (the transport); a Xet transfer
+            # cannot be cut before its file ends - the row says so.
+            report(
+                dl.Progress("checking", message=f"no download process ({exc.strerror or exc}); in-process")
+            )
+            return dl.run_job(
+                request,
+                settings=settings,
+                endpoint=endpoint,
+                token=token,
+                report=report,
+                is_cancelled=is_cancelled,
+                default_cache=default_cache,
+                claim_space=claim_space,
+                cancel_signal=cancel_signal,
+                attempts_used=attempt,
+            )
+        spec = JobSpec(request, settings, endpoint, token, default_cache)
+        result = _attempt(child, spec, request, report, is_cancelled, claim_space)
+        if result.status != dl.FAILED or not result.transient:
+            return result
+        if result.progressed:
+            attempt = 0  # files were completed: the budget starts afresh (as in `run_job`)
+        if attempt >= retries:
+            return replace(result, message=result.message + (dl.retries_note(attempt) if attempt else ""))
+        attempt += 1
+        delay = dl.backoff_delay(attempt)
+        report(
+            dl.Progress("checking", message=f"{result.message}; retry {attempt}/{retries} in {delay:.0f} s")
         )
-    spec = JobSpec(request, settings, endpoint, token, default_cache)
+        if dl._sleep_unless_cancelled(delay, is_cancelled):
+            return dl.JobResult(dl.CANCELLED, "", result.bytes_total, result.files_total)
+
+
+def _attempt(
+    child: _Child,
+    spec: JobSpec,
+    request: DownloadRequest,
+    report: Callable[[dl.Progress], None],
+    is_cancelled: Callable[[], bool],
+    claim_space: Callable[[Path, int], int] | None,
+) -> dl.JobResult:
+    """One attempt in `child`: relay its messages until its result, or kill it when stopped."""
     planned: list[KeptFile] = []
     started = time.time()
     bytes_total = files_total = 0
     try:
-        child.send(("job", spec))
+        # The child retries nothing itself: every transient failure comes back here.
+        child.send(("job", replace(spec, settings=_no_retries(spec.settings))))
     except OSError:
         child.kill()
-        return dl.JobResult(dl.FAILED, "the download process of this job did not start")
+        return dl.JobResult(dl.FAILED, "the download process of this job did not start", transient=True)
     while True:
         if is_cancelled():
             child.kill()
-            _remove_partial_files(request, default_cache)
+            _remove_partial_files(request, spec.default_cache)
             return dl.JobResult(
                 dl.CANCELLED, "", bytes_total, files_total, kept=dl.kept_on_disk(planned, started)
             )
@@ -244,13 +283,14 @@ def run_job_in_process(
             code = child.proc.wait()
             if is_cancelled():
                 continue
-            _remove_partial_files(request, default_cache)
+            _remove_partial_files(request, spec.default_cache)
             why = f"signal {-code}" if code < 0 else f"exit code {code}"
             return dl.JobResult(
                 dl.FAILED,
                 f"the download process of this job stopped unexpectedly ({why})",
                 bytes_total,
                 files_total,
+                transient=True,
             )
         kind = message[0]
         if kind == "progress":
@@ -271,6 +311,12 @@ def run_job_in_process(
             result: dl.JobResult = message[1]
             child.close()
             return result
+
+
+def _no_retries(settings: Any) -> Any:
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        return dataclasses.replace(settings, retries=0)
+    return settings
 
 
 def _remove_partial_files(request: DownloadRequest, default_cache: str | None) -> None:
