@@ -529,5 +529,6 @@ class DownloadEngine:
                     files_done=progress.files_done,
                     speed=progress.speed,
                     eta=progress.eta,
+                    message=progress.message or "",  # a fault being recovered from, while it lasts
                 )
         self._emit(EngineEvent(kind, job_id))

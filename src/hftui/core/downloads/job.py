@@ -123,6 +123,7 @@ class ProgressTracker:
         self._last_received = clock()
         self.reports = 0
         self.message: str | None = None
+        self._note_until = 0.0
 
     # Called by the transport on every body read (many threads).
     def add_net(self, n: int) -> None:
@@ -181,7 +182,15 @@ class ProgressTracker:
             files = max(0, min(self.files_done - self.files_skipped, self.files_total))
         remaining = self.bytes_total - done
         eta = remaining / speed if speed > 0 else None
-        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, self.message)
+        message = self.message if self.message is None or now < self._note_until else None
+        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, message)
+
+    def note(self, message: str, seconds: float = 10.0) -> None:
+        """Show `message` on the row for a while (a fault the library is recovering from)."""
+        with self._lock:
+            self.message = message
+            self._note_until = self._clock() + seconds
+        self._maybe_report(force=True)
 
     def _maybe_report(self, force: bool = False) -> None:
         now = self._clock()
@@ -608,8 +617,14 @@ def run_job(
         if tracker is not None:
             tracker.add_net(n)
 
+    def on_note(message: str) -> None:
+        tracker = tracker_box.get("t")
+        if tracker is not None:
+            tracker.note(message)
+
     transport.register(
-        job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal)
+        job_token,
+        JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal, on_note),
     )
     common: dict[str, Any] = {
         "repo_type": request.repo_type,

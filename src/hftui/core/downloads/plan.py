@@ -76,7 +76,7 @@ def make_plan(
     api = HfApi(endpoint=endpoint, token=token, headers=headers)
     cache = cache_dir or constants.HF_HUB_CACHE
     revision = api.resolve_revision(
-        request.repo_id, repo_type=request.repo_type, revision=request.revision, cache_dir=cache
+        request.repo_id, repo_type=request.repo_type, revision=request.revision or "main", cache_dir=cache
     )
     commit = revision.resolved
     entries = [
