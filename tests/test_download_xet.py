@@ -52,8 +52,8 @@ def spec() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["xet", "http"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+@pytest.fixture(params=["xet", "http"], name="mode")
+def transfer_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "http":
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     else:
