@@ -376,3 +376,51 @@ def test_a_refused_xet_token_fails_with_the_reason(status: int, make_engine, tmp
         assert error.startswith(f"the Hub refused a Xet read token ({status}) for model {C}"), error
         assert hub.bytes_sent("*", server="cas") == 0
         assert blobs(tmp_path / "cache", C) == []
+
+
+def test_quitting_the_app_stops_its_xet_jobs(mode: str, tmp_path: Path) -> None:
+    """The TUI's engine runs in a child process that runs each job in a process of its own: quitting
+    (`EngineProcess.shutdown`) must stop them all, alone, and leave no process and no partial file."""
+    import os
+
+    from hftui.core.downloads.process import EngineProcess
+
+    with HubServer(spec()) as hub:
+        hub.set_bandwidth(RATE)
+        engine = EngineProcess(
+            Settings(disk_margin_mb=0),
+            endpoint=hub.endpoint,
+            default_cache=str(tmp_path / "cache"),
+            state_directory=tmp_path / "state",
+        )
+        try:
+            engine.submit(DownloadRequest(A, allow_patterns=("a.bin",)))
+            engine.submit(DownloadRequest(B))
+            files = [(A, "a.bin"), (B, "b.bin")]
+            wait_for(lambda: all(sent(hub, r, p, mode) > 200_000 for r, p in files), what="both transfers")
+            child = engine.pid
+            jobs = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == child]
+            assert len(jobs) >= 2  # the two job processes (and maybe a warm spare)
+            assert engine.shutdown(2.0)
+        finally:
+            engine.shutdown(2.0)
+        silent = wait_silent(hub, files, mode)
+        assert all(n < 24 * MIB for n in silent.values())
+        time.sleep(0.5)
+        assert {r: sent(hub, r, p, mode) for r, p in files} == silent
+        assert not [p for p in jobs if _alive(p)]
+        assert not list((tmp_path / "cache").rglob("*.incomplete"))
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

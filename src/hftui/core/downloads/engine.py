@@ -179,6 +179,10 @@ class DownloadEngine:
             first, self._started = not self._started, True
         if first:
             threading.Thread(target=self._watch_stalls, name="hftui-download-stalls", daemon=True).start()
+            from hftui.core.downloads import worker
+
+            if self.runner is worker.run_job_in_process:
+                worker.spares.warm()
         self._schedule()
 
     def shutdown(self, timeout: float = 2.0) -> bool:

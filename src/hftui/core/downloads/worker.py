@@ -166,6 +166,13 @@ class _Spares:
                     self._spare = _Child(env)
         return child
 
+    def warm(self) -> None:
+        """Start the spare now, so the first job does not wait for the library's import."""
+        with self._lock:
+            if self._spare is None:
+                with contextlib.suppress(OSError):
+                    self._spare = _Child(_child_environment())
+
     def close(self) -> None:
         with self._lock:
             spare, self._spare = self._spare, None
