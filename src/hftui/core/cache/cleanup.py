@@ -649,14 +649,14 @@ def execute_plan(
 
 def summarize(report: ExecutionReport) -> str:
     """One line for a notification."""
-    import humanize
+    from hftui.core import vocab
 
-    freed = humanize.naturalsize(report.freed_size)
+    freed = vocab.size(report.freed_size)
     if report.ok and not report.vanished:
         return f"Freed {freed}."
     parts = [f"Freed {freed}"]
     if report.problems:
-        parts.append(f"{len(report.problems)} item(s) could not be deleted")
+        parts.append(f"{vocab.count(len(report.problems), 'item')} could not be deleted")
     if report.vanished:
         parts.append(f"{len(report.vanished)} already gone")
     if report.cancelled:

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from hftui.core.vocab import REPO_TYPES
+
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord, RevisionRecord
 
@@ -58,7 +60,7 @@ TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 *
 
 FILTER_KEYS = ("accessed", "modified", "name", "refs", "size", "type")
 OPERATORS = ("=", "!=", ">", "<", ">=", "<=")
-REPO_TYPES = ("model", "dataset", "space", "kernel")
+
 SORT_KEYS = ("accessed", "files", "modified", "name", "size")
 _DEFAULT_DESCENDING = {"accessed": True, "files": True, "modified": True, "size": True, "name": False}
 

@@ -29,7 +29,6 @@ A lock we cannot open is left out.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import stat as stat_mod
@@ -44,6 +43,9 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+from hftui.core.cache.listing import ListingError, read_listing
+from hftui.core.vocab import TYPE_PREFIXES
 
 if TYPE_CHECKING:
     from huggingface_hub import (
@@ -72,7 +74,7 @@ __all__ = [
 # Copies of library constants: importing the modules that define them costs ~120 ms at start-up,
 # more than a whole scan of a small cache. tests/test_scan_rules.py keeps them equal.
 FILES_TO_IGNORE = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-REPO_TYPES_MAPPING = {"datasets": "dataset", "spaces": "space", "models": "model", "kernels": "kernel"}
+REPO_TYPES_MAPPING = TYPE_PREFIXES
 SHARED_BLOBS_DIR_NAME = "blobs"
 SHARED_BLOBS_MARKER_NAME = ".huggingface-shared-blobs"
 SHARED_BLOBS_MARKER_CONTENT = "1\n"
@@ -694,7 +696,7 @@ def _fill_repo(ctx: _Context, record: RepoRecord) -> None:
                     raise _Corrupt("error", f"Broken snapshot link: {revision_path}", revision_path)
                 last_modified = revision_stat.st_mtime
                 size = 0
-            completeness = _completeness(trees_dir, revision_name, files) if has_trees else _UNKNOWN
+            completeness = _completeness(repo_path, revision_name, files) if has_trees else _UNKNOWN
             revisions.append(
                 RevisionRecord(
                     repo_path,
@@ -950,40 +952,19 @@ def _is_store_link(key: str, blob_path: str, store_path: str) -> bool:
     return resolved == store_path
 
 
-def _completeness(trees_dir: str, commit_hash: str, files: list[tuple[str, str]]) -> Completeness:
+def _completeness(repo_path: str, commit_hash: str, files: list[tuple[str, str]]) -> Completeness:
     try:
-        with open(trees_dir + commit_hash + ".json", encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError, RecursionError):  # unreadable, truncated, not UTF-8, absurdly nested
-        return _UNKNOWN
-    listing = _tree_sizes(data)
-    if listing is None:
+        listed = read_listing(repo_path, commit_hash)
+    except ListingError:  # any file, whatever it holds, must never stop a scan
         return _UNKNOWN
     present = {rel for rel, _ in files}
-    missing = tuple(sorted(path for path in listing if path not in present))
+    missing = tuple(sorted(path for path in listed if path not in present))
     return Completeness(
         "partial" if missing else "complete",
-        listed_files=len(listing),
+        listed_files=len(listed),
         missing_files=missing,
-        missing_bytes=sum(listing[path] for path in missing),
+        missing_bytes=sum(listed[path].size for path in missing),
     )
-
-
-def _tree_sizes(data: object) -> dict[str, int] | None:
-    """`{path: size}` from a parsed tree listing, or None unless it has the shape huggingface_hub
-    writes (any file, whatever it holds, must never stop a scan)."""
-    if not isinstance(data, dict) or data.get("format_version") != 1:
-        return None
-    files = data.get("files")
-    if not isinstance(files, dict):
-        return None
-    listing: dict[str, int] = {}
-    for path, info in files.items():
-        size = info.get("size") if isinstance(info, dict) else None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            return None
-        listing[path] = size
-    return listing
 
 
 def _scan_incomplete(

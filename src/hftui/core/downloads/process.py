@@ -49,11 +49,9 @@ from typing import Any
 from hftui.core.downloads.engine import EngineEvent, LoadReport, RepoKey
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.queue import (
-    CHECKING,
-    QUEUED,
-    RUNNING,
     DownloadQueue,
     Job,
+    JobState,
     QueueError,
     QueueTotals,
     SubmitResult,
@@ -395,7 +393,10 @@ class EngineProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                busy = self._threads or any(j.state in (QUEUED, CHECKING, RUNNING) for j in self._mirror.jobs)
+                busy = self._threads or any(
+                    j.state in (JobState.QUEUED, JobState.CHECKING, JobState.RUNNING)
+                    for j in self._mirror.jobs
+                )
             if not busy or self._lost is not None:
                 return not busy
             if deadline is not None and time.monotonic() > deadline:

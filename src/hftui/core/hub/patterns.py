@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from hftui.core.disk import free_space
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
 from hftui.core.hub.repo_ref import glob_escape, glob_unescape, quant_patterns
@@ -396,23 +396,6 @@ def rooted_hint(globs: Iterable[str]) -> str:
     return ""
 
 
-def nearest_existing(path: str | Path) -> Path:
-    p = Path(path).expanduser().absolute()
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    return p
-
-
-def free_space(path: str | Path | None) -> tuple[int | None, str | None]:
-    if path is None:
-        return None, None
-    p = nearest_existing(path)
-    try:
-        return shutil.disk_usage(p).free, str(p)
-    except OSError:
-        return None, str(p)
-
-
 def folder_totals(files: Iterable[RemoteFile]) -> dict[str, tuple[int, int]]:
     """folder -> (files, bytes) below it ("" is the root)."""
     totals: dict[str, list[int]] = {}
@@ -532,7 +515,6 @@ __all__ = [
     "ToggleResult",
     "dead_globs",
     "folder_totals",
-    "free_space",
     "gguf_quantizations",
     "join_globs",
     "match",
