@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from hftui.core.cache.listing import ListingError, read_listing
+from hftui.core.compat import SHARED_BLOBS_DIR_NAME, SHARED_BLOBS_MARKER_CONTENT, SHARED_BLOBS_MARKER_NAME
 from hftui.core.vocab import TYPE_PREFIXES
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ __all__ = [
 # more than a whole scan of a small cache. tests/test_scan_rules.py keeps them equal.
 FILES_TO_IGNORE = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 REPO_TYPES_MAPPING = TYPE_PREFIXES
-SHARED_BLOBS_DIR_NAME = "blobs"
-SHARED_BLOBS_MARKER_NAME = ".huggingface-shared-blobs"
-SHARED_BLOBS_MARKER_CONTENT = "1\n"
+
 LOCKS_DIR_NAME = ".locks"
 
 _XET_HASH = re.compile(r"[0-9a-f]{64}")

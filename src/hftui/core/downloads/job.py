@@ -33,6 +33,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from hftui.core import compat
 from hftui.core.disk import free_bytes
 from hftui.core.downloads import transport
 from hftui.core.downloads.models import DownloadRequest
@@ -197,7 +198,7 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
             self.unit = kwargs.get("unit", "it")
             if self.unit != "B":
                 self.kind = "files"
-            elif self.desc.startswith("Downloading bytes"):
+            elif compat.is_transfer_bar(self.desc):
                 self.kind = "transfer"
             else:
                 self.kind = "bytes"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from hftui.core import compat
 from hftui.core.disk import free_space
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
@@ -409,22 +410,6 @@ def folder_totals(files: Iterable[RemoteFile]) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in totals.items()}
 
 
-def _local_dir_metadata(local_dir: Path, path: str, mtime: float) -> tuple[str, str] | None:
-    """(commit, etag) from huggingface_hub's ``.cache/huggingface/download/<path>.metadata``, read-only.
-
-    Same format and validity rule as `huggingface_hub._local_folder.read_download_metadata` (which creates
-    folders and lock files, so it is not called from a preview): ignored when the file changed after it.
-    """
-    meta = local_dir / ".cache" / "huggingface" / "download" / f"{path}.metadata"
-    try:
-        commit, etag, timestamp = meta.read_text().splitlines()[:3]
-        if mtime - 1 <= float(timestamp):
-            return commit.strip(), etag.strip()
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 def _local_dir_present(local_dir: Path, f: RemoteFile, commit: str | None) -> bool:
     """Whether `snapshot_download(local_dir=...)` keeps the file already there (huggingface_hub's rules).
 
@@ -439,7 +424,7 @@ def _local_dir_present(local_dir: Path, f: RemoteFile, commit: str | None) -> bo
         return False
     if not p.is_file():
         return False
-    meta = _local_dir_metadata(local_dir, f.path, st.st_mtime)
+    meta = compat.read_local_dir_metadata(local_dir, f.path, st.st_mtime)
     if meta is not None:
         return meta[0] == commit or meta[1] == f.etag
     return f.is_lfs and st.st_size == f.size

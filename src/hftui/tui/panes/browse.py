@@ -832,7 +832,7 @@ class BrowsePane(Vertical):
         if not self._need_listing():
             return
         node = self.repo_tree.cursor_node
-        target = self.repo_tree._cursor_target()
+        target = self.repo_tree.cursor_target()
         if target is None or node is None:
             return
         path, is_folder = target

@@ -21,6 +21,7 @@ from hftui.core import vocab
 from hftui.core.hub.browse_index import FolderIndex, RemoteFolder
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
+from hftui.tui.compat import remeasure_tree, repaint_tree_lines
 
 PAGE = 200
 """Children added per folder expansion (and per "more" line): keeps each UI step far below 100 ms."""
@@ -165,10 +166,9 @@ class RepoTree(Tree[NodeData]):
             self.matched_totals = matched_totals
         if local is not None:
             self.local = local
-            self._invalidate()  # line widths depend on the local marks
-        # Repaint visible lines only: the line cache is keyed by node updates, not by our view state.
-        self._line_cache.clear()
-        self.refresh()
+            remeasure_tree(self)  # line widths depend on the local marks
+        # The line cache is keyed by node updates, not by our view state.
+        repaint_tree_lines(self)
 
     def _node_text(self, data: NodeData | None, name: str) -> Text:
         if isinstance(data, RemoteFile):
@@ -206,7 +206,7 @@ class RepoTree(Tree[NodeData]):
     def render_label(self, node: TreeNode[NodeData], base_style: Style, style: Style) -> Text:
         text = self._node_text(node.data, str(node.label))
         text.stylize(style)
-        if node._allow_expand:
+        if node.allow_expand:
             prefix = (
                 self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
                 base_style + Style(bold=True),
@@ -230,13 +230,13 @@ class RepoTree(Tree[NodeData]):
         elif isinstance(data, RemoteFolder):
             total = self.index.totals.get(data.path, (0, 0)) if self.index is not None else (0, 0)
             width += 1 + 2 + len(f"{vocab.count(total[0], 'file')}, {vocab.size(total[1])}")
-        if node._allow_expand:
+        if node.allow_expand:
             width += 2
         return width
 
     # -- actions -------------------------------------------------------------------------------------
 
-    def _cursor_target(self) -> tuple[str, bool] | None:
+    def cursor_target(self) -> tuple[str, bool] | None:
         node = self.cursor_node
         if node is None:
             return None
@@ -247,7 +247,7 @@ class RepoTree(Tree[NodeData]):
         return None
 
     def action_toggle_selection(self) -> None:
-        target = self._cursor_target()
+        target = self.cursor_target()
         if target is not None:
             self.post_message(self.ToggleRequested(self, target[0], target[1]))
 
