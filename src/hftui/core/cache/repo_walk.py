@@ -10,7 +10,6 @@ and the blob stat'ed following links.
 
 from __future__ import annotations
 
-import json
 import os
 import stat as stat_mod
 
@@ -22,6 +21,7 @@ from hftui.core.cache.layout import (
     SHARED_BLOBS_DIR_NAME,
     TEMP_SUFFIX,
 )
+from hftui.core.cache.listing import ListingError, read_listing
 from hftui.core.cache.locks import scan_locks
 from hftui.core.cache.records import (
     UNKNOWN_COMPLETENESS,
@@ -161,7 +161,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
                 last_modified = revision_stat.st_mtime
                 size = 0
             completeness = (
-                _completeness(trees_dir, revision_name, files) if has_trees else UNKNOWN_COMPLETENESS
+                _completeness(repo_path, revision_name, files) if has_trees else UNKNOWN_COMPLETENESS
             )
             revisions.append(
                 RevisionRecord(
@@ -418,40 +418,19 @@ def _is_store_link(key: str, blob_path: str, store_path: str) -> bool:
     return resolved == store_path
 
 
-def _completeness(trees_dir: str, commit_hash: str, files: list[tuple[str, str]]) -> Completeness:
+def _completeness(repo_path: str, commit_hash: str, files: list[tuple[str, str]]) -> Completeness:
     try:
-        with open(trees_dir + commit_hash + ".json", encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError, RecursionError):  # unreadable, truncated, not UTF-8, absurdly nested
-        return UNKNOWN_COMPLETENESS
-    listing = _tree_sizes(data)
-    if listing is None:
+        listed = read_listing(repo_path, commit_hash)
+    except ListingError:  # any file, whatever it holds, must never stop a scan
         return UNKNOWN_COMPLETENESS
     present = {rel for rel, _ in files}
-    missing = tuple(sorted(path for path in listing if path not in present))
+    missing = tuple(sorted(path for path in listed if path not in present))
     return Completeness(
         "partial" if missing else "complete",
-        listed_files=len(listing),
+        listed_files=len(listed),
         missing_files=missing,
-        missing_bytes=sum(listing[path] for path in missing),
+        missing_bytes=sum(listed[path].size for path in missing),
     )
-
-
-def _tree_sizes(data: object) -> dict[str, int] | None:
-    """`{path: size}` from a parsed tree listing, or None unless it has the shape huggingface_hub
-    writes (any file, whatever it holds, must never stop a scan)."""
-    if not isinstance(data, dict) or data.get("format_version") != 1:
-        return None
-    files = data.get("files")
-    if not isinstance(files, dict):
-        return None
-    listing: dict[str, int] = {}
-    for path, info in files.items():
-        size = info.get("size") if isinstance(info, dict) else None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            return None
-        listing[path] = size
-    return listing
 
 
 def scan_incomplete(repo_path: str, repo_dir: str, locks: tuple[LockFile, ...]) -> tuple[IncompleteFile, ...]:
