@@ -217,7 +217,7 @@ def run_job_in_process(
     attempt = 0
     while True:
         if is_cancelled():
-            return dl.JobResult(dl.CANCELLED)
+            return dl.JobResult(dl.JobOutcome.CANCELLED)
         try:
             child = spares.take()
         except OSError as exc:
@@ -241,7 +241,7 @@ def run_job_in_process(
             )
         spec = JobSpec(request, settings, endpoint, token, default_cache)
         result = _attempt(child, spec, request, report, is_cancelled, claim_space)
-        if result.status != dl.FAILED or not result.transient:
+        if result.status != dl.JobOutcome.FAILED or not result.transient:
             return result
         if result.progressed:
             attempt = 0  # files were completed: the budget starts afresh (as in `run_job`)
@@ -253,7 +253,7 @@ def run_job_in_process(
             dl.Progress("checking", message=f"{result.message}; retry {attempt}/{retries} in {delay:.0f} s")
         )
         if dl._sleep_unless_cancelled(delay, is_cancelled):
-            return dl.JobResult(dl.CANCELLED, "", result.bytes_total, result.files_total)
+            return dl.JobResult(dl.JobOutcome.CANCELLED, "", result.bytes_total, result.files_total)
 
 
 def _attempt(
@@ -273,13 +273,15 @@ def _attempt(
         child.send(("job", replace(spec, settings=_no_retries(spec.settings))))
     except OSError:
         child.kill()
-        return dl.JobResult(dl.FAILED, "the download process of this job did not start", transient=True)
+        return dl.JobResult(
+            dl.JobOutcome.FAILED, "the download process of this job did not start", transient=True
+        )
     while True:
         if is_cancelled():
             child.kill()
             _remove_partial_files(request, spec.default_cache)
             return dl.JobResult(
-                dl.CANCELLED, "", bytes_total, files_total, kept=dl.kept_on_disk(planned, started)
+                dl.JobOutcome.CANCELLED, "", bytes_total, files_total, kept=dl.kept_on_disk(planned, started)
             )
         try:
             ready, _, _ = select.select([child.sock], [], [], POLL_INTERVAL)
@@ -293,7 +295,7 @@ def _attempt(
             _remove_partial_files(request, spec.default_cache)
             why = f"signal {-code}" if code < 0 else f"exit code {code}"
             return dl.JobResult(
-                dl.FAILED,
+                dl.JobOutcome.FAILED,
                 f"the download process of this job stopped unexpectedly ({why})",
                 bytes_total,
                 files_total,
