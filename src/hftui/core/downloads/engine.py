@@ -177,10 +177,7 @@ class DownloadEngine:
             first, self._started = not self._started, True
         if first:
             threading.Thread(target=self._watch_stalls, name="hftui-download-stalls", daemon=True).start()
-            from hftui.core.downloads import worker
-
-            if self.runner is worker.run_job_in_process:
-                worker.spares.warm()
+            self._warm()
         self._schedule()
 
     def shutdown(self, timeout: float = 2.0) -> bool:
@@ -379,6 +376,13 @@ class DownloadEngine:
             except Exception:  # a broken display must never break a download
                 pass
 
+    def _warm(self) -> None:
+        """Have a job process ready (when jobs run in processes: the default runner)."""
+        from hftui.core.downloads import worker  # not at the top: worker -> process -> engine
+
+        if self.runner is worker.run_job_in_process:
+            worker.spares.warm()
+
     def _schedule(self) -> None:
         started: list[str] = []
         with self._lock:
@@ -399,6 +403,9 @@ class DownloadEngine:
                 thread.start()
             if started:
                 self._save()
+            waiting = any(job.state == JobState.QUEUED for job in self.queue.jobs)
+        if waiting:
+            self._warm()  # the next job to start will not wait for the library's import
         for job_id in started:
             self._emit(EngineEvent("changed", job_id))
 
