@@ -414,6 +414,7 @@ class _ChildSide:
                 ("plan", [(f.local_path, f.file_size) for f in files], since)
             ),
             attempts_used=spec.attempts_used,
+            sole_job=True,
         )
         self.send(("result", result))
         return 0
