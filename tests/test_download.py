@@ -69,8 +69,8 @@ def assert_cache_matches(
     assert incomplete_files(cache) == []
 
 
-@pytest.fixture(params=[False, True], ids=["plain", "xet"])
-def xet(request: pytest.FixtureRequest) -> bool:
+@pytest.fixture(params=[False, True], ids=["plain", "xet"], name="xet")
+def xet_param(request: pytest.FixtureRequest) -> bool:
     """Run the test with the server's LFS files on plain LFS, then served over Xet (the real Hub's
     main path: reconstructions and xorb ranges from the CAS, through hf_xet)."""
     return bool(request.param)

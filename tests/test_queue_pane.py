@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
-from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
+from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec, xet_param  # noqa: F401
 from textual.widgets import DataTable, Static
 
 from hftui.core.downloads.models import DownloadRequest
@@ -57,9 +57,9 @@ def app_for(hub: HubServer, cache: Path, **settings) -> HfTuiApp:
     return make_app(Settings(cache_dir=str(cache), endpoint=hub.endpoint, disk_margin_mb=0, **settings))
 
 
-async def test_queue_pane_shows_jobs_and_keys_act_on_the_highlighted_job(tmp_path: Path) -> None:
+async def test_queue_pane_shows_jobs_and_keys_act_on_the_highlighted_job(xet: bool, tmp_path: Path) -> None:
     seen: list[object] = []
-    with HubServer(timing_spec()) as hub:
+    with HubServer(timing_spec(xet=xet)) as hub:
         hub.set_bandwidth(300_000)
         app = app_for(hub, tmp_path / "cache", max_jobs=1)
         async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
@@ -127,9 +127,9 @@ async def test_queue_pane_shows_jobs_and_keys_act_on_the_highlighted_job(tmp_pat
             assert {"p", "x", "r", "delete,backspace", "K,shift+up", "J,shift+down"} <= keys
 
 
-async def test_quit_asks_then_stops_and_next_launch_resumes(tmp_path: Path) -> None:
+async def test_quit_asks_then_stops_and_next_launch_resumes(xet: bool, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    with HubServer(timing_spec()) as hub:
+    with HubServer(timing_spec(xet=xet)) as hub:
         hub.set_bandwidth(300_000)
         app = app_for(hub, cache, resume_on_launch="ask")
         async with app.run_test(size=SIZE) as pilot:

@@ -5,10 +5,11 @@ every chunk they read runs Python code under the GIL. With 2 jobs at full speed 
 threads queueing for the GIL beside the UI thread, and each of the dozens of times the event
 loop wakes up to handle a key it waits its turn: measured on a 2-core box, key presses took
 up to 0.28 s with the engine in the app's process, under 0.08 s with the same downloads in
-a child process (`benchmarks/download.py`). So the TUI runs the very same `DownloadEngine`
-(its threads still call `snapshot_download`) in `python -m hftui.core.downloads.process`, at a lower
-OS priority, and talks to it over a socket pair. The headless CLI has no UI to protect and
-keeps the engine in its own process.
+a child process (`benchmarks/download.py`). So the TUI runs the very same `DownloadEngine` in
+`python -m hftui.core.downloads.process`, at a lower OS priority, and talks to it over a socket
+pair. The headless CLI has no UI to protect and keeps the engine in its own process. (Since
+Xet, the engine runs each job in a process of its own - `hftui.core.downloads.worker` - which
+inherits that priority; this process then mostly relays progress and answers the app.)
 
 Protocol. Length-prefixed pickles over a `socket.socketpair` the parent created (only we read
 what only our own child wrote). Parent -> child: one `Init`, then `("call", id, method, args)`.
