@@ -274,6 +274,10 @@ FAULTS = {
         lambda g: Fault("reset_after", path_glob=g, server="cas", after_bytes=1_000_000),
         "connection reset",
     ),
+    "close": (
+        lambda g: Fault("close_after", path_glob=g, server="cas", after_bytes=1_000_000),
+        "connection reset",
+    ),
     "stall": (
         lambda g: Fault("stall", path_glob=g, server="cas", after_bytes=1_000_000, stall_seconds=8.0),
         "stalled",
