@@ -70,6 +70,9 @@ PROGRESS_SEND_INTERVAL = 0.1
 CALL_TIMEOUT = 10.0
 """How long a call waits for the child (its first call also waits for it to start)."""
 
+JOB_NICENESS = 9
+"""Job processes run this many steps nicer than this process (10 + 9 = 19, the lowest priority)."""
+
 LOG_NAME = "download-process.log"
 
 CHUNK_SIZE = 1024 * 1024
@@ -537,6 +540,11 @@ class _Child:
         if init.niceness:
             with contextlib.suppress(OSError):
                 os.nice(init.niceness)
+        from hftui.core.downloads import worker
+
+        # Job processes below this one: the Xet transfers' busy threads must not delay our
+        # answers to the app (an action key is a round trip through this process).
+        worker.set_job_niceness(JOB_NICENESS)
         # The library reads bodies in 10 MiB chunks: each one is copied twice in a single call
         # that holds the GIL for milliseconds, 25 times a second per 250 MB/s. This process
         # must also answer the app's calls (pause, cancel) at once; with 1 MiB chunks the

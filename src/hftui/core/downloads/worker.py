@@ -84,12 +84,18 @@ class KeptFile(NamedTuple):
 class _Child:
     """A started child process and the parent's end of its socket."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], niceness: int = 0) -> None:
         parent_end, child_end = socket.socketpair()
         self.env_key = _env_key(env)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hftui.core.downloads.worker", str(child_end.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    "hftui.core.downloads.worker",
+                    str(child_end.fileno()),
+                    str(niceness),
+                ],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -153,6 +159,8 @@ class _Spares:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spare: _Child | None = None
+        self.niceness = 0
+        """Added to this process's niceness in each job process (`set_job_niceness`)."""
 
     def take(self) -> _Child:
         env = _child_environment()
@@ -162,14 +170,14 @@ class _Spares:
         if spare is not None and (not spare.alive or spare.env_key != key):
             spare.kill()
             spare = None
-        return spare or _Child(env)
+        return spare or _Child(env, self.niceness)
 
     def warm(self) -> None:
         """Start the spare now, so the first job does not wait for the library's import."""
         with self._lock:
             if self._spare is None:
                 with contextlib.suppress(OSError):
-                    self._spare = _Child(_child_environment())
+                    self._spare = _Child(_child_environment(), self.niceness)
 
     def close(self) -> None:
         with self._lock:
@@ -179,6 +187,14 @@ class _Spares:
 
 
 spares = _Spares()
+
+
+def set_job_niceness(increment: int) -> None:
+    """Run job processes `increment` steps nicer than this process (the TUI's engine process sets
+    it, so that the busy threads of Xet transfers never delay the engine's answers to the app:
+    measured, see docs/downloads-xet.md)."""
+    spares.niceness = increment
+    spares.close()  # a spare started before runs at the old priority
 
 
 def close_spares() -> None:
@@ -422,10 +438,15 @@ class _ChildSide:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m hftui.core.downloads.worker FD  (started by hftui)", file=sys.stderr)
+    if len(args) not in (1, 2) or not all(a.isdigit() for a in args):
+        print(
+            "usage: python -m hftui.core.downloads.worker FD [NICENESS]  (started by hftui)", file=sys.stderr
+        )
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if len(args) == 2 and int(args[1]):
+        with contextlib.suppress(OSError):
+            os.nice(int(args[1]))
     sock = socket.socket(fileno=int(args[0]))
     code = _ChildSide(sock).run()
     sys.stdout.flush()
