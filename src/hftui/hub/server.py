@@ -980,7 +980,6 @@ class _Router:
             reply.headers.append(("Content-Range", f"bytes {span[0]}-{span[1] - 1}/{size}"))
         return reply
 
-
     def xet_redirect(self, repo: RepoSpec, commit: Commit, entry: FileEntry, xet_hash: str) -> _Reply:
         """A Xet file's `resolve`: a 302 to the CAS bridge, carrying what a Xet client needs instead."""
         token_url = f"{self.handler.host_url()}/api/{repo.type}s/{repo.id}/xet-read-token/{commit.sha}"
@@ -1078,9 +1077,7 @@ class _CasRouter:
             for term in data["terms"]:
                 term["hash"] = hashlib.sha256(f"missing:{term['hash']}".encode()).hexdigest()
             key = "xorbs" if "xorbs" in data else "fetch_info"
-            data[key] = {
-                hashlib.sha256(f"missing:{h}".encode()).hexdigest(): v for h, v in data[key].items()
-            }
+            data[key] = {hashlib.sha256(f"missing:{h}".encode()).hexdigest(): v for h, v in data[key].items()}
         return _json_reply(data)
 
     def xorb(self, file_hash: str, xorb_hash: str) -> _Reply:
