@@ -106,3 +106,44 @@ def download_in_subprocess(
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+_BATCH = """
+import json, sys
+from huggingface_hub import hf_hub_download
+args = json.loads(sys.argv[1])
+for name in args["files"]:
+    try:
+        path = hf_hub_download(args["repo_id"], name, endpoint=args["endpoint"], cache_dir=args["cache_dir"],
+                               token=False)
+    except Exception as exc:
+        print(json.dumps({"file": name, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+    else:
+        print(json.dumps({"file": name, "path": path}), flush=True)
+"""
+
+# hf_xet's retry and timeout settings are read when its session starts: give the child short ones,
+# so a persistent fault fails in about a second instead of after minutes of backoff.
+FAST_FAIL_ENV = {
+    "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "2",
+    "HF_XET_CLIENT_RETRY_BASE_DELAY": "100ms",
+    "HF_XET_CLIENT_READ_TIMEOUT": "1s",
+}
+
+
+def download_each_in_subprocess(
+    hub: HubServer, repo_id: str, files: list[str], cache_dir: Path, env: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """hf_hub_download each file in turn in one fresh interpreter; the outcome per file."""
+    full_env = dict(os.environ, HF_ENDPOINT=hub.endpoint, **(env or {}))
+    args = {"repo_id": repo_id, "endpoint": hub.endpoint, "cache_dir": str(cache_dir), "files": files}
+    done = subprocess.run(
+        [sys.executable, "-c", _BATCH, json.dumps(args)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {result["file"]: result for result in results}
