@@ -75,3 +75,31 @@ def test_the_same_content_in_a_second_repo_costs_no_cas_traffic(xhub: HubServer,
     assert snapshot_hashes(folder) == server_hashes(xhub, TWIN)
     assert xhub.bytes_sent("/xorbs/*") == 0
     assert xhub.bytes_sent("/bridge/*") == 0
+
+
+def test_bandwidth_cap_applies_to_xorb_responses_and_counters_are_live(tmp_path: Path) -> None:
+    import threading
+
+    with HubServer(xet_spec()) as hub:
+        hub.set_bandwidth(2 * 1024 * 1024)
+        size = hub.files(XREPO)["extra/adapter.bin"].size
+        result: list[str] = []
+        worker = threading.Thread(
+            target=lambda: result.append(
+                hf_hub_download(
+                    XREPO, "extra/adapter.bin", endpoint=hub.endpoint, cache_dir=tmp_path, token=False
+                )
+            )
+        )
+        worker.start()
+        # While the capped response streams, the counter shows a partial count for that file's xorb path.
+        seen_partial = False
+        while worker.is_alive():
+            sent = hub.bytes_sent(f"/xorbs/{hub.xet_hash(XREPO, 'extra/adapter.bin')}/*", server="cas")
+            seen_partial = seen_partial or 0 < sent < size
+            worker.join(0.02)
+        assert seen_partial
+        assert snapshot_hashes(Path(result[0]).parent)["adapter.bin"] == hub.file_sha256(
+            XREPO, "extra/adapter.bin"
+        )
+        assert hub.bytes_sent(server="cas") >= size > hub.bytes_sent(server="hub")
