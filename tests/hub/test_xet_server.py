@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -219,3 +222,24 @@ def test_a_sparse_100_gib_file_costs_no_reading_and_little_memory() -> None:
     assert data is not None and data["terms"]
     assert len(store.xorbs) >= (100 << 30) // MAX_XORB_BYTES
     assert peak < 64 * MIB
+
+
+def test_hub_serve_names_the_cas_and_can_turn_xet_off() -> None:
+    for extra, expected in (
+        ([], "Xet: LFS files come from the CAS at http://127.0.0.1:"),
+        (["--no-xet"], "Xet: off"),
+    ):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hftui", "hub-serve", "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(5)]
+            assert expected in lines[4], lines
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
