@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,8 +83,6 @@ def test_the_same_content_in_a_second_repo_costs_no_cas_traffic(xhub: HubServer,
 
 
 def test_bandwidth_cap_applies_to_xorb_responses_and_counters_are_live(tmp_path: Path) -> None:
-    import threading
-
     with HubServer(xet_spec()) as hub:
         hub.set_bandwidth(2 * 1024 * 1024)
         size = hub.files(XREPO)["extra/adapter.bin"].size
@@ -103,3 +106,65 @@ def test_bandwidth_cap_applies_to_xorb_responses_and_counters_are_live(tmp_path:
             XREPO, "extra/adapter.bin"
         )
         assert hub.bytes_sent(server="cas") >= size > hub.bytes_sent(server="hub")
+
+
+_ABORT_CHILD = """
+import json, sys, tempfile, time
+import hf_xet, httpx2
+args = json.loads(sys.argv[1])
+token = httpx2.get(args["token_url"]).json()
+session = hf_xet.XetSession()
+group = session.new_file_download_group(
+    endpoint=token["casUrl"], token=token["accessToken"], token_expiry_unix_secs=token["exp"]
+)
+group.start_download_file(hf_xet.XetFileInfo(args["hash"], args["size"]), tempfile.mktemp())
+sys.stdin.readline()  # the test says when enough bytes have arrived
+session.sigint_abort()
+print("aborted", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_counters_show_the_cas_traffic_stop_when_the_client_aborts(tmp_path: Path) -> None:
+    # What the queue's pause/cancel tests measure: bytes at the server stop growing. hf_xet 1.8's
+    # session-wide sigint_abort() drops its connections at once (per-download cancel() and group
+    # abort() let the xorb transfers in flight run to the end).
+
+    spec = {
+        "repos": [{"id": XREPO, "branches": {"main": {"files": {"big.bin": {"size": 64 * 1024 * 1024}}}}}]
+    }
+    with HubServer(spec) as hub:
+        hub.set_bandwidth(4 * 1024 * 1024)
+        size = hub.files(XREPO)["big.bin"].size
+        args = {
+            "token_url": f"{hub.endpoint}/api/models/{XREPO}/xet-read-token/main",
+            "hash": hub.xet_hash(XREPO, "big.bin"),
+            "size": size,
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-c", _ABORT_CHILD, json.dumps(args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            while hub.bytes_sent("/xorbs/*") < 1024 * 1024:
+                assert child.poll() is None
+                time.sleep(0.02)
+            child.stdin.write("\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "aborted"
+            # Once the server has noticed the closed connections, the count stays put.
+            settled = hub.bytes_sent("/xorbs/*")
+            for _ in range(3):
+                time.sleep(0.5)
+                now = hub.bytes_sent("/xorbs/*")
+                if now == settled:
+                    break
+                settled = now
+            time.sleep(1.0)
+            assert hub.bytes_sent("/xorbs/*") == settled < size
+        finally:
+            child.kill()
+            child.wait(timeout=10)
