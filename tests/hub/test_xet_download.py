@@ -12,9 +12,17 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import hf_hub_download, snapshot_download
-from xetfixtures import TWIN, XREPO, download_in_subprocess, server_hashes, snapshot_hashes, xet_spec
+from xetfixtures import (
+    TWIN,
+    XREPO,
+    download_in_subprocess,
+    server_hashes,
+    sha256_file,
+    snapshot_hashes,
+    xet_spec,
+)
 
-from hftui.hub import HubServer
+from hftui.hub import Fault, HubServer
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +176,18 @@ def test_counters_show_the_cas_traffic_stop_when_the_client_aborts(tmp_path: Pat
         finally:
             child.kill()
             child.wait(timeout=10)
+
+
+def test_plain_client_resumes_a_cut_bridge_download_with_range(tmp_path: Path) -> None:
+    # huggingface_hub resumes from the last 10 MiB boundary it had written.
+    with HubServer(xet_spec()) as hub:
+        hub.add_fault(
+            Fault("close_after", path_glob="/bridge/*", after_bytes=11 * 1024 * 1024, times=1, server="cas")
+        )
+        result = download_in_subprocess(hub, XREPO, tmp_path, filename="model.safetensors", disable_xet=True)
+
+        assert "path" in result, result
+        assert sha256_file(result["path"]) == hub.file_sha256(XREPO, "model.safetensors")
+        ranges = [r.headers.get("range") for r in hub.requests if r.path.startswith("/bridge/")]
+        assert ranges == [None, f"bytes={10 * 1024 * 1024}-"]
+        assert hub.bytes_sent("/xorbs/*") == 0
