@@ -27,7 +27,7 @@ from hftui.settings import Settings
 from hftui.tui.app import HfTuiApp, make_app
 from hftui.tui.panes.browse import BrowsePane
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
-from hftui.tui.widgets.repo_tree import MoreNode
+from hftui.tui.widgets.repo_tree import MoreNode, RepoTree
 
 GGUF = "acme/tiny-gguf"
 
@@ -524,7 +524,7 @@ async def test_twenty_thousand_files_fill_lazily(tmp_path: Path) -> None:
 
 
 async def test_keys_are_documented(tmp_path: Path, hub: HubServer) -> None:  # noqa: F811
-    keys = {getattr(b, "key", "") for b in BrowsePane.help_bindings()}
+    keys = {getattr(b, "key", "") for b in [*RepoTree.BINDINGS, *BrowsePane.BINDINGS]}
     assert {"space", "enter", "y", "slash", "v", "p"} <= keys
     async with browse(tmp_path, hub.endpoint) as (app, _pilot, _pane, _):
         commands = {c.title: c for c in app.get_system_commands(app.screen)}

@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from hftui import __version__
 from hftui.core.downloads.engine import LoadReport
 from hftui.settings import Settings, SettingsProblem
+from hftui.tui import actions
 from hftui.tui.downloads import DownloadsController
 from hftui.tui.messages import CacheChanged, DownloadsChanged, DownloadsLoaded, DownloadsLost, OpenInBrowser
 from hftui.tui.panes.browse import BrowsePane
@@ -30,28 +32,14 @@ from hftui.tui.screens.confirm import ConfirmScreen
 from hftui.tui.screens.help import HelpScreen
 from hftui.tui.widgets.summary import QueueSummary
 
-PANES = (("cache", "Cache", "1"), ("browse", "Browse", "2"), ("queue", "Queue", "3"))
-# One footer entry ("1 2 3 Panes") instead of three keeps the pane's own keys visible at 80 columns.
-PANE_KEYS = Binding.Group("Panes", compact=True)
-
 
 class HfTuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "hftui"
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS = [
-        Binding("1", "show_pane('cache')", "Cache", id="pane.cache", group=PANE_KEYS),
-        Binding("2", "show_pane('browse')", "Browse", id="pane.browse", group=PANE_KEYS),
-        Binding("3", "show_pane('queue')", "Queue", id="pane.queue", group=PANE_KEYS),
-        # Function keys reach the panes even while an input has focus (digits would be typed).
-        Binding("f1", "show_pane('cache')", "Cache", show=False, priority=True),
-        Binding("f2", "show_pane('browse')", "Browse", show=False, priority=True),
-        Binding("f3", "show_pane('queue')", "Queue", show=False, priority=True),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    ]
+    # Function keys (f1-f3) and ctrl+c are bound with priority: they work even while an input has focus.
+    BINDINGS = actions.bindings("app")
 
     def __init__(
         self,
@@ -66,6 +54,9 @@ class HfTuiApp(App[int]):
         self.demo = demo
         self.downloads = DownloadsController(self)
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
+        # The user's [keymap]: ids that exist rebind their keys; the rest are reported on mount.
+        self.keymap, self.keymap_problems = actions.check_keymap(settings.keymap)
+        self.set_keymap(self.keymap)
         self.sub_title = ("DEMO · " if demo else "") + str(self.cache_dir)
 
     # -- facts panes rely on -------------------------------------------------------------
@@ -103,6 +94,8 @@ class HfTuiApp(App[int]):
     def on_mount(self) -> None:
         for problem in self.startup_problems:
             self.notify(str(problem), title="Settings", severity="warning", timeout=10)
+        for message in self.keymap_problems:
+            self.notify(message, title="Settings", severity="warning", timeout=10)
         if self.read_only:
             self.notify("Read-only mode: nothing will be deleted.", timeout=4)
         self.downloads.start()
@@ -139,7 +132,7 @@ class HfTuiApp(App[int]):
         return str(self.query_one(TabbedContent).active)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(read_only=self.read_only, keymap=self.keymap))
 
     async def action_quit(self) -> None:
         running = self.downloads.running_count()
@@ -219,27 +212,38 @@ class HfTuiApp(App[int]):
             open_repo(event.repo_input)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for pane_id, title, key in PANES:
+        """Every action with a palette title, from `tui/actions.py` (destructive ones not in --read-only)."""
+        for action in actions.ACTIONS:
+            if not action.title or (action.destructive and self.read_only):
+                continue
             yield SystemCommand(
-                f"Show {title} pane",
-                f"Switch to the {title} pane (key {key})",
-                lambda p=pane_id: self.action_show_pane(p),
+                action.title,
+                actions.palette_help(action, self.keymap),
+                partial(self._run_from_palette, action),
             )
-        yield SystemCommand("Help: key bindings", "Every key hftui knows (key ?)", self.action_help)
-        yield SystemCommand(
-            "Toggle light/dark theme",
-            "Switch between the light and the dark theme",
-            lambda: setattr(
-                self, "theme", "textual-light" if self.theme != "textual-light" else "textual-dark"
-            ),
-        )
-        for pane in (self.cache_pane, self.browse_pane, self.queue_pane):
-            for title, help_text, callback in pane.commands():
-                yield SystemCommand(title, help_text, callback)
-        yield SystemCommand(
-            "Save screenshot", "Save an SVG screenshot to the current directory", self.action_screenshot
-        )
-        yield SystemCommand("Quit", "Quit hftui (key q)", self.action_quit)
+
+    def _run_from_palette(self, action: actions.Action) -> None:
+        # Show the pane first (it focuses its default widget), then act (the action may move focus).
+        pane = action.scope.split(".")[0]
+        if pane != "app":
+            self.action_show_pane(pane)
+        self.call_after_refresh(self._run_in_scope, action)
+
+    async def _run_in_scope(self, action: actions.Action) -> None:
+        target: DOMNode = self
+        if action.scope == "cache":
+            target = self.cache_pane
+        elif action.scope == "browse":
+            target = self.browse_pane
+        elif action.scope == "browse.tree":
+            target = self.browse_pane.repo_tree
+        elif action.scope == "queue":
+            target = self.queue_pane
+        # Through check_action, like a key: a refused action (read-only, nothing marked) does nothing.
+        await self.run_action(action.action, target)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
     def action_screenshot(self) -> None:  # type: ignore[override]
         path = self.save_screenshot()

@@ -20,7 +20,6 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, Static
@@ -61,6 +60,7 @@ from hftui.core.hub.remote import (
     resolve_ref_input,
 )
 from hftui.core.hub.repo_ref import RepoRef, RepoRefError, parse_repo_input
+from hftui.tui import actions
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
 from hftui.tui.widgets.pattern_bar import PatternBar
 from hftui.tui.widgets.repo_tree import RepoTree
@@ -88,27 +88,7 @@ class BrowsePane(Vertical):
     BrowsePane #browse-message.-warning { color: $warning; }
     """
 
-    BINDINGS = [
-        # At 80 columns the footer fits about six entries: the repo and revision boxes are on screen (their
-        # placeholders name o and v), so their keys are left to help and the palette.
-        Binding("o", "focus_repo", "Open repo", show=False, tooltip="Type a repo id, URL or org/name:QUANT"),
-        Binding("slash", "focus_search", "Search", tooltip="Find repos by name on the Hub"),
-        Binding("ctrl+f", "focus_search", "Search (from any input)", show=False, priority=True),
-        Binding("v", "pick_revision", "Revision", show=False, tooltip="Pick a branch, tag, PR or commit"),
-        Binding("p", "presets", "Presets"),
-        Binding("s", "preset('safetensors')", "Safetensors only", show=False),
-        Binding("c", "preset('config')", "Config+tokenizer", show=False),
-        Binding("g", "pick_quant", "GGUF quant", show=False),
-        Binding("t", "only_this", "Only this", show=False),
-        Binding("a", "select_all", "Everything", show=False),
-        Binding("i", "focus_include", "Include globs", show=False),
-        Binding("x", "focus_exclude", "Exclude globs", show=False),
-        Binding("d", "focus_local_dir", "Local dir", show=False),
-        Binding("F", "toggle_force", "Force download", show=False),
-        Binding("y", "copy_command", "Copy cmd", tooltip="Copy the equivalent hf download command"),
-        Binding("r", "reload", "Reload/retry", show=False),
-        Binding("escape", "focus_tree", "Back to tree", show=False),
-    ]
+    BINDINGS = actions.bindings("browse")
 
     # -- worker -> pane messages -------------------------------------------------------------------
 
@@ -268,70 +248,6 @@ class BrowsePane(Vertical):
         info = self.listing.info
         if (info.repo_type, info.repo_id) in set(repos):
             self._refresh_local(self._generation, self.listing)
-
-    @classmethod
-    def help_bindings(cls) -> list[BindingType]:
-        return [*RepoTree.BINDINGS, *cls.BINDINGS]
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        return (
-            (
-                "Browse: open a repo",
-                "Type a repo id, URL or org/name:QUANT (key o)",
-                self._command(self.action_focus_repo),
-            ),
-            ("Browse: search the Hub", "Find repos by name (key /)", self._command(self.action_focus_search)),
-            (
-                "Browse: pick revision",
-                "Branches, tags, PRs or a commit (key v)",
-                self._command(self.action_pick_revision),
-            ),
-            (
-                "Browse: safetensors weights only",
-                "Preset (key s)",
-                self._command(lambda: self.action_preset("safetensors")),
-            ),
-            (
-                "Browse: config and tokenizer only",
-                "Preset (key c)",
-                self._command(lambda: self.action_preset("config")),
-            ),
-            ("Browse: one GGUF quantization", "Preset (key g)", self._command(self.action_pick_quant)),
-            (
-                "Browse: this folder only",
-                "Preset for the folder under the cursor",
-                self._command(lambda: self.action_preset("folder")),
-            ),
-            (
-                "Browse: select everything",
-                "Clear include/exclude globs (key a)",
-                self._command(self.action_select_all),
-            ),
-            (
-                "Browse: queue the selection",
-                "Add it to the download queue (enter)",
-                self._command(self.action_queue),
-            ),
-            (
-                "Browse: copy hf download command",
-                "The equivalent command line (key y)",
-                self._command(self.action_copy_command),
-            ),
-            ("Browse: reload / retry", "Ask the Hub again (key r)", self._command(self.action_reload)),
-        )
-
-    def _command(self, action: Callable[[], object]) -> Callable[[], object]:
-        def run() -> None:
-            # Show the pane first (it focuses its default widget), then act (the action may move focus).
-            self._show_self()
-            self.app.call_after_refresh(action)
-
-        return run
-
-    def _show_self(self) -> None:
-        show = getattr(self.app, "action_show_pane", None)
-        if callable(show):
-            show("browse")
 
     # -- messages to the user --------------------------------------------------------------------------
 

@@ -9,17 +9,16 @@ layout of the whole screen. Keys act on the highlighted job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from hftui.core import vocab
 from hftui.core.downloads.queue import Job, JobState
+from hftui.tui import actions
 from hftui.tui.widgets.summary import SteadyStatic, same_content
 
 COLUMNS = (
@@ -102,18 +101,7 @@ class QueuePane(Vertical):
     QueuePane.-empty #queue-empty { display: block; }
     """
 
-    BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/resume", id="queue.pause"),
-        Binding("x", "cancel_job", "Cancel", id="queue.cancel"),
-        Binding("r", "retry_job", "Retry", id="queue.retry"),
-        Binding("delete,backspace", "remove_job", "Remove", id="queue.remove"),
-        Binding("K,shift+up", "move_job(-1)", "Move up", id="queue.up"),
-        Binding("J,shift+down", "move_job(1)", "Move down", id="queue.down"),
-    ]
-
-    @classmethod
-    def help_bindings(cls) -> list[Binding]:
-        return list(cls.BINDINGS)  # type: ignore[arg-type]
+    BINDINGS = actions.bindings("queue")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -267,34 +255,3 @@ class QueuePane(Vertical):
         await self._act("up" if delta < 0 else "down")
         if job_id is not None and job_id in self._order:
             self.query_one(DataTable).move_cursor(row=self._order.index(job_id), animate=False)
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        """(title, help, callback) entries this pane adds to the command palette."""
-        return (
-            (
-                "Queue: pause/resume job",
-                "Pause or resume the highlighted download (key p)",
-                self.action_toggle_pause,
-            ),
-            (
-                "Queue: cancel job",
-                "Cancel the highlighted download; finished files are kept (key x)",
-                self.action_cancel_job,
-            ),
-            ("Queue: retry job", "Queue a failed or cancelled download again (key r)", self.action_retry_job),
-            (
-                "Queue: remove job",
-                "Remove the highlighted job from the list (key delete)",
-                self.action_remove_job,
-            ),
-            (
-                "Queue: move job up",
-                "Start the highlighted job earlier (key K)",
-                lambda: self.action_move_job(-1),
-            ),
-            (
-                "Queue: move job down",
-                "Start the highlighted job later (key J)",
-                lambda: self.action_move_job(1),
-            ),
-        )
