@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from hftui import __version__
 from hftui.core.downloads.engine import LoadReport
+from hftui.core.downloads.models import DownloadRequest
 from hftui.settings import Settings, SettingsProblem
 from hftui.tui import actions
 from hftui.tui.downloads import DownloadsController
@@ -83,11 +84,11 @@ class HfTuiApp(App[int]):
         yield Header(icon="⛁")
         with TabbedContent(initial="cache", id="panes"):
             with TabPane("1 Cache", id="cache"):
-                yield CachePane(id="cache-pane")
+                yield CachePane(self, id="cache-pane")
             with TabPane("2 Browse", id="browse"):
-                yield BrowsePane(id="browse-pane")
+                yield BrowsePane(self, id="browse-pane")
             with TabPane("3 Queue", id="queue"):
-                yield QueuePane(id="queue-pane")
+                yield QueuePane(self, id="queue-pane")
         yield QueueSummary(id="queue-summary")
         yield Footer(compact=True)
 
@@ -123,9 +124,12 @@ class HfTuiApp(App[int]):
     def action_show_pane(self, pane: str) -> None:
         tabs = self.query_one(TabbedContent)
         tabs.active = pane
-        focus = getattr(self.query_one(f"#{pane}-pane"), "focus_default", None)
-        if callable(focus):
-            self.call_after_refresh(focus)
+        focus: dict[str, Callable[[], None]] = {
+            "cache": self.cache_pane.focus_default,
+            "browse": self.browse_pane.focus_default,
+            "queue": self.queue_pane.focus_default,
+        }
+        self.call_after_refresh(focus[pane])
 
     @property
     def active_pane(self) -> str:
@@ -164,7 +168,7 @@ class HfTuiApp(App[int]):
         # saved-queue lock is released. A no-op when the quit action already did it.
         self.downloads.shutdown(2.0)
 
-    def enqueue_download(self, request: object) -> str:
+    def enqueue_download(self, request: DownloadRequest) -> str:
         """Submit a download request (from the Browse pane); returns a message for the user."""
         # The calling pane shows the outcome inline; a toast as well would say it twice.
         return self.downloads.submit(request).message
@@ -178,16 +182,10 @@ class HfTuiApp(App[int]):
         except NoMatches:
             return  # posted while the app was tearing down its screen
         summary.update_summary(self.downloads.summary_text())
-        refresh_jobs = getattr(self.queue_pane, "refresh_jobs", None)
-        if callable(refresh_jobs):
-            refresh_jobs()
+        self.queue_pane.refresh_jobs()
         if event.finished:
-            repos_changed = getattr(self.cache_pane, "repos_changed", None)
-            if callable(repos_changed):
-                repos_changed(event.finished)
-            local_changed = getattr(self.browse_pane, "local_cache_changed", None)
-            if callable(local_changed):
-                local_changed(event.finished)
+            self.cache_pane.repos_changed(event.finished)
+            self.browse_pane.local_cache_changed(event.finished)
 
     @on(DownloadsLoaded)
     def _downloads_loaded(self, event: DownloadsLoaded) -> None:
@@ -200,16 +198,12 @@ class HfTuiApp(App[int]):
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:
-        local_changed = getattr(self.browse_pane, "local_cache_changed", None)
-        if callable(local_changed):
-            local_changed(event.repos)
+        self.browse_pane.local_cache_changed(event.repos)
 
     @on(OpenInBrowser)
     def _open_in_browser(self, event: OpenInBrowser) -> None:
         self.action_show_pane("browse")
-        open_repo = getattr(self.browse_pane, "open_repo", None)
-        if callable(open_repo):
-            open_repo(event.repo_input)
+        self.browse_pane.open_repo(event.repo_input)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action with a palette title, from `tui/actions.py` (destructive ones not in --read-only)."""

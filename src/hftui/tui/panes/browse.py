@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -64,6 +64,9 @@ from hftui.tui import actions
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
 from hftui.tui.widgets.pattern_bar import PatternBar
 from hftui.tui.widgets.repo_tree import RepoTree
+
+if TYPE_CHECKING:
+    from hftui.tui.services import AppServices
 
 REPO_TYPES = [(repo_type, repo_type) for repo_type in vocab.REPO_TYPES]
 SHORT_COMMIT_RE = re.compile(r"[0-9a-f]{7,39}")
@@ -145,8 +148,9 @@ class BrowsePane(Vertical):
 
     # -- state -----------------------------------------------------------------------------------------
 
-    def __init__(self, *, remote: Remote | None = None, id: str | None = None) -> None:
+    def __init__(self, services: AppServices, *, remote: Remote | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.services = services
         self._remote = remote
         self.ref: RepoRef | None = None
         self.revision: str | None = None
@@ -216,11 +220,11 @@ class BrowsePane(Vertical):
 
     @property
     def endpoint(self) -> str | None:
-        return getattr(self.app, "endpoint", None)
+        return self.services.endpoint
 
     @property
-    def cache_dir(self) -> Path | None:
-        return getattr(self.app, "cache_dir", None)
+    def cache_dir(self) -> Path:
+        return self.services.cache_dir
 
     def _get_remote(self) -> Remote:
         """Called from worker threads: building HubRemote imports huggingface_hub, kept off the event loop."""
@@ -379,7 +383,7 @@ class BrowsePane(Vertical):
         err = event.error
         ref = self.ref
         name = f"{ref.prefixed_id}@{self.revision or 'main'}" if ref else "repo"
-        text = err.message + (" Press r to retry." if err.retryable else "")
+        text = err.message + (self._retry_hint() if err.retryable else "")
         self.say(text, "error")
         self.repo_tree.show_empty(f"{name}: not loaded")
         self.bar.show_preview("No file list.", "warning")
@@ -417,7 +421,7 @@ class BrowsePane(Vertical):
         )
         severity = "information"
         if listing.offline:
-            summary = f"{listing.notice} {summary}"
+            summary = f"{listing.notice}{self._retry_hint() if listing.retryable else ''} {summary}"
             severity = "warning"
         # What the input itself asked for: a folder, a file, a quantization.
         pending, self._pending_ref = self._pending_ref, None
@@ -627,7 +631,7 @@ class BrowsePane(Vertical):
         if len(files) <= SYNC_TOGGLE_FILES:
             self._toggle_busy = False
             result = toggle(files, selection, path, is_folder=is_folder)
-            self._apply(result.selection, result.message)
+            self._apply(result.selection, self._toggle_message(result))
             if self._toggle_queue:
                 self._next_toggle()
             return
@@ -653,10 +657,22 @@ class BrowsePane(Vertical):
             self._toggle_busy = False
             self._toggle_queue.clear()
             return
-        self._apply(event.result.selection, event.result.message)
+        self._apply(event.result.selection, self._toggle_message(event.result))
         self._toggle_busy = False
         if self._toggle_queue:
             self._next_toggle()
+
+    def _key(self, action_id: str) -> str:
+        """The key that runs an action now (the user's keymap may have changed it)."""
+        return actions.keys_of(actions.BY_ID[action_id], self.services.keymap)
+
+    def _retry_hint(self) -> str:
+        return f" Press {self._key('browse.reload')} to retry."
+
+    def _toggle_message(self, result: ToggleResult) -> str | None:
+        if result.nothing_selected and result.message:
+            return f"{result.message.rstrip('.')}; press {self._key('browse.all')} for everything."
+        return result.message
 
     def _apply(self, selection: Selection, message: str | None = None, severity: str = "warning") -> None:
         self.selection = selection
@@ -863,7 +879,7 @@ class BrowsePane(Vertical):
         assert self.listing is not None
         if self.listing.offline:
             self.say(
-                f"Not queued: {self.listing.notice or 'offline'} Downloads need the Hub; press r to retry.",
+                f"Not queued: {self.listing.notice or 'offline'} Downloads need the Hub.{self._retry_hint()}",
                 "error",
             )
             return
@@ -880,20 +896,15 @@ class BrowsePane(Vertical):
             label=f"{self.ref.prefixed_id if self.ref else fields['repo_id']}@{rev} · {vocab.count(p.count, 'file')}, "
             f"{vocab.size(p.bytes)}",
         )
-        enqueue = getattr(self.app, "enqueue_download", None)
-        if not callable(enqueue):
-            self.say("The download queue is not available.", "error")
-            return
         # Queuing asks the download process (and may first start it): off the event loop.
-        outcome = await asyncio.to_thread(enqueue, request)
+        outcome = await asyncio.to_thread(self.services.enqueue_download, request)
         self.say(f"{outcome}" if outcome else f"Queued {request.label}.")
 
     def command_line(self) -> str | None:
         fields = self._request_fields()
         if fields is None:
             return None
-        settings = getattr(self.app, "settings", None)
-        cache_dir = getattr(settings, "cache_dir", None) if fields["local_dir"] is None else None
+        cache_dir = self.services.settings.cache_dir if fields["local_dir"] is None else None
         return hf_download_command(
             fields["repo_id"],
             repo_type=fields["repo_type"],

@@ -37,6 +37,7 @@ from hftui.tui.widgets.cache_table import CacheTable, size_text
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
 DESTRUCTIVE = actions.destructive_names("cache")
@@ -119,8 +120,9 @@ class CachePane(Vertical):
 
     # -- state ------------------------------------------------------------------------------------
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.services = services
         self.marks: set[Mark] = set()
         self.sort_key = "size"
         self.sort_descending = True
@@ -149,6 +151,7 @@ class CachePane(Vertical):
         yield Static(id="marked")
 
     def on_mount(self) -> None:
+        self.query_one(FileTree).read_only = self.read_only
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
@@ -169,11 +172,11 @@ class CachePane(Vertical):
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.app.cache_dir)  # type: ignore[attr-defined]
+        return Path(self.services.cache_dir)
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", False))
+        return self.services.read_only
 
     def focus_default(self) -> None:
         if self.view == "cache-detail":
@@ -207,7 +210,7 @@ class CachePane(Vertical):
         self.table.sort_values.clear()
         self.table.largest = 0
         self._update_header()
-        processes = int(getattr(getattr(self.app, "settings", None), "scan_processes", 0) or 0)
+        processes = self.services.settings.scan_processes
         self._scan(self.cache_dir, self.generation, self._cancel_scan, processes)
 
     @work(thread=True, exclusive=True, group="cache-scan", exit_on_error=False)
@@ -653,9 +656,7 @@ class CachePane(Vertical):
         panel.update(text)
 
     def _busy(self) -> dict[RepoKey, str]:
-        downloads = getattr(self.app, "downloads", None)
-        active = getattr(downloads, "active_repos", None)
-        repos = active() if callable(active) else set()
+        repos = self.services.downloads.active_repos()
         return {(str(t), str(i)): "a download into this repo is running" for t, i in repos}
 
     def _request_plan(self, *, confirm: bool) -> None:

@@ -9,7 +9,7 @@ layout of the whole screen. Keys act on the highlighted job.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,6 +20,10 @@ from hftui.core import vocab
 from hftui.core.downloads.queue import Job, JobState
 from hftui.tui import actions
 from hftui.tui.widgets.summary import SteadyStatic, same_content
+
+if TYPE_CHECKING:
+    from hftui.tui.downloads import DownloadsController
+    from hftui.tui.services import AppServices
 
 COLUMNS = (
     ("#", "pos"),
@@ -103,8 +107,9 @@ class QueuePane(Vertical):
 
     BINDINGS = actions.bindings("queue")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
         self._order: list[str] = []
         self._cells: dict[str, dict[str, Any]] = {}
 
@@ -133,8 +138,8 @@ class QueuePane(Vertical):
     # -- data -------------------------------------------------------------------------------
 
     @property
-    def _controller(self) -> Any:
-        return self.app.downloads  # type: ignore[attr-defined]
+    def _controller(self) -> DownloadsController:
+        return self.services.downloads
 
     def refresh_jobs(self) -> None:
         """Bring the table up to date with the engine (called on every DownloadsChanged)."""
@@ -142,7 +147,7 @@ class QueuePane(Vertical):
             return
         controller = self._controller
         jobs = controller.jobs() if controller.engine is not None else []
-        default_cache = str(self.app.cache_dir)  # type: ignore[attr-defined]
+        default_cache = str(self.services.cache_dir)
         table = self.query_one(DataTable)
         order = [job.id for job in jobs]
         with self.app.batch_update():
@@ -193,7 +198,7 @@ class QueuePane(Vertical):
             text.append(f"  include {', '.join(request.allow_patterns)}")
         if request.ignore_patterns:
             text.append(f"  exclude {', '.join(request.ignore_patterns)}")
-        text.append(f"  → {request.local_dir or request.cache_dir or self.app.cache_dir}")  # type: ignore[attr-defined]
+        text.append(f"  → {request.local_dir or request.cache_dir or self.services.cache_dir}")
         note = job.error if job.state == JobState.FAILED and job.error else job.message
         if note:
             text.append("\n")

@@ -73,9 +73,11 @@ class FileTree(Tree[FileEntry]):
     class MarkRequested(Message):
         entry: FileEntry
 
+    read_only = False
+    """Set by the Cache pane from --read-only: marking only leads to deleting."""
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Marking only leads to deleting: not in --read-only.
-        return not (action == "toggle_node" and getattr(self.app, "read_only", False))
+        return not (action == "toggle_node" and self.read_only)
 
     def action_toggle_node(self) -> None:  # space
         node = self.cursor_node
