@@ -23,10 +23,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hftui.core import vocab
 from hftui.core.downloads.queue import JobState
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 
 def _add_job_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -304,7 +307,7 @@ class _Display:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftui.cli import UsageError
+    from hftui.errors import UsageError
     from hftui.settings import load_settings
 
     for flag, value in (("--max-workers", args.max_workers), ("--jobs", args.jobs)):
@@ -368,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_engine(
-    requests: list[Any], settings: Any, endpoint: str | None, *, json_mode: bool, line_errors: list[str]
+    requests: list[Any], settings: Settings, endpoint: str | None, *, json_mode: bool, line_errors: list[str]
 ) -> int:
     from huggingface_hub.utils import logging as hf_logging
 

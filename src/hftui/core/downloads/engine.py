@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftui.core.disk import device_of
 from hftui.core.downloads import job as dl
@@ -46,6 +46,9 @@ from hftui.core.downloads.queue import (
     QueueTotals,
     SubmitResult,
 )
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 RepoKey = tuple[str, str]
 
@@ -81,7 +84,7 @@ Runner = Callable[..., dl.JobResult]
 class DownloadEngine:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         endpoint: str | None = None,
         token: str | bool | None = None,

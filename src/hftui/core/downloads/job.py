@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftui.core import compat
 from hftui.core.disk import free_bytes
@@ -41,6 +41,9 @@ from hftui.core.downloads.transport import JOB_HEADER, JobCancelled, JobChannel
 from hftui.core.hub.errors import cause_chain, redact
 from hftui.core.hub.errors import classify as classify_hub_error
 from hftui.core.vocab import cache_folder
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 REPORT_INTERVAL = 0.1
 """Seconds between progress reports of one job (≤ 10 per second)."""
@@ -487,7 +490,7 @@ def kept_on_disk(to_fetch: list[Any], since: float) -> tuple[int, int] | None:
 def run_job(
     request: DownloadRequest,
     *,
-    settings: Any,
+    settings: Settings,
     endpoint: str | None,
     token: str | bool | None = None,
     report: Callable[[Progress], None],
