@@ -131,7 +131,7 @@ def test_table_output(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--cache-dir", str(cache), "scan", "--revisions"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
-    assert header == ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
+    assert header == ["ID", "REVISION", "SIZE", "FILES", "LAST_MODIFIED", "REFS", "STATUS"]
     assert "partial (2 missing, 10.0 kB)" in out
     assert "(detached)" in out
     assert "not-a-repo" in out and "corrupt" in out
