@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
+from privileges import skip_unless_nobody_can_run_python
 from test_download import OTHER, SLOW, assert_cache_matches, gets, incomplete_files, timing_spec
 
 from hftui.hub import HubServer
@@ -107,6 +108,7 @@ def test_usage_errors_exit_2(hub: HubServer, args: tuple[str, ...], message: str
 
 @pytest.mark.root
 def test_unwritable_destination_fails_at_once_with_the_reason(hub: HubServer) -> None:
+    skip_unless_nobody_can_run_python()
     base = Path(tempfile.mkdtemp(prefix="hftui-perm-"))
     try:
         base.chmod(0o755)
