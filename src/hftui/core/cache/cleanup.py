@@ -511,7 +511,7 @@ def cross_links(repos: Iterable[RepoRecord | CachedRepoInfo], cache_dir: Path | 
         if isinstance(repo, RepoRecord):
             if repo.warnings or repo.repo_type is None:
                 continue
-            shared, outside = repo.shared_blobs, repo._physical[1]
+            shared, outside = {**repo.shared_blobs, **repo.reached_store}, repo._physical[1]
             if not shared and not outside:
                 continue  # every entry stays inside the repo folder: skip unpacking its files
             key = (repo.repo_type, repo.repo_id)

@@ -264,8 +264,10 @@ class RepoRecord:
     e.g. a foreign folder), has no revisions and zero sizes; the UI shows it with a warning mark.
 
     `blobs` maps each blob key referenced by a snapshot to `(size, atime, mtime)` from a stat that
-    follows links; `shared_blobs` maps the keys that link into the shared blob store to the store
-    path.
+    follows links; `shared_blobs` maps the keys that link into the shared blob store the library's
+    way (a `<repo>/blobs/<name>` symlink to the payload) to the store path; `reached_store` maps the
+    keys whose bytes are a store payload reached any other way (a snapshot entry linked straight
+    into the store, a chain of links, a hard link) to the store path.
     """
 
     __slots__ = (
@@ -277,6 +279,7 @@ class RepoRecord:
         "last_modified",
         "lock_files",
         "name",
+        "reached_store",
         "repo_id",
         "repo_path",
         "repo_type",
@@ -295,6 +298,7 @@ class RepoRecord:
         self._blobs: dict[str, tuple[int, float, float]] | None = {}
         self._packed_blobs: tuple[str, bytes, bytes, bytes] | None = None
         self.shared_blobs: dict[str, str] = {}
+        self.reached_store: dict[str, str] = {}
         # Sum of the blob sizes, kept rather than summed on each access: sorting reads it often.
         self.size_on_disk = 0
         # (bytes of blobs inside the repo and not in the shared store, {absolute blob path: bytes}):
@@ -507,17 +511,33 @@ class CacheReport:
 
 
 def _physical_size(repos: Sequence[RepoRecord], store: Sequence[SharedBlob], *, only_referenced: bool) -> int:
-    """Sizes as scan_cache_dir adds them: repo blobs that are not shared-store links, plus the store's
-    payloads (all of them, or only those the given repos reference)."""
+    """Sizes as scan_cache_dir adds them: the union of the blob paths that are not shared-store
+    links, plus the store's payloads (all of them, or only those the given repos reference).
+
+    A blob path counts once however many entries reach it: an entry linked to another repo's blob
+    (that repo counts it already) or straight to a store payload (the store counts it) adds nothing.
+    """
     total = 0
     outside: dict[str, int] = {}
     referenced: set[str] = set()
+    by_name = {repo.name: repo for repo in repos}
     for repo in repos:
         local_size, repo_outside = repo._physical
         total += local_size
         outside.update(repo_outside)  # a link out of the repo: count each target once
         referenced.update(repo.shared_blobs.values())
-    total += sum(outside.values())
+    store_paths = {blob.path for blob in store}
+    for path, size in outside.items():
+        if path in store_paths:
+            referenced.add(path)
+            continue
+        root = os.path.dirname(repos[0].repo_path)
+        owner = by_name.get(path[len(root) + 1 :].split("/", 1)[0]) if path.startswith(root + "/") else None
+        if owner is not None:
+            key = path[len(owner.repo_path) + 1 :]
+            if key in owner.blobs and key not in owner.shared_blobs:
+                continue  # the owner counts it among its own blobs
+        total += size
     for blob in store:
         if not only_referenced or blob.path in referenced:
             total += blob.size_on_disk
@@ -538,7 +558,9 @@ def build_report(
     # A payload a scanned snapshot reaches is in use whatever its manifest says (and skipping its
     # manifest saves most of the reads); the others are unreferenced when their manifest lists no
     # valid link, which is what `hf cache prune` would collect.
-    reached = {path for repo in valid for path in repo.shared_blobs.values()}
+    reached = {
+        path for repo in valid for links in (repo.shared_blobs, repo.reached_store) for path in links.values()
+    }
     unreferenced = [
         blob
         for blob in store

@@ -18,6 +18,7 @@ from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
     LOCKS_DIR_NAME,
     MISSING_ERRNOS,
+    REPO_DIR,
     REPO_TYPES_MAPPING,
     SHARED_BLOBS_DIR_NAME,
     TEMP_SUFFIX,
@@ -77,6 +78,7 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
         record.revisions = ()
         record.blobs = {}
         record.shared_blobs = {}
+        record.reached_store = {}
         record.size_on_disk = 0
         record._physical = (0, {})
         try:
@@ -204,7 +206,8 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
         else:
             local_size += entry[0]
     record._physical = (local_size, outside)
-    record.shared_blobs = shared
+    record.shared_blobs = {key: path for key, path in shared.items() if key[:1] != _REACHED}
+    record.reached_store = {key[1:]: path for key, path in shared.items() if key[:1] == _REACHED}
 
 
 def _read_refs(refs_path: str) -> dict[str, set[str]]:
@@ -399,16 +402,30 @@ def _collect(
                 store_path = ctx.store_inodes.get((blob_stat.st_dev, blob_stat.st_ino))
                 if store_path is not None:
                     blob_path = repo_prefix + key if relative else key
-                    if _is_store_link(key, blob_path, store_path):
+                    if _is_store_link(ctx, key, blob_path, store_path):
                         shared[key] = store_path
+                    else:
+                        # Reached some other way (a link straight into the store, a chain of
+                        # links, a hard link): still in use, though not the library's kind of link.
+                        shared[_REACHED + key] = store_path
         append((rel_prefix + name, key))
     return subdirs
 
 
-def _is_store_link(key: str, blob_path: str, store_path: str) -> bool:
+# Prefix of the keys `_collect` adds to `shared` for payloads reached otherwise (split off in
+# `_fill_repo`): NUL never occurs in a path.
+_REACHED = "\0"
+
+
+def _is_store_link(ctx: ScanContext, key: str, blob_path: str, store_path: str) -> bool:
     """The library's `shared_blob_target` test: `<repo>/blobs/<name>` is a symlink whose target is
-    a well-formed entry of the marked store (we only get here when it resolves to one)."""
-    if not key.startswith("blobs/") or "/" in key[6:] or not key[6:]:
+    a well-formed entry of the marked store (we only get here when it resolves to one). The repo
+    may be another one (an entry linked into another repo's blobs)."""
+    if os.path.isabs(key):
+        parts = os.path.relpath(key, ctx.root).split("/") if key.startswith(ctx.root + "/") else []
+        if len(parts) != 3 or parts[1] != "blobs" or REPO_DIR.fullmatch(parts[0]) is None:
+            return False
+    elif not key.startswith("blobs/") or "/" in key[6:] or not key[6:]:
         return False
     try:
         target = os.readlink(blob_path)
