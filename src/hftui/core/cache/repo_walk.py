@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat as stat_mod
 
 from hftui.core.cache.layout import (
@@ -454,9 +455,17 @@ def _completeness(trees_dir: str, commit_hash: str, files: list[tuple[str, str]]
     )
 
 
+_VALID_XET_HASH = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def _tree_sizes(data: object) -> dict[str, int] | None:
-    """`{path: size}` from a parsed tree listing, or None unless it has the shape huggingface_hub
-    writes (any file, whatever it holds, must never stop a scan)."""
+    """`{path: size}` from a parsed tree listing, or None where huggingface_hub's own reader
+    (`_tree_cache.read_tree_cache`, 2.4.0) gives no listing: a format_version other than 1, no
+    `files` mapping, an entry without `size` or `blob_id`, or an `xet_hash` that is not 64 hex
+    digits (a masked one, say). Where the library would raise instead (a listing that is not a
+    JSON object, an `xet_hash` that is not a string), there is no listing either: any file,
+    whatever it holds, must never stop a scan. A size the library keeps but that is not a byte
+    count counts as 0 missing bytes."""
     if not isinstance(data, dict) or data.get("format_version") != 1:
         return None
     files = data.get("files")
@@ -464,10 +473,15 @@ def _tree_sizes(data: object) -> dict[str, int] | None:
         return None
     listing: dict[str, int] = {}
     for path, info in files.items():
-        size = info.get("size") if isinstance(info, dict) else None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        if not isinstance(info, dict) or "size" not in info or "blob_id" not in info:
             return None
-        listing[path] = size
+        xet_hash = info.get("xet_hash")
+        if xet_hash is not None and (
+            not isinstance(xet_hash, str) or not _VALID_XET_HASH.fullmatch(xet_hash)
+        ):
+            return None
+        size = info["size"]
+        listing[path] = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
     return listing
 
 
