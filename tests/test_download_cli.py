@@ -207,3 +207,40 @@ def test_patterns_that_match_nothing_fail_the_job(hub: HubServer, tmp_path: Path
     result = run_download(hub, MODEL, "--include", "*.safetensor", "--cache-dir", str(tmp_path / "c"))
     assert result.returncode == 1
     assert f"failed    {MODEL}: no file of model {MODEL}@main matches --include *.safetensor" in result.stdout
+
+
+def test_offline_download_of_a_fully_cached_repo_prints_its_path_like_hf(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    """Issue 12.6: with HF_HUB_OFFLINE=1, `hf download` of a cached repo exits 0 with the path."""
+    cache = tmp_path / "cache"
+    assert run_download(hub, MODEL, "--cache-dir", str(cache)).returncode == 0
+    seen = len(hub.requests)
+    offline = {**hftui_env(hub), "HF_HUB_OFFLINE": "1"}
+    snapshots = cache / "models--acme--bert-mini" / "snapshots"
+    (expected,) = snapshots.iterdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "hftui", "download", MODEL, "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=offline,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"done      {MODEL}  (already cached)\n  path: {expected}\n" in result.stdout
+    assert hub.requests[seen:] == []  # offline means offline
+
+    # Not cached: a clear failure, still without a request.
+    result = subprocess.run(
+        [sys.executable, "-m", "hftui", "download", "datasets/acme/tiny-corpus", "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=offline,
+    )
+    assert result.returncode == 1
+    assert (
+        "failed    datasets/acme/tiny-corpus: offline (HF_HUB_OFFLINE=1): dataset acme/tiny-corpus@main"
+        in result.stdout
+    )
+    assert "Traceback" not in result.stderr and hub.requests[seen:] == []

@@ -212,9 +212,12 @@ class _Display:
 
         if job.state == "done":
             files = job.files_total or 0
+            # The path on a line of its own, as `hf download` prints it.
+            where = f"\n  path: {job.path}" if job.path else ""
             if not files:
-                return f"done      {job.title}  (already cached)"
-            return f"done      {job.title}  ({fmt.size(job.bytes_total or 0)}, {files} file{'' if files == 1 else 's'})"
+                return f"done      {job.title}  (already cached){where}"
+            size = fmt.size(job.bytes_total or 0)
+            return f"done      {job.title}  ({size}, {files} file{'' if files == 1 else 's'}){where}"
         if job.state == "failed":
             return f"failed    {job.title}: {job.error}"
         return f"{job.state:<9} {job.title}" + (f": {job.message}" if job.message else "")
@@ -242,6 +245,7 @@ class _Display:
                         "files_total": job.files_total,
                         "error": job.error,
                         "message": job.message or None,
+                        "path": job.path,
                     }
                 )
             elif job.state == "running" and now - self.last_progress.get(job.id, 0) >= self.json_interval:

@@ -414,6 +414,7 @@ class DownloadEngine:
                 if self._closing or result.status == dl.CANCELLED:
                     self.queue.interrupt(job_id)
                 elif result.status == dl.DONE:
+                    job.path = result.path
                     if job.state == CHECKING:
                         self.queue.mark_running(
                             job_id, bytes_total=result.bytes_total, files_total=result.files_total

@@ -316,6 +316,12 @@ def classify(exc: BaseException, request: DownloadRequest, *, token: str | None 
 # -- filesystem checks -----------------------------------------------------------------------
 
 
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def destination_dir(request: DownloadRequest, default_cache: str | None = None) -> Path:
     if request.local_dir:
         return Path(request.local_dir).expanduser()
@@ -564,6 +570,20 @@ def run_job(
             if is_cancelled():
                 return JobResult(CANCELLED)
             try:
+                if _offline():
+                    # What `hf download` does with HF_HUB_OFFLINE=1: the cached snapshot, if there is
+                    # one, and nothing else (the dry run below needs the Hub, so it cannot run).
+                    from huggingface_hub.errors import LocalEntryNotFoundError
+
+                    try:
+                        path = snapshot_download(request.repo_id, revision=request.revision, **common)
+                    except LocalEntryNotFoundError:
+                        return JobResult(
+                            FAILED,
+                            f"offline (HF_HUB_OFFLINE=1): {request.repo_type} {request.repo_id}"
+                            f"@{request.revision or 'main'} is not in the cache",
+                        )
+                    return JobResult(DONE, "", 0, 0, str(path))
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
                 report(Progress("checking", message="dry run"))

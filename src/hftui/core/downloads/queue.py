@@ -63,6 +63,8 @@ class Job:
     held: bool = False
     added_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    path: str | None = None
+    """Where a finished download is (the snapshot folder or the local dir); not saved."""
 
     @property
     def repo_key(self) -> tuple[str, str]:
