@@ -62,6 +62,7 @@ def test_local_dir_and_json_events(hub: HubServer, tmp_path: Path) -> None:
         "done": 1,
         "failed": 0,
         "bytes": running["bytes_total"],
+        "files": 4,
         "exit_code": 0,
     }
     for path, info in hub.files("acme/tiny-corpus", "main", "dataset").items():
@@ -244,3 +245,24 @@ def test_offline_download_of_a_fully_cached_repo_prints_its_path_like_hf(
         in result.stdout
     )
     assert "Traceback" not in result.stderr and hub.requests[seen:] == []
+
+
+def test_json_summary_counts_every_attempt_after_a_retried_fault(tmp_path: Path) -> None:
+    """Issue 12.7: the second attempt fetches only what the first did not; the summary (and the done
+    line) still count everything the job downloaded."""
+    from hftui.hub import Fault
+
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("status", path_glob="*/model.safetensors", status=503, times=1))
+        cache = tmp_path / "cache"
+        result = run_download(hub, MODEL, "--cache-dir", str(cache), "--json", "--max-workers", "1")
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [r.status for r in gets(hub, "/model.safetensors")] == [503, 200]  # a retried fault
+        files = hub.files(MODEL, "main")
+        done = [e for e in events if e.get("state") == "done"]
+        assert done[-1]["bytes_total"] == sum(info.size for info in files.values())
+        assert done[-1]["files_total"] == len(files)
+        assert events[-1]["bytes"] == sum(info.size for info in files.values())
+        assert events[-1]["files"] == len(files)
+        assert_cache_matches(cache, hub, MODEL)

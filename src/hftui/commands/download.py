@@ -416,6 +416,7 @@ def _run_engine(
                 "done": len(jobs) - len(failed),
                 "failed": len(failed),
                 "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == "done"),
+                "files": sum(j.files_total or 0 for j in jobs if j.state == "done"),
                 "exit_code": code,
             }
         )

@@ -564,6 +564,9 @@ def run_job(
     attempt = 0
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
+    # Every file some attempt set out to fetch: after a retry the dry run lists only what is still
+    # missing, but what the job downloaded is all of them (reported when it is done).
+    fetched: dict[str, int] = {}
     started = time.time()
     try:
         while True:
@@ -607,6 +610,7 @@ def run_job(
                 to_fetch = [info for info in plan if info.will_download]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
+                fetched.update((info.filename, int(info.file_size or 0)) for info in to_fetch)
                 to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
@@ -640,7 +644,7 @@ def run_job(
                     tqdm_class=make_tqdm_class(tracker),
                     **common,
                 )
-                return JobResult(DONE, "", bytes_total, files_total, str(path))
+                return JobResult(DONE, "", sum(fetched.values()), len(fetched), str(path))
             except JobCancelled:
                 return JobResult(
                     CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
