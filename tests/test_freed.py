@@ -211,3 +211,15 @@ def test_a_store_payload_reached_directly_is_not_swept(cache: Path) -> None:
     freed, report = _delete_and_measure(cache, plan)
     assert payload.exists() and scan_cache(cache).warnings == []
     assert plan.expected_freed_size == freed == report.freed_size == 100_000
+
+
+def test_a_repo_blob_that_links_into_the_store_and_is_reached_from_another_repo_stays(cache: Path) -> None:
+    """Found by the property test: A's entry links to B's `blobs/<etag>`, itself a link into the
+    store. Deleting B would leave A's entry dangling even though the payload stays."""
+    share_with_library(cache, [repo_folder("t/b")])
+    b_blob = _blob_of(cache, "t/b", "b.bin")
+    entry = cache / repo_folder("t/a") / "snapshots" / _rev(cache, "t/a", "main") / "b.bin"
+    entry.symlink_to(os.path.relpath(b_blob, entry.parent))
+    plan = _plan(cache, [Mark.repo("model", "t/b")])
+    assert plan.is_empty and "still used by model/t/a" in plan.refused[0].reason
+    assert scan_cache(cache).warnings == []

@@ -517,9 +517,11 @@ def cross_links(repos: Iterable[RepoRecord | CachedRepoInfo], cache_dir: Path | 
             key = (repo.repo_type, repo.repo_id)
             for revision in repo.revisions:
                 for rel, blob_key in revision.files:
-                    target = shared.get(blob_key) or (blob_key if os.path.isabs(blob_key) else None)
-                    if target is not None:
-                        out[target].add((key, revision.commit_hash, rel))
+                    entry = (key, revision.commit_hash, rel)
+                    if os.path.isabs(blob_key):  # the path it links to (another repo's blob, say)
+                        out[blob_key].add(entry)
+                    if blob_key in shared:  # and the store payload behind it
+                        out[shared[blob_key]].add(entry)
             continue
         key = (repo.repo_type, repo.repo_id)
         for rev in repo.revisions:
