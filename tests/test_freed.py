@@ -28,6 +28,8 @@ from hftui.core.cache.cleanup import (
 from hftui.core.cache.scan import scan_cache
 from hftui.hub import HubServer
 
+__all__ = ["cache", "template"]  # the fixtures, for modules that build on these caches
+
 MB = 1_000_000
 SHARED = {"size": MB, "seed": "shared-weights"}
 

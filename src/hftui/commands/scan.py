@@ -175,7 +175,7 @@ def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
         ],
         "warnings": [
             {"path": warning.path, "kind": warning.kind, "message": warning.message}
-            for warning in sorted(report.warnings, key=lambda warning: warning.path)
+            for warning in sorted(report.warnings + report.notes, key=lambda warning: warning.path)
         ],
     }
 
@@ -279,7 +279,7 @@ def _print_table(
         parts.append(
             f"{len(report.unreferenced_shared_blobs)} unreferenced shared blob(s) ({naturalsize(size)})"
         )
-    warnings = report.warnings
+    warnings = report.warnings + report.notes
     parts.append(f"{len(warnings)} warning(s)")
     print(". ".join(parts) + ".")
     for warning in warnings:

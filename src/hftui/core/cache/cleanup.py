@@ -328,6 +328,14 @@ def _protected_targets(
     return protected
 
 
+def _mark_path(repo: CachedRepoInfo, mark: Mark) -> Path:
+    revision = next((r for r in repo.revisions if r.commit_hash == mark.commit_hash), None)
+    snapshot = (
+        revision.snapshot_path if revision is not None else repo.repo_path / "snapshots" / mark.commit_hash
+    )
+    return snapshot / mark.path if mark.path else snapshot
+
+
 def _describe_entry(entry: Entry) -> str:
     (repo_type, repo_id), commit, path = entry
     return f"{repo_type}/{repo_id} @ {commit[:8]} : {path}"
@@ -373,6 +381,20 @@ def plan_deletion(
                                 and (m.kind == "repo" or (m.kind == "revision" and m.commit_hash in gone))
                             }
                         )
+        # A file mark that would remove an entry another entry links to (a link into a snapshot).
+        for key, covered in selected_files.items():
+            for f in covered:
+                user = protected.get(os.path.abspath(f.file_path))
+                if user is None:
+                    continue
+                why = f"{f.file_path} is still used by {_describe_entry(user)}"
+                for m in marks:
+                    if (
+                        m.kind == "path"
+                        and m.repo_key == key
+                        and path_in(f.file_path, _mark_path(repos[key], m))
+                    ):
+                        newly[m] = why
         newly = {m: why for m, why in newly.items() if m not in blocked}
         if not newly:
             break
@@ -512,7 +534,8 @@ def cross_links(repos: Iterable[RepoRecord | CachedRepoInfo], cache_dir: Path | 
             if repo.warnings or repo.repo_type is None:
                 continue
             shared, outside = {**repo.shared_blobs, **repo.reached_store}, repo._physical[1]
-            if not shared and not outside:
+            inner = repo.inner_links
+            if not shared and not outside and not inner:
                 continue  # every entry stays inside the repo folder: skip unpacking its files
             key = (repo.repo_type, repo.repo_id)
             for revision in repo.revisions:
@@ -520,6 +543,8 @@ def cross_links(repos: Iterable[RepoRecord | CachedRepoInfo], cache_dir: Path | 
                     entry = (key, revision.commit_hash, rel)
                     if os.path.isabs(blob_key):  # the path it links to (another repo's blob, say)
                         out[blob_key].add(entry)
+                    elif blob_key in inner:  # a link into a snapshot (this or another revision)
+                        out[os.path.join(repo.repo_path, blob_key)].add(entry)
                     if blob_key in shared:  # and the store payload behind it
                         out[shared[blob_key]].add(entry)
             continue

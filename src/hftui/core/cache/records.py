@@ -16,6 +16,7 @@ from hftui.core.cache.shared_store import (
     is_marked_store,
     list_store,
     manifest_has_valid_reference,
+    store_problems,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ CompletenessState = Literal["complete", "partial", "unknown"]
 class ScanWarning:
     """A problem found in one cache entry. `kind` is `"corrupted"` when `scan_cache_dir` reports
     the same problem (then `message` is the library's text, character for character) or `"error"`
-    for problems the library does not handle."""
+    for problems the library does not handle; both make the entry corrupt. `"warning"` is a
+    problem that leaves the entry usable (an unreadable tree listing, a snapshot entry linked to a
+    folder, an odd shared store): see `RepoRecord.notes` and `CacheReport.notes`."""
 
     __slots__ = ("kind", "message", "path")
 
@@ -275,10 +278,12 @@ class RepoRecord:
         "_packed_blobs",
         "_physical",
         "incomplete_files",
+        "inner_links",
         "last_accessed",
         "last_modified",
         "lock_files",
         "name",
+        "notes",
         "reached_store",
         "repo_id",
         "repo_path",
@@ -299,6 +304,10 @@ class RepoRecord:
         self._packed_blobs: tuple[str, bytes, bytes, bytes] | None = None
         self.shared_blobs: dict[str, str] = {}
         self.reached_store: dict[str, str] = {}
+        # Keys under snapshots/ that a snapshot entry reaches through a link (cleanup protects them).
+        self.inner_links: frozenset[str] = frozenset()
+        # Problems that leave the repo usable (kind "warning"); `warnings` are the fatal ones.
+        self.notes: tuple[ScanWarning, ...] = ()
         # Sum of the blob sizes, kept rather than summed on each access: sorting reads it often.
         self.size_on_disk = 0
         # (bytes of blobs inside the repo and not in the shared store, {absolute blob path: bytes}):
@@ -455,6 +464,12 @@ class CacheReport:
     unreferenced_shared_blobs: list[SharedBlob] = field(default_factory=list)
     shared_store: list[SharedBlob] = field(default_factory=list)
     orphan_lock_files: list[LockFile] = field(default_factory=list)
+    store_notes: list[ScanWarning] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[ScanWarning]:
+        """Problems that leave the cache usable (kind "warning"), for the user to see."""
+        return [note for repo in self.repos for note in repo.notes] + self.store_notes
 
     @property
     def valid_repos(self) -> list[RepoRecord]:
@@ -577,4 +592,5 @@ def build_report(
         unreferenced_shared_blobs=unreferenced,
         shared_store=store,
         orphan_lock_files=orphan_lock_files,
+        store_notes=[ScanWarning("warning", message, path) for path, message in store_problems(root, store)],
     )

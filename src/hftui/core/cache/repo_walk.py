@@ -80,6 +80,8 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
         record.blobs = {}
         record.shared_blobs = {}
         record.reached_store = {}
+        record.inner_links = frozenset()
+        record.notes = ()
         record.size_on_disk = 0
         record._physical = (0, {})
         try:
@@ -132,6 +134,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
     prefix = repo_path + "/"
     blobs: dict[str, tuple[int, float, float]] = {}
     shared: dict[str, str] = {}
+    notes: list[ScanWarning] = []
     revisions: list[RevisionRecord] = []
     repo_fd: int | None = None
     try:
@@ -164,7 +167,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
                 last_modified = revision_stat.st_mtime
                 size = 0
             completeness = (
-                _completeness(trees_dir, revision_name, files) if has_trees else UNKNOWN_COMPLETENESS
+                _completeness(trees_dir, revision_name, files, notes) if has_trees else UNKNOWN_COMPLETENESS
             )
             revisions.append(
                 RevisionRecord(
@@ -207,8 +210,13 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
         else:
             local_size += entry[0]
     record._physical = (local_size, outside)
-    record.shared_blobs = {key: path for key, path in shared.items() if key[:1] != _REACHED}
+    record.shared_blobs = {
+        key: path for key, path in shared.items() if key[:1] not in (_REACHED, _NOTE, _INNER)
+    }
     record.reached_store = {key[1:]: path for key, path in shared.items() if key[:1] == _REACHED}
+    record.inner_links = frozenset(key[1:] for key in shared if key[:1] == _INNER)
+    notes.extend(ScanWarning("warning", text, key[1:]) for key, text in shared.items() if key[:1] == _NOTE)
+    record.notes = tuple(notes)
 
 
 def _read_refs(refs_path: str) -> dict[str, set[str]]:
@@ -397,8 +405,16 @@ def _collect(
                     raise _corrupted(f"Blob missing (broken symlink): {blob_path}", blob_path) from None
                 raise _error(exc, blob_path, "Cannot read blob") from None
             if stat_mod.S_ISDIR(blob_stat.st_mode):
-                continue  # a link to a folder: the library's is_dir() skips it
+                # A link to a folder: the library's is_dir() skips it. Say so: it may loop back
+                # into snapshots/ or hide files that then count nowhere.
+                entry_path = base + name
+                shared[_NOTE + entry_path] = (
+                    f"Snapshot entry links to a folder, skipped: {entry_path} -> {target}"
+                )
+                continue
             blobs[key] = (blob_stat.st_size, blob_stat.st_atime, blob_stat.st_mtime)
+            if relative and key.startswith("snapshots/"):
+                shared[_INNER + key] = ""  # a link into a snapshot: cleanup must not break it
             if ctx.store_inodes:
                 store_path = ctx.store_inodes.get((blob_stat.st_dev, blob_stat.st_ino))
                 if store_path is not None:
@@ -416,6 +432,8 @@ def _collect(
 # Prefix of the keys `_collect` adds to `shared` for payloads reached otherwise (split off in
 # `_fill_repo`): NUL never occurs in a path.
 _REACHED = "\0"
+_NOTE = "\1"
+_INNER = "\2"
 
 
 def _is_store_link(ctx: ScanContext, key: str, blob_path: str, store_path: str) -> bool:
@@ -436,14 +454,32 @@ def _is_store_link(ctx: ScanContext, key: str, blob_path: str, store_path: str) 
     return resolved == store_path
 
 
-def _completeness(trees_dir: str, commit_hash: str, files: list[tuple[str, str]]) -> Completeness:
+def _completeness(
+    trees_dir: str, commit_hash: str, files: list[tuple[str, str]], notes: list[ScanWarning] | None = None
+) -> Completeness:
+    path = trees_dir + commit_hash + ".json"
     try:
-        with open(trees_dir + commit_hash + ".json", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError, RecursionError):  # unreadable, truncated, not UTF-8, absurdly nested
+    except FileNotFoundError:
+        return UNKNOWN_COMPLETENESS  # files fetched one by one: no listing, nothing wrong
+    except (OSError, ValueError, RecursionError) as exc:  # unreadable, truncated, not UTF-8, nested
+        if notes is not None:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+            notes.append(
+                ScanWarning("warning", f"Tree listing unreadable ({why}), completeness unknown: {path}", path)
+            )
         return UNKNOWN_COMPLETENESS
     listing = _tree_sizes(data)
     if listing is None:
+        if notes is not None:
+            notes.append(
+                ScanWarning(
+                    "warning",
+                    f"Tree listing huggingface_hub would not use, completeness unknown: {path}",
+                    path,
+                )
+            )
         return UNKNOWN_COMPLETENESS
     present = {rel for rel, _ in files}
     missing = tuple(sorted(path for path in listing if path not in present))
