@@ -91,6 +91,6 @@ def test_listing_file_that_is_not_json(cache: Path) -> None:
     listing = folder / "trees" / f"{_rev(cache, 't/b', 'main')}.json"
     listing.write_bytes(b"\x00\xffnot json")
     report = scan_cache(cache)
-    assert report.warnings == [] and any("Tree listing unreadable" in n for n in _notes(report))
+    assert report.warnings == [] and any("Tree listing not used" in n for n in _notes(report))
     assert report.find("model/t/b").revisions[0].completeness.state == "unknown"  # type: ignore[union-attr]
     _delete_checked(cache, [Mark.repo("model", "t/b")])

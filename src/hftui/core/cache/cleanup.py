@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from hftui.core import compat
 from hftui.core.cache.freed import LinkTally, path_in
 
 if TYPE_CHECKING:
@@ -467,9 +468,7 @@ def blob_kept_reason(plan: DeletionPlan, blob: Path) -> str | None:
 
 def _store_candidates(plan: DeletionPlan) -> tuple[set[Path], set[Path]]:
     """(store payloads the removed repo blobs link to, the repo blob links the plan removes)."""
-    from huggingface_hub.utils import _shared_blobs
-
-    if not _shared_blobs.is_shared_blobs_dir(_shared_blobs.shared_blobs_dir(plan.cache_dir)):
+    if not compat.shared_store_in_use(plan.cache_dir):
         return set(), set()
     guard = _Guard(plan.cache_dir)
     removed: set[Path] = set()
@@ -486,7 +485,7 @@ def _store_candidates(plan: DeletionPlan) -> tuple[set[Path], set[Path]]:
                 pass
     targets = set()
     for blob in removed:
-        target = _shared_blobs.shared_blob_target(blob, plan.cache_dir)
+        target = compat.shared_blob_target(blob, plan.cache_dir)
         if target is not None and target not in plan.protected:
             targets.add(target)
     return targets, removed
@@ -494,8 +493,6 @@ def _store_candidates(plan: DeletionPlan) -> tuple[set[Path], set[Path]]:
 
 def _tally_strategies(plan: DeletionPlan) -> None:
     """Fill `plan.tally` with what the executor will remove, item by item as it removes it."""
-    from huggingface_hub.utils import _shared_blobs
-
     guard = _Guard(plan.cache_dir)
     tally = plan.tally
     for strategy in plan.strategies:
@@ -515,7 +512,7 @@ def _tally_strategies(plan: DeletionPlan) -> None:
     # whole plan removes (the library asks the same of each strategy alone: see the module doc).
     targets, removed = _store_candidates(plan)
     for target in targets:
-        if _shared_blobs.expected_shared_blob_freed_size(
+        if compat.expected_shared_blob_freed_size(
             target, blob_paths_to_delete=removed, cache_dir=plan.cache_dir
         ):
             tally.add_file(target)
@@ -643,9 +640,7 @@ def plan_shared_blobs(
 
 def unreferenced_shared_blobs(cache_dir: Path) -> list[tuple[Path, int]]:
     """The library's own view of store payloads with no valid reference (a fallback for the scanner's)."""
-    from huggingface_hub.utils import _shared_blobs
-
-    return sorted(_shared_blobs.unreferenced_shared_blobs(cache_dir).items())
+    return sorted(compat.unreferenced_shared_blobs(cache_dir).items())
 
 
 # -- execution ---------------------------------------------------------------------------------
@@ -790,8 +785,6 @@ def execute_plan(
     progress: Callable[[int, int], None] | None = None,
 ) -> ExecutionReport:
     """Carry out a plan item by item; never raises for a single item. Safe to call from a thread."""
-    from huggingface_hub.utils import _shared_blobs
-
     guard = _Guard(plan.cache_dir)
     report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
     steps = plan.paths()
@@ -799,7 +792,7 @@ def execute_plan(
 
     # Shared-store payloads reachable from the blobs this plan unlinks (as the library's execute() does).
     store_paths: set[Path] = set()
-    if _shared_blobs.is_shared_blobs_dir(_shared_blobs.shared_blobs_dir(plan.cache_dir)):
+    if compat.shared_store_in_use(plan.cache_dir):
         candidates: set[Path] = set()
         for strategy in plan.strategies:
             candidates |= set(strategy.blobs)
@@ -809,7 +802,7 @@ def execute_plan(
                 except OSError:
                     pass
         for blob in candidates:
-            target = _shared_blobs.shared_blob_target(blob, plan.cache_dir)
+            target = compat.shared_blob_target(blob, plan.cache_dir)
             # A payload an entry outside the plan reaches directly is not the manifest's to free.
             if target is not None and target not in plan.protected:
                 store_paths.add(target)
@@ -834,7 +827,7 @@ def execute_plan(
             if not _lexists(path):
                 record(kind, path, "vanished", "already gone")
                 continue
-            freed = _shared_blobs.sweep_shared_blob(path, cache_dir=plan.cache_dir)
+            freed = compat.sweep_shared_blob(path, cache_dir=plan.cache_dir)
             if freed or not _lexists(path):
                 record(kind, path, "deleted")
             else:
@@ -860,7 +853,7 @@ def execute_plan(
     # Shared store: collect payloads that lost their last reference (the library's own sweep, under its lock).
     if not report.cancelled:
         for store_path in sorted(store_paths):
-            _shared_blobs.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
+            compat.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
 
     # Re-check the filesystem: whatever is still there was not deleted, whatever we reported.
     checked: list[Outcome] = []
@@ -880,14 +873,14 @@ def execute_plan(
 
 def summarize(report: ExecutionReport) -> str:
     """One line for a notification."""
-    import humanize
+    from hftui.core import vocab
 
-    freed = humanize.naturalsize(report.freed_size)
+    freed = vocab.size(report.freed_size)
     if report.ok and not report.vanished:
         return f"Freed {freed}."
     parts = [f"Freed {freed}"]
     if report.problems:
-        parts.append(f"{len(report.problems)} item(s) could not be deleted")
+        parts.append(f"{vocab.count(len(report.problems), 'item')} could not be deleted")
     if report.vanished:
         parts.append(f"{len(report.vanished)} already gone")
     if report.cancelled:

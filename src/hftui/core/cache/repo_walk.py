@@ -10,9 +10,7 @@ and the blob stat'ed following links.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import stat as stat_mod
 
 from hftui.core.cache.layout import (
@@ -24,6 +22,7 @@ from hftui.core.cache.layout import (
     SHARED_BLOBS_DIR_NAME,
     TEMP_SUFFIX,
 )
+from hftui.core.cache.listing import ListingError, listing_path, read_listing
 from hftui.core.cache.locks import scan_locks
 from hftui.core.cache.records import (
     UNKNOWN_COMPLETENESS,
@@ -167,7 +166,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
                 last_modified = revision_stat.st_mtime
                 size = 0
             completeness = (
-                _completeness(trees_dir, revision_name, files, notes) if has_trees else UNKNOWN_COMPLETENESS
+                _completeness(repo_path, revision_name, files, notes) if has_trees else UNKNOWN_COMPLETENESS
             )
             revisions.append(
                 RevisionRecord(
@@ -455,70 +454,25 @@ def _is_store_link(ctx: ScanContext, key: str, blob_path: str, store_path: str) 
 
 
 def _completeness(
-    trees_dir: str, commit_hash: str, files: list[tuple[str, str]], notes: list[ScanWarning] | None = None
+    repo_path: str, commit_hash: str, files: list[tuple[str, str]], notes: list[ScanWarning] | None = None
 ) -> Completeness:
-    path = trees_dir + commit_hash + ".json"
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return UNKNOWN_COMPLETENESS  # files fetched one by one: no listing, nothing wrong
-    except (OSError, ValueError, RecursionError) as exc:  # unreadable, truncated, not UTF-8, nested
-        if notes is not None:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+        listed = read_listing(repo_path, commit_hash)
+    except ListingError as exc:  # any file, whatever it holds, must never stop a scan
+        if notes is not None and not exc.missing:  # no listing at all is normal (hf_hub_download)
+            path = listing_path(repo_path, commit_hash)
             notes.append(
-                ScanWarning("warning", f"Tree listing unreadable ({why}), completeness unknown: {path}", path)
-            )
-        return UNKNOWN_COMPLETENESS
-    listing = _tree_sizes(data)
-    if listing is None:
-        if notes is not None:
-            notes.append(
-                ScanWarning(
-                    "warning",
-                    f"Tree listing huggingface_hub would not use, completeness unknown: {path}",
-                    path,
-                )
+                ScanWarning("warning", f"Tree listing not used, completeness unknown: {exc}: {path}", path)
             )
         return UNKNOWN_COMPLETENESS
     present = {rel for rel, _ in files}
-    missing = tuple(sorted(path for path in listing if path not in present))
+    missing = tuple(sorted(path for path in listed if path not in present))
     return Completeness(
         "partial" if missing else "complete",
-        listed_files=len(listing),
+        listed_files=len(listed),
         missing_files=missing,
-        missing_bytes=sum(listing[path] for path in missing),
+        missing_bytes=sum(listed[path].size for path in missing),
     )
-
-
-_VALID_XET_HASH = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def _tree_sizes(data: object) -> dict[str, int] | None:
-    """`{path: size}` from a parsed tree listing, or None where huggingface_hub's own reader
-    (`_tree_cache.read_tree_cache`, 2.4.0) gives no listing: a format_version other than 1, no
-    `files` mapping, an entry without `size` or `blob_id`, or an `xet_hash` that is not 64 hex
-    digits (a masked one, say). Where the library would raise instead (a listing that is not a
-    JSON object, an `xet_hash` that is not a string), there is no listing either: any file,
-    whatever it holds, must never stop a scan. A size the library keeps but that is not a byte
-    count counts as 0 missing bytes."""
-    if not isinstance(data, dict) or data.get("format_version") != 1:
-        return None
-    files = data.get("files")
-    if not isinstance(files, dict):
-        return None
-    listing: dict[str, int] = {}
-    for path, info in files.items():
-        if not isinstance(info, dict) or "size" not in info or "blob_id" not in info:
-            return None
-        xet_hash = info.get("xet_hash")
-        if xet_hash is not None and (
-            not isinstance(xet_hash, str) or not _VALID_XET_HASH.fullmatch(xet_hash)
-        ):
-            return None
-        size = info["size"]
-        listing[path] = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
-    return listing
 
 
 def scan_incomplete(repo_path: str, repo_dir: str, locks: tuple[LockFile, ...]) -> tuple[IncompleteFile, ...]:
