@@ -24,10 +24,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hftui.core import vocab
 from hftui.core.downloads.queue import JobState
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 TICK = 0.2
 """Seconds between two looks at the queue of the headless loop (terminal redraw, progress lines)."""
@@ -249,11 +252,11 @@ class _Display:
     def final_line(self, job: Any) -> str:
         if job.state == JobState.DONE:
             files = job.files_total or 0
+            # The path on a line of its own, as `hf download` prints it.
+            where = f"\n  path: {job.path}" if job.path else ""
             if not files:
-                return f"done      {job.title}  (already cached)"
-            return (
-                f"done      {job.title}  ({vocab.size(job.bytes_total or 0)}, {vocab.count(files, 'file')})"
-            )
+                return f"done      {job.title}  (already cached){where}"
+            return f"done      {job.title}  ({vocab.size(job.bytes_total or 0)}, {vocab.count(files, 'file')}){where}"
         if job.state == JobState.FAILED:
             return f"failed    {job.title}: {job.error}"
         return f"{job.state:<9} {job.title}" + (f": {job.message}" if job.message else "")
@@ -281,6 +284,7 @@ class _Display:
                         "files_total": job.files_total,
                         "error": job.error,
                         "message": job.message or None,
+                        "path": job.path,
                     }
                 )
             elif (
@@ -330,7 +334,7 @@ class _Display:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftui.cli import UsageError
+    from hftui.errors import UsageError
     from hftui.settings import load_settings
 
     for flag, value in (("--max-workers", args.max_workers), ("--jobs", args.jobs)):
@@ -394,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_engine(
-    requests: list[Any], settings: Any, endpoint: str | None, *, json_mode: bool, line_errors: list[str]
+    requests: list[Any], settings: Settings, endpoint: str | None, *, json_mode: bool, line_errors: list[str]
 ) -> int:
     from huggingface_hub.utils import logging as hf_logging
 
@@ -446,6 +450,7 @@ def _run_engine(
                 "done": len(jobs) - len(failed),
                 "failed": len(failed),
                 "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == JobState.DONE),
+                "files": sum(j.files_total or 0 for j in jobs if j.state == JobState.DONE),
                 "exit_code": code,
             }
         )

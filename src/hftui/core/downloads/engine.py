@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftui.core.disk import device_of
 from hftui.core.downloads import job as dl
@@ -50,6 +50,9 @@ from hftui.core.downloads.queue import (
     QueueTotals,
     SubmitResult,
 )
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 RepoKey = tuple[str, str]
 
@@ -85,7 +88,7 @@ Runner = Callable[..., dl.JobResult]
 class DownloadEngine:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         endpoint: str | None = None,
         token: str | bool | None = None,
@@ -438,10 +441,13 @@ class DownloadEngine:
                 if self._closing or result.status == dl.JobOutcome.CANCELLED:
                     self.queue.interrupt(job_id)
                 elif result.status == dl.JobOutcome.DONE:
+                    job.path = result.path
                     if job.state == JobState.CHECKING:
                         self.queue.mark_running(
                             job_id, bytes_total=result.bytes_total, files_total=result.files_total
                         )
+                    else:  # after retries: every attempt's files, not just the last one's
+                        job.bytes_total, job.files_total = result.bytes_total, result.files_total
                     self.queue.finish(job_id)
                     finished = (job.repo_key,)
                 elif result.status == dl.JobOutcome.HELD:

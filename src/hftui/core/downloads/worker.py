@@ -229,6 +229,9 @@ def run_job_in_process(
         default_cache = constants.HF_HUB_CACHE
     retries = int(settings.retries)
     attempt = 0
+    fetched: dict[str, int] = {}
+    """Every file some attempt set out to fetch (by local path): a retry plans only what is still
+    missing, but what the job downloaded is all of them (reported when it is done)."""
     while True:
         if is_cancelled():
             return dl.JobResult(dl.JobOutcome.CANCELLED)
@@ -254,7 +257,9 @@ def run_job_in_process(
                 attempts_used=attempt,
             )
         spec = JobSpec(request, settings, endpoint, token, default_cache)
-        result = _attempt(child, spec, request, report, is_cancelled, claim_space)
+        result = _attempt(child, spec, request, report, is_cancelled, claim_space, fetched)
+        if result.status == dl.JobOutcome.DONE and fetched:
+            return replace(result, bytes_total=sum(fetched.values()), files_total=len(fetched))
         if result.status != dl.JobOutcome.FAILED or not result.transient:
             return result
         if result.progressed:
@@ -278,6 +283,7 @@ def _attempt(
     report: Callable[[dl.Progress], None],
     is_cancelled: Callable[[], bool],
     claim_space: Callable[[Path, int], int] | None,
+    fetched: dict[str, int],
 ) -> dl.JobResult:
     """One attempt in `child`: relay its messages until its result, or kill it when stopped."""
     planned: list[KeptFile] = []
@@ -325,6 +331,7 @@ def _attempt(
         elif kind == "plan":
             planned = [KeptFile(path, size) for path, size in message[1]]
             started = message[2]
+            fetched.update((f.local_path, int(f.file_size or 0)) for f in planned)
         elif kind == "claim":
             others = claim_space(Path(message[1]), int(message[2])) if claim_space is not None else 0
             try:
