@@ -351,20 +351,31 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("kind", list(BAD))
-def test_bad_xet_data_fails_that_job_only_and_leaves_no_blob(kind: str, make_engine, tmp_path: Path) -> None:
-    with HubServer(spec()) as hub:
-        hub.break_xet(C, "c.bin", kind)  # type: ignore[arg-type]
-        engine = make_engine(hub)
-        bad = engine.submit(DownloadRequest(C)).job
+def bad_spec() -> dict[str, Any]:
+    spec_ = spec()
+    for kind in BAD:
+        files = {f"{kind}.bin": {"size": 3 * MIB, "seed": kind}}
+        spec_["repos"].append({"id": f"acme/bad-{kind}", "branches": {"main": {"files": files}}})
+    return spec_
+
+
+def test_bad_xet_data_fails_that_job_only_and_leaves_no_blob(make_engine, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(bad_spec()) as hub:
+        for kind in BAD:
+            hub.break_xet(f"acme/bad-{kind}", f"{kind}.bin", kind)  # type: ignore[arg-type]
+        engine = make_engine(hub, max_jobs=len(BAD) + 1)
+        bad = {kind: engine.submit(DownloadRequest(f"acme/bad-{kind}")).job for kind in BAD}
         good = engine.submit(DownloadRequest(A, allow_patterns=("extra/*", "*.json"))).job
         assert engine.wait_idle(60)
-        failed = engine.job(bad.id)
-        assert failed.state == "failed" and failed.error.startswith(BAD[kind]), failed.error
-        assert "retry" not in failed.error  # bad data is not retried
+        for kind, job in bad.items():
+            failed = engine.job(job.id)
+            expected = BAD[kind].replace("c.bin", f"{kind}.bin")
+            assert failed.state == "failed" and failed.error.startswith(expected), (kind, failed.error)
+            assert "retry" not in failed.error  # bad data is not retried
+            assert blobs(cache, f"acme/bad-{kind}") == []
         assert engine.job(good.id).state == "done"
-        assert blobs(tmp_path / "cache", C) == []
-        assert not list((tmp_path / "cache").rglob("*.incomplete"))
+        assert not list(cache.rglob("*.incomplete"))
 
 
 @pytest.mark.parametrize("status", [401, 403])
