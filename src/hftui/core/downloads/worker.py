@@ -68,7 +68,6 @@ class JobSpec:
     endpoint: str | None
     token: str | bool | None
     default_cache: str | None
-    attempts_used: int = 0
 
 
 class KeptFile(NamedTuple):
@@ -371,12 +370,14 @@ def _configure_xet(settings: Any) -> None:
       default is 300 s);
     * no retries inside hf_xet: a reset, a 5xx/429 or a timeout reaches hftui at once, which
       retries the file under its own budget and says so on the row (hf_xet would retry for up
-      to 6 minutes, silently).
+      to 6 minutes, silently). The price: such a retry fetches the file from its first byte
+      (hf_xet 1.8 keeps no chunk cache). A user who prefers hf_xet's own retries sets
+      HF_XET_CLIENT_RETRY_MAX_ATTEMPTS, which is then left alone.
     """
     stall = max(1, round(float(settings.stall_timeout)))
     os.environ[XET_READ_TIMEOUT_ENV] = f"{stall}s"
     os.environ[XET_CONNECT_TIMEOUT_ENV] = f"{stall}s"
-    os.environ[XET_RETRY_ENV] = "0"
+    os.environ.setdefault(XET_RETRY_ENV, "0")
 
 
 class _ChildSide:
@@ -436,7 +437,6 @@ class _ChildSide:
             on_plan=lambda files, since: self.send(
                 ("plan", [(f.local_path, f.file_size) for f in files], since)
             ),
-            attempts_used=spec.attempts_used,
             sole_job=True,
         )
         self.send(("result", result))
