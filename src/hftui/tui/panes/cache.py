@@ -28,6 +28,7 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
+from hftui.core.cache.revalidate import PlanChanged
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -133,6 +134,13 @@ class CachePane(Vertical):
         gone: list[str]
         report: ExecutionReport | None = None
         title: str = ""
+
+    @dataclass
+    class PlanWentStale(Message):
+        """The cache changed between the confirmation and the deletion: nothing was deleted."""
+
+        changed: PlanChanged
+        title: str
 
     @dataclass
     class RevisionFrees(Message):
@@ -472,6 +480,15 @@ class CachePane(Vertical):
             keys = tuple(sorted(set(event.report.repos)))
             self.post_message(CacheChanged(repos=keys))
 
+    @on(PlanWentStale)
+    def _plan_went_stale(self, event: PlanWentStale) -> None:
+        self.deleting = False
+        changed = event.changed
+        lines = "\n".join(changed.changes[:4])
+        self.notify(f"{changed.summary()}\n{lines}", title=event.title, severity="warning", timeout=15)
+        if not changed.plan.is_empty or changed.plan.refused:
+            self._confirm(changed.plan, event.title, skipped=[])
+
     def _announce(self, report: ExecutionReport, title: str) -> None:
         text = summarize(report)
         if report.problems:
@@ -807,11 +824,12 @@ class CachePane(Vertical):
         from hftui.core.cache.scan import rescan_repo
 
         try:
-            report = execute_plan(plan)
+            outcome = execute_plan(plan)
         except Exception as exc:  # a bug, not a per-item error: say so instead of staying "deleting"
-            report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
-            report.outcomes.append(Outcome("plan", plan.cache_dir, "failed", f"{type(exc).__name__}: {exc}"))
-        touched = {folder_name(t, i) for t, i in plan.repos}
+            outcome = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
+            outcome.outcomes.append(Outcome("plan", plan.cache_dir, "failed", f"{type(exc).__name__}: {exc}"))
+        report = outcome if isinstance(outcome, ExecutionReport) else None
+        touched = {folder_name(t, i) for t, i in (outcome.repos if report is None else plan.repos)}
         for loose in plan.loose_files:
             parts = (
                 loose.path.relative_to(plan.cache_dir).parts
@@ -827,6 +845,8 @@ class CachePane(Vertical):
             else:
                 gone.append(name)
         self.post_message(self.ReposRescanned(records, gone, report, title))
+        if not isinstance(outcome, ExecutionReport):
+            self.post_message(self.PlanWentStale(outcome, title))
 
     def action_prune(self) -> None:
         if self.read_only:
