@@ -783,7 +783,17 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
         folder = work.basis.folder
         if folder is not None and folder.linked:
             run.step()
-            if work.whole:
+            inside = os.path.dirname(folder.real_path) == run.guard.root
+            if inside:
+                # Another name for a repo folder of this cache: deleting "it" would delete that one.
+                run.record(
+                    "repo",
+                    work.path,
+                    "refused",
+                    f"not started: an alias of {os.path.basename(folder.real_path)} (a symlink to it); "
+                    "delete that repo instead",
+                )
+            elif work.whole:
                 status, message = _remove(work.path)  # the link only: what it points to is kept
                 run.record("repo", work.path, status, message)
             else:

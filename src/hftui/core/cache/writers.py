@@ -6,7 +6,8 @@ UI-free. A repo has a *live writer* when
   `WeakFileLock`, an exclusive `flock` through the `filelock` package) for as long as it downloads
   that blob, Xet or HTTP alike;
 * an `.incomplete` file in `<repo>/blobs/` changed in the last `LIVE_WINDOW` seconds with no lock
-  held (a writer that does not lock, or one between two chunks of a retry);
+  held (a writer that does not lock), unless we can see every process's open files (root) and
+  none has it open: then its writer died;
 * a job for that repo is in the queue of an hftui that runs on this machine (its `queue.lock` in
   the state dir is held): queued, checking, running or paused jobs all write into the repo sooner
   or later.
@@ -181,6 +182,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _sees_every_process() -> bool:
+    """Whether /proc shows every process's open files to us (root in this PID namespace)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and os.path.isdir("/proc/self/fd")
+
+
 def _pids_with_open(paths: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """(st_dev, st_ino) -> a PID that has that file open, from /proc/<pid>/fd (what we can read)."""
     found: dict[tuple[int, int], int] = {}
@@ -323,8 +329,11 @@ def find_writers(
                 live_incomplete.append((name, entry.path, (st.st_dev, st.st_ino), age))
     if live_incomplete:
         openers = _pids_with_open({key for _, _, key, _ in live_incomplete})
+        every_process_visible = _sees_every_process()
         for name, path, key, age in live_incomplete:
             pid = openers.get(key)
+            if pid is None and every_process_visible:
+                continue  # nobody has it open: a download that died, not a writer
             writers.setdefault(name, []).append(
                 Writer(
                     name, "incomplete", path, pid, _process_name(pid) if pid else "", f"{max(0, int(age))} s"
