@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from hftui.core import compat
+
 if TYPE_CHECKING:
     from huggingface_hub import CachedFileInfo, CachedRepoInfo, CachedRevisionInfo, DeleteCacheStrategy
 
@@ -443,9 +445,7 @@ def plan_shared_blobs(blobs: Iterable[tuple[Path, int]], *, cache_dir: Path) -> 
 
 def unreferenced_shared_blobs(cache_dir: Path) -> list[tuple[Path, int]]:
     """The library's own view of store payloads with no valid reference (a fallback for the scanner's)."""
-    from huggingface_hub.utils import _shared_blobs
-
-    return sorted(_shared_blobs.unreferenced_shared_blobs(cache_dir).items())
+    return sorted(compat.unreferenced_shared_blobs(cache_dir).items())
 
 
 # -- execution ---------------------------------------------------------------------------------
@@ -1086,8 +1086,6 @@ def execute_plan(
     before its turn and is then done whole or not started; `cancel` is honoured between repos.
     `state_dir` is where hftui keeps its queue (default: the user's state dir).
     """
-    from huggingface_hub.utils import _shared_blobs
-
     changed = _revalidate(plan, state_dir)
     if changed is not None:
         return changed
@@ -1103,10 +1101,10 @@ def execute_plan(
 
     # Shared-store payloads reachable from the blobs this plan unlinks (as the library's execute() does).
     store_paths: set[Path] = set()
-    if _shared_blobs.is_shared_blobs_dir(_shared_blobs.shared_blobs_dir(plan.cache_dir)):
+    if compat.shared_store_in_use(plan.cache_dir):
         for work in works:
             for blob in work.blobs:
-                target = _shared_blobs.shared_blob_target(blob, plan.cache_dir)
+                target = compat.shared_blob_target(blob, plan.cache_dir)
                 if target is not None:
                     store_paths.add(target)
 
@@ -1135,14 +1133,14 @@ def execute_plan(
             run.record("shared-blob", path, "refused", why)
         elif not _lexists(path):
             run.record("shared-blob", path, "vanished", "already gone")
-        elif _shared_blobs.sweep_shared_blob(path, cache_dir=plan.cache_dir) or not _lexists(path):
+        elif compat.sweep_shared_blob(path, cache_dir=plan.cache_dir) or not _lexists(path):
             run.record("shared-blob", path, "deleted")
         else:
             run.record("shared-blob", path, "kept", "referenced again or not removable")
 
     # Shared store: collect payloads that lost their last reference (the library's own sweep, under its lock).
     for store_path in sorted(store_paths):
-        _shared_blobs.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
+        compat.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
 
     # Re-check the filesystem: whatever is still there was not deleted, whatever we reported.
     report.outcomes = [
@@ -1155,7 +1153,7 @@ def execute_plan(
     remaining = 0
     for blob, size in _freed_blobs(plan).items():
         if any(str(blob).startswith(repo) for repo in linked_repos) or (
-            _lexists(blob) and _shared_blobs.shared_blob_target(blob, plan.cache_dir) is None
+            _lexists(blob) and compat.shared_blob_target(blob, plan.cache_dir) is None
         ):
             remaining += size
     for outcome in report.outcomes:
@@ -1175,14 +1173,14 @@ def execute_plan(
 
 def summarize(report: ExecutionReport) -> str:
     """One line for a notification."""
-    import humanize
+    from hftui.core import vocab
 
-    freed = humanize.naturalsize(report.freed_size)
+    freed = vocab.size(report.freed_size)
     if report.ok and not report.vanished:
         return f"Freed {freed}."
     parts = [f"Freed {freed}"]
     if report.problems:
-        parts.append(f"{len(report.problems)} item(s) could not be deleted")
+        parts.append(f"{vocab.count(len(report.problems), 'item')} could not be deleted")
     if report.vanished:
         parts.append(f"{len(report.vanished)} already gone")
     if report.cancelled:
