@@ -327,10 +327,15 @@ def test_a_repo_folder_aliasing_another_is_never_deleted_through(tmp_path: Path,
     (rev,) = aliased.revisions
     plan = plan_deletion(by_key, [Mark.revision("model", "acme/alias", rev.commit_hash)], cache_dir=cache)
     before = manifest(cache)
-    report = report_of(execute_plan(plan))
+    outcome = execute_plan(plan)
     assert manifest(cache) == before  # the real repo's revision, refs and blobs, and the alias
-    (problem,) = report.problems
-    assert problem.status == "refused" and "an alias of models--acme--bert-mini" in problem.message
+    assert isinstance(outcome, PlanChanged) and outcome.plan.is_empty
+    assert f"Same folder as {MODEL_DIR}" in outcome.changes[0]
+    # And should a path through the alias reach the executor, its guard refuses it.
+    from hftui.core.cache.cleanup import _Guard
+
+    why = _Guard(cache).reason(alias / "snapshots" / rev.commit_hash)
+    assert why is not None and "never deleted through an alias" in why
 
 
 # -- bad input ---------------------------------------------------------------------------------------
@@ -496,3 +501,24 @@ def test_a_signal_free_kill_leaves_no_live_writer(tmp_path: Path) -> None:
     holder.wait()
     report = find_writers(tmp_path / "hub", ["models--org--x"])
     assert not report.writers and [s.path for s in report.stale_locks] == [str(lock)]
+
+
+def test_the_scan_shows_a_folder_reached_by_two_names_once(tmp_path: Path) -> None:
+    cache = tmp_path / "hub"
+    add_revision(cache, "org/real", {"a.bin": b"a" * 100})
+    (cache / repo_folder("org/alias")).symlink_to(repo_folder("org/real"))
+    outside = tmp_path / "elsewhere" / repo_folder("org/ext")
+    add_revision(tmp_path / "elsewhere", "org/ext", {"b.bin": b"b" * 100})
+    (cache / repo_folder("org/ext")).symlink_to(outside)  # a repo kept on another disk: fine
+    (cache / repo_folder("org/ext2")).symlink_to(outside)  # ... but reached by two names
+    report = scan_cache(cache, processes=1)
+    assert sorted(r.cache_id for r in report.valid_repos) == ["model/org/ext", "model/org/real"]
+    aliases = {r.name: r.warnings[0] for r in report.repos if r.warnings}
+    assert set(aliases) == {repo_folder("org/alias"), repo_folder("org/ext2")}
+    assert all(w.kind == "alias" for w in aliases.values())
+    assert f"Same folder as {repo_folder('org/real')}" in aliases[repo_folder("org/alias")].message
+    assert report.size_on_disk == 200  # each folder counted once
+    from hftui.core.cache.scan import rescan_repo
+
+    again = rescan_repo(cache, repo_folder("org/alias"))
+    assert again.warnings and again.warnings[0].kind == "alias"

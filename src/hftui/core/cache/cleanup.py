@@ -904,7 +904,8 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
 def _finish_repo(run: _Run, work: _RepoWork) -> None:
     """Remove the repo folder once it holds nothing but leftovers that were there when planned
     (metadata, stale temp files): anything new, or anything a writer holds, keeps it."""
-    from hftui.core.cache.writers import LIVE_WINDOW, lock_is_held
+    from hftui.core.cache.locks import lock_is_held
+    from hftui.core.cache.writers import LIVE_WINDOW
 
     planned_at = run.plan.basis.planned_at if run.plan.basis is not None else 0.0
     root = work.path
@@ -965,8 +966,8 @@ def _finish_repo(run: _Run, work: _RepoWork) -> None:
 
 
 def _run_loose(run: _Run, loose: LooseFile) -> None:
+    from hftui.core.cache.locks import lock_is_held
     from hftui.core.cache.revalidate import loose_changes
-    from hftui.core.cache.writers import lock_is_held
 
     run.step()
     path = loose.path
@@ -1019,8 +1020,9 @@ def _remove_unheld_lock(path: Path) -> tuple[Status, str]:
 
 def _revalidate(plan: DeletionPlan, state_dir: Path | None) -> PlanChanged | None:
     """The plan made again on the disk as it is now, when that differs from the confirmed one."""
+    from hftui.core.cache.locks import lock_is_held
     from hftui.core.cache.revalidate import PlanChanged, loose_changes, repo_changes
-    from hftui.core.cache.writers import find_writers, lock_is_held
+    from hftui.core.cache.writers import find_writers
 
     basis = plan.basis
     if basis is None or basis.kind == "shared":

@@ -46,8 +46,9 @@ CompletenessState = Literal["complete", "partial", "unknown"]
 
 class ScanWarning:
     """A problem found in one cache entry. `kind` is `"corrupted"` when `scan_cache_dir` reports
-    the same problem (then `message` is the library's text, character for character) or `"error"`
-    for problems the library does not handle."""
+    the same problem (then `message` is the library's text, character for character), `"error"`
+    for problems the library does not handle, or `"alias"` for an entry that is a symlink to the
+    same folder as another entry (the library lists it twice; we show it once, under the other)."""
 
     __slots__ = ("kind", "message", "path")
 

@@ -196,25 +196,28 @@ def folder_differences(name: str, old: FolderIdentity | None, new: FolderIdentit
 # -- rescans ---------------------------------------------------------------------------------------
 
 
-def rescan(cache_dir: Path, basis: RepoBasis) -> tuple[CachedRepoInfo | None, FolderIdentity | None]:
-    """The repo as it is now: its library record (None when gone or corrupt) and folder identity."""
+def rescan(cache_dir: Path, basis: RepoBasis) -> tuple[CachedRepoInfo | None, FolderIdentity | None, str]:
+    """The repo as it is now: its library record (None when gone or corrupt), its folder identity,
+    and the scanner's warning when it is corrupt or an alias of another folder."""
     from hftui.core.cache.scan import rescan_repo
 
     repo_path = basis.info.repo_path
     folder = FolderIdentity.of(repo_path)
     if folder is None:
-        return None, None
+        return None, None, ""
     record = rescan_repo(cache_dir, repo_path.name)
     if record.warnings or record.repo_type is None:
-        return None, folder
-    return record.to_cached_repo_info(), folder
+        return None, folder, record.warnings[0].message if record.warnings else ""
+    return record.to_cached_repo_info(), folder, ""
 
 
 def repo_changes(cache_dir: Path, key: RepoKey, basis: RepoBasis) -> tuple[list[str], CachedRepoInfo | None]:
     """(what changed, the repo's record now)."""
     name = f"{key[0]}/{key[1]}"
-    info, folder = rescan(cache_dir, basis)
+    info, folder, problem = rescan(cache_dir, basis)
     changes = folder_differences(name, basis.folder, folder)
+    if not changes and problem:
+        changes = [f"{name}: {problem}"]
     if not changes:
         changes = differences(name, basis.info, info)
     return changes, info

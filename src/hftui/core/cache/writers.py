@@ -25,7 +25,6 @@ refuse, and `stale_locks` lists them so a UI can offer to prune them.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import time
@@ -34,10 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from hftui.core.cache.locks import lock_is_held
+from hftui.core.vocab import cache_folder
 
 LOCKS_DIR_NAME = ".locks"
 LIVE_WINDOW = 60.0
@@ -46,7 +43,6 @@ LIVE_WINDOW = 60.0
 QUEUE_FILE = "queue.json"
 QUEUE_LOCK = "queue.lock"
 _QUEUE_WRITING_STATES = frozenset({"queued", "checking", "running", "paused"})
-_REPO_PREFIXES = {"model": "models", "dataset": "datasets", "space": "spaces", "kernel": "kernels"}
 
 WriterKind = Literal["lock", "incomplete", "queue"]
 
@@ -110,35 +106,7 @@ class WriterReport:
         return found[0].describe() + more
 
 
-def repo_dir_name(repo_type: str, repo_id: str) -> str:
-    return f"{_REPO_PREFIXES.get(repo_type, repo_type + 's')}--{repo_id.replace('/', '--')}"
-
-
 # -- locks ---------------------------------------------------------------------------------------
-
-
-def lock_is_held(path: str) -> bool | None:
-    """True if another open file holds a `flock` on `path`, False if nobody does, None if we cannot tell."""
-    if fcntl is None:
-        return None
-    flags = (
-        os.O_RDONLY
-        | getattr(os, "O_NOFOLLOW", 0)
-        | getattr(os, "O_NONBLOCK", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-    )
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return True if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
-    else:
-        return False
-    finally:
-        os.close(fd)  # also drops our shared lock at once
 
 
 def _flock_holders() -> dict[tuple[int, int], int]:
@@ -255,7 +223,7 @@ def queued_writers(state_dir: Path, cache_dir: str) -> dict[str, list[Writer]]:
         job_cache = request.get("cache_dir")
         if isinstance(job_cache, str) and job_cache and os.path.realpath(job_cache) != root:
             continue
-        name = repo_dir_name(repo_type, repo_id)
+        name = cache_folder(repo_type, repo_id)
         out.setdefault(name, []).append(
             Writer(
                 name, "queue", lock_path, pid, _process_name(pid) if pid else "", f"job {job.get('state')}"
