@@ -316,9 +316,9 @@ def _start_resource_tracker() -> None:
 
 
 def _choose_processes(processes: int, total: int) -> int:
-    if processes > 0:
-        return processes
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if processes > 0:
+        return min(processes, cpus, max(total, 1))  # more processes than CPUs or repos cannot help
     if total < _MIN_ENTRIES_FOR_PROCESSES or cpus < 2:
         return 1
     return min(cpus, 8)
