@@ -77,10 +77,8 @@ class Writer:
                 f"a download is writing it: {name} changed {self.detail} ago ({self.who}); "
                 "wait for it to finish or stop it, then try again"
             )
-        return (
-            f"a download of this repo is in the queue of hftui {self.who} ({self.detail}); "
-            "cancel or finish it there first"
-        )
+        whose = "this hftui's queue" if self.pid == os.getpid() else f"the queue of hftui {self.who}"
+        return f"a download of this repo is in {whose} ({self.detail}); cancel or finish it there first"
 
 
 @dataclass(frozen=True)
