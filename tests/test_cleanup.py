@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from privileges import skip_unless_nobody_can_run_python
 from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
 from test_cleanup_support import (
     DATASET,
@@ -257,8 +258,7 @@ def test_a_repo_that_cannot_be_deleted_whole_is_not_started_and_the_rest_goes_on
 
 @pytest.mark.root
 def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_factory) -> None:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv")
+    skip_unless_nobody_can_run_python()
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="hftui-perm-"))

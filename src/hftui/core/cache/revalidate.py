@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -96,6 +96,8 @@ class PlanBasis:
     busy: Mapping[RepoKey, str] = field(default_factory=dict)
     repos: Mapping[RepoKey, RepoBasis] = field(default_factory=dict)
     loose: Mapping[Path, LooseBasis] = field(default_factory=dict)
+    reach: Mapping[str, Iterable[tuple[RepoKey, str, str]]] = field(default_factory=dict)
+    """The cross links the plan protected (see `cleanup.cross_links`); a new plan keeps them."""
     planned_at: float = field(default_factory=time.time)
     """When the plan was made: content of a repo folder older than this was there to be seen."""
 

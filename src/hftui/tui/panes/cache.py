@@ -13,14 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
@@ -30,6 +29,7 @@ from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcom
 from hftui.core.cache.revalidate import PlanChanged
 from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
+from hftui.tui import actions
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -38,9 +38,10 @@ from hftui.tui.widgets.cache_table import CacheTable, size_text
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
-DESTRUCTIVE = frozenset({"toggle_mark", "delete", "prune", "clear_marks"})
+DESTRUCTIVE = actions.destructive_names("cache")
 SORT_KEYS = ("size", "name", "accessed", "modified")
 DEFAULT_DESCENDING = {"size": True, "name": False, "accessed": True, "modified": True}
 FIRST_BATCH_SECONDS = 0.02
@@ -79,23 +80,7 @@ class CachePane(Vertical):
     CachePane.-has-marks #marked { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_mark", "Mark", id="cache.mark"),
-        Binding("d", "delete", "Delete…", id="cache.delete"),
-        Binding("u", "clear_marks", "Unmark all", show=False, id="cache.unmark"),
-        Binding("escape", "back", "Back", id="cache.back"),
-        Binding("slash", "filter", "Filter", id="cache.filter"),
-        Binding("s", "sort('size')", "Sort: size", id="cache.sort.size"),
-        Binding("n", "sort('name')", "Sort: name", show=False, id="cache.sort.name"),
-        Binding("a", "sort('accessed')", "Sort: accessed", show=False, id="cache.sort.accessed"),
-        Binding("m", "sort('modified')", "Sort: modified", show=False, id="cache.sort.modified"),
-        Binding("p", "prune", "Prune…", id="cache.prune"),
-        Binding("c", "copy", "Copy…", id="cache.copy"),
-        Binding("v", "verify", "Verify", id="cache.verify"),
-        Binding("r", "rescan", "Rescan", id="cache.rescan"),
-        Binding("b", "browse", "Open on the Hub", show=False, id="cache.browse"),
-        Binding("tab", "switch_focus", "Revisions/files", show=False, id="cache.focus"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("cache")
 
     # -- messages from workers ------------------------------------------------------------------
 
@@ -143,8 +128,9 @@ class CachePane(Vertical):
 
     # -- state ------------------------------------------------------------------------------------
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.services = services
         self.marks: set[Mark] = set()
         self.sort_key = "size"
         self.sort_descending = True
@@ -173,6 +159,7 @@ class CachePane(Vertical):
         yield Static(id="marked")
 
     def on_mount(self) -> None:
+        self.query_one(FileTree).read_only = self.read_only
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
@@ -193,72 +180,17 @@ class CachePane(Vertical):
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.app.cache_dir)  # type: ignore[attr-defined]
+        return Path(self.services.cache_dir)
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", False))
+        return self.services.read_only
 
     def focus_default(self) -> None:
         if self.view == "cache-detail":
             self.detail.revisions.focus()
         else:
             self.table.focus()
-
-    @classmethod
-    def help_bindings(cls) -> list[BindingType]:
-        extra = [
-            Binding("enter", "open", "Open the repo (in the detail: expand/collapse a folder)"),
-            Binding("space", "toggle_mark", "Mark/unmark a repo, a revision, or a file/folder in the tree"),
-        ]
-        return [b for b in cls.BINDINGS if not (isinstance(b, Binding) and b.key == "space")] + extra
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        yield ("Cache: rescan", "Scan the cache directory again (key r)", self.action_rescan)
-        yield (
-            "Cache: open repo",
-            "Show the highlighted repo's revisions and files (key enter; escape goes back)",
-            self.action_open,
-        )
-        yield (
-            "Cache: filter",
-            "Filter repos: text, size>1GB, accessed>30d, type=…, refs=…, name=GLOB (key /)",
-            self.action_filter,
-        )
-        for key in SORT_KEYS:
-            yield (
-                f"Cache: sort by {key}",
-                f"Sort the repo table by {key} (again: reverse)",
-                partial(self.action_sort, key),
-            )
-        yield (
-            "Cache: copy…",
-            "Copy the snapshot path, the repo id or a from_pretrained snippet (key c)",
-            self.action_copy,
-        )
-        yield (
-            "Cache: verify revision",
-            "Hash the files of a revision against the cached listing (key v)",
-            self.action_verify,
-        )
-        yield (
-            "Cache: open on the Hub",
-            "Browse the highlighted repo in the Browse pane (key b)",
-            self.action_browse,
-        )
-        if not self.read_only:
-            yield (
-                "Cache: mark/unmark",
-                "Mark the highlighted repo, revision, file or folder for deletion (key space)",
-                self.action_toggle_mark,
-            )
-            yield ("Cache: delete marked…", "Confirm and delete the marked items (key d)", self.action_delete)
-            yield (
-                "Cache: prune…",
-                "Detached revisions, orphaned .incomplete files, stale locks, unreferenced shared blobs (key p)",
-                self.action_prune,
-            )
-            yield ("Cache: unmark all", "Clear every mark (key u)", self.action_clear_marks)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in DESTRUCTIVE and self.read_only:
@@ -286,7 +218,7 @@ class CachePane(Vertical):
         self.table.sort_values.clear()
         self.table.largest = 0
         self._update_header()
-        processes = int(getattr(getattr(self.app, "settings", None), "scan_processes", 0) or 0)
+        processes = self.services.settings.scan_processes
         self._scan(self.cache_dir, self.generation, self._cancel_scan, processes)
 
     @work(thread=True, exclusive=True, group="cache-scan", exit_on_error=False)
@@ -741,9 +673,7 @@ class CachePane(Vertical):
         panel.update(text)
 
     def _busy(self) -> dict[RepoKey, str]:
-        downloads = getattr(self.app, "downloads", None)
-        active = getattr(downloads, "active_repos", None)
-        repos = active() if callable(active) else set()
+        repos = self.services.downloads.active_repos()
         return {(str(t), str(i)): "a download into this repo is running" for t, i in repos}
 
     def _request_plan(self, *, confirm: bool) -> None:
@@ -752,7 +682,15 @@ class CachePane(Vertical):
             (r.repo_type, r.repo_id): r for r in self.table.records.values() if r.repo_type and not r.warnings
         }
         touched = {m.repo_key: by_key[m.repo_key] for m in self.marks if m.repo_key in by_key}
-        self._plan(self.plan_generation, set(self.marks), touched, self._busy(), self.cache_dir, confirm)
+        self._plan(
+            self.plan_generation,
+            set(self.marks),
+            touched,
+            self._busy(),
+            self.cache_dir,
+            confirm,
+            list(self.table.records.values()),
+        )
 
     @work(thread=True, exclusive=True, group="cache-plan", exit_on_error=False)
     def _plan(
@@ -763,12 +701,14 @@ class CachePane(Vertical):
         busy: dict[RepoKey, str],
         cache_dir: Path,
         confirm: bool,
+        everything: list[RepoRecord],
     ) -> None:
-        from hftui.core.cache.cleanup import plan_deletion
+        from hftui.core.cache.cleanup import cross_links, plan_deletion
 
         infos = {key: record.to_cached_repo_info() for key, record in touched.items()}
         root = Path(os.path.realpath(cache_dir))
-        plan = plan_deletion(infos, marks, cache_dir=root, busy=busy)
+        reach = cross_links(everything, root)
+        plan = plan_deletion(infos, marks, cache_dir=root, busy=busy, reach=reach)
         self.post_message(self.PlanReady(generation, plan, confirm))
 
     @on(PlanReady)
@@ -858,12 +798,13 @@ class CachePane(Vertical):
         busy: dict[RepoKey, str],
         cache_dir: Path,
     ) -> None:
-        from hftui.core.cache.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
+        from hftui.core.cache.cleanup import cross_links, plan_detached, plan_loose_files, plan_shared_blobs
 
         root = Path(report.cache_dir)
         infos = {k: r.to_cached_repo_info() for k, r in with_detached.items()}
+        reach = cross_links(report.repos, root)
         plans: dict[str, tuple[DeletionPlan, list[tuple[str, str]]]] = {}
-        plans["detached"] = (plan_detached(infos, cache_dir=root, busy=busy), [])
+        plans["detached"] = (plan_detached(infos, cache_dir=root, busy=busy, reach=reach), [])
         busy_dirs = [root / folder_name(t, i) for t, i in busy]
         in_progress = [
             (f.path, "a download holds its lock") for f in report.incomplete_files if f.in_progress
@@ -881,7 +822,9 @@ class CachePane(Vertical):
         plans["locks"] = (plan, [(str(p), why) for p, why in skipped])
         plans["shared"] = (
             plan_shared_blobs(
-                [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs], cache_dir=root
+                [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs],
+                cache_dir=root,
+                reach=reach,
             ),
             [],
         )
@@ -970,17 +913,18 @@ class CachePane(Vertical):
     def _compute_frees(self, record: RepoRecord) -> None:
         if record.repo_type is None or record.warnings:
             return
-        self._frees(record, Path(os.path.realpath(self.cache_dir)))
+        self._frees(record, Path(os.path.realpath(self.cache_dir)), list(self.table.records.values()))
 
     @work(thread=True, exclusive=True, group="cache-frees", exit_on_error=False)
-    def _frees(self, record: RepoRecord, cache_dir: Path) -> None:
-        from hftui.core.cache.cleanup import plan_deletion
+    def _frees(self, record: RepoRecord, cache_dir: Path, everything: list[RepoRecord]) -> None:
+        from hftui.core.cache.cleanup import cross_links, plan_deletion
 
         key = (str(record.repo_type), record.repo_id)
         infos = {key: record.to_cached_repo_info()}
+        reach = cross_links(everything, cache_dir)
         frees = {
             rev.commit_hash: plan_deletion(
-                infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=cache_dir
+                infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=cache_dir, reach=reach
             ).expected_freed_size
             for rev in record.revisions
         }
