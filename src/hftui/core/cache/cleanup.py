@@ -1161,12 +1161,10 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
 def _finish_repo(run: _Run, work: _RepoWork) -> None:
     """Remove the repo folder once it holds nothing but leftovers that were there when planned
     (metadata, stale temp files): anything new, or anything a writer holds, keeps it."""
-    from hftui.core.cache.locks import lock_is_held
-    from hftui.core.cache.writers import LIVE_WINDOW
+    from hftui.core.cache.writers import incomplete_is_live
 
     planned_at = run.plan.basis.planned_at if run.plan.basis is not None else 0.0
     root = work.path
-    locks = run.plan.cache_dir / ".locks" / work.name
     leftovers: list[Path] = []
     unknown: list[str] = []
     folders: list[str] = []
@@ -1181,14 +1179,10 @@ def _finish_repo(run: _Run, work: _RepoWork) -> None:
                 st = os.lstat(path)
             except OSError:
                 continue
-            lock = locks / (name[: -len(".incomplete")].split(".")[0] + ".lock")
             new_or_live = (
                 rel.startswith("snapshots/")
                 or st.st_mtime > planned_at
-                or (
-                    name.endswith(".incomplete")
-                    and (time.time() - st.st_mtime < LIVE_WINDOW or lock_is_held(str(lock)) is True)
-                )
+                or (name.endswith(".incomplete") and incomplete_is_live(str(path), run.plan.cache_dir))
             )
             if new_or_live:
                 unknown.append(rel)

@@ -293,23 +293,51 @@ def find_writers(
             age = now - st.st_mtime
             if age < LIVE_WINDOW:
                 live_incomplete.append((name, entry.path, (st.st_dev, st.st_ino), age))
-    if live_incomplete:
-        openers = _pids_with_open({key for _, _, key, _ in live_incomplete})
-        every_process_visible = _sees_every_process()
-        for name, path, key, age in live_incomplete:
-            pid = openers.get(key)
-            if pid is None and every_process_visible:
-                continue  # nobody has it open: a download that died, not a writer
-            writers.setdefault(name, []).append(
-                Writer(
-                    name, "incomplete", path, pid, _process_name(pid) if pid else "", f"{max(0, int(age))} s"
-                )
-            )
+    writing = _still_written([(path, key, age) for _, path, key, age in live_incomplete])
+    for name, path, _key, age in live_incomplete:
+        if path not in writing:
+            continue  # nobody has it open: a download that died, not a writer
+        pid = writing[path]
+        writers.setdefault(name, []).append(
+            Writer(name, "incomplete", path, pid, _process_name(pid) if pid else "", f"{max(0, int(age))} s")
+        )
     wanted = set(names)
     for name, found in queued_writers(Path(state_dir), root).items():
         if name in wanted:
             writers.setdefault(name, []).extend(found)
     return WriterReport(writers, stale)
+
+
+def _still_written(recent: list[tuple[str, tuple[int, int], float]]) -> dict[str, int | None]:
+    """Of `.incomplete` files changed within `LIVE_WINDOW` ((path, (dev, ino), age)), those a
+    process may still be writing -> its PID (None when we cannot see who)."""
+    if not recent:
+        return {}
+    openers = _pids_with_open({key for _, key, _ in recent})
+    every_process_visible = _sees_every_process()
+    out: dict[str, int | None] = {}
+    for path, key, _age in recent:
+        pid = openers.get(key)
+        if pid is None and every_process_visible:
+            continue
+        out[path] = pid
+    return out
+
+
+def incomplete_is_live(path: str, cache_dir: str | os.PathLike[str], *, now: float | None = None) -> bool:
+    """Whether a download may still be writing this `.incomplete` file: its lock is held, or it
+    changed within `LIVE_WINDOW` and a process has it open (or we cannot see every process)."""
+    root = os.path.realpath(os.fspath(cache_dir))
+    repo = os.path.relpath(os.path.abspath(path), root).split(os.sep, 1)[0]
+    etag = os.path.basename(path)[: -len(".incomplete")].split(".")[0]
+    if lock_is_held(os.path.join(root, LOCKS_DIR_NAME, repo, f"{etag}.lock")) is True:
+        return True
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    age = (time.time() if now is None else now) - st.st_mtime
+    return age < LIVE_WINDOW and bool(_still_written([(path, (st.st_dev, st.st_ino), age)]))
 
 
 def _lock_files(locks_dir: str) -> list[str]:
