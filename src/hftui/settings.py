@@ -71,6 +71,9 @@ class Settings:
     scan_processes: int = 0
     """Processes used to scan the cache; 0 picks by CPU count and cache size."""
 
+    update_check_minutes: int = 60
+    """Minutes a Hub update check of a repo stays fresh (kept in the state dir); 0 asks the Hub every time."""
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
