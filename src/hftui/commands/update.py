@@ -104,11 +104,13 @@ def run(args: argparse.Namespace) -> int:
         {(r.repo_type or "model", r.repo_id) for r in chosen} if args.repos else set()
     )
     if updating:
-        jobs, notes = _plan(report, check, cache_dir, named=bool(args.repos))
+        jobs, notes, refused = _plan(report, check, cache_dir, named=bool(args.repos))
         for note in notes:
             out.note(note)
+        failed = refused
         if jobs:
-            failed, landed = _download(jobs, settings, endpoint, cache_dir, out)
+            failed_jobs, landed = _download(jobs, settings, endpoint, cache_dir, out)
+            failed += failed_jobs
             touched |= {(job.repo_type, job.repo_id) for job in jobs}
             for entry in landed:
                 out.superseded_event(entry)
@@ -156,18 +158,20 @@ def _find(report: CacheReport, name: str) -> RepoRecord | None:
 
 def _plan(
     report: CacheReport, check: CheckReport, cache_dir: str, *, named: bool
-) -> tuple[list[UpdateJob], list[str]]:
+) -> tuple[list[UpdateJob], list[str], int]:
+    """The update jobs, notes for the user, and how many named repos cannot be updated (exit code 1)."""
     from hftui.core.hub.update_plan import plan_updates
 
     jobs: list[UpdateJob] = []
     notes: list[str] = []
+    refused = 0
     for key, update in sorted(check.results.items()):
         name = vocab.display_id(*key)
         if update.state != "update available":
-            if named:
-                notes.append(
-                    f"{name}: {update.label}; not updated" + (f" ({update.detail})" if update.detail else "")
-                )
+            if named and update.state != "up to date":
+                refused += 1
+                detail = f" ({update.detail})" if update.detail else ""
+                notes.append(f"{name}: {update.label}; not updated{detail}")
             continue
         repo = report.find(f"{key[0]}/{key[1]}")
         if repo is None:
@@ -175,7 +179,7 @@ def _plan(
         planned, why = plan_updates(repo, update, cache_dir=cache_dir)
         jobs.extend(planned)
         notes.extend(why)
-    return jobs, notes
+    return jobs, notes, refused
 
 
 def _download(
