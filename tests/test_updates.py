@@ -87,7 +87,8 @@ def test_update_job_keeps_the_selection_glob_escaped(moving: HubServer, tmp_path
     assert repo is not None
     (job,), notes = plan_updates(repo, result, cache_dir=str(cache))
     assert notes == []
-    assert job.request.revision == "main"
+    # By commit: the ref moves only once the selection has landed (see test_update_cli).
+    assert (job.ref, job.request.revision) == ("main", hub.commit(MOVING))
     assert job.request.allow_patterns == ("README.md", "model-Q8_0.gguf")
     assert glob_escape("w[1]*?.bin") == "w[[]1][*][?].bin"
 

@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         report = scan_cache(cache_dir, processes=settings.scan_processes)
     except OSError as exc:
         raise UsageError(f"cannot read cache directory {cache_dir}: {exc.strerror or exc}") from None
+    from hftui.core.hub.update_plan import SupersededLedger, settle
+
+    # Updates an earlier run queued and that finished since (or were interrupted): move their refs now.
+    if not read_only and settle(SupersededLedger(), cache_dir).landed:
+        report = scan_cache(cache_dir, processes=settings.scan_processes)
     chosen = _choose(report, args.repos) if args.repos else report.repos
     endpoint = settings.endpoint or os.environ.get("HF_ENDPOINT") or None
     out = _Out(json_mode=args.json)
@@ -185,11 +190,11 @@ def _plan(
 def _download(
     jobs: list[UpdateJob], settings: Any, endpoint: str | None, cache_dir: str, out: _Out
 ) -> tuple[int, list[Any]]:
+    """Run the update downloads; returns (failed jobs, superseded revisions whose refs moved)."""
     from hftui.commands.download import _Display
-    from hftui.core.cache.scan import rescan_repo
     from hftui.core.downloads.engine import DownloadEngine
     from hftui.core.downloads.queue import JobState
-    from hftui.core.hub.update_plan import SupersededLedger, landed
+    from hftui.core.hub.update_plan import Pending, SupersededLedger, settle
 
     mode = "json" if out.json_mode else ("tty" if sys.stdout.isatty() else "plain")
     display = _Display(sys.stdout, mode)
@@ -202,11 +207,11 @@ def _download(
         hold_fails=True,
     )
     display.engine = engine
-    by_job: dict[str, UpdateJob] = {}
-    for job in jobs:
-        result = engine.submit(job.request)
-        if result.job is not None:
-            by_job[result.job.id] = job
+    ledger = SupersededLedger()
+    pending = [Pending.of(job, cache_dir) for job in jobs]
+    # Recorded before anything downloads: an update interrupted here is settled by the next run.
+    ledger.add_pending(pending)
+    job_of: list[str] = [engine.submit(job.request).job.id for job in jobs]
     engine.start()
     try:
         while not engine.wait_idle(0.2):
@@ -217,22 +222,12 @@ def _download(
         raise
     display.redraw()
     engine.shutdown(0.5)
-    ledger = SupersededLedger()
-    entries = []
-    failed = 0
-    for job_id, job in by_job.items():
-        state = engine.job(job_id)
-        if state.state != JobState.DONE:
-            failed += 1
-            continue
-        from hftui.core.vocab import cache_folder
-
-        repo = rescan_repo(cache_dir, cache_folder(job.repo_type, job.repo_id))
-        entry = landed(job, repo, cache_dir)
-        if entry is not None:
-            ledger.add(entry)
-            entries.append(entry)
-    return failed, entries
+    failed_ids = {job_id for job_id in set(job_of) if engine.job(job_id).state != JobState.DONE}
+    give_up = [p for p, job_id in zip(pending, job_of, strict=True) if job_id in failed_ids]
+    settled = settle(ledger, cache_dir, give_up=give_up)
+    for entry, why in settled.dropped:
+        out.note(f"{vocab.display_id(entry.repo_type, entry.repo_id)} {entry.ref}: {why}")
+    return len(failed_ids), list(settled.landed)
 
 
 def _offer_or_prune(

@@ -49,10 +49,13 @@ class UpdateJob:
     repo_id: str
     ref: str
     old_commit: str
-    new_commit: str | None
-    """What the check saw; the download takes whatever the ref names when it runs."""
+    new_commit: str
+    """What the ref named when the check ran: the commit downloaded (a ref that moves again meanwhile is
+    seen by the next check)."""
     request: DownloadRequest
     bytes_to_fetch: int | None
+    paths: tuple[str, ...] = ()
+    """The selection: the paths of the cached snapshot that the library put there."""
 
 
 def plan_updates(
@@ -73,10 +76,15 @@ def plan_updates(
                 f"{name} {ref.ref}: the cached snapshot holds no file the Hub gave; nothing to update"
             )
             continue
+        if ref.remote_commit is None:
+            continue
+        # By commit, not by ref name: huggingface_hub moves `refs/<name>` before it downloads a byte, so a
+        # failed or interrupted update would leave the ref naming a snapshot that is not there (a broken
+        # cache entry) and the old revision detached. The ref moves once the selection has landed (`settle`).
         request = DownloadRequest(
             repo_id=update.repo_id,
             repo_type=update.repo_type,
-            revision=ref.ref,
+            revision=ref.remote_commit,
             allow_patterns=tuple(glob_escape(path) for path in sorted(chosen)),
             cache_dir=cache_dir,
             label=f"update {name}@{ref.ref}",
@@ -90,6 +98,7 @@ def plan_updates(
                 ref.remote_commit,
                 request,
                 ref.changes.bytes_to_fetch if ref.changes is not None else None,
+                tuple(sorted(chosen)),
             )
         )
     return jobs, notes
@@ -117,64 +126,219 @@ class Superseded:
         return f"{vocab.display_id(self.repo_type, self.repo_id)}@{self.ref} {self.old_commit[:8]}"
 
 
-def landed(job: UpdateJob, repo: RepoRecord | None, cache_dir: str) -> Superseded | None:
-    """After the job's download finished: the revision it superseded, if the ref really moved."""
-    if repo is None or repo.corrupt:
-        return None
-    now = repo.revision(job.ref)
-    if now is None or now.commit_hash == job.old_commit:
-        return None
-    return Superseded(
-        cache_dir, job.repo_type, job.repo_id, job.ref, job.old_commit, now.commit_hash, time.time()
+@dataclass(frozen=True)
+class Pending:
+    """An update whose download was queued and whose ref has not moved yet."""
+
+    cache_dir: str
+    repo_type: str
+    repo_id: str
+    ref: str
+    old_commit: str
+    new_commit: str
+    paths: tuple[str, ...]
+    at: float
+
+    @property
+    def repo_key(self) -> RepoKey:
+        return (self.repo_type, self.repo_id)
+
+    @classmethod
+    def of(cls, job: UpdateJob, cache_dir: str) -> Pending:
+        return cls(
+            cache_dir,
+            job.repo_type,
+            job.repo_id,
+            job.ref,
+            job.old_commit,
+            job.new_commit,
+            job.paths,
+            time.time(),
+        )
+
+
+def _snapshot_holds(repo_path: str, commit: str, paths: Iterable[str]) -> bool:
+    """Every selected path the new commit has is in its snapshot (paths removed upstream excepted)."""
+    from hftui.core.cache.listing import ListingError, read_listing
+
+    snapshot = os.path.join(repo_path, "snapshots", commit)
+    if not os.path.isdir(snapshot):
+        return False
+    try:
+        listed: set[str] | None = set(read_listing(repo_path, commit))
+    except ListingError:
+        listed = None
+    for path in paths:
+        if (listed is None or path in listed) and not os.path.exists(os.path.join(snapshot, path)):
+            return False
+    return True
+
+
+def move_ref(repo_path: str, ref: str, old_commit: str, new_commit: str) -> bool:
+    """Point `refs/<ref>` at `new_commit` if it still names `old_commit` (atomically: a reader never
+    sees a half-written ref). False when the ref was moved by someone else meanwhile."""
+    path = os.path.join(repo_path, "refs", *ref.split("/"))
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read().strip()
+    except OSError:
+        return False
+    if current == new_commit:
+        return True
+    if current != old_commit:
+        return False
+    fd, tmp = tempfile.mkstemp(prefix=".ref.", dir=os.path.dirname(path))
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(new_commit)
+    os.replace(tmp, path)
+    return True
+
+
+@dataclass(frozen=True)
+class Settled:
+    landed: tuple[Superseded, ...] = ()
+    waiting: tuple[Pending, ...] = ()
+    dropped: tuple[tuple[Pending, str], ...] = ()
+
+
+def settle(ledger: SupersededLedger, cache_dir: str, *, give_up: Iterable[Pending] = ()) -> Settled:
+    """Move the ref of every pending update whose selection has fully landed, and record the revision
+    it superseded. `give_up` lists pending updates to forget when not landed (their download failed)."""
+    abandon = {(p.repo_key, p.ref, p.new_commit) for p in give_up}
+    landed: list[Superseded] = []
+    waiting: list[Pending] = []
+    dropped: list[tuple[Pending, str]] = []
+    for pending in ledger.pending(cache_dir):
+        repo_path = os.path.join(cache_dir, vocab.cache_folder(pending.repo_type, pending.repo_id))
+        if _snapshot_holds(repo_path, pending.new_commit, pending.paths):
+            if move_ref(repo_path, pending.ref, pending.old_commit, pending.new_commit):
+                landed.append(
+                    Superseded(
+                        pending.cache_dir,
+                        pending.repo_type,
+                        pending.repo_id,
+                        pending.ref,
+                        pending.old_commit,
+                        pending.new_commit,
+                        time.time(),
+                    )
+                )
+            else:
+                dropped.append((pending, f"{pending.ref} was moved meanwhile; left as it is"))
+        elif (pending.repo_key, pending.ref, pending.new_commit) in abandon:
+            dropped.append((pending, "the download did not finish; the ref was not moved"))
+        else:
+            waiting.append(pending)
+    ledger.record(
+        landed, done=[p for p, _ in dropped] + [p for p in ledger.pending(cache_dir) if _landed_in(p, landed)]
+    )
+    return Settled(tuple(landed), tuple(waiting), tuple(dropped))
+
+
+def _landed_in(pending: Pending, landed: Iterable[Superseded]) -> bool:
+    return any(
+        (s.repo_key, s.ref, s.new_commit) == (pending.repo_key, pending.ref, pending.new_commit)
+        for s in landed
     )
 
 
 class SupersededLedger:
-    """The superseded revisions not pruned yet, in one JSON file (a broken file counts as empty)."""
+    """Pending updates and superseded revisions not pruned yet, in one JSON file in the state dir
+    (a broken file counts as empty)."""
 
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
             from hftui.settings import state_dir
 
-            path = state_dir() / "superseded.json"
+            path = state_dir() / "updates.json"
         self.path = path
         self._lock = threading.Lock()
 
-    def entries(self, cache_dir: str | None = None) -> list[Superseded]:
+    def _read(self) -> dict[str, list[Any]]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return []
+            return {"pending": [], "superseded": []}
+        if not isinstance(data, dict):
+            return {"pending": [], "superseded": []}
+        return {
+            key: data[key] if isinstance(data.get(key), list) else [] for key in ("pending", "superseded")
+        }
+
+    def _write(self, data: dict[str, list[Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".updates.", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=1))
+        os.replace(tmp, self.path)
+
+    @staticmethod
+    def _same_cache(entry: Any, cache_dir: str | None) -> bool:
+        return cache_dir is None or os.path.abspath(entry.cache_dir) == os.path.abspath(cache_dir)
+
+    def entries(self, cache_dir: str | None = None) -> list[Superseded]:
         out: list[Superseded] = []
-        for item in data if isinstance(data, list) else []:
+        for item in self._read()["superseded"]:
             with contextlib.suppress(TypeError, ValueError):
                 entry = Superseded(**item)
-                if cache_dir is None or os.path.abspath(entry.cache_dir) == os.path.abspath(cache_dir):
+                if self._same_cache(entry, cache_dir):
                     out.append(entry)
         return out
 
-    def _write(self, entries: Iterable[Superseded]) -> None:
-        data = json.dumps([asdict(e) for e in entries], indent=1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".superseded.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-        os.replace(tmp, self.path)
+    def pending(self, cache_dir: str | None = None) -> list[Pending]:
+        out: list[Pending] = []
+        for item in self._read()["pending"]:
+            with contextlib.suppress(TypeError, ValueError):
+                entry = Pending(**{**item, "paths": tuple(item.get("paths", ()))})
+                if self._same_cache(entry, cache_dir):
+                    out.append(entry)
+        return out
+
+    def add_pending(self, entries: Iterable[Pending]) -> None:
+        new = list(entries)
+        keys = {(p.cache_dir, p.repo_key, p.ref) for p in new}
+        with self._lock:
+            data = self._read()
+            data["pending"] = [item for item in data["pending"] if _key_of(item, "ref") not in keys] + [
+                asdict(p) for p in new
+            ]
+            self._write(data)
+
+    def record(self, landed: Iterable[Superseded], *, done: Iterable[Pending] = ()) -> None:
+        landed = list(landed)
+        finished = {(p.cache_dir, p.repo_key, p.ref, p.new_commit) for p in done}
+        olds = {(e.cache_dir, e.repo_key, e.old_commit) for e in landed}
+        with self._lock:
+            data = self._read()
+            data["pending"] = [
+                item for item in data["pending"] if _key_of(item, "ref", "new_commit") not in finished
+            ]
+            data["superseded"] = [
+                item for item in data["superseded"] if _key_of(item, "old_commit") not in olds
+            ] + [asdict(e) for e in landed]
+            self._write(data)
 
     def add(self, entry: Superseded) -> None:
-        with self._lock:
-            kept = [
-                e
-                for e in self.entries()
-                if (e.cache_dir, e.repo_key, e.old_commit)
-                != (entry.cache_dir, entry.repo_key, entry.old_commit)
-            ]
-            self._write([*kept, entry])
+        self.record([entry])
 
     def discard(self, gone: Iterable[Superseded]) -> None:
         drop = {(e.cache_dir, e.repo_key, e.old_commit) for e in gone}
         with self._lock:
-            self._write([e for e in self.entries() if (e.cache_dir, e.repo_key, e.old_commit) not in drop])
+            data = self._read()
+            data["superseded"] = [
+                item for item in data["superseded"] if _key_of(item, "old_commit") not in drop
+            ]
+            self._write(data)
+
+
+def _key_of(item: Any, *fields: str) -> tuple[Any, ...]:
+    if not isinstance(item, dict):
+        return ()
+    return (
+        item.get("cache_dir"),
+        (item.get("repo_type"), item.get("repo_id")),
+        *(item.get(f) for f in fields),
+    )
 
 
 @dataclass(frozen=True)
@@ -241,12 +405,15 @@ def offer_prune(
 
 
 __all__ = [
+    "Pending",
     "PruneOffer",
+    "Settled",
     "Superseded",
     "SupersededLedger",
     "UpdateJob",
     "glob_escape",
-    "landed",
+    "move_ref",
     "offer_prune",
     "plan_updates",
+    "settle",
 ]
