@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from updatefixtures import GATED, MOVING, OLDNAME, download, moving_hub, regular_bytes  # noqa: F401
 
 from hftui.hub import HubServer
@@ -40,9 +42,13 @@ def snapshot_files(cache: Path, commit: str, folder: str = FOLDER) -> dict[str, 
     }
 
 
+@pytest.mark.parametrize("xet", ["on", "off"])
 def test_update_keeps_the_selection_and_pruning_frees_what_was_offered(
-    moving: HubServer, tmp_path: Path
+    moving: HubServer, tmp_path: Path, xet: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Downloads go over Xet when the server offers it (the default), over HTTP with it disabled.
+    if xet == "off":
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     hub = moving
     cache = tmp_path / "hub"
     download(cache, hub, MOVING, allow_patterns=["*Q4_K_M.gguf", "config.json", "README.md"])

@@ -19,7 +19,7 @@ from updatefixtures import (
 )
 
 from hftui.core.cache.scan import scan_cache
-from hftui.core.hub.update_plan import glob_escape, plan_updates
+from hftui.core.hub.update_plan import Pending, SupersededLedger, glob_escape, move_ref, plan_updates, settle
 from hftui.core.hub.updates import CheckStore, UpdateChecker, local_changes
 from hftui.hub import Fault, HubServer
 
@@ -322,3 +322,39 @@ def test_local_changes_and_detached_revisions_are_flagged(moving: HubServer, tmp
     # The update leaves the user's files out of the selection.
     (job,), _ = plan_updates(repo, result, cache_dir=str(cache))
     assert job.request.allow_patterns == ("README.md", "tokenizer.json")
+
+
+def test_an_interrupted_update_settles_later_and_never_leaves_a_dangling_ref(
+    moving: HubServer, tmp_path: Path
+) -> None:
+    hub = moving
+    cache = tmp_path / "hub"
+    download(cache, hub, MOVING, allow_patterns=["config.json", "README.md"])
+    old = hub.commit(MOVING)
+    new = hub.push(MOVING, "main", files={"config.json": '{"v": 7}'})
+    report = scan_cache(cache)
+    result = checker(hub, tmp_path).check(report.repos).get("model", MOVING)
+    repo = report.find(f"model/{MOVING}")
+    assert result is not None and repo is not None
+    (job,), _ = plan_updates(repo, result, cache_dir=str(cache))
+    ledger = SupersededLedger(tmp_path / "updates.json")
+    ledger.add_pending([Pending.of(job, str(cache))])
+    ref_file = cache / "models--acme--moving-gguf" / "refs" / "main"
+
+    # Nothing downloaded yet (the process died): the ref stays, the update waits.
+    waiting = settle(ledger, str(cache))
+    assert waiting.landed == () and len(waiting.waiting) == 1
+    assert ref_file.read_text() == old
+
+    # The download completes (by commit: the library does not touch refs/main), then the ref moves.
+    download(cache, hub, MOVING, revision=new, allow_patterns=list(job.request.allow_patterns))
+    assert ref_file.read_text() == old
+    settled = settle(ledger, str(cache))
+    assert [(s.ref, s.old_commit, s.new_commit) for s in settled.landed] == [("main", old, new)]
+    assert ref_file.read_text() == new
+    assert ledger.pending() == [] and [e.old_commit for e in ledger.entries(str(cache))] == [old]
+    assert scan_cache(cache).warnings == []
+
+    # A ref someone else moved meanwhile is left alone.
+    assert not move_ref(str(ref_file.parents[1]), "main", old, "e" * 40)
+    assert ref_file.read_text() == new
