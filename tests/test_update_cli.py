@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from updatefixtures import GATED, MOVING, OLDNAME, download, moving_hub, regular_bytes  # noqa: F401
 
 from hftui.hub import HubServer
