@@ -53,6 +53,37 @@ UPDATE_STATES: tuple[UpdateState, ...] = (
 )
 """Most urgent first: the order `hftui scan --sort update` uses."""
 
+FILTER_VALUES: dict[str, UpdateState] = {
+    "available": "update available",
+    "up-to-date": "up to date",
+    "current": "up to date",
+    "ref-gone": "ref gone upstream",
+    "repo-gone": "repo gone",
+    "gone": "repo gone",
+    "not-checked": "not checked",
+    "unchecked": "not checked",
+}
+"""The words of the `update=` filter term (`update=available`); the states themselves work too."""
+
+
+def filter_state(text: str) -> UpdateState:
+    """The state an `update=` filter value names; ValueError with the accepted words otherwise."""
+    word = text.strip().lower()
+    if word in FILTER_VALUES:
+        return FILTER_VALUES[word]
+    for state in UPDATE_STATES:
+        if word in (state, state.replace(" ", "-")):
+            return state
+    raise ValueError(f"unknown update state {text!r}: use one of {', '.join(sorted(set(FILTER_VALUES)))}")
+
+
+def urgency(update: RepoUpdate | None) -> tuple[int, int]:
+    """Sort key, most urgent first: the state's rank, then the bytes an update fetches (bigger first)."""
+    if update is None:
+        return (UPDATE_STATES.index("not checked"), 0)
+    return (UPDATE_STATES.index(update.state), -(update.bytes_to_fetch or 0))
+
+
 RefKind = Literal["branch", "tag", "pr"]
 
 STORE_VERSION = 1
@@ -419,6 +450,8 @@ class UpdateChecker:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._ask_hub = True
+        """Set by `check` for its run: one check at a time per checker."""
 
     # public
 
@@ -427,12 +460,15 @@ class UpdateChecker:
         repos: Iterable[RepoRecord],
         *,
         force: bool = False,
+        ask_hub: bool = True,
         cancel: Callable[[], bool] | None = None,
         on_result: Callable[[RepoUpdate], None] | None = None,
     ) -> CheckReport:
-        """Check every repo; `force` ignores stored refs listings younger than the TTL."""
+        """Check every repo; `force` ignores stored refs listings younger than the TTL. With
+        `ask_hub=False` only stored answers are used (of any age), as offline, and nothing is requested."""
         is_cancelled = cancel or (lambda: False)
         report = CheckReport(offline=is_offline())
+        self._ask_hub = ask_hub
         gate = _Gate(self._sleep, is_cancelled)
         todo = [repo for repo in repos]
 
@@ -489,10 +525,14 @@ class UpdateChecker:
         stored = self.store.refs.get(key)
         now = time.time()
         fresh = stored is not None and not force and now - float(stored.get("at", 0)) < self.ttl_seconds
-        if report.offline:
+        if report.offline or not self._ask_hub:
             if stored is None:
+                if not self._ask_hub and not report.offline:
+                    return _replace(base, reason="never checked", detail="run `hftui update` to ask the Hub")
                 return _replace(base, reason="offline", detail="HF_HUB_OFFLINE is set: the Hub was not asked")
-            return self._compare(repo, base, stored, report, gate, cancel, from_store=True, offline=True)
+            return self._compare(
+                repo, base, stored, report, gate, cancel, from_store=True, offline=report.offline
+            )
         if fresh:
             assert stored is not None
             return self._compare(repo, base, stored, report, gate, cancel, from_store=True)
@@ -592,7 +632,7 @@ class UpdateChecker:
                 except _Cancelled:
                     note = "cancelled"
                 except _NoTree:
-                    note = "not listed (offline)"
+                    note = "what changed is not known yet (not listed)"
                 except Exception as exc:
                     note = f"cannot list the new commit: {classify(exc).detail}"
                 statuses.append(
@@ -653,7 +693,7 @@ class UpdateChecker:
         stored = self.store.trees.get(key)
         if stored is not None:
             return {path: (int(v[0]), str(v[1])) for path, v in stored["files"].items()}
-        if offline:
+        if offline or not self._ask_hub:
             raise _NoTree()
         from huggingface_hub import HfApi
         from huggingface_hub.hf_api import RepoFile
@@ -798,6 +838,7 @@ def _repo_id_from_refs_url(url: str, repo_type: str) -> str | None:
 
 
 __all__ = [
+    "FILTER_VALUES",
     "UPDATE_STATES",
     "CheckReport",
     "CheckStore",
@@ -807,6 +848,8 @@ __all__ = [
     "UpdateChecker",
     "UpdateState",
     "default_store_path",
+    "filter_state",
     "local_changes",
     "selection",
+    "urgency",
 ]
