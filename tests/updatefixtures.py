@@ -74,12 +74,17 @@ def download(cache: Path, hub: HubServer, repo_id: str, **kwargs: Any) -> str:
     return str(snapshot_download(repo_id, endpoint=hub.endpoint, cache_dir=str(cache), **kwargs))
 
 
-def regular_bytes(root: Path) -> int:
-    """Bytes of the regular files under `root`, each inode once: what really occupies the disk."""
+def regular_bytes(root: Path, *, payloads_only: bool = False) -> int:
+    """Bytes of the regular files under `root`, each inode once: what really occupies the disk.
+
+    `payloads_only` leaves out the shared blob store's bookkeeping (`<hash>.refs` manifests and the
+    marker), which a sweep removes along with a payload but no freed-bytes figure counts."""
     seen: set[tuple[int, int]] = set()
     total = 0
     for folder, _dirs, files in os.walk(root):
         for name in files:
+            if payloads_only and (name.endswith(".refs") or name.startswith(".huggingface")):
+                continue
             st = os.lstat(os.path.join(folder, name))
             if (st.st_dev, st.st_ino) in seen or not os.path.isfile(os.path.join(folder, name)):
                 continue

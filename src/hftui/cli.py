@@ -15,6 +15,7 @@ from hftui.commands import download as download_command
 from hftui.commands import hub_serve as hub_serve_command
 from hftui.commands import scan as scan_command
 from hftui.commands import update as update_command
+from hftui.errors import UsageError
 from hftui.settings import Settings, SettingsProblem
 
 SUBCOMMANDS = {
@@ -23,10 +24,6 @@ SUBCOMMANDS = {
     "update": update_command,
     "hub-serve": hub_serve_command,
 }
-
-
-class UsageError(Exception):
-    """A problem with what the user typed; reported on one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
