@@ -56,9 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftui.cli import UsageError
     from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
     from hftui.core.cache.scan import scan_cache
+    from hftui.errors import UsageError
     from hftui.settings import load_settings
 
     settings_path = getattr(args, "settings", None)
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _choose(report: CacheReport, names: list[str]) -> list[RepoRecord]:
-    from hftui.cli import UsageError
+    from hftui.errors import UsageError
 
     chosen: list[RepoRecord] = []
     for name in names:
