@@ -358,3 +358,23 @@ def test_an_interrupted_update_settles_later_and_never_leaves_a_dangling_ref(
     # A ref someone else moved meanwhile is left alone.
     assert not move_ref(str(ref_file.parents[1]), "main", old, "e" * 40)
     assert ref_file.read_text() == new
+
+
+def test_broken_state_files_are_ignored_and_rewritten(moving: HubServer, tmp_path: Path) -> None:
+    hub = moving
+    cache = tmp_path / "hub"
+    download(cache, hub, MOVING, allow_patterns=["README.md"])
+    store_path = tmp_path / "checks.json"
+    for garbage in ("{not json", '{"version": 1, "refs": [1, 2]}', "[]", '{"version": 99}'):
+        store_path.write_text(garbage)
+        report = UpdateChecker(endpoint=hub.endpoint, token=False, store=CheckStore(store_path)).check(
+            scan_cache(cache).repos
+        )
+        result = report.get("model", MOVING)
+        assert result is not None and result.state == "up to date" and not result.from_store
+        assert CheckStore(store_path).refs  # rewritten in the current format
+    ledger_path = tmp_path / "updates.json"
+    ledger_path.write_text('{"pending": [{"bogus": 1}], "superseded": "nope"}')
+    ledger = SupersededLedger(ledger_path)
+    assert ledger.pending() == [] and ledger.entries() == []
+    assert settle(ledger, str(cache)).landed == ()
