@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from privileges import skip_unless_nobody_can_run_python
 from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
 from test_cleanup_support import MODEL, SPACE, repos_by_key, revision_with, state
 
@@ -334,8 +335,7 @@ async def test_corrupt_repo_shown_with_a_warning_and_the_rest_works(cache: Path)
 def test_unreadable_repo_dir_as_unprivileged_user(template_cache: Path) -> None:
     """Root reads everything, so the app runs as `nobody` in a subprocess over a cache with one
     repo folder it cannot read."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv")
+    skip_unless_nobody_can_run_python()
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="hftui-unreadable-"))

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from privileges import skip_unless_nobody_can_run_python
 from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
 from test_cleanup_support import DATASET, MODEL, SPACE, blob_bytes, repos_by_key, revision_with, state
 
@@ -234,8 +235,7 @@ def test_permission_denied_mid_deletion_is_reported_per_item_and_the_rest_goes_o
 
 @pytest.mark.root
 def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_factory) -> None:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv")
+    skip_unless_nobody_can_run_python()
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="hftui-perm-"))

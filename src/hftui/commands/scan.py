@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
         sys.stdout.write(json.dumps(_as_json(report, rows)) + "\n")
     else:
-        _print_table(report, rows, now, revisions=args.revisions)
+        _print_table(report, rows, now, revisions=args.revisions, sort=sort)
     return 0
 
 
@@ -177,7 +177,7 @@ def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
         ],
         "warnings": [
             {"path": warning.path, "kind": warning.kind, "message": warning.message}
-            for warning in sorted(report.warnings, key=lambda warning: warning.path)
+            for warning in sorted(report.warnings + report.notes, key=lambda warning: warning.path)
         ],
     }
 
@@ -198,43 +198,54 @@ def _revision_status(rev: RevisionRecord) -> str:
     return "complete" if done.state == "complete" else "unknown"
 
 
-def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool) -> None:
+def _print_table(
+    report: CacheReport, rows: Rows, now: float, *, revisions: bool, sort: SortSpec | None = None
+) -> None:
+    from hftui.core.cache.filters import SortSpec, sort_revisions
+
     def age(timestamp: float) -> str:
         return vocab.ago(timestamp, now)
 
-    headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
     table: list[list[str]] = []
-    for repo, revs in rows:
-        if repo.corrupt:
-            table.append([repo.cache_id, "-", "-", "-", "-", "-", "", "corrupt"])
-            continue
-        table.append(
-            [
-                repo.cache_id,
-                vocab.size(repo.size_on_disk),
-                str(repo.nb_files),
-                str(len(repo.revisions)),
-                age(repo.last_accessed),
-                age(repo.last_modified),
-                ", ".join(sorted(repo.refs)),
-                _status(repo),
-            ]
-        )
-        if revisions:
-            for rev in revs:
-                table.append(
-                    [
-                        f"  {rev.commit_hash[:12]}",
-                        vocab.size(rev.size_on_disk),
-                        str(rev.nb_files),
-                        "",
-                        "",
-                        age(rev.last_modified),
-                        ", ".join(sorted(rev.refs)) or "(detached)",
-                        _revision_status(rev),
-                    ]
-                )
-    right = {1, 2, 3}
+    if revisions:
+        # One row per revision, sorted across repos like `hf cache ls --revisions --sort`.
+        headers = ["ID", "REVISION", "SIZE", "FILES", "LAST_MODIFIED", "REFS", "STATUS"]
+        right = {2, 3}
+        entries = [(repo, rev) for repo, revs in rows if not repo.corrupt for rev in revs]
+        for repo, rev in sort_revisions(entries, sort or SortSpec()):
+            table.append(
+                [
+                    repo.cache_id,
+                    rev.commit_hash[:12],
+                    vocab.size(rev.size_on_disk),
+                    str(rev.nb_files),
+                    age(rev.last_modified),
+                    ", ".join(sorted(rev.refs)) or "(detached)",
+                    _revision_status(rev),
+                ]
+            )
+        for repo, _ in rows:
+            if repo.corrupt:
+                table.append([repo.cache_id, "-", "-", "-", "-", "", "corrupt"])
+    else:
+        headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
+        right = {1, 2, 3}
+        for repo, _ in rows:
+            if repo.corrupt:
+                table.append([repo.cache_id, "-", "-", "-", "-", "-", "", "corrupt"])
+                continue
+            table.append(
+                [
+                    repo.cache_id,
+                    vocab.size(repo.size_on_disk),
+                    str(repo.nb_files),
+                    str(len(repo.revisions)),
+                    age(repo.last_accessed),
+                    age(repo.last_modified),
+                    ", ".join(sorted(repo.refs)),
+                    _status(repo),
+                ]
+            )
     widths = [max([_width(headers[i])] + [_width(row[i]) for row in table]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
@@ -268,7 +279,7 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
         parts.append(
             f"{vocab.count(len(report.unreferenced_shared_blobs), 'unreferenced shared blob')} ({vocab.size(size)})"
         )
-    warnings = report.warnings
+    warnings = report.warnings + report.notes
     parts.append(vocab.count(len(warnings), "warning"))
     print(". ".join(parts) + ".")
     for warning in warnings:

@@ -15,6 +15,18 @@ files or folders inside a revision) become at most two library strategies per gr
 revisions by commit hash across all repos it is given, and two repos with identical content can
 share a commit hash, so repos whose hashes collide are planned in separate groups.
 
+What a plan frees is not the sum of the strategies' `expected_freed_size`: each strategy judges
+a shared-store payload on its own (the library frees it only when every manifest reference is in
+*that* strategy), so a payload referenced by a marked repo and by a marked file of another repo,
+or by two repos planned apart because their commit hashes collide, would be counted by none of
+them, and the library counts a blob hard-linked elsewhere or reached through a symlinked folder
+as freed. `hftui.core.cache.freed.LinkTally` counts the combined truth instead (see there).
+
+`reach` (from `cross_links(...)` over the whole scan) lists the entries that reach a blob or a
+store payload from outside their own repo folder. A target some entry that survives the plan
+still reaches is never deleted: such a blob is kept, such a payload is not swept, and a repo or
+revision folder that holds one is refused.
+
 Execution does not call `DeleteCacheStrategy.execute()`: that stops at the first permission
 error on a snapshot entry and only logs the rest. `execute_plan` follows the same order
 (snapshot entries, repos, snapshots, refs, blobs, then the shared-store sweep) item by item,
@@ -37,14 +49,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hftui.core import compat
+from hftui.core.cache.freed import LinkTally, path_in
 
 if TYPE_CHECKING:
     from huggingface_hub import CachedFileInfo, CachedRepoInfo, CachedRevisionInfo, DeleteCacheStrategy
+
+    from hftui.core.cache.scan import RepoRecord
 
 RepoKey = tuple[str, str]
 """(repo_type, repo_id)."""
 
 MarkKind = Literal["repo", "revision", "path"]
+
+Entry = tuple[RepoKey, str, str]
+"""A snapshot entry: (repo key, commit hash, path in the snapshot)."""
+
+Reach = Mapping[str, Iterable[Entry]]
+"""Absolute target path -> the entries that reach it from outside their own repo folder."""
 
 
 @dataclass(frozen=True, order=True)
@@ -131,6 +152,10 @@ class DeletionPlan:
     ref_snapshots: Mapping[Path, Path] = field(default_factory=dict)
     """ref file -> snapshot dir of the revision it names (a ref is kept while its snapshot survives)."""
     repos: tuple[RepoKey, ...] = ()
+    tally: LinkTally = field(default_factory=LinkTally)
+    """The regular files the plan removes, by inode: the one source of `expected_freed_size`."""
+    protected: Mapping[Path, str] = field(default_factory=dict)
+    """Targets an entry outside the plan still reaches -> why; the executor never removes them."""
 
     @property
     def total_size(self) -> int:
@@ -143,7 +168,13 @@ class DeletionPlan:
 
     @property
     def expected_freed_size(self) -> int:
-        """Bytes the deletion really frees: the library's `expected_freed_size`, plus loose files."""
+        """Bytes the deletion really frees: the payloads whose last link it removes (see `freed`)."""
+        return self.tally.freed_size
+
+    @property
+    def library_freed_size(self) -> int:
+        """The sum of the library's per-strategy figures, plus loose files (for comparison only:
+        see the module doc for the cases where it is wrong)."""
         return (
             sum(s.expected_freed_size for s in self.strategies)
             + sum(f.size_on_disk for f in self.loose_files)
@@ -216,19 +247,18 @@ def _hash_groups(repos: Sequence[CachedRepoInfo]) -> list[list[CachedRepoInfo]]:
     return [members for _, members in groups]
 
 
-def plan_deletion(
+def _classify(
     repos: Mapping[RepoKey, CachedRepoInfo],
-    marks: Iterable[Mark],
-    *,
-    cache_dir: Path,
-    busy: Mapping[RepoKey, str] | None = None,
-) -> DeletionPlan:
-    """Turn marks into a plan. `repos` must hold (at least) every repo a mark touches.
-
-    `busy` maps repos that must not be touched (e.g. an active download) to the reason shown.
-    """
-    busy = busy or {}
-    marks = sorted(set(marks))
+    marks: Sequence[Mark],
+    busy: Mapping[RepoKey, str],
+    blocked: Mapping[Mark, str],
+) -> tuple[
+    list[PlanItem],
+    list[Refusal],
+    list[Mark],
+    dict[RepoKey, set[str]],
+    dict[RepoKey, set[CachedFileInfo]],
+]:
     refused: list[Refusal] = []
     not_found: list[Mark] = []
     items: list[PlanItem] = []
@@ -238,6 +268,9 @@ def plan_deletion(
     for mark in marks:
         if mark.repo_key in busy:
             refused.append(Refusal(mark, busy[mark.repo_key]))
+            continue
+        if mark in blocked:
+            refused.append(Refusal(mark, blocked[mark]))
             continue
         repo = repos.get(mark.repo_key)
         if repo is None:
@@ -269,6 +302,104 @@ def plan_deletion(
         items.append(PlanItem(mark, _unique_size(covered), len(covered), note))
         if not subsumed:
             selected_files[mark.repo_key].update(covered)
+    return items, refused, not_found, revisions_by_repo, selected_files
+
+
+def _protected_targets(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    reach: Reach,
+    revisions_by_repo: Mapping[RepoKey, set[str]],
+    selected_files: Mapping[RepoKey, set[CachedFileInfo]],
+) -> dict[str, Entry]:
+    """Targets some entry that the plan keeps still reaches -> one such entry."""
+    selected: set[Entry] = set()
+    for key, files in selected_files.items():
+        repo = repos[key]
+        for revision in repo.revisions:
+            for f in files & revision.files:
+                selected.add((key, revision.commit_hash, _rel(f, revision)))
+    protected: dict[str, Entry] = {}
+    for target, entries in reach.items():
+        for entry in entries:
+            key, commit, _path = entry
+            if commit in revisions_by_repo.get(key, ()) or entry in selected:
+                continue
+            protected[os.path.abspath(target)] = entry
+            break
+    return protected
+
+
+def _mark_path(repo: CachedRepoInfo, mark: Mark) -> Path:
+    revision = next((r for r in repo.revisions if r.commit_hash == mark.commit_hash), None)
+    snapshot = (
+        revision.snapshot_path if revision is not None else repo.repo_path / "snapshots" / mark.commit_hash
+    )
+    return snapshot / mark.path if mark.path else snapshot
+
+
+def _describe_entry(entry: Entry) -> str:
+    (repo_type, repo_id), commit, path = entry
+    return f"{repo_type}/{repo_id} @ {commit[:8]} : {path}"
+
+
+def plan_deletion(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    marks: Iterable[Mark],
+    *,
+    cache_dir: Path,
+    busy: Mapping[RepoKey, str] | None = None,
+    reach: Reach | None = None,
+) -> DeletionPlan:
+    """Turn marks into a plan. `repos` must hold (at least) every repo a mark touches.
+
+    `busy` maps repos that must not be touched (e.g. an active download) to the reason shown.
+    `reach` (`cross_links(...)` of the whole scan) protects what entries outside the plan reach.
+    """
+    busy = busy or {}
+    reach = reach or {}
+    marks = sorted(set(marks))
+    blocked: dict[Mark, str] = {}
+    while True:
+        items, refused, not_found, revisions_by_repo, selected_files = _classify(repos, marks, busy, blocked)
+        protected = _protected_targets(repos, reach, revisions_by_repo, selected_files)
+        # A folder removed as a whole cannot keep one file: refuse the marks that remove a folder
+        # holding a target still in use (and plan again: the refused repo's entries now stay too).
+        newly: dict[Mark, str] = {}
+        for key, gone in revisions_by_repo.items():
+            repo = repos[key]
+            everything = gone >= {r.commit_hash for r in repo.revisions}
+            for target, entry in protected.items():
+                why = f"{target} is still used by {_describe_entry(entry)}"
+                if everything and not os.path.islink(repo.repo_path) and path_in(target, repo.repo_path):
+                    newly.update({m: why for m in marks if m.repo_key == key and m.kind != "path"})
+                for revision in repo.revisions:
+                    if revision.commit_hash in gone and path_in(target, revision.snapshot_path):
+                        newly.update(
+                            {
+                                m: why
+                                for m in marks
+                                if m.repo_key == key
+                                and (m.kind == "repo" or (m.kind == "revision" and m.commit_hash in gone))
+                            }
+                        )
+        # A file mark that would remove an entry another entry links to (a link into a snapshot).
+        for key, covered in selected_files.items():
+            for f in covered:
+                user = protected.get(os.path.abspath(f.file_path))
+                if user is None:
+                    continue
+                why = f"{f.file_path} is still used by {_describe_entry(user)}"
+                for m in marks:
+                    if (
+                        m.kind == "path"
+                        and m.repo_key == key
+                        and path_in(f.file_path, _mark_path(repos[key], m))
+                    ):
+                        newly[m] = why
+        newly = {m: why for m, why in newly.items() if m not in blocked}
+        if not newly:
+            break
+        blocked.update(newly)
 
     touched_keys = sorted(set(revisions_by_repo) | set(selected_files))
     strategies: list[DeleteCacheStrategy] = []
@@ -303,7 +434,7 @@ def plan_deletion(
         if files:
             strategies.append(_hf_cache_info(after, cache_dir).delete_files(*files))
 
-    return DeletionPlan(
+    plan = DeletionPlan(
         cache_dir=Path(cache_dir),
         items=tuple(items),
         strategies=tuple(strategies),
@@ -313,14 +444,136 @@ def plan_deletion(
         blob_sizes=blob_sizes,
         ref_snapshots=ref_snapshots,
         repos=tuple(touched_keys),
+        protected={
+            Path(target): f"still used by {_describe_entry(entry)}" for target, entry in protected.items()
+        },
     )
+    _tally_strategies(plan)
+    return plan
+
+
+def blob_kept_reason(plan: DeletionPlan, blob: Path) -> str | None:
+    """Why the executor keeps a blob the library's strategy lists (None: it is removed). The plan's
+    figure and the executor both ask this, so what is counted is what is removed."""
+    why = plan.protected.get(blob)
+    if why is not None:
+        return why
+    owners = {_top_folder(p, plan.cache_dir) for p in plan.blob_entries.get(blob, ())}
+    if owners and _top_folder(blob, plan.cache_dir) not in owners:
+        # A snapshot entry linked into another repo's blobs (hand-deduplicated caches):
+        # the library only checks the repos it was given, so that repo may still need it.
+        return "it belongs to another repo folder, which may still use it"
+    return None
+
+
+def _store_candidates(plan: DeletionPlan) -> tuple[set[Path], set[Path]]:
+    """(store payloads the removed repo blobs link to, the repo blob links the plan removes)."""
+    if not compat.shared_store_in_use(plan.cache_dir):
+        return set(), set()
+    guard = _Guard(plan.cache_dir)
+    removed: set[Path] = set()
+    for strategy in plan.strategies:
+        removed |= {
+            b for b in strategy.blobs if guard.reason(b) is None and blob_kept_reason(plan, b) is None
+        }
+        for repo_path in strategy.repos:
+            if os.path.islink(repo_path) or guard.reason(repo_path) is not None:
+                continue
+            try:
+                removed.update((repo_path / "blobs").iterdir())
+            except OSError:
+                pass
+    targets = set()
+    for blob in removed:
+        target = compat.shared_blob_target(blob, plan.cache_dir)
+        if target is not None and target not in plan.protected:
+            targets.add(target)
+    return targets, removed
+
+
+def _tally_strategies(plan: DeletionPlan) -> None:
+    """Fill `plan.tally` with what the executor will remove, item by item as it removes it."""
+    guard = _Guard(plan.cache_dir)
+    tally = plan.tally
+    for strategy in plan.strategies:
+        for path in strategy.files:
+            if guard.reason(path) is None:
+                tally.add_file(path)
+        for path in strategy.repos:
+            if guard.reason(path) is None:
+                tally.add_tree(path, repo=True)
+        for path in strategy.snapshots:
+            if guard.reason(path) is None:
+                tally.add_tree(path)
+        for path in strategy.blobs:
+            if guard.reason(path) is None and blob_kept_reason(plan, path) is None:
+                tally.add_file(path)
+    # Shared store: a payload goes when every valid manifest reference is among the links the
+    # whole plan removes (the library asks the same of each strategy alone: see the module doc).
+    targets, removed = _store_candidates(plan)
+    for target in targets:
+        if compat.expected_shared_blob_freed_size(
+            target, blob_paths_to_delete=removed, cache_dir=plan.cache_dir
+        ):
+            tally.add_file(target)
+
+
+def cross_links(repos: Iterable[RepoRecord | CachedRepoInfo], cache_dir: Path | str) -> dict[str, set[Entry]]:
+    """Entries that reach a target outside their own repo folder, by target: another repo's blob,
+    a payload of the shared store (directly, or through a repo blob that links there), anything
+    else outside. Corrupt scan records are left out (their entries are unknown)."""
+    from hftui.core.cache.scan import RepoRecord
+
+    store = os.path.join(os.path.abspath(cache_dir), "blobs") + os.sep
+    out: dict[str, set[Entry]] = defaultdict(set)
+    for repo in repos:
+        if isinstance(repo, RepoRecord):
+            if repo.warnings or repo.repo_type is None:
+                continue
+            shared, outside = {**repo.shared_blobs, **repo.reached_store}, repo._physical[1]
+            inner = repo.inner_links
+            if not shared and not outside and not inner:
+                continue  # every entry stays inside the repo folder: skip unpacking its files
+            key = (repo.repo_type, repo.repo_id)
+            for revision in repo.revisions:
+                for rel, blob_key in revision.files:
+                    entry = (key, revision.commit_hash, rel)
+                    if os.path.isabs(blob_key):  # the path it links to (another repo's blob, say)
+                        out[blob_key].add(entry)
+                    elif blob_key in inner:  # a link into a snapshot (this or another revision)
+                        out[os.path.join(repo.repo_path, blob_key)].add(entry)
+                    if blob_key in shared:  # and the store payload behind it
+                        out[shared[blob_key]].add(entry)
+            continue
+        key = (repo.repo_type, repo.repo_id)
+        for rev in repo.revisions:
+            for f in rev.files:
+                blob = os.fspath(f.blob_path)
+                target = None
+                if not path_in(blob, repo.repo_path):
+                    target = blob
+                else:
+                    try:
+                        link = os.readlink(blob)
+                    except OSError:
+                        link = ""
+                    resolved = os.path.normpath(os.path.join(os.path.dirname(blob), link)) if link else ""
+                    if resolved.startswith(store):
+                        target = resolved
+                if target is not None:
+                    out[target].add((key, rev.commit_hash, _rel(f, rev)))
+    return dict(out)
 
 
 LINKED_REPO_NOTE = "a symlink to a folder elsewhere: only the link is removed, its target is kept"
 
 
 def plan_detached(
-    repos: Mapping[RepoKey, CachedRepoInfo], *, cache_dir: Path, busy: Mapping[RepoKey, str] | None = None
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    *,
+    cache_dir: Path,
+    busy: Mapping[RepoKey, str] | None = None,
+    reach: Reach | None = None,
 ) -> DeletionPlan:
     """Prune: every revision no ref points to."""
     marks = [
@@ -329,7 +582,7 @@ def plan_detached(
         for rev in repo.revisions
         if not rev.refs
     ]
-    return plan_deletion(repos, marks, cache_dir=cache_dir, busy=busy)
+    return plan_deletion(repos, marks, cache_dir=cache_dir, busy=busy, reach=reach)
 
 
 def plan_loose_files(
@@ -366,12 +619,23 @@ def plan_loose_files(
                 )
                 continue
         kept.append(LooseFile(Path(path), size, kind))
-    return DeletionPlan(cache_dir=Path(cache_dir), loose_files=tuple(kept)), skipped
+    plan = DeletionPlan(cache_dir=Path(cache_dir), loose_files=tuple(kept))
+    for loose in plan.loose_files:
+        plan.tally.add_file(loose.path)
+    return plan, skipped
 
 
-def plan_shared_blobs(blobs: Iterable[tuple[Path, int]], *, cache_dir: Path) -> DeletionPlan:
-    """Prune: entries of the shared blob store that no repo references."""
-    return DeletionPlan(cache_dir=Path(cache_dir), shared_blobs=tuple(sorted(blobs)))
+def plan_shared_blobs(
+    blobs: Iterable[tuple[Path, int]], *, cache_dir: Path, reach: Reach | None = None
+) -> DeletionPlan:
+    """Prune: entries of the shared blob store that no repo references. A payload some scanned
+    entry reaches (`reach`), by whatever path, is left out even when its manifest is empty."""
+    reached = {os.path.abspath(target) for target, entries in (reach or {}).items() if entries}
+    chosen = tuple(sorted((Path(p), size) for p, size in blobs if os.path.abspath(p) not in reached))
+    plan = DeletionPlan(cache_dir=Path(cache_dir), shared_blobs=chosen)
+    for path, _ in chosen:
+        plan.tally.add_file(path)
+    return plan
 
 
 def unreferenced_shared_blobs(cache_dir: Path) -> list[tuple[Path, int]]:
@@ -481,21 +745,6 @@ def _remove(path: Path) -> tuple[Status, str]:
     return "deleted", ""
 
 
-def _freed_blobs(plan: DeletionPlan) -> dict[Path, int]:
-    """The blob entries the plan's figure counts (a blob kept for another revision is not among them)."""
-    out: dict[Path, int] = {}
-    for strategy in plan.strategies:
-        roots = [str(p) + os.sep for p in (*strategy.repos, *strategy.snapshots)]
-        for blob, size in plan.blob_sizes.items():
-            if (
-                blob in strategy.blobs
-                or blob in strategy.files
-                or any(str(blob).startswith(r) for r in roots)
-            ):
-                out[blob] = size
-    return out
-
-
 def _remove_repo(path: Path) -> tuple[Status, str]:
     """Delete a whole repo folder, keeping it consistent if part of it cannot be removed.
 
@@ -538,10 +787,6 @@ def execute_plan(
     """Carry out a plan item by item; never raises for a single item. Safe to call from a thread."""
     guard = _Guard(plan.cache_dir)
     report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
-    # A repo folder that is a symlink is unlinked, never followed: its blobs are not freed.
-    linked_repos = [
-        str(repo) + os.sep for strategy in plan.strategies for repo in strategy.repos if os.path.islink(repo)
-    ]
     steps = plan.paths()
     done = 0
 
@@ -558,7 +803,8 @@ def execute_plan(
                     pass
         for blob in candidates:
             target = compat.shared_blob_target(blob, plan.cache_dir)
-            if target is not None:
+            # A payload an entry outside the plan reaches directly is not the manifest's to free.
+            if target is not None and target not in plan.protected:
                 store_paths.add(target)
 
     def record(kind: str, path: Path, status: Status, message: str = "") -> None:
@@ -592,11 +838,9 @@ def execute_plan(
             if still:
                 record(kind, path, "kept", f"still used by {still[0]}, which could not be deleted")
                 continue
-            owners = {_top_folder(p, plan.cache_dir) for p in plan.blob_entries.get(path, ())}
-            if owners and _top_folder(path, plan.cache_dir) not in owners:
-                # A snapshot entry linked into another repo's blobs (hand-deduplicated caches):
-                # the library only checks the repos it was given, so that repo may still need it.
-                record(kind, path, "kept", "it belongs to another repo folder, which may still use it")
+            kept_why = blob_kept_reason(plan, path)
+            if kept_why is not None:
+                record(kind, path, "kept", kept_why)
                 continue
         if kind == "ref":
             snapshot = snapshot_of_ref.get(path)
@@ -622,26 +866,8 @@ def execute_plan(
             checked.append(outcome)
     report.outcomes = checked
 
-    remaining = 0
-    for blob, size in _freed_blobs(plan).items():
-        if any(str(blob).startswith(repo) for repo in linked_repos) or (
-            _lexists(blob) and compat.shared_blob_target(blob, plan.cache_dir) is None
-        ):
-            remaining += size
-    for outcome in report.outcomes:
-        if outcome.kind in ("incomplete", "lock", "shared-blob") and outcome.status not in (
-            "deleted",
-            "vanished",
-        ):
-            remaining += next(
-                (f.size_on_disk for f in plan.loose_files if f.path == outcome.path),
-                next((s for p, s in plan.shared_blobs if p == outcome.path), 0),
-            )
-    if report.cancelled:
-        not_run = {p for _, p in steps[done:]}
-        remaining += sum(f.size_on_disk for f in plan.loose_files if f.path in not_run)
-        remaining += sum(s for p, s in plan.shared_blobs if p in not_run)
-    report.freed_size = max(0, plan.expected_freed_size - remaining)
+    # What the plan counted and is really gone (the same tally: see hftui.core.cache.freed).
+    report.freed_size = plan.tally.freed_size_now()
     return report
 
 

@@ -3,8 +3,9 @@
 A filter is `KEY OP VALUE`:
 
 * `size` (`=`, `!=`, `>`, `<`, `>=`, `<=`): bytes, with an optional unit k/kb, m/mb, g/gb, t/tb,
-  p/pb (powers of 1000, case-insensitive, as `hf` parses them); decimals such as `1.5GB` are
-  accepted too (an extension: `hf` only takes integers).
+  p/pb (powers of 1000, case-insensitive, as `hf` parses them). A value without a unit is read
+  the way `hf` reads it, with Python's `int()` (so `1_000`, `+5` and ` 7 ` are numbers);
+  decimals such as `1.5GB` are accepted too (an extension: `hf` only takes integers).
 * `accessed`, `modified` (same operators): an age, compared with `now - timestamp`, with units
   s, m, h, d, w, mo, y (a plain number is seconds). `accessed>30d` = not used for 30 days.
 * `type=model|dataset|space|kernel`, `refs=NAME` (`=` only, case-insensitive, as in `hf`).
@@ -42,6 +43,7 @@ __all__ = [
     "parse_query",
     "parse_sort",
     "sort_repos",
+    "sort_revisions",
 ]
 
 
@@ -118,6 +120,10 @@ def _compare(left: float, op: str, right: float) -> bool:
 
 
 def _quantity(value: str, expr: str, units: dict[str, int], what: str, example: str) -> float:
+    try:
+        return int(value)  # hf's first try (`_parse_with_unit`): underscores, a sign, spaces
+    except ValueError:
+        pass
     match = _QUANTITY.fullmatch(value)
     if match is None:
         raise FilterError(
@@ -223,15 +229,30 @@ def parse_sort(text: str) -> SortSpec:
     return SortSpec(key, order.lower() == "desc")
 
 
+def _sort_value(spec: SortSpec, repo: RepoRecord, revision: RevisionRecord | None) -> float | str:
+    key = spec.key
+    if key == "name":
+        return repo.cache_id.lower()
+    if key == "accessed":
+        return repo.last_accessed  # no per-revision access time, as in hf
+    if key == "size":
+        return revision.size_on_disk if revision is not None else repo.size_on_disk
+    if key == "files":
+        return revision.nb_files if revision is not None else repo.nb_files
+    return revision.last_modified if revision is not None else repo.last_modified
+
+
 def sort_repos(repos: Sequence[RepoRecord], spec: SortSpec = SortSpec()) -> list[RepoRecord]:
-    """Sorted copy; ties (and the name key) go by `type/id`, so the order is stable."""
-    by_name = sorted(repos, key=lambda repo: repo.cache_id.lower())
-    if spec.key == "name":
-        return by_name[::-1] if spec.descending else by_name
-    if spec.key == "size":
-        return sorted(by_name, key=lambda repo: repo.size_on_disk, reverse=spec.descending)
-    if spec.key == "files":
-        return sorted(by_name, key=lambda repo: repo.nb_files, reverse=spec.descending)
-    if spec.key == "accessed":
-        return sorted(by_name, key=lambda repo: repo.last_accessed, reverse=spec.descending)
-    return sorted(by_name, key=lambda repo: repo.last_modified, reverse=spec.descending)
+    """Sorted copy, ordered as `hf cache ls --sort` orders: rows start sorted by `type/id` and the
+    sort is stable, so ties stay in `type/id` order (case-sensitive, also when descending)."""
+    by_id = sorted(repos, key=lambda repo: repo.cache_id)
+    return sorted(by_id, key=lambda repo: _sort_value(spec, repo, None), reverse=spec.descending)
+
+
+def sort_revisions(
+    entries: Iterable[tuple[RepoRecord, RevisionRecord]], spec: SortSpec = SortSpec()
+) -> list[tuple[RepoRecord, RevisionRecord]]:
+    """Revision rows sorted across repos (`hf cache ls --revisions --sort`): ties stay in
+    (`type/id`, commit hash) order."""
+    base = sorted(entries, key=lambda entry: (entry[0].cache_id, entry[1].commit_hash))
+    return sorted(base, key=lambda entry: _sort_value(spec, *entry), reverse=spec.descending)

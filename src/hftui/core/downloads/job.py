@@ -389,6 +389,12 @@ def _request_url(err: BaseException | None) -> str:
 # -- filesystem checks -----------------------------------------------------------------------
 
 
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def destination_dir(request: DownloadRequest, default_cache: str | None = None) -> Path:
     if request.local_dir:
         return Path(request.local_dir).expanduser()
@@ -627,12 +633,29 @@ def run_job(
     attempt = attempts_used
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
+    # Every file some attempt set out to fetch: after a retry the dry run lists only what is still
+    # missing, but what the job downloaded is all of them (reported when it is done).
+    fetched: dict[str, int] = {}
     started = time.time()
     try:
         while True:
             if is_cancelled():
                 return JobResult(JobOutcome.CANCELLED)
             try:
+                if _offline():
+                    # What `hf download` does with HF_HUB_OFFLINE=1: the cached snapshot, if there is
+                    # one, and nothing else (the dry run below needs the Hub, so it cannot run).
+                    from huggingface_hub.errors import LocalEntryNotFoundError
+
+                    try:
+                        path = snapshot_download(request.repo_id, revision=request.revision, **common)
+                    except LocalEntryNotFoundError:
+                        return JobResult(
+                            JobOutcome.FAILED,
+                            f"offline (HF_HUB_OFFLINE=1): {request.repo_type} {request.repo_id}"
+                            f"@{request.revision or 'main'} is not in the cache",
+                        )
+                    return JobResult(JobOutcome.DONE, "", 0, 0, str(path))
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
                 report(Progress("checking", message="listing files"))
@@ -654,6 +677,7 @@ def run_job(
                 files_total = len(to_fetch)
                 if on_plan is not None:
                     on_plan(to_fetch, started)
+                fetched.update((info.filename, int(info.file_size or 0)) for info in to_fetch)
                 to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
@@ -686,7 +710,7 @@ def run_job(
                     tqdm_class=make_tqdm_class(tracker),
                     **common,
                 )
-                return JobResult(JobOutcome.DONE, "", bytes_total, files_total, str(path))
+                return JobResult(JobOutcome.DONE, "", sum(fetched.values()), len(fetched), str(path))
             except JobCancelled:
                 return JobResult(
                     JobOutcome.CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
