@@ -218,3 +218,48 @@ def test_bad_input_exits_with_a_clear_message(moving: HubServer, tmp_path: Path)
     assert broken.returncode == 1
     assert "broken cache entry" in broken.stderr and "0" * 40 in broken.stderr
     assert (cache / FOLDER / "refs" / "main").read_text() == "0" * 40
+
+
+def run_scan(hub: HubServer, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hftui", "scan", "--cache-dir", str(cache), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""},
+    )
+
+
+def test_scan_shows_filters_and_sorts_by_update_status(moving: HubServer, tmp_path: Path) -> None:
+    hub = moving
+    cache = tmp_path / "hub"
+    download(cache, hub, MOVING, allow_patterns=["config.json"])
+    download(cache, hub, OLDNAME)
+    download(cache, hub, "acme/doomed")
+    hub.push(MOVING, "main", files={"config.json": '{"v": 4}'})
+    hub.delete_repo("acme/doomed")
+
+    plain = run_scan(hub, cache)
+    assert plain.returncode == 0 and "UPDATE" not in plain.stdout  # no --updates: no request, no column
+    hub.clear_requests()
+    table = run_scan(hub, cache, "--updates", "--sort", "update")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[-1] == "UPDATE"
+    # Most urgent first: the update, then the gone repo, then the one that is up to date.
+    order = [line.split()[0] for line in lines[2:5]]
+    assert order == [f"model/{MOVING}", "model/acme/doomed", f"model/{OLDNAME}"]
+    assert (
+        "update available (8 B to fetch)" in lines[2] and "repo gone" in lines[3] and "up to date" in lines[4]
+    )
+    assert "1 update available" in table.stderr
+    assert len([r for r in hub.requests if r.path.endswith("/refs")]) == 3
+
+    only = run_scan(hub, cache, "-f", "update=available", "--json")
+    assert only.returncode == 0, only.stderr
+    repos = json.loads(only.stdout)["repos"]
+    assert [r["repo_id"] for r in repos] == [MOVING]
+    assert repos[0]["update"]["state"] == "update available" and repos[0]["update"]["bytes_to_fetch"] == 8
+
+    bad = run_scan(hub, cache, "-f", "update=soon")
+    assert bad.returncode == 2 and "unknown update state 'soon'" in bad.stderr
