@@ -378,3 +378,56 @@ def test_broken_state_files_are_ignored_and_rewritten(moving: HubServer, tmp_pat
     ledger = SupersededLedger(ledger_path)
     assert ledger.pending() == [] and ledger.entries() == []
     assert settle(ledger, str(cache)).landed == ()
+
+
+def test_monitor_checks_in_the_background_then_updates_settles_and_offers(
+    moving: HubServer, tmp_path: Path
+) -> None:
+    from hftui.core.cache.cleanup import execute_plan
+    from hftui.core.hub.update_monitor import UpdateMonitor
+
+    hub = moving
+    cache = tmp_path / "hub"
+    download(cache, hub, MOVING, allow_patterns=["config.json", "README.md"])
+    download(cache, hub, DOOMED)
+    old = hub.commit(MOVING)
+    new = hub.push(MOVING, "main", files={"config.json": '{"v": 10}'})
+    changed: list[str] = []
+    monitor = UpdateMonitor(
+        cache_dir=cache,
+        endpoint=hub.endpoint,
+        token=False,
+        ttl_seconds=0,
+        store=CheckStore(tmp_path / "checks.json"),
+        ledger=SupersededLedger(tmp_path / "updates.json"),
+        on_change=changed.extend,
+    )
+    report = scan_cache(cache)
+    assert monitor.check(report.repos)
+    assert monitor.wait(60)
+    assert sorted(changed) == [f"model/{DOOMED}", f"model/{MOVING}"]
+    assert monitor.cell(f"model/{MOVING}") == "↑ 9 B" and monitor.cell(f"model/{DOOMED}") == "current"
+    assert "1 update available" in monitor.summary()
+
+    repo = report.find(f"model/{MOVING}")
+    assert repo is not None
+    intent = monitor.update(repo)
+    assert [r.revision for r in intent.requests] == [
+        new
+    ] and "Updating acme/moving-gguf (main, 9 B" in intent.message
+    assert monitor.has_pending([("model", MOVING)])
+    doomed = report.find(f"model/{DOOMED}")
+    assert doomed is not None and monitor.update(doomed).requests == ()
+
+    (request,) = intent.requests
+    download(cache, hub, MOVING, revision=request.revision, allow_patterns=list(request.allow_patterns))
+    settled = monitor.settle()
+    assert [(s.old_commit, s.new_commit) for s in settled.landed] == [(old, new)]
+    offer = monitor.offer(scan_cache(cache), [("model", MOVING)])
+    assert [e.old_commit for e in offer.prunable] == [old] and offer.freed_bytes == len('{"v": 1}')
+    assert monitor.marks(offer)[0].commit_hash == old
+    result = execute_plan(offer.plan)
+    assert (
+        result.freed_size == offer.freed_bytes
+        and not (cache / "models--acme--moving-gguf" / "snapshots" / old).exists()
+    )
