@@ -239,7 +239,7 @@ def _offer_or_prune(
     read_only: bool,
 ) -> int:
     """Offer (or carry out) the deletion of superseded revisions; returns the number of problems."""
-    from hftui.core.cache.cleanup import execute_plan
+    from hftui.core.cache.cleanup import ExecutionReport, execute_plan
     from hftui.core.hub.update_plan import SupersededLedger, offer_prune
 
     ledger = SupersededLedger()
@@ -258,6 +258,13 @@ def _offer_or_prune(
         out.hint(offer)
         return 0
     result = execute_plan(offer.plan)
+    if not isinstance(result, ExecutionReport):
+        # The executor re-checks the disk first; a repo that changed since the offer (a download, another
+        # process) means the figure shown is no longer true: nothing is deleted, the user runs it again.
+        out.note(
+            "the cache changed since the superseded revisions were offered; nothing was deleted; run again"
+        )
+        return 1
     gone = [
         e
         for e in offer.prunable
