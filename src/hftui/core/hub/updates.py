@@ -410,17 +410,18 @@ class _Gate:
 
     def close_for(self, seconds: float) -> None:
         with self._lock:
-            self.open_at = max(self.open_at, time.monotonic() + seconds)
+            now = time.monotonic()
+            until = max(self.open_at, now + seconds)
+            # Wall time the check stands still (not summed per worker: they all wait together).
+            self.waited += until - max(self.open_at, now)
+            self.open_at = until
 
     def wait(self) -> None:
         while not self._cancel():
             delay = self.open_at - time.monotonic()
             if delay <= 0:
                 return
-            step = min(delay, 0.2)
-            with self._lock:
-                self.waited += step
-            self._sleep(step)
+            self._sleep(min(delay, 0.2))
 
 
 class UpdateChecker:
