@@ -125,6 +125,17 @@ def test_branch_with_slashes_and_unicode(moving: HubServer, tmp_path: Path) -> N
     assert ref.ref == UNICODE_BRANCH and ref.remote_commit == new
     assert ref.changes is not None and ref.changes.changed == ("notes.txt",)
 
+    # The update lands and the ref file under refs/feature/ moves.
+    report = scan_cache(cache)
+    repo = report.find(f"model/{MOVING}")
+    assert repo is not None
+    (job,), _ = plan_updates(repo, result, cache_dir=str(cache))
+    ledger = SupersededLedger(tmp_path / "updates.json")
+    ledger.add_pending([Pending.of(job, str(cache))])
+    download(cache, hub, MOVING, revision=new, allow_patterns=list(job.request.allow_patterns))
+    assert [s.ref for s in settle(ledger, str(cache)).landed] == [UNICODE_BRANCH]
+    assert (cache / "models--acme--moving-gguf" / "refs" / "feature" / "ünïcode-β").read_text() == new
+
 
 def test_ref_gone_and_repo_gone(moving: HubServer, tmp_path: Path) -> None:
     hub = moving
