@@ -149,6 +149,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "retries": (0, 100),
     "scan_processes": (0, None),
     "stall_timeout": (1.0, 3600.0),
+    "update_check_minutes": (0, 525_600),  # a year: an older answer is not a check
 }
 _CAPS: dict[str, tuple[Callable[[], int], str]] = {
     "scan_processes": (cpu_count, "the CPUs this machine has"),
