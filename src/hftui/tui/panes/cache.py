@@ -30,6 +30,7 @@ from hftui.core.cache.revalidate import PlanChanged
 from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
 from hftui.tui import actions
+from hftui.tui.cache_updates import CacheUpdates, UpdatesChanged, UpdatesLanded
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -146,6 +147,7 @@ class CachePane(Vertical):
         self.scan_error = ""
         self._cancel_scan = threading.Event()
         self.deleting = False
+        self.updates = CacheUpdates(self)
 
     def compose(self) -> ComposeResult:
         yield Static("Scanning…", id="cache-header")
@@ -160,6 +162,7 @@ class CachePane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(FileTree).read_only = self.read_only
+        self.table.badge = self.updates.badge
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
@@ -294,6 +297,7 @@ class CachePane(Vertical):
         self.scan_error = event.error
         self._update_header()
         self._forget_stale_marks()
+        self.updates.scan_finished(event.report)
 
     def _put(self, records: Iterable[RepoRecord], *, resort: bool = True) -> None:
         table = self.table
@@ -309,7 +313,7 @@ class CachePane(Vertical):
     def _passes(self, record: RepoRecord, t: float) -> bool:
         from hftui.core.cache.filters import matches
 
-        return matches(record, self.filters, now=t)
+        return matches(record, self.filters, now=t, updates=self.updates.results())
 
     def _resort(self) -> None:
         # The cursor follows its repo, except on the top row while rows stream in: then it stays
@@ -342,6 +346,8 @@ class CachePane(Vertical):
             parts.append(f"scan failed: {self.scan_error}")
         elif not self.table.records:
             parts.append("empty: nothing downloaded yet")
+        if updates := self.updates.header():
+            parts.append(updates)
         sort = f"sort: {self.sort_key} {'↓' if self.sort_descending else '↑'}"
         self.query_one("#cache-header", Static).update(
             Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
@@ -351,6 +357,43 @@ class CachePane(Vertical):
 
     def repos_changed(self, repos: Iterable[RepoKey]) -> None:
         """Downloads finished into these repos: rescan just them."""
+        repos = list(repos)
+        names = [folder_name(t, i) for t, i in repos]
+        if names:
+            self._rescan_repos(self.cache_dir, names, None, "")
+        self.updates.downloads_finished(repos)
+
+    # -- updates ------------------------------------------------------------------------------------
+
+    def action_update_repo(self) -> None:
+        record, _ = self._current()
+        self.updates.update(record)
+
+    @on(UpdatesChanged)
+    def _updates_changed(self, event: UpdatesChanged) -> None:
+        names = [name for name, r in self.table.records.items() if r.cache_id in event.cache_ids]
+        self.table.refresh_status(names if event.cache_ids else list(self.table.records))
+        if self.filters and any(f.key == "update" for f in self.filters):
+            t = now()
+            visible = {name for name, r in self.table.records.items() if self._passes(r, t)}
+            self.table.show_only(visible, self._repo_marked, t)
+        self._update_header()
+
+    @on(UpdatesLanded)
+    def _updates_landed(self, event: UpdatesLanded) -> None:
+        from hftui.core.hub.update_monitor import UpdateMonitor
+
+        if event.landed:
+            self.repos_changed_rescan_only({s.repo_key for s in event.landed})
+        if event.offer is not None and event.offer.prunable and not self.read_only:
+            for mark in UpdateMonitor.marks(event.offer):
+                self.marks.add(mark)
+            self._marks_changed()
+        title, text = self.updates.describe_landed(event, read_only=self.read_only)
+        if text:
+            self.notify(text, title=title, timeout=12)
+
+    def repos_changed_rescan_only(self, repos: Iterable[RepoKey]) -> None:
         names = [folder_name(t, i) for t, i in repos]
         if names:
             self._rescan_repos(self.cache_dir, names, None, "")
