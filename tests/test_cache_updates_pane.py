@@ -47,9 +47,11 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
             await pilot.press(key)
         await settle(pilot, app)
         assert [str(k.value) for k in pane.table.rows] == [FOLDER]
-        await pilot.press("escape")
+        for _ in "update=available":
+            await pilot.press("backspace")
         await pilot.press("escape")
         await settle(pilot, app)
+        assert len(pane.table.rows) == 2
 
         pane.table.move_cursor(row=pane.table.get_row_index(FOLDER))
         await pilot.press("U")
@@ -59,6 +61,8 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
             if superseded in pane.marks:
                 break
         assert superseded in pane.marks
+        await settle(pilot, app)
+        assert "↑" not in str(pane.table.get_cell(FOLDER, "status"))  # checked again: up to date now
         assert (cache / FOLDER / "refs" / "main").read_text() == new
         assert (cache / FOLDER / "snapshots" / new / "config.json").read_text() == '{"v": 10}'
         await settle(pilot, app)

@@ -132,7 +132,9 @@ class CacheUpdates:
         offer = None
         if settled.landed:
             report = scan_cache(monitor.cache_dir, processes=1)
-            offer = monitor.offer(report, {s.repo_key for s in settled.landed})
+            landed_keys = {s.repo_key for s in settled.landed}
+            offer = monitor.offer(report, landed_keys)
+            monitor.recheck(r for r in report.valid_repos if (r.repo_type, r.repo_id) in landed_keys)
         self.pane.post_message(UpdatesLanded(settled.landed, offer, notes))
 
     def describe_landed(self, event: UpdatesLanded, *, read_only: bool) -> tuple[str, str]:
