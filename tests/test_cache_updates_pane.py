@@ -63,6 +63,7 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
         assert superseded in pane.marks
         await settle(pilot, app)
         assert "↑" not in str(pane.table.get_cell(FOLDER, "status"))  # checked again: up to date now
+        assert " update" not in str(pane.query_one("#cache-header").render())
         assert (cache / FOLDER / "refs" / "main").read_text() == new
         assert (cache / FOLDER / "snapshots" / new / "config.json").read_text() == '{"v": 10}'
         await settle(pilot, app)
@@ -94,7 +95,7 @@ async def test_unreachable_hub_changes_nothing_on_screen(tmp_path: Path, moving:
         result = pane.updates.monitor.result(f"model/{MOVING}")
         assert result is not None and (result.state, result.reason) == ("not checked", "network")
         assert str(pane.table.get_cell(FOLDER, "status")) == "partial"
-        assert "update" not in str(pane.query_one("#cache-header").render())
+        assert " update" not in str(pane.query_one("#cache-header").render())
         await pilot.press("U")
         await settle(pilot, app)
         assert not app.downloads.jobs()

@@ -83,7 +83,8 @@ class CacheUpdates:
             return ""
         report = monitor.last_report
         parts = []
-        available = report.count("update available")
+        # From the current results: a repo checked again after its update landed counts as it is now.
+        available = sum(1 for r in monitor.results().values() if r.state == "update available")
         if available:
             parts.append(vocab.count(available, "update") + (" (offline)" if report.offline else ""))
         if report.retry_after is not None:
