@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hftui.core.state_files import move_aside
+from hftui.state_files import move_aside
 
 if sys.version_info >= (3, 11):
     import tomllib
