@@ -555,22 +555,27 @@ async def test_a_big_scan_batch_is_added_in_slices_and_ends_sorted(tmp_path: Pat
     records = scan_cache(cache).repos
     app = app_for(tmp_path / "empty-hub")
     (tmp_path / "empty-hub").mkdir()
-    idles: list[int] = []
+    events: list[object] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         pane = app.query_one(CachePane)
         table = pane.table
-        original = table._update_dimensions
+        original = table.put
 
-        def measured(new_rows):  # the DataTable measures new rows when it is next idle
-            idles.append(len(list(new_rows)))
-            return original(new_rows)
+        def put(rows, marked, t):  # each slice, and a note of whether the loop ran in between
+            rows = list(rows)
+            events.append(len(rows))
+            app.call_later(events.append, "loop")
+            return original(rows, marked, t)
 
-        table._update_dimensions = measured  # type: ignore[method-assign]
-        pane.post_message(CachePane.ScanBatch(pane.generation, records, len(records), len(records)))
+        table.put = put  # type: ignore[method-assign]
+        pane.show_records(records, ())  # what the controller's listener calls with a scan batch
         await settle(pilot, app)
         assert table.row_count == len(records)
-        assert max(idles) <= cache_pane.ROWS_PER_SLICE  # never all rows in one stall
+        slices = [e for e in events if isinstance(e, int)]
+        assert sum(slices) == len(records) and max(slices) <= cache_pane.ROWS_PER_SLICE
+        # the event loop ran between slices: never all rows in one stall
+        assert all(events[i + 1] == "loop" for i, e in enumerate(events[:-1]) if isinstance(e, int)), events
         sizes = [
             pane.table.size_of(str(table.coordinate_to_cell_key((i, 0)).row_key.value))
             for i in range(table.row_count)
