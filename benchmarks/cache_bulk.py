@@ -44,7 +44,9 @@ out = {"files_gone": None, "table_done": None, "notified": None, "max_gap": 0.0}
 
 def detached_left():
     for name in os.listdir(cache_dir):
-        if (os.path.isdir(os.path.join(cache_dir, name, "snapshots", "d" * 40))):
+        if name == "blobs":
+            continue
+        if len(os.listdir(os.path.join(cache_dir, name, "snapshots"))) > 1:
             return True
     return False
 
@@ -121,20 +123,35 @@ def _hex(*parts: object) -> str:
 
 
 def build_cache(cache: Path, repos: int) -> None:
-    """N repos, each with a `main` revision and a detached one (commit "d" * 40)."""
+    """N repos, each with a `main` revision and a detached one (every commit hash distinct); every
+    tenth repo keeps its weights in the cache-wide shared blob store, as `benchmarks/scan.py` does."""
     if cache.exists():
         shutil.rmtree(cache)
     cache.mkdir(parents=True)
+    store = cache / "blobs"
+    store.mkdir()
+    (store / ".huggingface-shared-blobs").write_text("1\n")
     for r in range(repos):
         repo = cache / f"models--org{r % 50}--model-{r}"
         (repo / "blobs").mkdir(parents=True)
         (repo / "refs").mkdir()
         shared, own, old = _hex(r, "shared"), _hex(r, "own"), _hex(r, "old")
         for etag, size in ((shared, 1200), (own, 5000), (old, 7000)):
-            with open(repo / "blobs" / etag, "wb") as f:
+            blob = repo / "blobs" / etag
+            if r % 10 == 0 and etag != shared:
+                digest = hashlib.sha256(f"{r}{etag}".encode()).hexdigest()
+                payload = store / digest[:2] / digest
+                payload.parent.mkdir(exist_ok=True)
+                with open(payload, "wb") as f:
+                    f.truncate(size)
+                with open(payload.with_name(digest + ".refs"), "a") as f:
+                    f.write(f"{repo.name}/blobs/{etag}\n")
+                os.symlink(os.path.relpath(payload, blob.parent), blob)
+                continue
+            with open(blob, "wb") as f:
                 f.truncate(size)
         main = _hex(r, "main")
-        for commit, weights in ((main, own), ("d" * 40, old)):
+        for commit, weights in ((main, own), (_hex(r, "detached"), old)):
             snapshot = repo / "snapshots" / commit
             snapshot.mkdir(parents=True)
             os.symlink(f"../../blobs/{shared}", snapshot / "config.json")

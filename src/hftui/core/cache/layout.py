@@ -9,11 +9,20 @@ from __future__ import annotations
 import errno
 import re
 
+from hftui.core.compat import SHARED_BLOBS_DIR_NAME, SHARED_BLOBS_MARKER_CONTENT, SHARED_BLOBS_MARKER_NAME
+from hftui.core.vocab import TYPE_PREFIXES
+
+__all__ = [
+    "FILES_TO_IGNORE",
+    "LOCKS_DIR_NAME",
+    "REPO_TYPES_MAPPING",
+    "SHARED_BLOBS_DIR_NAME",
+    "SHARED_BLOBS_MARKER_CONTENT",
+    "SHARED_BLOBS_MARKER_NAME",
+]
+
 FILES_TO_IGNORE = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-REPO_TYPES_MAPPING = {"datasets": "dataset", "spaces": "space", "models": "model", "kernels": "kernel"}
-SHARED_BLOBS_DIR_NAME = "blobs"
-SHARED_BLOBS_MARKER_NAME = ".huggingface-shared-blobs"
-SHARED_BLOBS_MARKER_CONTENT = "1\n"
+REPO_TYPES_MAPPING = TYPE_PREFIXES
 LOCKS_DIR_NAME = ".locks"
 
 XET_HASH = re.compile(r"[0-9a-f]{64}")

@@ -111,6 +111,33 @@ def _top_level_names(root: str) -> list[str]:
     return names
 
 
+def find_aliases(root: str, names: list[str]) -> dict[str, str]:
+    """Top-level entries that are symlinks to the same folder as another entry: alias -> the name
+    it is shown under. That is the entry that is a real folder, else the first name in sort
+    order. Everything is resolved once, here, so the same folder is never planned twice."""
+    wanted = set(names)
+    links: list[str] = []
+    try:
+        with os.scandir(root) as it:
+            links = sorted(e.name for e in it if e.name in wanted and e.is_symlink())
+    except OSError:
+        return {}
+    if not links:
+        return {}
+    shown: dict[str, str] = {}  # real path -> name shown
+    for name in links:
+        real = os.path.realpath(os.path.join(root, name))
+        if os.path.dirname(real) == root and os.path.basename(real) in wanted:
+            shown.setdefault(real, os.path.basename(real))
+    aliases: dict[str, str] = {}
+    for name in links:
+        real = os.path.realpath(os.path.join(root, name))
+        first = shown.setdefault(real, name)
+        if first != name:
+            aliases[name] = first
+    return aliases
+
+
 # Set in each worker process by _init_worker.
 _WORKER_CONTEXT: ScanContext | None = None
 
@@ -150,7 +177,8 @@ class ScanStream:
         self._store, inodes = (
             list_store(store_dir) if self.exists and is_marked_store(store_dir) else ([], {})
         )
-        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names)
+        aliases = find_aliases(self.cache_dir, self._names) if self.exists else {}
+        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names, aliases)
         self.total = len(self._names)
         self.done = 0
         self.processes = _choose_processes(processes, self.total)
@@ -289,9 +317,9 @@ def _start_resource_tracker() -> None:
 
 
 def _choose_processes(processes: int, total: int) -> int:
-    if processes > 0:
-        return processes
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if processes > 0:
+        return min(processes, cpus, max(total, 1))  # more processes than CPUs or repos cannot help
     if total < _MIN_ENTRIES_FOR_PROCESSES or cpus < 2:
         return 1
     return min(cpus, 8)
@@ -337,7 +365,10 @@ def rescan_repos(
     names = [os.path.basename(os.path.normpath(os.fspath(repo))) for repo in repos]
     locks_root = os.path.join(root, LOCKS_DIR_NAME)
     lock_names = frozenset(name for name in names if os.path.isdir(os.path.join(locks_root, name)))
-    ctx = ScanContext(root, inodes, lock_names)
+    # Aliases matter only for a folder that is itself a symlink: list the cache once if any is.
+    linked = any(os.path.islink(os.path.join(root, name)) for name in names)
+    aliases = find_aliases(root, _top_level_names(root)) if linked else {}
+    ctx = ScanContext(root, inodes, lock_names, aliases)
     records: list[RepoRecord] = []
     for name in names:
         if records and _is_cancelled(cancel):

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, execute_plan, summarize
 from hftui.core.cache.names import printable
+from hftui.core.cache.revalidate import PlanChanged
 from hftui.core.controllers.runner import Runner, Task
+from hftui.core.vocab import cache_folder
 
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
@@ -129,7 +131,11 @@ class Rescanned:
 
 @dataclass(frozen=True)
 class Executed:
-    report: ExecutionReport
+    """What a confirmed deletion came to: its report, or `changed` when the disk no longer
+    matched the confirmation (then nothing was deleted), and the touched folders rescanned."""
+
+    report: ExecutionReport | None
+    changed: PlanChanged | None
     rescanned: Rescanned
 
 
@@ -175,9 +181,7 @@ def describe(exc: BaseException) -> str:
 
 
 def _folder_name(key: RepoKey) -> str:
-    from huggingface_hub.file_download import repo_folder_name
-
-    return repo_folder_name(repo_id=key[1], repo_type=key[0])
+    return cache_folder(*key)
 
 
 class CacheController:
@@ -525,14 +529,16 @@ class CacheController:
         by_key = self._valid_by_key()
         marks = frozenset(self.marks)
         touched = {m.repo_key: by_key[m.repo_key] for m in marks if m.repo_key in by_key}
+        everything = list(self.records.values())
         busy = self.busy_reasons()
         root = self.root
 
         def work(task: Task) -> DeletionPlan:
-            from hftui.core.cache.cleanup import plan_deletion
+            from hftui.core.cache.cleanup import cross_links, plan_deletion
 
             infos = {key: record.to_cached_repo_info() for key, record in touched.items()}
-            return plan_deletion(infos, marks, cache_dir=root, busy=busy)
+            reach = cross_links(everything, root)
+            return plan_deletion(infos, marks, cache_dir=root, busy=busy, reach=reach)
 
         self._spawn(
             "cache-plan",
@@ -628,9 +634,13 @@ class CacheController:
             def cancelled() -> bool:
                 return operation.cancel.is_set() or task.cancelled()
 
-            report = execute_plan(plan, cancel=cancelled, progress=progress)
-            removed = frozenset(str(o.path) for o in report.outcomes if o.status in ("deleted", "vanished"))
-            return Executed(report, _rescan(plan.cache_dir, touched, base, removed))
+            outcome = execute_plan(plan, cancel=cancelled, progress=progress)
+            if isinstance(outcome, PlanChanged):
+                # Nothing deleted: show the touched repos as they are now, then the new plan.
+                folders = set(touched) | set(_touched_folders(outcome.plan, names))
+                return Executed(None, outcome, _rescan(plan.cache_dir, folders, base, frozenset()))
+            removed = frozenset(str(o.path) for o in outcome.outcomes if o.status in ("deleted", "vanished"))
+            return Executed(outcome, None, _rescan(plan.cache_dir, touched, base, removed))
 
         def failed(exc: BaseException) -> None:
             # A bug, not a per-item error (those are in the report): say so, show the disk as it is.
@@ -655,8 +665,17 @@ class CacheController:
 
     def _executed(self, request: ConfirmRequest, executed: Executed) -> None:
         self._apply(executed.rescanned)
-        report = executed.report
         self._finish_operation()
+        changed, report = executed.changed, executed.report
+        if changed is not None:
+            self._notice(changed.summary(), "warning", title=request.title, timeout=10)
+            if not changed.plan.is_empty or changed.plan.refused:
+                self._emit(
+                    "confirm",
+                    ConfirmRequest(changed.plan, request.title, request.skipped, tuple(changed.changes)),
+                )
+            return
+        assert report is not None
         self._announce(report, request.title)
         self._emit("cache_changed", tuple(sorted(set(report.repos))))
 
@@ -690,15 +709,17 @@ class CacheController:
         if record is None or record.repo_type is None or record.warnings:
             return
         root = self.root
+        everything = list(self.records.values())
 
         def work(task: Task) -> dict[str, int]:
-            from hftui.core.cache.cleanup import plan_deletion
+            from hftui.core.cache.cleanup import cross_links, plan_deletion
 
             key = (str(record.repo_type), record.repo_id)
             infos = {key: record.to_cached_repo_info()}
+            reach = cross_links(everything, root)
             return {
                 rev.commit_hash: plan_deletion(
-                    infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=root
+                    infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=root, reach=reach
                 ).expected_freed_size
                 for rev in record.revisions
             }
@@ -770,13 +791,13 @@ def _touched_folders(plan: DeletionPlan, names: Mapping[RepoKey, str]) -> list[s
 def _prune_options(
     report: CacheReport, with_detached: Mapping[RepoKey, RepoRecord], busy: Mapping[RepoKey, str]
 ) -> list[PruneOption]:
-    from hftui.core.cache.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
+    from hftui.core.cache.cleanup import cross_links, plan_detached, plan_loose_files, plan_shared_blobs
 
     root = Path(report.cache_dir)
     infos = {key: record.to_cached_repo_info() for key, record in with_detached.items()}
-    options = [
-        PruneOption("detached", PRUNE_TITLES["detached"], plan_detached(infos, cache_dir=root, busy=busy))
-    ]
+    reach = cross_links(report.repos, root)
+    detached = plan_detached(infos, cache_dir=root, busy=busy, reach=reach)
+    options = [PruneOption("detached", PRUNE_TITLES["detached"], detached)]
     busy_dirs = [root / _folder_name(key) for key in busy]
     in_progress = [(f.path, "a download holds its lock") for f in report.incomplete_files if f.in_progress]
     plan, skipped = plan_loose_files(
@@ -800,7 +821,9 @@ def _prune_options(
         PruneOption("locks", PRUNE_TITLES["locks"], plan, tuple((str(p), why) for p, why in skipped))
     )
     shared = plan_shared_blobs(
-        [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs], cache_dir=root
+        [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs],
+        cache_dir=root,
+        reach=reach,
     )
     options.append(PruneOption("shared", PRUNE_TITLES["shared"], shared))
     return options

@@ -16,11 +16,15 @@ something: job threads (progress, throttled to ≤ 10/s per job by the tracker; 
 caller's thread (user actions). The TUI's callback only posts a message (thread-safe); the CLI
 prints.
 
-Cancellation. Pause/cancel/quit set the job's `CancelSignal` (a flag that also cuts the job's
-open connections, so a read stuck on a stalled body returns at once); the transport and the tqdm
-adapter see it on the next network read / progress update and unwind the library's call
-(see `hftui.core.downloads.transport`). The job's state changes at once; its slot is freed when its
-thread has returned.
+Processes. Each job thread runs its job in a child process of its own
+(`hftui.core.downloads.worker`): Xet transfers run in hf_xet's Rust threads, out of reach of
+anything but the process they run in.
+
+Cancellation. Pause/cancel/quit set the job's `CancelSignal`; the job thread sees it within
+0.05 s and kills the job's process, whose sockets the kernel closes at once (Xet and plain HTTP
+alike), then removes its `.incomplete` files. The job's state changes at once; its slot is freed
+when its thread has returned. (A runner that runs the job in this process - `job.run_job` - is
+stopped by the same signal through `hftui.core.downloads.transport`, for plain HTTP only.)
 """
 
 from __future__ import annotations
@@ -30,24 +34,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hftui.core.disk import device_of
 from hftui.core.downloads import job as dl
 from hftui.core.downloads import transport
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.persist import BackgroundSaver, QueueInUse, QueueStore
 from hftui.core.downloads.queue import (
-    CHECKING,
-    PAUSED,
-    QUEUED,
-    RUNNING,
     WORKING_STATES,
     DownloadQueue,
     Job,
+    JobState,
     QueueError,
     QueueTotals,
     SubmitResult,
 )
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 RepoKey = tuple[str, str]
 
@@ -83,7 +88,7 @@ Runner = Callable[..., dl.JobResult]
 class DownloadEngine:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         endpoint: str | None = None,
         token: str | bool | None = None,
@@ -100,7 +105,13 @@ class DownloadEngine:
         self.on_event = on_event
         self.store = store
         self.hold_fails = hold_fails
-        self.runner: Runner = runner or dl.run_job
+        if runner is None:
+            # Imported here: the worker module imports the IPC framing of `process`, which
+            # imports this module.
+            from hftui.core.downloads.worker import run_job_in_process
+
+            runner = run_job_in_process
+        self.runner: Runner = runner
         self.queue = DownloadQueue()
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
@@ -149,13 +160,13 @@ class DownloadEngine:
                 if any(existing.id == job.id for existing in self.queue.jobs):
                     continue
                 if job.state in WORKING_STATES:
-                    job.state = QUEUED
-                if job.state == QUEUED:
+                    job.state = JobState.QUEUED
+                if job.state == JobState.QUEUED:
                     report.unfinished.append(job.id)
                     if policy == "auto":
                         job.message = "resumed from the last session"
                     else:
-                        job.state = PAUSED
+                        job.state = JobState.PAUSED
                         job.message = "from the last session"
                 job.speed, job.eta = 0.0, None
                 self.queue.jobs.append(job)
@@ -169,6 +180,7 @@ class DownloadEngine:
             first, self._started = not self._started, True
         if first:
             threading.Thread(target=self._watch_stalls, name="hftui-download-stalls", daemon=True).start()
+            self._warm()
         self._schedule()
 
     def shutdown(self, timeout: float = 2.0) -> bool:
@@ -192,6 +204,9 @@ class DownloadEngine:
                     self.queue.interrupt(job.id)
             self._save()
             self._store_closed = True  # what follows is not saved: the lock is about to go
+        from hftui.core.downloads.worker import close_spares
+
+        close_spares()
         # The last state must be on disk before the lock goes to the next hftui.
         self.flush(max(1.0, deadline - time.monotonic()))
         with self._lock:
@@ -244,7 +259,7 @@ class DownloadEngine:
 
     def toggle_pause(self, job_id: str) -> Job:
         with self._lock:
-            paused = self.queue.get(job_id).state == PAUSED
+            paused = self.queue.get(job_id).state == JobState.PAUSED
         return self.resume(job_id) if paused else self.pause(job_id)
 
     def cancel(self, job_id: str) -> Job:
@@ -271,7 +286,7 @@ class DownloadEngine:
         with self._lock:
             for job_id in job_ids:
                 try:
-                    if self.queue.get(job_id).state == PAUSED:
+                    if self.queue.get(job_id).state == JobState.PAUSED:
                         self.queue.resume(job_id)
                         count += 1
                 except QueueError:
@@ -315,7 +330,9 @@ class DownloadEngine:
         """Block until no job is queued or working and no job thread is alive."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._threads or any(j.state in (QUEUED, CHECKING, RUNNING) for j in self.queue.jobs):
+            while self._threads or any(
+                j.state in (JobState.QUEUED, JobState.CHECKING, JobState.RUNNING) for j in self.queue.jobs
+            ):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -362,6 +379,13 @@ class DownloadEngine:
             except Exception:  # a broken display must never break a download
                 pass
 
+    def _warm(self) -> None:
+        """Have a job process ready (when jobs run in processes: the default runner)."""
+        from hftui.core.downloads import worker  # not at the top: worker -> process -> engine
+
+        if self.runner is worker.run_job_in_process:
+            worker.spares.warm()
+
     def _schedule(self) -> None:
         started: list[str] = []
         with self._lock:
@@ -382,6 +406,9 @@ class DownloadEngine:
                 thread.start()
             if started:
                 self._save()
+            waiting = any(job.state == JobState.QUEUED for job in self.queue.jobs)
+        if waiting:
+            self._warm()  # the next job to start will not wait for the library's import
         for job_id in started:
             self._emit(EngineEvent("changed", job_id))
 
@@ -399,28 +426,31 @@ class DownloadEngine:
                 cancel_signal=cancel,
             )
         except BaseException as exc:  # never let a job thread die silently
-            result = dl.JobResult(dl.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            result = dl.JobResult(dl.JobOutcome.FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finished: tuple[RepoKey, ...] = ()
         with self._lock:
             try:
                 job = self.queue.get(job_id)
             except QueueError:
                 job = None
-            if job is not None and result.status == dl.CANCELLED and result.kept is not None:
+            if job is not None and result.status == dl.JobOutcome.CANCELLED and result.kept is not None:
                 # What the row says is kept must be what a resume keeps: whole files only (the
                 # library deleted the partial ones), not the bytes that had arrived.
                 job.bytes_done, job.files_done = result.kept
             if job is not None and job.state in WORKING_STATES:
-                if self._closing or result.status == dl.CANCELLED:
+                if self._closing or result.status == dl.JobOutcome.CANCELLED:
                     self.queue.interrupt(job_id)
-                elif result.status == dl.DONE:
-                    if job.state == CHECKING:
+                elif result.status == dl.JobOutcome.DONE:
+                    job.path = result.path
+                    if job.state == JobState.CHECKING:
                         self.queue.mark_running(
                             job_id, bytes_total=result.bytes_total, files_total=result.files_total
                         )
+                    else:  # after retries: every attempt's files, not just the last one's
+                        job.bytes_total, job.files_total = result.bytes_total, result.files_total
                     self.queue.finish(job_id)
                     finished = (job.repo_key,)
-                elif result.status == dl.HELD:
+                elif result.status == dl.JobOutcome.HELD:
                     if job.bytes_total is None:
                         job.bytes_total = result.bytes_total
                         job.files_total = result.files_total
@@ -458,7 +488,7 @@ class DownloadEngine:
             with self._lock:
                 for job in self.queue.jobs:
                     seen = self._bytes_seen.get(job.id)
-                    if job.state != RUNNING or seen is None or (not job.speed and job.eta is None):
+                    if job.state != JobState.RUNNING or seen is None or (not job.speed and job.eta is None):
                         continue
                     if now - seen[1] >= STALL_DISPLAY_AFTER:
                         self.queue.progress(job.id, speed=0.0, eta=None)
@@ -473,7 +503,7 @@ class DownloadEngine:
         Claim and sum happen under the lock, so of two jobs checked at the same moment the
         second one always sees the first.
         """
-        device = dl.device_of(dest)
+        device = device_of(dest)
         with self._lock:
             others = 0
             for other_id, (other_device, claimed) in self._claims.items():
@@ -505,7 +535,7 @@ class DownloadEngine:
             elif progress.phase == "checking":
                 self.queue.progress(job_id, message=progress.message or "", speed=0.0, eta=None)
             else:
-                if job.state != RUNNING:
+                if job.state != JobState.RUNNING:
                     return
                 seen = self._bytes_seen.get(job_id)
                 if seen is None or progress.bytes_done != seen[0]:
@@ -516,5 +546,6 @@ class DownloadEngine:
                     files_done=progress.files_done,
                     speed=progress.speed,
                     eta=progress.eta,
+                    message=progress.message or "",  # a fault being recovered from, while it lasts
                 )
         self._emit(EngineEvent(kind, job_id))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -30,17 +29,40 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hftui.core import compat
+from hftui.core.disk import free_bytes
 from hftui.core.downloads import transport
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.transport import JOB_HEADER, JobCancelled, JobChannel
+from hftui.core.hub.errors import cause_chain, redact
+from hftui.core.hub.errors import classify as classify_hub_error
+from hftui.core.vocab import cache_folder
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 REPORT_INTERVAL = 0.1
 """Seconds between progress reports of one job (≤ 10 per second)."""
 
-DONE, FAILED, CANCELLED, HELD = "done", "failed", "cancelled", "held"
+
+class JobOutcome(str, Enum):
+    """How one run of a job ended (the engine turns it into the job's next `JobState`)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    HELD = "held"
+    """Not started: the destination lacks free space."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 @dataclass(frozen=True)
@@ -59,8 +81,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class JobResult:
-    status: str
-    """done, failed, cancelled or held."""
+    status: JobOutcome
     message: str = ""
     bytes_total: int = 0
     files_total: int = 0
@@ -68,6 +89,11 @@ class JobResult:
     kept: tuple[int, int] | None = None
     """For a stopped download: (bytes, files) of this attempt's files that are complete on disk.
     The library deletes a partial file when it is stopped, so this is what a resume keeps."""
+    transient: bool = False
+    """A failure worth retrying (reset, stall, 5xx/429...), when the retry budget given to
+    `run_job` is spent: whoever runs attempts in fresh processes retries it (`worker`)."""
+    progressed: bool = False
+    """The failed attempt completed files (a retry will not fetch them again)."""
 
 
 class JobFailure(Exception):
@@ -108,16 +134,23 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self.disk_bytes = 0
         self.net_bytes = 0
+        """Body bytes counted by hftui's transport (plain HTTP only)."""
+        self.transfer_bytes = 0
+        """Bytes received as the library's transfer bar reports them: every 200 ms from hf_xet for
+        Xet files (whose bytes never pass through the transport), per chunk for plain HTTP."""
         self.files_done = 0
         self._last_report = -1e9
         self._samples: deque[tuple[float, int]] = deque()
+        self._last_received = clock()
         self.reports = 0
         self.message: str | None = None
+        self._note_until = 0.0
 
     # Called by the transport on every body read (many threads).
     def add_net(self, n: int) -> None:
         with self._lock:
             self.net_bytes += n
+            self._last_received = self._clock()
         self._maybe_report()
 
     # Called by the tqdm adapter.
@@ -133,26 +166,52 @@ class ProgressTracker:
         self.check_cancel()
         self._maybe_report(force=True)
 
+    # Called by the tqdm adapter for the library's transfer bar.
+    def add_transfer(self, n: int) -> None:
+        with self._lock:
+            self.transfer_bytes += n
+            if n > 0:
+                self._last_received = self._clock()
+        self.check_cancel()
+        self._maybe_report()
+
+    def idle_for(self) -> float:
+        """Seconds since a byte last arrived (or since the transfer started)."""
+        return self._clock() - self._last_received
+
+    def received(self) -> int:
+        """Bytes received so far: both counters see plain HTTP bodies, only the transfer bar sees Xet."""
+        return max(self.net_bytes, self.transfer_bytes)
+
     def check_cancel(self) -> None:
         if self.is_cancelled():
             raise JobCancelled("cancelled")
 
     def bytes_done(self) -> int:
-        return min(self.bytes_total, max(self.disk_bytes, self.net_bytes))
+        return min(self.bytes_total, max(self.disk_bytes, self.received()))
 
     def snapshot(self) -> Progress:
         now = self._clock()
         with self._lock:
             done = self.bytes_done()
-            self._samples.append((now, self.net_bytes))
+            received = self.received()
+            self._samples.append((now, received))
             while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
                 self._samples.popleft()
             t0, b0 = self._samples[0]
-            speed = (self.net_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
+            speed = max(0.0, (received - b0) / (now - t0)) if now - t0 > 0.05 else 0.0
             files = max(0, min(self.files_done - self.files_skipped, self.files_total))
         remaining = self.bytes_total - done
         eta = remaining / speed if speed > 0 else None
-        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, self.message)
+        message = self.message if self.message is None or now < self._note_until else None
+        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, message)
+
+    def note(self, message: str, seconds: float = 10.0) -> None:
+        """Show `message` on the row for a while (a fault the library is recovering from)."""
+        with self._lock:
+            self.message = message
+            self._note_until = self._clock() + seconds
+        self._maybe_report(force=True)
 
     def _maybe_report(self, force: bool = False) -> None:
         now = self._clock()
@@ -167,9 +226,10 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
     """A tqdm look-alike bound to one job, for `snapshot_download(tqdm_class=...)`.
 
     snapshot_download creates three bars from it: the file-count bar (`hf_thread_map`, updated
-    by 1 per finished file), a "Downloading bytes" transfer bar and a "Reconstructing" bar that
-    gets every written chunk. We count files and written bytes; the transfer bar is ignored
-    (the transport counts network bytes more finely). `update()` raises when cancelled.
+    by 1 per finished file), a "Downloading bytes" transfer bar (bytes received: every 200 ms
+    from hf_xet, per body chunk over HTTP) and a "Reconstructing" bar that gets every written
+    block (up to 64 MiB at a time for Xet). We count all three. `update()` raises when cancelled
+    (which stops a plain HTTP read; hf_xet swallows it, which is why a job runs in its own process).
     """
 
     class JobTqdm:
@@ -180,7 +240,7 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
             self.unit = kwargs.get("unit", "it")
             if self.unit != "B":
                 self.kind = "files"
-            elif self.desc.startswith("Downloading bytes"):
+            elif compat.is_transfer_bar(self.desc):
                 self.kind = "transfer"
             else:
                 self.kind = "bytes"
@@ -194,7 +254,7 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
             elif self.kind == "bytes":
                 tracker.add_disk(amount)
             else:
-                tracker.check_cancel()
+                tracker.add_transfer(amount)
 
         def __enter__(self) -> JobTqdm:
             return self
@@ -238,82 +298,101 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
 AUTH_HINT = "set HF_TOKEN or run `hf auth login`"
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
+def classify(
+    exc: BaseException,
+    request: DownloadRequest,
+    *,
+    token: str | None = None,
+    tracker: ProgressTracker | None = None,
+    plan: list[Any] | None = None,
+    stall_timeout: float = 30.0,
+) -> JobFailure:
+    """Turn an exception from the download path into a specific message; mark transient ones.
 
+    What happened is decided by the one Hub error classifier (`core.hub.errors`); this only words
+    it for a queue row. hf_xet's errors (a `RuntimeError` carrying a Rust error chain, which that
+    classifier does not know) are worded by `xet_errors`: `tracker` (when bytes last arrived) tells
+    a stall from a reset, `plan` (the files with their Xet hashes) names the file the storage does
+    not know."""
+    from hftui.core.downloads import xet_errors
 
-def classify(exc: BaseException, request: DownloadRequest, *, token: str | None = None) -> JobFailure:
-    """Turn an exception from the download path into a specific message; mark transient ones."""
-    import httpx2
-    from huggingface_hub.errors import (
-        DisabledRepoError,
-        DryRunError,
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    what = f"{request.repo_type} {request.repo_id}"
-    failure: JobFailure | None = None
-    for err in _chain(exc):
-        if isinstance(err, (LocalEntryNotFoundError, DryRunError)) and (err.__cause__ or err.__context__):
-            continue  # the library's wrapper around the real cause (network down, 5xx, auth...)
+    for err in cause_chain(exc):
         if isinstance(err, JobFailure):
-            failure = err
-        elif isinstance(err, GatedRepoError):
-            failure = JobFailure(f"gated repo: {what} needs approved access ({AUTH_HINT})")
-        elif isinstance(err, DisabledRepoError):
-            failure = JobFailure(f"repo disabled: {what}")
-        elif isinstance(err, RepositoryNotFoundError):
-            failure = JobFailure(f"repo not found: {what} (if it is private, {AUTH_HINT})")
-        elif isinstance(err, RevisionNotFoundError):
-            failure = JobFailure(f"revision not found: {request.revision or 'main'} in {what}")
-        elif isinstance(err, EntryNotFoundError):
-            failure = JobFailure(f"file not found on the Hub: {err}".splitlines()[0])
-        elif isinstance(err, HfHubHTTPError):
-            status = err.response.status_code if err.response is not None else 0
-            if status == 401:
-                failure = JobFailure(f"unauthorized for {what} ({AUTH_HINT})")
-            elif status == 403:
-                failure = JobFailure(f"access denied to {what} ({AUTH_HINT})")
-            elif status == 404:
-                failure = JobFailure(f"not found: {what} (repo or revision {request.revision or 'main'})")
-            elif status in (408, 429) or status >= 500:
-                failure = JobFailure(f"server error {status}", transient=True)
-            else:
-                failure = JobFailure(f"HTTP error {status}: {str(err).splitlines()[0]}")
-        elif isinstance(err, httpx2.ConnectError):
-            failure = JobFailure(f"network down: cannot connect ({err})", transient=True)
-        elif isinstance(err, httpx2.TimeoutException):
-            failure = JobFailure("stalled: no data received within the stall timeout", transient=True)
-        elif isinstance(err, (httpx2.ReadError, httpx2.RemoteProtocolError, httpx2.NetworkError)):
-            failure = JobFailure(f"connection reset ({err or type(err).__name__})", transient=True)
-        elif isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            failure = JobFailure(f"disk full: {err.strerror} ({err.filename or ''})".replace(" ()", ""))
-        elif isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            failure = JobFailure(f"permission denied: {err.filename or err}")
-        elif isinstance(err, OSError) and "Consistency check failed" in str(err):
-            failure = JobFailure("incomplete file received", transient=True)
-        if failure is not None:
-            break
-    if failure is None:
+            err.message = redact(err.message, token)
+            return err
+    for err in cause_chain(exc):
+        if xet_errors.is_xet_error(err):
+            stalled_for = None if tracker is None else tracker.idle_for()
+            by_hash = {f.xet_hash: f.filename for f in plan or () if getattr(f, "xet_hash", None)}
+            text, transient = xet_errors.classify_xet(
+                err, stalled_for=stalled_for, stall_timeout=stall_timeout, files_by_hash=by_hash
+            )
+            return JobFailure(redact(text, token), transient=transient)
+    found = classify_hub_error(exc, token=token)
+    what = f"{request.repo_type} {request.repo_id}"
+    if found.kind in ("unauthorized", "forbidden") and "/xet-read-token/" in _request_url(found.error):
+        return JobFailure(f"the Hub refused a Xet read token ({found.status}) for {what} ({AUTH_HINT})")
+    revision = request.revision or "main"
+    detail = found.detail
+    kind = found.kind
+    message: str
+    if kind == "gated":
+        message = f"gated repo: {what} needs approved access ({AUTH_HINT})"
+    elif kind == "disabled":
+        message = f"repo disabled: {what}"
+    elif kind == "repo_not_found":
+        message = f"repo not found: {what} (if it is private, {AUTH_HINT})"
+    elif kind == "revision_not_found":
+        message = f"revision not found: {revision} in {what}"
+    elif kind == "entry_not_found":
+        message = f"file not found on the Hub: {detail}"
+    elif kind == "unauthorized":
+        message = f"unauthorized for {what} ({AUTH_HINT})"
+    elif kind == "forbidden":
+        message = f"access denied to {what} ({AUTH_HINT})"
+    elif kind == "not_found":
+        message = f"not found: {what} (repo or revision {revision})"
+    elif kind in ("server", "rate_limited"):
+        message = f"server error {found.status}"
+    elif kind in ("bad_request", "http"):
+        message = f"HTTP error {found.status}: {detail}"
+    elif kind == "offline":
+        message = "offline mode (HF_HUB_OFFLINE=1): the Hub is not asked"
+    elif kind == "unreachable":
+        message = f"network down: cannot connect ({detail})"
+    elif kind == "timeout":
+        message = "stalled: no data received within the stall timeout"
+    elif kind == "reset":
+        message = f"connection reset ({detail or type(found.error).__name__})"
+    elif kind == "disk_full":
+        filename = getattr(found.error, "filename", None) or ""
+        strerror = getattr(found.error, "strerror", None) or detail
+        message = f"disk full: {strerror} ({filename})".replace(" ()", "")
+    elif kind == "permission":
+        message = f"permission denied: {getattr(found.error, 'filename', None) or detail}"
+    elif kind == "incomplete":
+        message = "incomplete file received"
+    else:  # network, os_error, other: the exception's own words
         first = str(exc).splitlines()[0] if str(exc) else ""
-        failure = JobFailure(f"{type(exc).__name__}: {first}".rstrip(": "))
-    for secret in (token, os.environ.get("HF_TOKEN")):
-        if secret:
-            failure.message = failure.message.replace(secret, "***")
-    return failure
+        message = redact(f"{type(exc).__name__}: {first}".rstrip(": "), token)
+    return JobFailure(message, transient=found.transient)
+
+
+def _request_url(err: BaseException | None) -> str:
+    response = getattr(err, "response", None)
+    try:
+        return str(response.request.url) if response is not None else ""
+    except RuntimeError:  # a response built without its request
+        return ""
 
 
 # -- filesystem checks -----------------------------------------------------------------------
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def destination_dir(request: DownloadRequest, default_cache: str | None = None) -> Path:
@@ -345,26 +424,6 @@ def ensure_writable(path: Path) -> None:
         raise JobFailure(f"cannot use destination {path}: {exc.strerror or exc}") from None
 
 
-def _existing(path: Path) -> Path:
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    return probe
-
-
-def device_of(path: Path) -> int:
-    """The filesystem (st_dev) that holds `path` or its nearest existing ancestor."""
-    try:
-        return _existing(Path(path)).stat().st_dev
-    except OSError:
-        return -1
-
-
-def free_bytes(path: Path) -> int:
-    """Free space on the filesystem that holds `path` (or its nearest existing ancestor)."""
-    return shutil.disk_usage(_existing(path)).free
-
-
 def bytes_to_write(plan: list[Any], *, local_dir: bool) -> int:
     """Bytes a job will write to its destination, from its dry run.
 
@@ -382,11 +441,10 @@ def space_shortfall(needed: int, path: Path, margin: int) -> int:
     """Bytes missing to download `needed` into `path` while keeping `margin` free (0 = fits)."""
     if needed <= 0:
         return 0
-    return max(0, needed + margin - free_bytes(path))
-
-
-def repo_folder_name(repo_id: str, repo_type: str) -> str:
-    return "--".join([f"{repo_type}s", *repo_id.split("/")])
+    free = free_bytes(path)
+    if free is None:  # cannot be measured: let the download itself report a bad destination
+        return 0
+    return max(0, needed + margin - free)
 
 
 def _try_lock(path: Path) -> int | None:
@@ -440,7 +498,7 @@ def sweep_orphans(request: DownloadRequest, dest: Path) -> list[Path]:
                 for fd in fds:
                     _unlock(fd)
         return removed
-    repo_folder = repo_folder_name(request.repo_id, request.repo_type)
+    repo_folder = cache_folder(request.repo_type, request.repo_id)
     blobs = dest / repo_folder / "blobs"
     if not blobs.is_dir():
         return removed
@@ -476,6 +534,10 @@ def _sleep_unless_cancelled(seconds: float, is_cancelled: Callable[[], bool]) ->
     return is_cancelled()
 
 
+def retries_note(attempt: int) -> str:
+    return f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+
+
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1-based): 1, 2, 4, 8, capped at 15."""
     return float(min(15, 2 ** (attempt - 1)))
@@ -508,7 +570,7 @@ def kept_on_disk(to_fetch: list[Any], since: float) -> tuple[int, int] | None:
 def run_job(
     request: DownloadRequest,
     *,
-    settings: Any,
+    settings: Settings,
     endpoint: str | None,
     token: str | bool | None = None,
     report: Callable[[Progress], None],
@@ -516,15 +578,22 @@ def run_job(
     default_cache: str | None = None,
     claim_space: Callable[[Path, int], int] | None = None,
     cancel_signal: transport.CancelSignal | None = None,
+    on_plan: Callable[[list[Any], float], None] | None = None,
+    attempts_used: int = 0,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
     `claim_space(dest, nbytes)` (given by the engine) records that this job is about to write
     `nbytes` under `dest` and returns how many bytes other running jobs still have to write to
     the same filesystem, so that two jobs that each fit alone are not both started when only
-    one fits.
+    one fits. `on_plan(files, started)` hears which files the job will fetch (each with
+    `local_path` and `file_size`) and when it started, so that whoever stops it from outside
+    can tell what is complete on disk (`kept_on_disk`). `attempts_used` counts retries already
+    spent on this job (by an earlier process of it), against `settings.retries`.
     """
     from huggingface_hub import snapshot_download
+
+    from hftui.core.downloads.plan import make_plan
 
     transport.install()
     secret = token if isinstance(token, str) else None
@@ -540,8 +609,14 @@ def run_job(
         if tracker is not None:
             tracker.add_net(n)
 
+    def on_note(message: str) -> None:
+        tracker = tracker_box.get("t")
+        if tracker is not None:
+            tracker.note(message)
+
     transport.register(
-        job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal)
+        job_token,
+        JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal, on_note),
     )
     common: dict[str, Any] = {
         "repo_type": request.repo_type,
@@ -555,47 +630,63 @@ def run_job(
         "headers": {JOB_HEADER: job_token},
         "etag_timeout": float(settings.stall_timeout),
     }
-    attempt = 0
+    attempt = attempts_used
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
+    # Every file some attempt set out to fetch: after a retry the dry run lists only what is still
+    # missing, but what the job downloaded is all of them (reported when it is done).
+    fetched: dict[str, int] = {}
     started = time.time()
     try:
         while True:
             if is_cancelled():
-                return JobResult(CANCELLED)
+                return JobResult(JobOutcome.CANCELLED)
             try:
+                if _offline():
+                    # What `hf download` does with HF_HUB_OFFLINE=1: the cached snapshot, if there is
+                    # one, and nothing else (the dry run below needs the Hub, so it cannot run).
+                    from huggingface_hub.errors import LocalEntryNotFoundError
+
+                    try:
+                        path = snapshot_download(request.repo_id, revision=request.revision, **common)
+                    except LocalEntryNotFoundError:
+                        return JobResult(
+                            JobOutcome.FAILED,
+                            f"offline (HF_HUB_OFFLINE=1): {request.repo_type} {request.repo_id}"
+                            f"@{request.revision or 'main'} is not in the cache",
+                        )
+                    return JobResult(JobOutcome.DONE, "", 0, 0, str(path))
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
-                report(Progress("checking", message="dry run"))
-                quiet = ProgressTracker(lambda _p: None, is_cancelled, bytes_total=0, files_total=0)
-                plan = snapshot_download(
-                    request.repo_id,
-                    revision=request.revision,
-                    dry_run=True,
-                    tqdm_class=make_tqdm_class(quiet),
-                    **common,
+                report(Progress("checking", message="listing files"))
+                job_plan = make_plan(
+                    request, cache_dir=cache_dir, endpoint=endpoint, token=token, headers=common["headers"]
                 )
+                plan = job_plan.files
                 if not plan and (request.allow_patterns or request.ignore_patterns):
                     # A typo in a pattern must not look like a finished download.
                     patterns = [f"--include {p}" for p in request.allow_patterns]
                     patterns += [f"--exclude {p}" for p in request.ignore_patterns]
                     return JobResult(
-                        FAILED,
+                        JobOutcome.FAILED,
                         f"no file of {request.repo_type} {request.repo_id}@{request.revision or 'main'} "
                         f"matches {' '.join(patterns)}",
                     )
                 to_fetch = [info for info in plan if info.will_download]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
+                if on_plan is not None:
+                    on_plan(to_fetch, started)
+                fetched.update((info.filename, int(info.file_size or 0)) for info in to_fetch)
                 to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
                 if short:
-                    from hftui.core.downloads.format import size as fmt
+                    from hftui.core.vocab import size as fmt
 
                     busy = f" + {fmt(others)} still coming from other jobs" if others else ""
                     return JobResult(
-                        HELD,
+                        JobOutcome.HELD,
                         f"held: needs {fmt(short)} more free space on {dest} "
                         f"({fmt(to_write)} to download{busy} + {fmt(settings.disk_margin_bytes)} margin, "
                         f"{fmt(free_bytes(dest))} free)",
@@ -603,7 +694,6 @@ def run_job(
                         files_total,
                     )
                 sweep_orphans(request, dest)
-                commit = plan[0].commit_hash if plan else None
                 tracker = ProgressTracker(
                     report,
                     is_cancelled,
@@ -615,24 +705,36 @@ def run_job(
                 report(Progress("start", 0, bytes_total, 0, files_total))
                 path = snapshot_download(
                     request.repo_id,
-                    revision=commit or request.revision,
+                    revision=job_plan.revision,
                     max_workers=int(settings.max_workers),
                     tqdm_class=make_tqdm_class(tracker),
                     **common,
                 )
-                return JobResult(DONE, "", bytes_total, files_total, str(path))
+                return JobResult(JobOutcome.DONE, "", sum(fetched.values()), len(fetched), str(path))
             except JobCancelled:
                 return JobResult(
-                    CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                    JobOutcome.CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
                 )
             except Exception as exc:
                 if is_cancelled():
                     return JobResult(
-                        CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                        JobOutcome.CANCELLED,
+                        "",
+                        bytes_total,
+                        files_total,
+                        kept=kept_on_disk(to_fetch, started),
                     )
-                failure = classify(exc, request, token=secret)
                 last = tracker_box.get("t")
-                if failure.transient and last is not None and last.files_done > last.files_skipped:
+                failure = classify(
+                    exc,
+                    request,
+                    token=secret,
+                    tracker=last,
+                    plan=to_fetch,
+                    stall_timeout=float(settings.stall_timeout),
+                )
+                progressed = last is not None and last.files_done > last.files_skipped
+                if failure.transient and progressed:
                     # That attempt completed files, which the next one will not fetch again:
                     # progress was made, so the retry budget starts afresh (still bounded, by
                     # the number of files times `retries`).
@@ -642,8 +744,15 @@ def run_job(
                     if message.startswith("disk full") and str(dest) not in message:
                         message = f"disk full: no space left on {dest}"
                     if failure.transient and attempt:
-                        message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
-                    return JobResult(FAILED, message, bytes_total, files_total)
+                        message += retries_note(attempt)
+                    return JobResult(
+                        JobOutcome.FAILED,
+                        message,
+                        bytes_total,
+                        files_total,
+                        transient=failure.transient,
+                        progressed=progressed,
+                    )
                 attempt += 1
                 delay = backoff_delay(attempt)
                 report(
@@ -654,6 +763,6 @@ def run_job(
                 )
                 tracker_box.pop("t", None)
                 if _sleep_unless_cancelled(delay, is_cancelled):
-                    return JobResult(CANCELLED, "", bytes_total, files_total)
+                    return JobResult(JobOutcome.CANCELLED, "", bytes_total, files_total)
     finally:
         transport.unregister(job_token)

@@ -13,14 +13,13 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
@@ -28,9 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from hftui.core.cache.cleanup import Mark
 from hftui.core.cache.names import printable
-from hftui.core.cache.paths import default_cache_dir
 from hftui.core.controllers.cache import (
-    SORT_KEYS,
     CacheController,
     CacheListener,
     ConfirmRequest,
@@ -39,6 +36,9 @@ from hftui.core.controllers.cache import (
     describe,
 )
 from hftui.core.controllers.runner import Task
+from hftui.core.disk import free_bytes
+from hftui.core.vocab import cache_folder
+from hftui.tui import actions
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -47,9 +47,10 @@ from hftui.tui.widgets.cache_table import CacheTable, size_text
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
-DESTRUCTIVE = frozenset({"toggle_mark", "delete", "prune", "clear_marks"})
+DESTRUCTIVE = actions.destructive_names("cache")
 ROWS_PER_SLICE = 100
 SLICE_PAUSE = 0.01
 BULK_ROWS = 32
@@ -57,23 +58,8 @@ BULK_ROWS = 32
 re-indexes every row, so removing thousands one by one is quadratic)."""
 
 
-def folder_name(repo_type: str, repo_id: str) -> str:
-    from huggingface_hub.file_download import repo_folder_name
-
-    return repo_folder_name(repo_id=repo_id, repo_type=repo_type)
-
-
-def disk_free(path: Path) -> int | None:
-    """Free bytes on the filesystem holding `path` (None if unknown)."""
-    import shutil
-
-    probe = Path(path)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        return shutil.disk_usage(probe).free
-    except OSError:
-        return None
+folder_name = cache_folder
+disk_free = free_bytes
 
 
 def now() -> float:
@@ -167,23 +153,7 @@ class CachePane(Vertical):
     CachePane.-has-marks #marked { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_mark", "Mark", id="cache.mark"),
-        Binding("d", "delete", "Delete…", id="cache.delete"),
-        Binding("u", "clear_marks", "Unmark all", show=False, id="cache.unmark"),
-        Binding("escape", "back", "Back", id="cache.back"),
-        Binding("slash", "filter", "Filter", id="cache.filter"),
-        Binding("s", "sort('size')", "Sort: size", id="cache.sort.size"),
-        Binding("n", "sort('name')", "Sort: name", show=False, id="cache.sort.name"),
-        Binding("a", "sort('accessed')", "Sort: accessed", show=False, id="cache.sort.accessed"),
-        Binding("m", "sort('modified')", "Sort: modified", show=False, id="cache.sort.modified"),
-        Binding("p", "prune", "Prune…", id="cache.prune"),
-        Binding("c", "copy", "Copy…", id="cache.copy"),
-        Binding("v", "verify", "Verify", id="cache.verify"),
-        Binding("r", "rescan", "Rescan", id="cache.rescan"),
-        Binding("b", "browse", "Open on the Hub", show=False, id="cache.browse"),
-        Binding("tab", "switch_focus", "Revisions/files", show=False, id="cache.focus"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("cache")
 
     @dataclass
     class Delivered(Message):
@@ -193,8 +163,9 @@ class CachePane(Vertical):
 
     # -- state ------------------------------------------------------------------------------------
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.services = services
         self._controller: CacheController | None = None
         self._pending: deque[RepoRecord] = deque()
         """Rows waiting to be added a slice at a time (see `_add_pending`)."""
@@ -203,13 +174,12 @@ class CachePane(Vertical):
     @property
     def controller(self) -> CacheController:
         if self._controller is None:
-            app = self.app
-            settings = getattr(app, "settings", None)
+            services = self.services
             controller = CacheController(
-                getattr(app, "cache_dir", None) or default_cache_dir(),
+                services.cache_dir,
                 _PaneRunner(self),
-                read_only=self.read_only,
-                processes=int(getattr(settings, "scan_processes", 0) or 0),
+                read_only=services.read_only,
+                processes=services.settings.scan_processes,
                 busy=self._active_repos,
             )
             controller.listeners.append(_Listener(self))
@@ -218,9 +188,7 @@ class CachePane(Vertical):
 
     def _active_repos(self) -> set[RepoKey]:
         """Repos a download of this app writes into right now (asked afresh each time)."""
-        downloads = getattr(self.app, "downloads", None)
-        active = getattr(downloads, "active_repos", None)
-        return set(active()) if callable(active) else set()
+        return set(self.services.downloads.active_repos())
 
     def compose(self) -> ComposeResult:
         yield Static("Scanning…", id="cache-header")
@@ -234,6 +202,7 @@ class CachePane(Vertical):
         yield Static(id="marked")
 
     def on_mount(self) -> None:
+        self.query_one(FileTree).read_only = self.read_only
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
@@ -274,7 +243,7 @@ class CachePane(Vertical):
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", False))
+        return self.services.read_only
 
     @property
     def marks(self) -> set[Mark]:
@@ -306,61 +275,6 @@ class CachePane(Vertical):
             self.detail.revisions.focus()
         else:
             self.table.focus()
-
-    @classmethod
-    def help_bindings(cls) -> list[BindingType]:
-        extra = [
-            Binding("enter", "open", "Open the repo (in the detail: expand/collapse a folder)"),
-            Binding("space", "toggle_mark", "Mark/unmark a repo, a revision, or a file/folder in the tree"),
-        ]
-        return [b for b in cls.BINDINGS if not (isinstance(b, Binding) and b.key == "space")] + extra
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        yield ("Cache: rescan", "Scan the cache directory again (key r)", self.action_rescan)
-        yield (
-            "Cache: open repo",
-            "Show the highlighted repo's revisions and files (key enter; escape goes back)",
-            self.action_open,
-        )
-        yield (
-            "Cache: filter",
-            "Filter repos: text, size>1GB, accessed>30d, type=…, refs=…, name=GLOB (key /)",
-            self.action_filter,
-        )
-        for key in SORT_KEYS:
-            yield (
-                f"Cache: sort by {key}",
-                f"Sort the repo table by {key} (again: reverse)",
-                partial(self.action_sort, key),
-            )
-        yield (
-            "Cache: copy…",
-            "Copy the snapshot path, the repo id or a from_pretrained snippet (key c)",
-            self.action_copy,
-        )
-        yield (
-            "Cache: verify revision",
-            "Hash the files of a revision against the cached listing (key v)",
-            self.action_verify,
-        )
-        yield (
-            "Cache: open on the Hub",
-            "Browse the highlighted repo in the Browse pane (key b)",
-            self.action_browse,
-        )
-        if not self.read_only:
-            yield (
-                "Cache: mark/unmark",
-                "Mark the highlighted repo, revision, file or folder for deletion (key space)",
-                self.action_toggle_mark,
-            )
-            yield ("Cache: delete marked…", "Confirm and delete the marked items (key d)", self.action_delete)
-            yield (
-                "Cache: prune…",
-                "Detached revisions, orphaned .incomplete files, stale locks, unreferenced shared blobs (key p)",
-                self.action_prune,
-            )
-            yield ("Cache: unmark all", "Clear every mark (key u)", self.action_clear_marks)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in DESTRUCTIVE and self.read_only:
@@ -831,4 +745,4 @@ def _sort_value(record: RepoRecord, key: str) -> Any:
     }[key]
 
 
-__all__ = ["SORT_KEYS", "CachePane", "folder_name"]
+__all__ = ["CachePane", "folder_name"]

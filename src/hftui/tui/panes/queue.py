@@ -9,18 +9,21 @@ layout of the whole screen. Keys act on the highlighted job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from hftui.core.downloads import format as fmt
-from hftui.core.downloads.queue import Job
+from hftui.core import vocab
+from hftui.core.downloads.queue import Job, JobState
+from hftui.tui import actions
 from hftui.tui.widgets.summary import SteadyStatic, same_content
+
+if TYPE_CHECKING:
+    from hftui.tui.downloads import DownloadsController
+    from hftui.tui.services import AppServices
 
 COLUMNS = (
     ("#", "pos"),
@@ -37,19 +40,19 @@ WIDTHS = {"pos": 2, "state": 13, "progress": 26, "files": 7, "speed": 11, "eta":
 """Fixed widths for cells that change while a job runs; the others grow with their content."""
 
 STATE_STYLE = {
-    "queued": "dim",
-    "checking": "cyan",
-    "running": "bold cyan",
-    "paused": "yellow",
-    "done": "green",
-    "failed": "bold red",
-    "cancelled": "dim",
+    JobState.QUEUED: "dim",
+    JobState.CHECKING: "cyan",
+    JobState.RUNNING: "bold cyan",
+    JobState.PAUSED: "yellow",
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "dim",
 }
 
 
 def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict[str, Any]:
     request = job.request
-    repo = request.repo_id if request.repo_type == "model" else f"{request.repo_type}s/{request.repo_id}"
+    repo = vocab.display_id(request.repo_type, request.repo_id)
     if request.revision:
         repo += f"@{request.revision}"
     if request.allow_patterns:
@@ -57,24 +60,24 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
     if len(repo) > 34:
         repo = repo[:33] + "…"
     state = job.state + (" (held)" if job.held else "")
-    if job.bytes_total == 0 and job.files_total == 0 and job.state == "done":
+    if job.bytes_total == 0 and job.files_total == 0 and job.state == JobState.DONE:
         # Every file was already complete: "0 B / 0 B, 0/0" would read like a failure.
         progress, files = "already cached", ""
     elif job.bytes_total is not None:
         pct = 100 * job.bytes_done / job.bytes_total if job.bytes_total else 100.0
-        progress = f"{pct:3.0f}% {fmt.size(job.bytes_done)} / {fmt.size(job.bytes_total)}"
+        progress = f"{pct:3.0f}% {vocab.size(job.bytes_done)} / {vocab.size(job.bytes_total)}"
         files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
     else:
         progress = ""
         files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
-    running = job.state == "running"
+    running = job.state == JobState.RUNNING
     if request.local_dir:
         dest = request.local_dir
     elif request.cache_dir and request.cache_dir != default_cache:
         dest = request.cache_dir
     else:
         dest = "cache"
-    note = job.error if job.state == "failed" and job.error else job.message
+    note = job.error if job.state == JobState.FAILED and job.error else job.message
     return {
         "pos": str(position),
         # Text, not str: DataTable reads a str as markup, and "[onnx/*]" would vanish as a tag.
@@ -82,10 +85,10 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
         "state": Text(state, style=STATE_STYLE.get(job.state, "")),
         "progress": progress,
         "files": files,
-        "speed": fmt.speed(job.speed) if running else "",
-        "eta": fmt.duration(job.eta) if running and job.eta is not None else "",
+        "speed": vocab.speed(job.speed) if running else "",
+        "eta": vocab.duration(job.eta) if running and job.eta is not None else "",
         "dest": Text(dest),
-        "note": Text(note or "", style="red" if job.state == "failed" else ""),
+        "note": Text(note or "", style="red" if job.state == JobState.FAILED else ""),
     }
 
 
@@ -102,21 +105,11 @@ class QueuePane(Vertical):
     QueuePane.-empty #queue-empty { display: block; }
     """
 
-    BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/resume", id="queue.pause"),
-        Binding("x", "cancel_job", "Cancel", id="queue.cancel"),
-        Binding("r", "retry_job", "Retry", id="queue.retry"),
-        Binding("delete,backspace", "remove_job", "Remove", id="queue.remove"),
-        Binding("K,shift+up", "move_job(-1)", "Move up", id="queue.up"),
-        Binding("J,shift+down", "move_job(1)", "Move down", id="queue.down"),
-    ]
+    BINDINGS = actions.bindings("queue")
 
-    @classmethod
-    def help_bindings(cls) -> list[Binding]:
-        return list(cls.BINDINGS)  # type: ignore[arg-type]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
         self._order: list[str] = []
         self._cells: dict[str, dict[str, Any]] = {}
 
@@ -145,8 +138,8 @@ class QueuePane(Vertical):
     # -- data -------------------------------------------------------------------------------
 
     @property
-    def _controller(self) -> Any:
-        return self.app.downloads  # type: ignore[attr-defined]
+    def _controller(self) -> DownloadsController:
+        return self.services.downloads
 
     def refresh_jobs(self) -> None:
         """Bring the table up to date with the engine (called on every DownloadsChanged)."""
@@ -154,7 +147,7 @@ class QueuePane(Vertical):
             return
         controller = self._controller
         jobs = controller.jobs() if controller.engine is not None else []
-        default_cache = str(self.app.cache_dir)  # type: ignore[attr-defined]
+        default_cache = str(self.services.cache_dir)
         table = self.query_one(DataTable)
         order = [job.id for job in jobs]
         with self.app.batch_update():
@@ -205,11 +198,11 @@ class QueuePane(Vertical):
             text.append(f"  include {', '.join(request.allow_patterns)}")
         if request.ignore_patterns:
             text.append(f"  exclude {', '.join(request.ignore_patterns)}")
-        text.append(f"  → {request.local_dir or request.cache_dir or self.app.cache_dir}")  # type: ignore[attr-defined]
-        note = job.error if job.state == "failed" and job.error else job.message
+        text.append(f"  → {request.local_dir or request.cache_dir or self.services.cache_dir}")
+        note = job.error if job.state == JobState.FAILED and job.error else job.message
         if note:
             text.append("\n")
-            text.append(note, style="red" if job.state == "failed" else "yellow" if job.held else "")
+            text.append(note, style="red" if job.state == JobState.FAILED else "yellow" if job.held else "")
         detail.show_content(text)
 
     def _overall(self, jobs: list[Job]) -> str:
@@ -222,7 +215,7 @@ class QueuePane(Vertical):
             in_use = f"queue in use by another hftui ({who}): jobs here are not saved  ·  "
         if not jobs:
             return in_use + "Queue: empty"
-        return in_use + fmt.totals_line(self._controller.totals(), every_state=True)
+        return in_use + vocab.queue_totals(self._controller.totals(), every_state=True)
 
     def highlighted_job_id(self) -> str | None:
         table = self.query_one(DataTable)
@@ -267,34 +260,3 @@ class QueuePane(Vertical):
         await self._act("up" if delta < 0 else "down")
         if job_id is not None and job_id in self._order:
             self.query_one(DataTable).move_cursor(row=self._order.index(job_id), animate=False)
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        """(title, help, callback) entries this pane adds to the command palette."""
-        return (
-            (
-                "Queue: pause/resume job",
-                "Pause or resume the highlighted download (key p)",
-                self.action_toggle_pause,
-            ),
-            (
-                "Queue: cancel job",
-                "Cancel the highlighted download; finished files are kept (key x)",
-                self.action_cancel_job,
-            ),
-            ("Queue: retry job", "Queue a failed or cancelled download again (key r)", self.action_retry_job),
-            (
-                "Queue: remove job",
-                "Remove the highlighted job from the list (key delete)",
-                self.action_remove_job,
-            ),
-            (
-                "Queue: move job up",
-                "Start the highlighted job earlier (key K)",
-                lambda: self.action_move_job(-1),
-            ),
-            (
-                "Queue: move job down",
-                "Start the highlighted job later (key J)",
-                lambda: self.action_move_job(1),
-            ),
-        )

@@ -14,7 +14,7 @@ from textual.widgets import Button, Static
 
 from hftui.core.cache.cleanup import DeletionPlan
 from hftui.core.cache.names import printable
-from hftui.tui.widgets.cache_table import size_text
+from hftui.core.vocab import size as size_text
 
 MAX_LISTED = 200
 MAX_CHANGES = 6
