@@ -360,3 +360,33 @@ def test_a_download_into_a_marked_repo_refuses_it(cache: Path) -> None:
     runner.wait_idle()
     assert "a download started meanwhile" in seen.notices[-1].text
     assert (cache / MODEL_DIR).is_dir()
+
+
+def test_a_revision_added_after_the_confirmation_brings_a_new_confirmation(cache: Path) -> None:
+    controller, runner, seen = scanned(cache)
+    record = controller.records[MODEL_DIR]
+    assert record.repo_type is not None
+    old = next(rev for rev in record.revisions if "v0.9" in rev.refs)
+    controller.toggle(Mark.revision(record.repo_type, record.repo_id, old.commit_hash))
+    controller.request_delete()
+    runner.wait_idle()
+    first = seen.confirms[-1]
+    assert not first.changes
+
+    # Another process downloads into the repo between the confirmation and "yes".
+    add_revision(cache, MODEL, {"late.bin": b"downloaded after the scan"}, refs=("v2",))
+    before = state(cache)
+    controller.confirmed(first)
+    runner.wait_idle()
+
+    assert state(cache) == before  # nothing deleted
+    second = seen.confirms[-1]
+    assert second is not first and second.changes  # what changed, for the new confirmation
+    assert any(n.severity == "warning" and n.text.startswith("Nothing deleted") for n in seen.notices)
+    assert len(controller.records[MODEL_DIR].revisions) == len(record.revisions) + 1  # the row is fresh
+
+    controller.confirmed(second)
+    runner.wait_idle()
+    after = state(cache)
+    assert old.commit_hash not in after[M] and len(after[M]) == len(before[M]) - 1
+    assert seen.notices[-1].text.startswith("Freed")
