@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import MODEL, SPACE, repos_by_key, revision_with, state
+from hubfixtures import MODEL, SPACE
+from test_cleanup_support import repos_by_key, revision_with, state
 
 from hftui.settings import Settings
 from hftui.tui.app import make_app

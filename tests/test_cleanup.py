@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import DATASET, MODEL, SPACE, blob_bytes, repos_by_key, revision_with, state
+from hubfixtures import DATASET, MODEL, SPACE
+from test_cleanup_support import blob_bytes, repos_by_key, revision_with, state
 
 from hftui.core.cache.cleanup import (
     Mark,
