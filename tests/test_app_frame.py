@@ -31,7 +31,6 @@ async def test_each_pane_is_one_key_away(tmp_path: Path) -> None:
             await until(
                 pilot, lambda p=pane: app.active_pane == p and app.focused is not None, what=f"{pane} shown"
             )
-            await app.workers.wait_for_complete()
             summary = app.query_one(QueueSummary)
             assert summary.display and summary.region.height == 1, "queue summary must show on every pane"
 

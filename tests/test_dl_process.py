@@ -109,6 +109,7 @@ def test_cancel_through_the_process_stops_traffic_within_2s(make_process, tmp_pa
         seen = len(hub.requests)
         # A window closed by an event, not a sleep: another whole download, during which the
         # cancelled job must not ask the server for anything.
+        hub.set_bandwidth(None)
         other = engine.submit(DownloadRequest(OTHER)).job
         wait_for(lambda: engine.job(other.id).state == "done", timeout=60, what="the other download")
         assert [r for r in hub.requests[seen:] if SLOW in r.path] == []
