@@ -26,6 +26,7 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
+from hftui.core.cache.revalidate import PlanChanged
 from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
 from hftui.tui import actions
@@ -108,6 +109,13 @@ class CachePane(Vertical):
         gone: list[str]
         report: ExecutionReport | None = None
         title: str = ""
+
+    @dataclass
+    class PlanWentStale(Message):
+        """The cache changed between the confirmation and the deletion: nothing was deleted."""
+
+        changed: PlanChanged
+        title: str
 
     @dataclass
     class RevisionFrees(Message):
@@ -394,6 +402,15 @@ class CachePane(Vertical):
             keys = tuple(sorted(set(event.report.repos)))
             self.post_message(CacheChanged(repos=keys))
 
+    @on(PlanWentStale)
+    def _plan_went_stale(self, event: PlanWentStale) -> None:
+        self.deleting = False
+        changed = event.changed
+        lines = "\n".join(changed.changes[:4])
+        self.notify(f"{changed.summary()}\n{lines}", title=event.title, severity="warning", timeout=15)
+        if not changed.plan.is_empty or changed.plan.refused:
+            self._confirm(changed.plan, event.title, skipped=[])
+
     def _announce(self, report: ExecutionReport, title: str) -> None:
         text = summarize(report)
         if report.problems:
@@ -665,7 +682,15 @@ class CachePane(Vertical):
             (r.repo_type, r.repo_id): r for r in self.table.records.values() if r.repo_type and not r.warnings
         }
         touched = {m.repo_key: by_key[m.repo_key] for m in self.marks if m.repo_key in by_key}
-        self._plan(self.plan_generation, set(self.marks), touched, self._busy(), self.cache_dir, confirm)
+        self._plan(
+            self.plan_generation,
+            set(self.marks),
+            touched,
+            self._busy(),
+            self.cache_dir,
+            confirm,
+            list(self.table.records.values()),
+        )
 
     @work(thread=True, exclusive=True, group="cache-plan", exit_on_error=False)
     def _plan(
@@ -676,12 +701,14 @@ class CachePane(Vertical):
         busy: dict[RepoKey, str],
         cache_dir: Path,
         confirm: bool,
+        everything: list[RepoRecord],
     ) -> None:
-        from hftui.core.cache.cleanup import plan_deletion
+        from hftui.core.cache.cleanup import cross_links, plan_deletion
 
         infos = {key: record.to_cached_repo_info() for key, record in touched.items()}
         root = Path(os.path.realpath(cache_dir))
-        plan = plan_deletion(infos, marks, cache_dir=root, busy=busy)
+        reach = cross_links(everything, root)
+        plan = plan_deletion(infos, marks, cache_dir=root, busy=busy, reach=reach)
         self.post_message(self.PlanReady(generation, plan, confirm))
 
     @on(PlanReady)
@@ -727,11 +754,12 @@ class CachePane(Vertical):
         from hftui.core.cache.scan import rescan_repo
 
         try:
-            report = execute_plan(plan)
+            outcome = execute_plan(plan)
         except Exception as exc:  # a bug, not a per-item error: say so instead of staying "deleting"
-            report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
-            report.outcomes.append(Outcome("plan", plan.cache_dir, "failed", f"{type(exc).__name__}: {exc}"))
-        touched = {folder_name(t, i) for t, i in plan.repos}
+            outcome = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
+            outcome.outcomes.append(Outcome("plan", plan.cache_dir, "failed", f"{type(exc).__name__}: {exc}"))
+        report = outcome if isinstance(outcome, ExecutionReport) else None
+        touched = {folder_name(t, i) for t, i in (outcome.repos if report is None else plan.repos)}
         for loose in plan.loose_files:
             parts = (
                 loose.path.relative_to(plan.cache_dir).parts
@@ -747,6 +775,8 @@ class CachePane(Vertical):
             else:
                 gone.append(name)
         self.post_message(self.ReposRescanned(records, gone, report, title))
+        if not isinstance(outcome, ExecutionReport):
+            self.post_message(self.PlanWentStale(outcome, title))
 
     def action_prune(self) -> None:
         if self.read_only:
@@ -768,12 +798,13 @@ class CachePane(Vertical):
         busy: dict[RepoKey, str],
         cache_dir: Path,
     ) -> None:
-        from hftui.core.cache.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
+        from hftui.core.cache.cleanup import cross_links, plan_detached, plan_loose_files, plan_shared_blobs
 
         root = Path(report.cache_dir)
         infos = {k: r.to_cached_repo_info() for k, r in with_detached.items()}
+        reach = cross_links(report.repos, root)
         plans: dict[str, tuple[DeletionPlan, list[tuple[str, str]]]] = {}
-        plans["detached"] = (plan_detached(infos, cache_dir=root, busy=busy), [])
+        plans["detached"] = (plan_detached(infos, cache_dir=root, busy=busy, reach=reach), [])
         busy_dirs = [root / folder_name(t, i) for t, i in busy]
         in_progress = [
             (f.path, "a download holds its lock") for f in report.incomplete_files if f.in_progress
@@ -791,7 +822,9 @@ class CachePane(Vertical):
         plans["locks"] = (plan, [(str(p), why) for p, why in skipped])
         plans["shared"] = (
             plan_shared_blobs(
-                [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs], cache_dir=root
+                [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs],
+                cache_dir=root,
+                reach=reach,
             ),
             [],
         )
@@ -880,17 +913,18 @@ class CachePane(Vertical):
     def _compute_frees(self, record: RepoRecord) -> None:
         if record.repo_type is None or record.warnings:
             return
-        self._frees(record, Path(os.path.realpath(self.cache_dir)))
+        self._frees(record, Path(os.path.realpath(self.cache_dir)), list(self.table.records.values()))
 
     @work(thread=True, exclusive=True, group="cache-frees", exit_on_error=False)
-    def _frees(self, record: RepoRecord, cache_dir: Path) -> None:
-        from hftui.core.cache.cleanup import plan_deletion
+    def _frees(self, record: RepoRecord, cache_dir: Path, everything: list[RepoRecord]) -> None:
+        from hftui.core.cache.cleanup import cross_links, plan_deletion
 
         key = (str(record.repo_type), record.repo_id)
         infos = {key: record.to_cached_repo_info()}
+        reach = cross_links(everything, cache_dir)
         frees = {
             rev.commit_hash: plan_deletion(
-                infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=cache_dir
+                infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=cache_dir, reach=reach
             ).expected_freed_size
             for rev in record.revisions
         }
