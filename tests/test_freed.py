@@ -28,7 +28,8 @@ from hftui.core.cache.cleanup import (
 from hftui.core.cache.scan import scan_cache
 from hftui.hub import HubServer
 
-__all__ = ["cache", "template"]  # the fixtures, for modules that build on these caches
+# The fixtures are registered as `template` and `cache`; modules that build on these caches import
+# `freed_template, freed_cache` (under those names ruff sees no parameter shadowing an import).
 
 MB = 1_000_000
 SHARED = {"size": MB, "seed": "shared-weights"}
@@ -53,8 +54,8 @@ def _spec() -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", name="template")
+def freed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("freed") / "hub"
     # Plain LFS: these cases build the shared store themselves (share_with_library) where they want it.
     with HubServer(_spec(), xet=False) as hub:
@@ -64,8 +65,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def cache(template: Path, tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(name="cache")
+def freed_cache(template: Path, tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "hub"
     shutil.copytree(template, target, symlinks=True)
     yield target

@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "hftui.hub": {"hftui"},
     "hftui.tui": BASE | {"hftui.core"},
     "hftui.commands": BASE | {"hftui.core", "hftui.hub"},
-    "hftui.settings": {"hftui", "hftui.state_files"},
+    "hftui.settings": {"hftui", "hftui.state_files", "hftui.errors"},
     "hftui.state_files": set(),
     "hftui.errors": set(),
     "hftui": set(),
