@@ -85,3 +85,26 @@ def blob_bytes(cache_dir: Path) -> int:
                 if not p.is_symlink():
                     total += p.stat().st_size
     return total
+
+
+def manifest(root: Path) -> dict[str, tuple[str, str]]:
+    """Every path under `root` (symlinks not followed) with what it is: a folder, a link and its
+    target, or a file and the SHA-256 of its bytes. Equal before and after = nothing touched."""
+    import hashlib
+
+    out: dict[str, tuple[str, str]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                out[rel] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                out[rel] = ("dir", "")
+            else:
+                digest = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(chunk)
+                out[rel] = ("file", digest.hexdigest())
+    return out

@@ -56,7 +56,8 @@ def _spec() -> dict:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("freed") / "hub"
-    with HubServer(_spec()) as hub:
+    # Plain LFS: these cases build the shared store themselves (share_with_library) where they want it.
+    with HubServer(_spec(), xet=False) as hub:
         for repo in ("t/a", "t/b", "t/c", "t/x", "t/y"):
             download_into(root, hub, repo)
         download_into(root, hub, "t/a", revision="dev")
@@ -247,5 +248,5 @@ def test_a_blob_listed_by_another_groups_strategy_stays_while_its_repo_uses_it(t
     freed, report = _delete_and_measure(cache, plan)
     assert plan.expected_freed_size == freed == report.freed_size == 0
     assert [(o.kind, o.status) for o in report.problems] == [("blob", "kept")]
-    assert "still used by model/h/b" in report.problems[0].message
+    assert "still used by" in report.problems[0].message
     assert scan_cache(cache).warnings == []

@@ -48,9 +48,11 @@ CompletenessState = Literal["complete", "partial", "unknown"]
 class ScanWarning:
     """A problem found in one cache entry. `kind` is `"corrupted"` when `scan_cache_dir` reports
     the same problem (then `message` is the library's text, character for character) or `"error"`
-    for problems the library does not handle; both make the entry corrupt. `"warning"` is a
-    problem that leaves the entry usable (an unreadable tree listing, a snapshot entry linked to a
-    folder, an odd shared store): see `RepoRecord.notes` and `CacheReport.notes`."""
+    for problems the library does not handle; both make the entry corrupt, and so does `"alias"`,
+    an entry that is a symlink to the same folder as another entry (the library lists it twice; we
+    show it once, under the other). `"warning"` is a problem that leaves the entry usable (an
+    unreadable tree listing, a snapshot entry linked to a folder, an odd shared store): see
+    `RepoRecord.notes` and `CacheReport.notes`."""
 
     __slots__ = ("kind", "message", "path")
 

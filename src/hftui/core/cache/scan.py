@@ -110,6 +110,33 @@ def _top_level_names(root: str) -> list[str]:
     return names
 
 
+def find_aliases(root: str, names: list[str]) -> dict[str, str]:
+    """Top-level entries that are symlinks to the same folder as another entry: alias -> the name
+    it is shown under. That is the entry that is a real folder, else the first name in sort
+    order. Everything is resolved once, here, so the same folder is never planned twice."""
+    wanted = set(names)
+    links: list[str] = []
+    try:
+        with os.scandir(root) as it:
+            links = sorted(e.name for e in it if e.name in wanted and e.is_symlink())
+    except OSError:
+        return {}
+    if not links:
+        return {}
+    shown: dict[str, str] = {}  # real path -> name shown
+    for name in links:
+        real = os.path.realpath(os.path.join(root, name))
+        if os.path.dirname(real) == root and os.path.basename(real) in wanted:
+            shown.setdefault(real, os.path.basename(real))
+    aliases: dict[str, str] = {}
+    for name in links:
+        real = os.path.realpath(os.path.join(root, name))
+        first = shown.setdefault(real, name)
+        if first != name:
+            aliases[name] = first
+    return aliases
+
+
 # Set in each worker process by _init_worker.
 _WORKER_CONTEXT: ScanContext | None = None
 
@@ -149,7 +176,8 @@ class ScanStream:
         self._store, inodes = (
             list_store(store_dir) if self.exists and is_marked_store(store_dir) else ([], {})
         )
-        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names)
+        aliases = find_aliases(self.cache_dir, self._names) if self.exists else {}
+        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names, aliases)
         self.total = len(self._names)
         self.done = 0
         self.processes = _choose_processes(processes, self.total)
@@ -288,9 +316,9 @@ def _start_resource_tracker() -> None:
 
 
 def _choose_processes(processes: int, total: int) -> int:
-    if processes > 0:
-        return processes
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if processes > 0:
+        return min(processes, cpus, max(total, 1))  # more processes than CPUs or repos cannot help
     if total < _MIN_ENTRIES_FOR_PROCESSES or cpus < 2:
         return 1
     return min(cpus, 8)
@@ -327,4 +355,5 @@ def rescan_repo(cache_dir: str | os.PathLike[str], repo: str) -> RepoRecord:
     store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
     inodes = list_store(store_dir)[1] if is_marked_store(store_dir) else {}
     lock_names = frozenset([name]) if os.path.isdir(os.path.join(root, LOCKS_DIR_NAME, name)) else frozenset()
-    return scan_repo(ScanContext(root, inodes, lock_names), name)
+    aliases = find_aliases(root, _top_level_names(root)) if os.path.islink(os.path.join(root, name)) else {}
+    return scan_repo(ScanContext(root, inodes, lock_names, aliases), name)
