@@ -213,8 +213,8 @@ def run_job_in_process(
         default_cache = constants.HF_HUB_CACHE
     retries = int(settings.retries)
     attempt = 0
-    # Every file some attempt set out to fetch: a retry's plan lists only what is still missing,
-    # but what the job downloaded is all of them (its done line and `--json` summary say so).
+    # Every file an attempt set out to fetch (local path -> size): a retry plans only what is still
+    # missing, but a finished job reports all it downloaded.
     fetched: dict[str, int] = {}
     while True:
         if is_cancelled():
@@ -267,9 +267,10 @@ def _attempt(
     report: Callable[[dl.Progress], None],
     is_cancelled: Callable[[], bool],
     claim_space: Callable[[Path, int], int] | None,
-    fetched: dict[str, int],
+    fetched: dict[str, int] | None = None,
 ) -> dl.JobResult:
-    """One attempt in `child`: relay its messages until its result, or kill it when stopped."""
+    """One attempt in `child`: relay its messages until its result, or kill it when stopped.
+    `fetched` gathers the files the attempt planned (local path -> size)."""
     planned: list[KeptFile] = []
     started = time.time()
     bytes_total = files_total = 0
@@ -314,8 +315,9 @@ def _attempt(
             report(progress)
         elif kind == "plan":
             planned = [KeptFile(path, size) for path, size in message[1]]
-            fetched.update((path, size) for path, size in message[1])
             started = message[2]
+            if fetched is not None:
+                fetched.update((str(path), int(size or 0)) for path, size in message[1])
         elif kind == "claim":
             others = claim_space(Path(message[1]), int(message[2])) if claim_space is not None else 0
             try:
