@@ -923,8 +923,13 @@ class CachePane(Vertical):
         infos = {key: record.to_cached_repo_info()}
         reach = cross_links(everything, cache_dir)
         frees = {
+            # A figure, not a deletion: a live writer must not turn it into 0.
             rev.commit_hash: plan_deletion(
-                infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=cache_dir, reach=reach
+                infos,
+                [Mark.revision(*key, rev.commit_hash)],
+                cache_dir=cache_dir,
+                reach=reach,
+                check_writers=False,
             ).expected_freed_size
             for rev in record.revisions
         }
