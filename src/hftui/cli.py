@@ -14,12 +14,14 @@ from hftui import __version__
 from hftui.commands import download as download_command
 from hftui.commands import hub_serve as hub_serve_command
 from hftui.commands import scan as scan_command
+from hftui.commands import update as update_command
 from hftui.errors import UsageError
 from hftui.settings import Settings, SettingsProblem
 
 SUBCOMMANDS = {
     "scan": scan_command,
     "download": download_command,
+    "update": update_command,
     "hub-serve": hub_serve_command,
 }
 

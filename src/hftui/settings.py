@@ -73,6 +73,8 @@ class Settings:
     scan_processes: int = 0
     """Processes used to scan the cache; 0 picks by CPU count and cache size."""
 
+    update_check_minutes: int = 60
+    """Minutes a Hub update check of a repo stays fresh (kept in the state dir); 0 asks the Hub every time."""
     keymap: dict[str, str] = field(default_factory=dict)
     """A `[keymap]` table: action id = "keys" (e.g. `"browse.search" = "f"`, `"queue.pause" = "space,p"`);
     `?` lists every action's id. Unknown ids are reported and ignored."""
