@@ -6,7 +6,6 @@ checked against the rules below, and the module-level imports must not form a cy
   tui       the Textual views: core, settings, errors
   commands  the headless subcommands: core, the hub server (hub-serve), settings, errors
   cli       the entry point: anything
-  settings and state_files (moving a corrupt state file aside) sit below everything
 
 (An AST walk rather than import-linter: no extra dependency, and lazy imports inside functions
 count too, which import-linter does not see.)
@@ -22,14 +21,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-BASE = {"hftui", "hftui.settings", "hftui.errors", "hftui.state_files"}
+BASE = {"hftui", "hftui.settings", "hftui.errors"}
 ALLOWED: dict[str, set[str]] = {
     "hftui.core": BASE,
     "hftui.hub": {"hftui"},
     "hftui.tui": BASE | {"hftui.core"},
     "hftui.commands": BASE | {"hftui.core", "hftui.hub"},
-    "hftui.settings": {"hftui", "hftui.state_files", "hftui.errors"},
-    "hftui.state_files": set(),
+    "hftui.settings": {"hftui", "hftui.errors"},
     "hftui.errors": set(),
     "hftui": set(),
     "hftui.cli": BASE | {"hftui.core", "hftui.hub", "hftui.tui", "hftui.commands"},

@@ -719,7 +719,12 @@ class CacheController:
             reach = cross_links(everything, root)
             return {
                 rev.commit_hash: plan_deletion(
-                    infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=root, reach=reach
+                    # A figure, not a deletion: a live writer must not turn it into 0.
+                    infos,
+                    [Mark.revision(*key, rev.commit_hash)],
+                    cache_dir=root,
+                    reach=reach,
+                    check_writers=False,
                 ).expected_freed_size
                 for rev in record.revisions
             }
