@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
@@ -73,6 +73,7 @@ __all__ = [
     "SharedBlob",
     "iter_scan",
     "rescan_repo",
+    "rescan_repos",
     "scan_cache",
 ]
 
@@ -350,10 +351,27 @@ def rescan_repo(cache_dir: str | os.PathLike[str], repo: str) -> RepoRecord:
     its path), e.g. to refresh a row after a deletion. Use `CacheReport.with_repo` to fold it
     into a report. A folder that is gone comes back as a corrupt record
     ("Repo path is not a directory")."""
+    return rescan_repos(cache_dir, [repo])[0]
+
+
+def rescan_repos(
+    cache_dir: str | os.PathLike[str], repos: Iterable[str], *, cancel: Cancel = None
+) -> list[RepoRecord]:
+    """`rescan_repo` for many entries, listing the shared blob store once for all of them (a bulk
+    deletion rescans thousands of repos). Stops early, with what it has, once `cancel` is set."""
     root = _root_of(cache_dir)
-    name = os.path.basename(os.path.normpath(os.fspath(repo)))
     store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
     inodes = list_store(store_dir)[1] if is_marked_store(store_dir) else {}
-    lock_names = frozenset([name]) if os.path.isdir(os.path.join(root, LOCKS_DIR_NAME, name)) else frozenset()
-    aliases = find_aliases(root, _top_level_names(root)) if os.path.islink(os.path.join(root, name)) else {}
-    return scan_repo(ScanContext(root, inodes, lock_names, aliases), name)
+    names = [os.path.basename(os.path.normpath(os.fspath(repo))) for repo in repos]
+    locks_root = os.path.join(root, LOCKS_DIR_NAME)
+    lock_names = frozenset(name for name in names if os.path.isdir(os.path.join(locks_root, name)))
+    # Aliases matter only for a folder that is itself a symlink: list the cache once if any is.
+    linked = any(os.path.islink(os.path.join(root, name)) for name in names)
+    aliases = find_aliases(root, _top_level_names(root)) if linked else {}
+    ctx = ScanContext(root, inodes, lock_names, aliases)
+    records: list[RepoRecord] = []
+    for name in names:
+        if records and _is_cancelled(cancel):
+            break
+        records.append(scan_repo(ctx, name))
+    return records

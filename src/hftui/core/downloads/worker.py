@@ -213,6 +213,9 @@ def run_job_in_process(
         default_cache = constants.HF_HUB_CACHE
     retries = int(settings.retries)
     attempt = 0
+    # Every file an attempt set out to fetch (local path -> size): a retry plans only what is still
+    # missing, but a finished job reports all it downloaded.
+    fetched: dict[str, int] = {}
     while True:
         if is_cancelled():
             return dl.JobResult(dl.JobOutcome.CANCELLED)
@@ -238,7 +241,9 @@ def run_job_in_process(
                 attempts_used=attempt,
             )
         spec = JobSpec(request, settings, endpoint, token, default_cache)
-        result = _attempt(child, spec, request, report, is_cancelled, claim_space)
+        result = _attempt(child, spec, request, report, is_cancelled, claim_space, fetched)
+        if result.status == dl.JobOutcome.DONE and fetched:
+            return replace(result, bytes_total=sum(fetched.values()), files_total=len(fetched))
         if result.status != dl.JobOutcome.FAILED or not result.transient:
             return result
         if result.progressed:
@@ -262,8 +267,10 @@ def _attempt(
     report: Callable[[dl.Progress], None],
     is_cancelled: Callable[[], bool],
     claim_space: Callable[[Path, int], int] | None,
+    fetched: dict[str, int] | None = None,
 ) -> dl.JobResult:
-    """One attempt in `child`: relay its messages until its result, or kill it when stopped."""
+    """One attempt in `child`: relay its messages until its result, or kill it when stopped.
+    `fetched` gathers the files the attempt planned (local path -> size)."""
     planned: list[KeptFile] = []
     started = time.time()
     bytes_total = files_total = 0
@@ -309,6 +316,8 @@ def _attempt(
         elif kind == "plan":
             planned = [KeptFile(path, size) for path, size in message[1]]
             started = message[2]
+            if fetched is not None:
+                fetched.update((str(path), int(size or 0)) for path, size in message[1])
         elif kind == "claim":
             others = claim_space(Path(message[1]), int(message[2])) if claim_space is not None else 0
             try:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from hftui.core.cache.names import printable
+
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
 from hftui.core.vocab import ago
 from hftui.core.vocab import size as size_text
@@ -100,7 +102,8 @@ class CacheTable(DataTable[Any]):
 
     def _cells(self, record: RepoRecord, marked: bool, now: float) -> list[Any]:
         size = self.size_of(record.name)
-        name = KeyedText(record.repo_id if record.repo_type else record.name)
+        # Folder names may hold newlines or escape sequences: one visible line per row.
+        name = KeyedText(printable(record.repo_id if record.repo_type else record.name))
         name.row_name = record.name
         if record.warnings:
             name.stylize("bold")
@@ -113,7 +116,7 @@ class CacheTable(DataTable[Any]):
             self.status_text(record),
             Text(str(record.nb_files), justify="right"),
             Text(str(len(record.revisions)), justify="right"),
-            ", ".join(sorted(record.refs)) or "-",
+            printable(", ".join(sorted(record.refs))) or "-",
             ago(record.last_accessed, now),
             ago(record.last_modified, now),
         ]
