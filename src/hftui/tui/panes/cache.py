@@ -170,6 +170,7 @@ class CachePane(Vertical):
         self._pending: deque[RepoRecord] = deque()
         """Rows waiting to be added a slice at a time (see `_add_pending`)."""
         self._adding = False
+        self._held_notices: list[Notice] = []
 
     @property
     def controller(self) -> CacheController:
@@ -360,6 +361,9 @@ class CachePane(Vertical):
         finally:
             self._adding = False
         self.update_header()
+        held, self._held_notices = self._held_notices, []
+        for notice in held:
+            self.show_notice(notice)
 
     def _put(self, records: Iterable[RepoRecord], *, resort: bool = True) -> None:
         table = self.table
@@ -436,11 +440,13 @@ class CachePane(Vertical):
         self.controller.repos_changed(repos)
 
     def show_notice(self, notice: Notice) -> None:
-        # After the next refresh, so the notification's time starts once the screen shows the
-        # change it reports (a bulk deletion used to expire its "Freed" before the repaint).
-        self.call_after_refresh(
-            self.notify, notice.text, title=notice.title, severity=notice.severity, timeout=notice.timeout
-        )
+        # A notification's time starts when it is raised: while rows are still being added (a
+        # bulk deletion rebuilds the table a slice at a time) it waits for the table to show the
+        # change it reports, so it never expires before the screen catches up.
+        if self._adding or self._pending:
+            self._held_notices.append(notice)
+            return
+        self.notify(notice.text, title=notice.title, severity=notice.severity, timeout=notice.timeout)
 
     # -- navigation ---------------------------------------------------------------------------------
 
