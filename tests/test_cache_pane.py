@@ -669,6 +669,14 @@ async def test_the_result_notification_is_on_screen_after_a_deletion(cache: Path
         await pilot.press("space", "d")
         await settle(pilot, app)
         await pilot.press("y")
-        await settle(pilot, app)
-        toasts = [str(toast.render()) for toast in app.query("Toast")]
-        assert any("Freed" in text for text in toasts), toasts
+
+        def freed_on_screen() -> bool:
+            return any("Freed" in str(toast.render()) for toast in app.query("Toast"))
+
+        # Wait for the event (a loaded machine may take seconds to delete), not for a time.
+        for _ in range(1200):
+            if freed_on_screen() or (not pane.deleting and MODEL_DIR not in pane.table.records):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        assert freed_on_screen(), [str(toast.render()) for toast in app.query("Toast")]

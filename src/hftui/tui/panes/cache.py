@@ -173,6 +173,7 @@ class CachePane(Vertical):
         self._adding = False
         self.updates = CacheUpdates(self)
         self._checked_report: CacheReport | None = None
+        self._held_notices: list[Notice] = []
 
     @property
     def controller(self) -> CacheController:
@@ -365,6 +366,9 @@ class CachePane(Vertical):
         finally:
             self._adding = False
         self.update_header()
+        held, self._held_notices = self._held_notices, []
+        for notice in held:
+            self.show_notice(notice)
 
     def _put(self, records: Iterable[RepoRecord], *, resort: bool = True) -> None:
         table = self.table
@@ -480,11 +484,13 @@ class CachePane(Vertical):
             self.notify(text, title=title, timeout=12)
 
     def show_notice(self, notice: Notice) -> None:
-        # After the next refresh, so the notification's time starts once the screen shows the
-        # change it reports (a bulk deletion used to expire its "Freed" before the repaint).
-        self.call_after_refresh(
-            self.notify, notice.text, title=notice.title, severity=notice.severity, timeout=notice.timeout
-        )
+        # A notification's time starts when it is raised: while rows are still being added (a
+        # bulk deletion rebuilds the table a slice at a time) it waits for the table to show the
+        # change it reports, so it never expires before the screen catches up.
+        if self._adding or self._pending:
+            self._held_notices.append(notice)
+            return
+        self.notify(notice.text, title=notice.title, severity=notice.severity, timeout=notice.timeout)
 
     # -- navigation ---------------------------------------------------------------------------------
 
