@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 from hubfixtures import BIG, GATED, MIB, MODEL, hub_server, small_spec  # noqa: F401
 
 from hftui.core.downloads.engine import DownloadEngine, EngineEvent
@@ -33,14 +34,6 @@ def timing_spec(*, xet: bool = False) -> dict[str, Any]:
         {"id": OTHER, "type": "model", "branches": {"main": {"files": {"other.bin": {"size": 3 * MIB}}}}},
     ]
     return spec
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def sha256(path: Path) -> str:
@@ -166,12 +159,14 @@ def test_cancel_and_pause_stop_traffic_within_2s_while_other_job_goes_on(
         )
         wait_for(lambda: engine.job(slow.id).files_done >= 1, what="small.json done")
 
-        started = time.monotonic()
         engine.cancel(big.id)
         engine.pause(slow.id)
-        wait_for(lambda: not ({big.id, slow.id} & set(engine._threads)), timeout=5, what="threads to stop")
-        stopped_after = time.monotonic() - started
-        assert stopped_after < 2.0, f"traffic stopped after {stopped_after:.2f} s"
+        # Traffic stops within 2 s: a budget for the event, not a measurement.
+        wait_for(
+            lambda: not ({big.id, slow.id} & set(engine.running_ids())),
+            timeout=2.0,
+            what="threads to stop within 2 s",
+        )
         assert engine.job(big.id).state == "cancelled" and engine.job(slow.id).state == "paused"
 
         # No request for the stopped repos afterwards; the other job keeps going.
@@ -368,10 +363,12 @@ def test_pause_of_a_stalled_body_frees_the_slot_at_once(xet: bool, engine_factor
         # (The server records a request when it has answered: the stalled one shows after the stall.)
         wait_for(lambda: engine.job(job.id).state == "running", what="the transfer of weights.bin")
         time.sleep(0.3)  # the body is now stalled after its first 1000 bytes
-        started = time.monotonic()
         engine.pause(job.id)
-        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job thread to return")
-        assert time.monotonic() - started < 2.0
+        wait_for(
+            lambda: job.id not in engine.running_ids(),
+            timeout=2.0,
+            what="the job thread to return within 2 s",
+        )
         assert engine.job(job.id).state == "paused"
         assert incomplete_files(tmp_path / "cache") == []
         hub.clear_faults()
@@ -391,7 +388,7 @@ def test_a_paused_job_shows_what_a_resume_keeps(xet: bool, engine_factory, tmp_p
         wait_for(lambda: engine.job(job.id).files_done >= 1, what="small.json done")
         wait_for(lambda: engine.job(job.id).bytes_done > 300_000, what="weights.bin under way")
         engine.pause(job.id)
-        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
+        wait_for(lambda: job.id not in engine.running_ids(), timeout=5, what="the job to stop")
         paused = engine.job(job.id)
         small = hub.files(SLOW, "main")["small.json"].size
         assert paused.state == "paused"

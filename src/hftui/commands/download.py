@@ -140,6 +140,9 @@ def build_request(text: str, options: dict[str, Any], *, endpoint: str | None) -
     exclude = tuple(options.get("exclude") or [])
     cache_dir = options.get("dl_cache_dir")
     local_dir = options.get("dl_local_dir")
+    for flag, value in (("--cache-dir", cache_dir), ("--local-dir", local_dir)):
+        if value is not None and not str(value).strip():
+            raise LineError(f"{flag} is empty: give a path")
     try:
         return DownloadRequest(
             repo_id=ref.repo_id,

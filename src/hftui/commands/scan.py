@@ -36,14 +36,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="append",
         default=[],
         metavar="FILTER",
-        help="e.g. 'size>1GB', 'accessed>30d', 'modified<1w', 'type=model', 'refs=main', 'name=*bert*'; "
-        "repeat to AND them",
+        help="e.g. 'size>1GB', 'accessed>30d', 'modified<1w', 'type=model', 'refs=main', 'name=*bert*', "
+        "'update=available'; repeat to AND them",
     )
     parser.add_argument(
         "--sort",
         default="size",
         metavar="KEY[:asc|:desc]",
-        help="size, name, accessed, modified or files (default: size:desc)",
+        help="size, name, accessed, modified, files or update (default: size:desc)",
+    )
+    parser.add_argument(
+        "--updates",
+        action="store_true",
+        help="ask the Hub which repos have a newer revision (one request per repo, kept for "
+        "update_check_minutes); implied by an update= filter or --sort update",
     )
     parser.add_argument(
         "--processes",
@@ -89,39 +95,71 @@ def run(args: argparse.Namespace) -> int:
             f"hftui: no cache at {location.path} yet (nothing downloaded); use --cache-dir DIR to scan another one",
             file=sys.stderr,
         )
-    rows = _select(report, filters, sort, now, revisions=args.revisions)
+    updates = None
+    if args.updates or sort.key == "update" or any(f.key == "update" for f in filters):
+        updates, summary = _check_updates(report, args)
+        print(f"hftui: updates: {summary}", file=sys.stderr)
+    rows = _select(report, filters, sort, now, revisions=args.revisions, updates=updates)
     if args.json:
         # One write (json.dump() to a stream makes a system call per token), and no indent: with
         # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
-        sys.stdout.write(json.dumps(_as_json(report, rows)) + "\n")
+        sys.stdout.write(json.dumps(_as_json(report, rows, updates)) + "\n")
     else:
-        _print_table(report, rows, now, revisions=args.revisions, sort=sort)
+        _print_table(report, rows, now, revisions=args.revisions, sort=sort, updates=updates)
     return 0
+
+
+def _check_updates(report: CacheReport, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The update check of every valid repo (see `hftui update`), keyed by `type/id`, and its summary."""
+    import os
+    from pathlib import Path
+
+    from huggingface_hub.utils import logging as hf_logging
+
+    from hftui.core.hub.updates import CheckStore, UpdateChecker, default_store_path
+    from hftui.settings import load_settings
+
+    hf_logging.set_verbosity_error()
+    settings_path = getattr(args, "settings", None)
+    settings = load_settings(Path(settings_path) if settings_path else None).settings
+    checker = UpdateChecker(
+        endpoint=settings.endpoint or os.environ.get("HF_ENDPOINT") or None,
+        ttl_seconds=settings.update_check_minutes * 60,
+        store=CheckStore(default_store_path()),
+    )
+    check = checker.check(report.valid_repos)
+    return {f"{key[0]}/{key[1]}": result for key, result in check.results.items()}, check.summary()
 
 
 Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]
 
 
 def _select(
-    report: CacheReport, filters: list[Filter], sort: SortSpec, now: float, *, revisions: bool
+    report: CacheReport,
+    filters: list[Filter],
+    sort: SortSpec,
+    now: float,
+    *,
+    revisions: bool,
+    updates: dict[str, Any] | None = None,
 ) -> Rows:
     from hftui.core.cache.filters import matches, sort_repos
 
     rows: Rows = []
-    for repo in sort_repos(report.repos, sort):
+    for repo in sort_repos(report.repos, sort, updates=updates):
         ordered = sorted(repo.revisions, key=lambda rev: (-rev.last_modified, rev.commit_hash))
         if revisions and filters:
             # Like `hf cache ls --revisions`: each filter applies to the revision's own figures.
-            kept = [rev for rev in ordered if matches(repo, filters, now=now, revision=rev)]
-            if kept or (not repo.revisions and matches(repo, filters, now=now)):
+            kept = [rev for rev in ordered if matches(repo, filters, now=now, revision=rev, updates=updates)]
+            if kept or (not repo.revisions and matches(repo, filters, now=now, updates=updates)):
                 rows.append((repo, kept))
-        elif matches(repo, filters, now=now):
+        elif matches(repo, filters, now=now, updates=updates):
             rows.append((repo, ordered))
     return rows
 
 
-def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
-    return {
+def _as_json(report: CacheReport, rows: Rows, updates: dict[str, Any] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "schema_version": JSON_SCHEMA_VERSION,
         "cache_dir": report.cache_dir,
         "exists": report.exists,
@@ -180,6 +218,12 @@ def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
             for warning in sorted(report.warnings + report.notes, key=lambda warning: warning.path)
         ],
     }
+    if updates is not None:
+        # Only with --updates (or an update= filter / sort): `update` per repo, as `hftui update --json` has it.
+        for item in data["repos"]:
+            found = updates.get(item["cache_id"])
+            item["update"] = found.to_json() if found is not None else None
+    return data
 
 
 def _status(repo: RepoRecord) -> str:
@@ -199,7 +243,13 @@ def _revision_status(rev: RevisionRecord) -> str:
 
 
 def _print_table(
-    report: CacheReport, rows: Rows, now: float, *, revisions: bool, sort: SortSpec | None = None
+    report: CacheReport,
+    rows: Rows,
+    now: float,
+    *,
+    revisions: bool,
+    sort: SortSpec | None = None,
+    updates: dict[str, Any] | None = None,
 ) -> None:
     from hftui.core.cache.filters import SortSpec, sort_revisions
 
@@ -212,7 +262,7 @@ def _print_table(
         headers = ["ID", "REVISION", "SIZE", "FILES", "LAST_MODIFIED", "REFS", "STATUS"]
         right = {2, 3}
         entries = [(repo, rev) for repo, revs in rows if not repo.corrupt for rev in revs]
-        for repo, rev in sort_revisions(entries, sort or SortSpec()):
+        for repo, rev in sort_revisions(entries, sort or SortSpec(), updates=updates):
             table.append(
                 [
                     repo.cache_id,
@@ -246,6 +296,10 @@ def _print_table(
                     _status(repo),
                 ]
             )
+    if updates is not None and not revisions:
+        headers.append("UPDATE")
+        for row, (repo, _) in zip(table, rows, strict=True):
+            row.append(_update_cell(updates.get(repo.cache_id)) if not repo.corrupt else "")
     widths = [max([_width(headers[i])] + [_width(row[i]) for row in table]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
@@ -284,6 +338,15 @@ def _print_table(
     print(". ".join(parts) + ".")
     for warning in warnings:
         print(f"warning: {warning.message}")
+
+
+def _update_cell(update: Any) -> str:
+    """`update available (12.3 MB to fetch)`, `not checked (rate limited)`, `up to date`."""
+    if update is None:
+        return "not checked"
+    if update.state == "update available" and update.bytes_to_fetch is not None:
+        return f"{update.label} ({vocab.size(update.bytes_to_fetch)} to fetch)"
+    return str(update.label)
 
 
 def _width(text: str) -> int:

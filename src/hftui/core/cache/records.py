@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,9 +48,11 @@ CompletenessState = Literal["complete", "partial", "unknown"]
 class ScanWarning:
     """A problem found in one cache entry. `kind` is `"corrupted"` when `scan_cache_dir` reports
     the same problem (then `message` is the library's text, character for character) or `"error"`
-    for problems the library does not handle; both make the entry corrupt. `"warning"` is a
-    problem that leaves the entry usable (an unreadable tree listing, a snapshot entry linked to a
-    folder, an odd shared store): see `RepoRecord.notes` and `CacheReport.notes`."""
+    for problems the library does not handle; both make the entry corrupt, and so does `"alias"`,
+    an entry that is a symlink to the same folder as another entry (the library lists it twice; we
+    show it once, under the other). `"warning"` is a problem that leaves the entry usable (an
+    unreadable tree listing, a snapshot entry linked to a folder, an odd shared store): see
+    `RepoRecord.notes` and `CacheReport.notes`."""
 
     __slots__ = ("kind", "message", "path")
 
@@ -488,10 +490,25 @@ class CacheReport:
     def with_repo(self, record: RepoRecord) -> CacheReport:
         """A new report with `record` (e.g. from `rescan_repo` after a deletion) replacing the entry
         of the same folder, or removing it when the folder is gone; totals are recomputed."""
-        repos = [repo for repo in self.repos if repo.name != record.name]
-        if os.path.lexists(record.repo_path):
-            repos.append(record)
-        return build_report(self.cache_dir, self.exists, repos, self.orphan_lock_files)
+        return self.with_repos([record])
+
+    def with_repos(
+        self,
+        records: Iterable[RepoRecord] = (),
+        *,
+        gone: Iterable[str] = (),
+        removed_paths: Collection[str] = (),
+    ) -> CacheReport:
+        """A new report with `records` replacing the entries of the same folders (dropped when the
+        folder no longer exists), the folders named in `gone` dropped, and the orphaned lock files in
+        `removed_paths` forgotten. Totals are recomputed once, so folding in a bulk deletion costs
+        one pass over the cache, not one per repo."""
+        replaced = {record.name: record for record in records}
+        dropped = set(gone) | set(replaced)
+        repos = [repo for repo in self.repos if repo.name not in dropped]
+        repos.extend(record for record in replaced.values() if os.path.lexists(record.repo_path))
+        orphans = [lock for lock in self.orphan_lock_files if lock.path not in removed_paths]
+        return build_report(self.cache_dir, self.exists, repos, orphans)
 
     def to_hf_cache_info(self, repos: Sequence[RepoRecord] | None = None) -> HFCacheInfo:
         """huggingface_hub's `HFCacheInfo` for all valid repos (equal to `scan_cache_dir`'s, warnings

@@ -53,15 +53,21 @@ def _error(exc: OSError, path: str, what: str) -> _Corrupt:
 class ScanContext:
     """What every repo scan needs to know about the cache as a whole."""
 
-    __slots__ = ("lock_names", "root", "store_dir", "store_inodes")
+    __slots__ = ("aliases", "lock_names", "root", "store_dir", "store_inodes")
 
     def __init__(
-        self, root: str, store_inodes: dict[tuple[int, int], str], lock_names: frozenset[str]
+        self,
+        root: str,
+        store_inodes: dict[tuple[int, int], str],
+        lock_names: frozenset[str],
+        aliases: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
         self.store_inodes = store_inodes
         self.lock_names = lock_names
+        self.aliases = aliases or {}
+        """Top-level names that are symlinks to the same folder as another entry -> that entry."""
 
 
 def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
@@ -72,6 +78,14 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
     record.lock_files = scan_locks(locks_dir, name) if locks_dir else ()
     record.incomplete_files = scan_incomplete(repo_path, name, record.lock_files)
     try:
+        shown_as = ctx.aliases.get(name)
+        if shown_as is not None:
+            # Scanning it too would show one folder twice and let a plan reach it by two names.
+            raise _Corrupt(
+                "alias",
+                f"Same folder as {shown_as} (a symlink to it): shown once, as {shown_as}: {repo_path}",
+                repo_path,
+            )
         _fill_repo(ctx, record)
     except _Corrupt as exc:
         record.warnings = [exc.warning]

@@ -228,9 +228,9 @@ def run_job_in_process(
         default_cache = constants.HF_HUB_CACHE
     retries = int(settings.retries)
     attempt = 0
+    # Every file an attempt set out to fetch (local path -> size): a retry plans only what is still
+    # missing, but a finished job reports all it downloaded.
     fetched: dict[str, int] = {}
-    """Every file some attempt set out to fetch (by local path): a retry plans only what is still
-    missing, but what the job downloaded is all of them (reported when it is done)."""
     while True:
         if is_cancelled():
             return dl.JobResult(dl.JobOutcome.CANCELLED)
@@ -282,9 +282,10 @@ def _attempt(
     report: Callable[[dl.Progress], None],
     is_cancelled: Callable[[], bool],
     claim_space: Callable[[Path, int], int] | None,
-    fetched: dict[str, int],
+    fetched: dict[str, int] | None = None,
 ) -> dl.JobResult:
-    """One attempt in `child`: relay its messages until its result, or kill it when stopped."""
+    """One attempt in `child`: relay its messages until its result, or kill it when stopped.
+    `fetched` gathers the files the attempt planned (local path -> size)."""
     planned: list[KeptFile] = []
     started = time.time()
     bytes_total = files_total = 0
@@ -330,7 +331,8 @@ def _attempt(
         elif kind == "plan":
             planned = [KeptFile(path, size) for path, size in message[1]]
             started = message[2]
-            fetched.update((f.local_path, int(f.file_size or 0)) for f in planned)
+            if fetched is not None:
+                fetched.update((str(path), int(size or 0)) for path, size in message[1])
         elif kind == "claim":
             others = claim_space(Path(message[1]), int(message[2])) if claim_space is not None else 0
             try:
