@@ -1041,9 +1041,9 @@ class _Run:
             self.report.cancelled = True
         return self.report.cancelled
 
-    def step(self) -> None:
-        self.done += 1
-        if self.progress is not None:
+    def step(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress is not None and count > 0:
             self.progress(min(self.done, self.total), self.total)
 
     def record(self, kind: str, path: Path, status: Status, message: str = "") -> None:
@@ -1067,7 +1067,7 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
             reason = find_writers(plan.cache_dir, [work.name], state_dir=run.state_dir).reason(work.name)
         if reason is not None:
             run.record("repo", work.path, "refused", f"not started: {reason}")
-            run.done += skip
+            run.step(skip)
             return
         folder = work.basis.folder
         if folder is not None and folder.linked:
@@ -1093,12 +1093,12 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
                     f"not started: the repo folder is a symlink to {folder.real_path}; "
                     "nothing is deleted through it",
                 )
-            run.done += skip - 1
+            run.step(skip - 1)
             return
     problem = _preflight(work)
     if problem is not None:
         run.record("repo", work.path, "refused", f"not started: {problem}")
-        run.done += skip
+        run.step(skip)
         return
 
     planned_at = plan.basis.planned_at if plan.basis is not None else 0.0
