@@ -150,6 +150,7 @@ class HubServer:
         self._faults: list[Fault] = []
         self._bandwidth: int | None = None
         self._dir_oids: dict[tuple[str, str], str] = {}
+        self._body_bytes: dict[str, int] = {}
 
     # lifecycle
 
@@ -247,6 +248,16 @@ class HubServer:
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+
+    def body_bytes(self, path_glob: str = "*") -> int:
+        """Response body bytes written to the network for paths matching `path_glob` (fnmatch on the
+        percent-decoded path, like `Fault.path_glob`): the witness for what a resume re-fetched."""
+        with self._lock:
+            return sum(n for path, n in self._body_bytes.items() if fnmatch.fnmatchcase(path, path_glob))
+
+    def _count_body(self, path: str, n: int) -> None:
+        with self._lock:
+            self._body_bytes[path] = self._body_bytes.get(path, 0) + n
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
@@ -347,6 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hftui-hub"
     timeout = _IDLE_TIMEOUT
     server: _HTTPServer
+    _body_path = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -415,6 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
         body_fault = (
             fault if fault is not None and fault.kind in ("close_after", "reset_after", "stall") else None
         )
+        self._body_path = unquote(raw_path)
         try:
             self._write_body(reply, body_fault)
         except (BrokenPipeError, ConnectionResetError):
@@ -444,12 +457,14 @@ class _Handler(BaseHTTPRequestHandler):
         rate = self.hub._bandwidth
         if rate is None:
             self.wfile.write(data)
+            self.hub._count_body(self._body_path, len(data))
             return
         step = max(1, rate // 20)
         started = time.monotonic()
         for offset in range(0, len(data), step):
             piece = data[offset : offset + step]
             self.wfile.write(piece)
+            self.hub._count_body(self._body_path, len(piece))
             ahead = (offset + len(piece)) / rate - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
