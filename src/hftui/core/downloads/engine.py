@@ -516,5 +516,6 @@ class DownloadEngine:
                     files_done=progress.files_done,
                     speed=progress.speed,
                     eta=progress.eta,
+                    message=progress.message,  # a note from the job (kept bytes discarded...)
                 )
         self._emit(EngineEvent(kind, job_id))

@@ -505,6 +505,63 @@ def kept_on_disk(to_fetch: list[Any], since: float) -> tuple[int, int] | None:
     return kept_bytes, kept_files
 
 
+def kept_partial(request: DownloadRequest, dest: Path, to_fetch: list[Any]) -> int:
+    """Bytes of the planned files kept by earlier attempts (see `hftui.core.downloads.kept`)."""
+    if request.local_dir or not to_fetch:
+        return 0
+    from hftui.core.downloads.kept import kept_for
+
+    return kept_for(dest, request.repo_id, request.repo_type, {info.filename for info in to_fetch})[0]
+
+
+def kept_now(
+    request: DownloadRequest, dest: Path, to_fetch: list[Any], since: float
+) -> tuple[int, int] | None:
+    """What a resume keeps of a stopped job: (bytes, files) of whole files on disk plus the bytes
+    of unfinished files in the kept-bytes store (files counts whole files only)."""
+    whole = kept_on_disk(to_fetch, since)
+    if whole is None:
+        return None
+    return whole[0] + kept_partial(request, dest, to_fetch), whole[1]
+
+
+def prefetch_kept(
+    request: DownloadRequest,
+    dest: Path,
+    plan: list[Any],
+    tracker: ProgressTracker,
+    settings: Any,
+    endpoint: str | None,
+    token: str | bool | None,
+    job_token: str,
+    is_cancelled: Callable[[], bool],
+) -> Any:
+    """Fetch the job's large files with kept bytes before `snapshot_download` links them
+    (`hftui.core.downloads.resume`); a failure there is classified like the library's own."""
+    from hftui.core.downloads import resume
+
+    def note(text: str) -> None:
+        tracker.message = text
+
+    try:
+        return resume.prefetch(
+            plan,
+            cache_dir=dest,
+            repo_id=request.repo_id,
+            repo_type=request.repo_type,
+            endpoint=endpoint,
+            token=token,
+            headers={JOB_HEADER: job_token},
+            stall_timeout=float(settings.stall_timeout),
+            max_workers=int(settings.max_workers),
+            on_written=tracker.add_disk,
+            note=note,
+            is_cancelled=is_cancelled,
+        )
+    except resume.PrefetchFailure as exc:
+        raise JobFailure(exc.message, transient=exc.transient) from None
+
+
 def run_job(
     request: DownloadRequest,
     *,
@@ -587,7 +644,9 @@ def run_job(
                 to_fetch = [info for info in plan if info.will_download]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
-                to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
+                # Bytes kept by earlier attempts are already on the disk: only the rest needs room.
+                kept_before = kept_partial(request, dest, to_fetch)
+                to_write = max(0, bytes_to_write(plan, local_dir=bool(request.local_dir)) - kept_before)
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
                 if short:
@@ -613,6 +672,12 @@ def run_job(
                 )
                 tracker_box["t"] = tracker
                 report(Progress("start", 0, bytes_total, 0, files_total))
+                if not request.local_dir:
+                    prefetched = prefetch_kept(
+                        request, dest, plan, tracker, settings, endpoint, token, job_token, is_cancelled
+                    )
+                    if prefetched.progressed:
+                        attempt = 0  # bytes were kept: a later fault starts its retry budget afresh
                 path = snapshot_download(
                     request.repo_id,
                     revision=commit or request.revision,
@@ -623,12 +688,16 @@ def run_job(
                 return JobResult(DONE, "", bytes_total, files_total, str(path))
             except JobCancelled:
                 return JobResult(
-                    CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                    CANCELLED, "", bytes_total, files_total, kept=kept_now(request, dest, to_fetch, started)
                 )
             except Exception as exc:
                 if is_cancelled():
                     return JobResult(
-                        CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                        CANCELLED,
+                        "",
+                        bytes_total,
+                        files_total,
+                        kept=kept_now(request, dest, to_fetch, started),
                     )
                 failure = classify(exc, request, token=secret)
                 last = tracker_box.get("t")
