@@ -139,6 +139,7 @@ def test_cancel_and_pause_stop_traffic_within_2s_while_other_job_goes_on(
         wait_for(
             lambda: all(j.bytes_done > 100_000 for j in engine.jobs()), what="all three jobs moving bytes"
         )
+        wait_for(lambda: engine.job(slow.id).files_done >= 1, what="small.json done")
 
         started = time.monotonic()
         engine.cancel(big.id)
@@ -346,12 +347,13 @@ def test_pause_of_a_stalled_body_frees_the_slot_at_once(engine_factory, tmp_path
 
 
 def test_a_paused_job_shows_what_a_resume_keeps(engine_factory, tmp_path: Path) -> None:
-    # weights.bin is partly downloaded when the job is paused: its bytes are kept (see
+    # small.json completes; weights.bin is partly downloaded when the job is paused: its bytes are kept (see
     # hftui.core.downloads.kept), so the row counts them, and the resume fetches only the rest.
     with HubServer(timing_spec()) as hub:
         hub.set_bandwidth(400_000)
         engine = engine_factory(hub)
         job = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(job.id).files_done >= 1, what="small.json done")
         wait_for(lambda: engine.job(job.id).bytes_done > 300_000, what="weights.bin under way")
         engine.pause(job.id)
         wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
@@ -359,7 +361,7 @@ def test_a_paused_job_shows_what_a_resume_keeps(engine_factory, tmp_path: Path) 
         small = hub.files(SLOW, "main")["small.json"].size
         kept = sorted((tmp_path / "cache").rglob("*.part"))
         assert len(kept) == 1 and paused.state == "paused"
-        assert (paused.bytes_done, paused.files_done) == (kept[0].stat().st_size, 0), paused
+        assert (paused.bytes_done, paused.files_done) == (small + kept[0].stat().st_size, 1), paused
         assert paused.bytes_done >= 300_000
         assert paused.bytes_total == small + 3 * MIB and paused.speed == 0 and paused.eta is None
         assert incomplete_files(tmp_path / "cache") == []

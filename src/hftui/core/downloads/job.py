@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -163,13 +164,15 @@ class ProgressTracker:
         self._report(self.snapshot())
 
 
-def make_tqdm_class(tracker: ProgressTracker) -> type:
+def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> type:
     """A tqdm look-alike bound to one job, for `snapshot_download(tqdm_class=...)`.
 
     snapshot_download creates three bars from it: the file-count bar (`hf_thread_map`, updated
     by 1 per finished file), a "Downloading bytes" transfer bar and a "Reconstructing" bar that
     gets every written chunk. We count files and written bytes; the transfer bar is ignored
     (the transport counts network bytes more finely). `update()` raises when cancelled.
+    `count_files=False` for the call that follows a pre-fetch (its file bar counts files the
+    job has counted already).
     """
 
     class JobTqdm:
@@ -190,7 +193,10 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
             amount = int(n or 0)
             self.n += amount
             if self.kind == "files":
-                tracker.add_file(amount)
+                if count_files:
+                    tracker.add_file(amount)
+                else:
+                    tracker.check_cancel()
             elif self.kind == "bytes":
                 tracker.add_disk(amount)
             else:
@@ -525,6 +531,20 @@ def kept_now(
     return whole[0] + kept_partial(request, dest, to_fetch), whole[1]
 
 
+def keep_candidates(request: DownloadRequest, to_fetch: list[Any]) -> list[Any]:
+    """Planned files fetched with kept bytes (large ones, into a cache, not forced)."""
+    if request.local_dir or request.force_download:
+        return []
+    from hftui.core.downloads import resume
+
+    return resume.candidates(to_fetch)
+
+
+def escape_glob(path: str) -> str:
+    """A pattern that matches exactly `path` (fnmatch, as the library's `filter_repo_objects`)."""
+    return re.sub(r"([*?[])", r"[\1]", path)
+
+
 def prefetch_kept(
     request: DownloadRequest,
     dest: Path,
@@ -672,17 +692,34 @@ def run_job(
                 )
                 tracker_box["t"] = tracker
                 report(Progress("start", 0, bytes_total, 0, files_total))
-                if not request.local_dir:
-                    prefetched = prefetch_kept(
-                        request, dest, plan, tracker, settings, endpoint, token, job_token, is_cancelled
+                keep = keep_candidates(request, to_fetch)
+                if keep and len(keep) < len(to_fetch):
+                    # Small files first (configs before weights), as the library alone would
+                    # deliver them; the large ones are left out of this call only.
+                    left_out = [*(request.ignore_patterns or ()), *(escape_glob(i.filename) for i in keep)]
+                    snapshot_download(
+                        request.repo_id,
+                        revision=commit or request.revision,
+                        max_workers=int(settings.max_workers),
+                        tqdm_class=make_tqdm_class(tracker),
+                        **{**common, "ignore_patterns": left_out},
                     )
+                elif keep:
+                    tracker.files_skipped = 0  # no library call counts the files already there
+                if keep:
+                    prefetched = prefetch_kept(
+                        request, dest, keep, tracker, settings, endpoint, token, job_token, is_cancelled
+                    )
+                    tracker.add_file(len(prefetched.placed))
                     if prefetched.progressed:
                         attempt = 0  # bytes were kept: a later fault starts its retry budget afresh
+                # The call that decides the job: it links the blobs placed above and fetches
+                # anything still missing (a blob another process was writing, ...).
                 path = snapshot_download(
                     request.repo_id,
                     revision=commit or request.revision,
                     max_workers=int(settings.max_workers),
-                    tqdm_class=make_tqdm_class(tracker),
+                    tqdm_class=make_tqdm_class(tracker, count_files=not keep),
                     **common,
                 )
                 return JobResult(DONE, "", bytes_total, files_total, str(path))
