@@ -392,7 +392,7 @@ def test_repo_folder_that_is_a_symlink_is_unlinked_and_frees_nothing(tmp_path: P
     assert not os.path.lexists(cache / repo_folder("ext/linked"))
     assert sorted(str(p) for p in elsewhere.rglob("*")) == before
     assert result.freed_size == 0 and result.ok
-    assert summarize(result) == "Freed 0 Bytes."
+    assert summarize(result) == "Freed 0 B."
 
 
 def test_a_blob_of_another_repo_reached_by_a_link_is_kept(tmp_path: Path) -> None:

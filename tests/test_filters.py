@@ -32,7 +32,7 @@ def _repo(
     modified_days: float = 3,
     refs: tuple[str, ...] = ("main", "v1.0"),
 ) -> RepoRecord:
-    from hftui.core.cache.scan import _UNKNOWN, RevisionRecord
+    from hftui.core.cache.records import UNKNOWN_COMPLETENESS, RevisionRecord
 
     record = RepoRecord(f"/c/{repo_type}s--{repo_id.replace('/', '--')}", f"{repo_type}s--{repo_id}")
     record.repo_id, record.repo_type = repo_id, repo_type
@@ -49,7 +49,7 @@ def _repo(
             (("x", "blobs/x"),),
             size,
             record.last_modified,
-            _UNKNOWN,
+            UNKNOWN_COMPLETENESS,
         ),
     )
     return record

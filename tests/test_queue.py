@@ -24,14 +24,8 @@ from hftui.core.downloads.job import (
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.persist import QueueInUse, QueueStore
 from hftui.core.downloads.queue import (
-    CANCELLED,
-    CHECKING,
-    DONE,
-    FAILED,
-    PAUSED,
-    QUEUED,
-    RUNNING,
     DownloadQueue,
+    JobState,
     QueueError,
 )
 from hftui.core.downloads.transport import JobCancelled
@@ -43,7 +37,7 @@ C = DownloadRequest("org/c")
 
 def run_to(queue: DownloadQueue, job_id: str, state: str) -> None:
     queue.mark_checking(job_id)
-    if state == RUNNING:
+    if state == JobState.RUNNING:
         queue.mark_running(job_id, bytes_total=100, files_total=2)
 
 
@@ -61,18 +55,18 @@ def test_submit_detects_duplicates_of_active_jobs_only() -> None:
     assert q.submit(DownloadRequest("org/a", allow_patterns=("*.json",))).accepted
     assert q.submit(DownloadRequest("org/a", local_dir="/tmp/x")).accepted
     # A finished job does not block a new identical request.
-    run_to(q, first.job.id, RUNNING)
+    run_to(q, first.job.id, JobState.RUNNING)
     q.finish(first.job.id)
     assert q.submit(A).accepted
 
 
-@pytest.mark.parametrize("state", [QUEUED, CHECKING, RUNNING, PAUSED])
+@pytest.mark.parametrize("state", [JobState.QUEUED, JobState.CHECKING, JobState.RUNNING, JobState.PAUSED])
 def test_duplicate_in_every_active_state(state: str) -> None:
     q = DownloadQueue()
     job = q.submit(A).job
-    if state in (CHECKING, RUNNING):
+    if state in (JobState.CHECKING, JobState.RUNNING):
         run_to(q, job.id, state)
-    elif state == PAUSED:
+    elif state == JobState.PAUSED:
         q.pause(job.id)
     assert q.get(job.id).state == state
     assert not q.submit(A).accepted
@@ -100,7 +94,7 @@ def test_full_lifecycle_and_progress() -> None:
     assert q.progress(job.id, bytes_done=500, files_done=1, speed=100.0, eta=5.0)
     assert (job.bytes_done, job.files_done, job.speed, job.eta) == (500, 1, 100.0, 5.0)
     q.finish(job.id)
-    assert job.state == DONE and job.bytes_done == 1000 and job.files_done == 3 and job.speed == 0
+    assert job.state == JobState.DONE and job.bytes_done == 1000 and job.files_done == 3 and job.speed == 0
     assert not q.progress(job.id, bytes_done=1)  # late tick after the end is ignored
     assert job.bytes_done == 1000
 
@@ -108,25 +102,25 @@ def test_full_lifecycle_and_progress() -> None:
 def test_pause_resume_cancel_retry_remove() -> None:
     q = DownloadQueue()
     job = q.submit(A).job
-    run_to(q, job.id, RUNNING)
+    run_to(q, job.id, JobState.RUNNING)
     q.toggle_pause(job.id)
-    assert job.state == PAUSED
+    assert job.state == JobState.PAUSED
     q.toggle_pause(job.id)
-    assert job.state == QUEUED
-    run_to(q, job.id, RUNNING)
+    assert job.state == JobState.QUEUED
+    run_to(q, job.id, JobState.RUNNING)
     with pytest.raises(QueueError, match="cannot remove a running job"):
         q.remove(job.id)
     with pytest.raises(QueueError):
         q.retry(job.id)
     q.cancel(job.id)
-    assert job.state == CANCELLED
+    assert job.state == JobState.CANCELLED
     with pytest.raises(QueueError):
         q.pause(job.id)
     q.retry(job.id)
-    assert job.state == QUEUED
-    run_to(q, job.id, CHECKING)
+    assert job.state == JobState.QUEUED
+    run_to(q, job.id, JobState.CHECKING)
     q.fail(job.id, "repo not found")
-    assert job.state == FAILED and job.error == "repo not found"
+    assert job.state == JobState.FAILED and job.error == "repo not found"
     q.retry(job.id)
     assert job.error is None
     q.pause(job.id)
@@ -148,12 +142,12 @@ def test_hold_and_interrupt() -> None:
     job = q.submit(A).job
     q.mark_checking(job.id)
     q.hold(job.id, "held: needs 5 MiB more")
-    assert job.state == PAUSED and job.held and "5 MiB" in job.message
+    assert job.state == JobState.PAUSED and job.held and "5 MiB" in job.message
     q.resume(job.id)
-    assert job.state == QUEUED and not job.held
-    run_to(q, job.id, RUNNING)
+    assert job.state == JobState.QUEUED and not job.held
+    run_to(q, job.id, JobState.RUNNING)
     q.interrupt(job.id)
-    assert job.state == QUEUED and "next launch" in job.message
+    assert job.state == JobState.QUEUED and "next launch" in job.message
 
 
 def test_move_and_totals_and_json_roundtrip() -> None:
@@ -162,7 +156,7 @@ def test_move_and_totals_and_json_roundtrip() -> None:
     assert not q.move(a.id, -1)
     assert q.move(a.id, 1)
     assert [j.id for j in q.jobs] == [b.id, a.id, c.id]
-    run_to(q, b.id, RUNNING)
+    run_to(q, b.id, JobState.RUNNING)
     q.progress(b.id, bytes_done=40, speed=10.0)
     totals = q.totals()
     assert (totals.jobs, totals.running, totals.queued, totals.bytes_done, totals.bytes_total) == (
@@ -176,7 +170,7 @@ def test_move_and_totals_and_json_roundtrip() -> None:
     assert [(j.id, j.state, j.request) for j in copy.jobs] == [(j.id, j.state, j.request) for j in q.jobs]
     views = q.views()
     views[0].state = "x"
-    assert q.jobs[0].state == RUNNING
+    assert q.jobs[0].state == JobState.RUNNING
 
 
 # -- progress adapter ----------------------------------------------------------------------

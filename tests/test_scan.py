@@ -26,7 +26,7 @@ from cachebuilders import (
 from huggingface_hub import scan_cache_dir
 from huggingface_hub.utils import _shared_blobs
 
-from hftui.core.cache import scan as scan_module
+from hftui.core.cache import layout, repo_walk
 from hftui.core.cache.scan import iter_scan, rescan_repo, scan_cache
 
 
@@ -34,11 +34,11 @@ def test_library_constants_are_mirrored() -> None:
     from huggingface_hub.constants import REPO_TYPES_MAPPING
     from huggingface_hub.utils._cache_manager import FILES_TO_IGNORE
 
-    assert set(FILES_TO_IGNORE) == scan_module.FILES_TO_IGNORE
-    assert REPO_TYPES_MAPPING == scan_module.REPO_TYPES_MAPPING
-    assert _shared_blobs.SHARED_BLOBS_DIR_NAME == scan_module.SHARED_BLOBS_DIR_NAME
-    assert _shared_blobs.SHARED_BLOBS_MARKER_NAME == scan_module.SHARED_BLOBS_MARKER_NAME
-    assert f"{_shared_blobs.SHARED_BLOBS_LAYOUT_VERSION}\n" == scan_module.SHARED_BLOBS_MARKER_CONTENT
+    assert set(FILES_TO_IGNORE) == layout.FILES_TO_IGNORE
+    assert REPO_TYPES_MAPPING == layout.REPO_TYPES_MAPPING
+    assert _shared_blobs.SHARED_BLOBS_DIR_NAME == layout.SHARED_BLOBS_DIR_NAME
+    assert _shared_blobs.SHARED_BLOBS_MARKER_NAME == layout.SHARED_BLOBS_MARKER_NAME
+    assert f"{_shared_blobs.SHARED_BLOBS_LAYOUT_VERSION}\n" == layout.SHARED_BLOBS_MARKER_CONTENT
 
 
 def test_mixed_cache_matches_library(tmp_path: Path) -> None:
@@ -411,7 +411,8 @@ def test_unusual_link_targets_are_normalised_like_the_library(tmp_path: Path) ->
 def test_path_and_descriptor_walks_agree_and_leak_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_fds: bool
 ) -> None:
-    monkeypatch.setattr(scan_module, "_USE_FDS", use_fds and scan_module._USE_FDS)
+    # The descriptor walk lives in repo_walk, which reads the flag at call time.
+    monkeypatch.setattr(repo_walk, "_USE_FDS", use_fds and repo_walk._USE_FDS)
     cache = tmp_path / "hub"
     build_mixed_cache(cache)
     for case in ("broken symlink", "refs to missing commits", "file in snapshots"):

@@ -132,11 +132,11 @@ def test_table_output(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
     assert header == ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
-    assert "partial (2 missing, 10.0 kB)" in out
+    assert "partial: 2 missing (10.0 kB)" in out
     assert "(detached)" in out
     assert "not-a-repo" in out and "corrupt" in out
-    assert "in 7 repo(s), 8 revision(s). 1 incomplete file(s) (321 Bytes). 1 stale lock(s)." in out
-    assert "1 warning(s)." in out
+    assert "in 7 repos, 8 revisions. 1 incomplete file (321 B). 1 stale lock." in out
+    assert "1 warning." in out
     assert "warning: Repo path is not a valid HuggingFace cache directory" in out
 
 
@@ -175,7 +175,7 @@ def test_missing_default_cache_is_an_empty_result_with_a_hint(
     assert data["repos"] == [] and data["size_on_disk"] == 0 and data["exists"] is False
     assert main(["scan"]) == 0
     captured = capsys.readouterr()
-    assert "no cache at" in captured.err and "0 repo(s)" in captured.out
+    assert "no cache at" in captured.err and "0 repos" in captured.out
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
@@ -259,5 +259,5 @@ def test_table_columns_line_up_with_wide_characters(
     lines = capsys.readouterr().out.splitlines()
     plain, wide = lines[2], lines[3]
     assert "模型" in wide and "plain-name" in plain
-    # "3 Bytes" ends in the same terminal column on both rows (a CJK character takes two)
-    assert wide.index("3 Bytes") + 2 == plain.index("3 Bytes")
+    # "3 B" ends in the same terminal column on both rows (a CJK character takes two)
+    assert wide.index("3 B") + 2 == plain.index("3 B")

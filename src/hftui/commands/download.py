@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from hftui.core import vocab
+from hftui.core.downloads.queue import JobState
+
 
 def _add_job_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     sup = argparse.SUPPRESS if defaults else None
     parser.add_argument(
         "--repo-type",
-        choices=["model", "dataset", "space"],
+        choices=vocab.REPO_TYPES,
         default=sup,
         help="repo type when REPO names none (default: model)",
     )
@@ -196,26 +199,24 @@ class _Display:
             self.out.flush()
 
     def job_line(self, job: Any) -> str:
-        from hftui.core.downloads import format as fmt
-
         total = job.bytes_total
         pct = f"{100 * job.bytes_done / total:5.1f}%" if total else "     "
         files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else "-"
         extra = f"  {job.message}" if job.message else ""
         return (
-            f"{job.title[:40]:<40} {job.state:<9} {pct} {fmt.size(job.bytes_done):>10} / {fmt.size(total):<10} "
-            f"files {files:<7} {fmt.speed(job.speed):>12}  ETA {fmt.duration(job.eta)}{extra}"
+            f"{job.title[:40]:<40} {job.state:<9} {pct} {vocab.size(job.bytes_done):>10} / {vocab.size(total):<10} "
+            f"files {files:<7} {vocab.speed(job.speed):>12}  ETA {vocab.duration(job.eta)}{extra}"
         )
 
     def final_line(self, job: Any) -> str:
-        from hftui.core.downloads import format as fmt
-
-        if job.state == "done":
+        if job.state == JobState.DONE:
             files = job.files_total or 0
             if not files:
                 return f"done      {job.title}  (already cached)"
-            return f"done      {job.title}  ({fmt.size(job.bytes_total or 0)}, {files} file{'' if files == 1 else 's'})"
-        if job.state == "failed":
+            return (
+                f"done      {job.title}  ({vocab.size(job.bytes_total or 0)}, {vocab.count(files, 'file')})"
+            )
+        if job.state == JobState.FAILED:
             return f"failed    {job.title}: {job.error}"
         return f"{job.state:<9} {job.title}" + (f": {job.message}" if job.message else "")
 
@@ -244,7 +245,10 @@ class _Display:
                         "message": job.message or None,
                     }
                 )
-            elif job.state == "running" and now - self.last_progress.get(job.id, 0) >= self.json_interval:
+            elif (
+                job.state == JobState.RUNNING
+                and now - self.last_progress.get(job.id, 0) >= self.json_interval
+            ):
                 self.last_progress[job.id] = now
                 self.emit_json(
                     {
@@ -261,9 +265,9 @@ class _Display:
                 )
         elif self.mode == "plain":
             line = None
-            if changed and job.state in ("done", "failed", "cancelled", "paused"):
+            if changed and job.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.PAUSED):
                 line = self.final_line(job)
-            elif job.state == "running" and (
+            elif job.state == JobState.RUNNING and (
                 changed or now - self.last_progress.get(job.id, 0) >= self.plain_interval
             ):
                 line = self.job_line(job)
@@ -272,13 +276,13 @@ class _Display:
                 with self.lock:
                     self.out.write(line + "\n")
                     self.out.flush()
-        elif changed and job.state in ("done", "failed", "cancelled", "paused"):
+        elif changed and job.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.PAUSED):
             self.redraw(permanent=[self.final_line(job)])
 
     def redraw(self, permanent: list[str] | None = None) -> None:
         if self.mode != "tty" or self.engine is None:
             return
-        jobs = [j for j in self.engine.jobs() if j.state in ("checking", "running")]
+        jobs = [j for j in self.engine.jobs() if j.state in (JobState.CHECKING, JobState.RUNNING)]
         try:
             width = os.get_terminal_size(self.out.fileno()).columns
         except (OSError, ValueError):
@@ -402,7 +406,7 @@ def _run_engine(
     display.redraw()
     engine.shutdown(0.5)
     jobs = engine.jobs()
-    failed = [j for j in jobs if j.state != "done"]
+    failed = [j for j in jobs if j.state != JobState.DONE]
     code = 1 if failed or line_errors else 0
     if mode == "json":
         display.emit_json(
@@ -411,7 +415,7 @@ def _run_engine(
                 "jobs": len(jobs),
                 "done": len(jobs) - len(failed),
                 "failed": len(failed),
-                "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == "done"),
+                "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == JobState.DONE),
                 "exit_code": code,
             }
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from hftui.core import vocab
+
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter, SortSpec
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
@@ -190,19 +192,15 @@ def _status(repo: RepoRecord) -> str:
 
 
 def _revision_status(rev: RevisionRecord) -> str:
-    from humanize import naturalsize
-
     done = rev.completeness
     if done.state == "partial":
-        return f"partial ({len(done.missing_files)} missing, {naturalsize(done.missing_bytes)})"
+        return vocab.partial_text(len(done.missing_files), done.missing_bytes)
     return "complete" if done.state == "complete" else "unknown"
 
 
 def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool) -> None:
-    from humanize import naturalsize, naturaltime
-
     def age(timestamp: float) -> str:
-        return naturaltime(max(0.0, now - timestamp)) if timestamp else "-"
+        return vocab.ago(timestamp, now)
 
     headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
     table: list[list[str]] = []
@@ -213,7 +211,7 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
         table.append(
             [
                 repo.cache_id,
-                naturalsize(repo.size_on_disk),
+                vocab.size(repo.size_on_disk),
                 str(repo.nb_files),
                 str(len(repo.revisions)),
                 age(repo.last_accessed),
@@ -227,7 +225,7 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
                 table.append(
                     [
                         f"  {rev.commit_hash[:12]}",
-                        naturalsize(rev.size_on_disk),
+                        vocab.size(rev.size_on_disk),
                         str(rev.nb_files),
                         "",
                         "",
@@ -257,19 +255,21 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
     )
     shown_all = len(rows) == len(report.repos)
     total = report.size_on_disk if shown_all else sum(repo.size_on_disk for repo in valid)
-    parts = [f"\n{naturalsize(total)} on disk in {len(valid)} repo(s), {nb_revisions} revision(s)"]
+    parts = [
+        f"\n{vocab.size(total)} on disk in {vocab.count(len(valid), 'repo')}, {vocab.count(nb_revisions, 'revision')}"
+    ]
     if report.incomplete_files:
         size = sum(item.size_on_disk for item in report.incomplete_files)
-        parts.append(f"{len(report.incomplete_files)} incomplete file(s) ({naturalsize(size)})")
+        parts.append(f"{vocab.count(len(report.incomplete_files), 'incomplete file')} ({vocab.size(size)})")
     if report.stale_locks:
-        parts.append(f"{len(report.stale_locks)} stale lock(s)")
+        parts.append(vocab.count(len(report.stale_locks), "stale lock"))
     if report.unreferenced_shared_blobs:
         size = sum(blob.size_on_disk for blob in report.unreferenced_shared_blobs)
         parts.append(
-            f"{len(report.unreferenced_shared_blobs)} unreferenced shared blob(s) ({naturalsize(size)})"
+            f"{vocab.count(len(report.unreferenced_shared_blobs), 'unreferenced shared blob')} ({vocab.size(size)})"
         )
     warnings = report.warnings
-    parts.append(f"{len(warnings)} warning(s)")
+    parts.append(vocab.count(len(warnings), "warning"))
     print(". ".join(parts) + ".")
     for warning in warnings:
         print(f"warning: {warning.message}")

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hftui.core.downloads import format as fmt
+from hftui.core import vocab
 from hftui.core.downloads.engine import EngineEvent, LoadReport
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.persist import QueueStore
 from hftui.core.downloads.process import EngineProcess, EngineUnavailable
-from hftui.core.downloads.queue import Job, QueueError, QueueTotals
+from hftui.core.downloads.queue import Job, JobState, QueueError, QueueTotals
 
 if TYPE_CHECKING:
     from hftui.tui.app import HfTuiApp
@@ -177,7 +177,9 @@ class DownloadsController:
         titles = []
         for job in engine.jobs():
             if job.id in job_ids:
-                titles.append(f"• {job.title}  ({fmt.size(job.bytes_done)} of {fmt.size(job.bytes_total)})")
+                titles.append(
+                    f"• {job.title}  ({vocab.size(job.bytes_done)} of {vocab.size(job.bytes_total)})"
+                )
         body = "\n".join(titles[:15]) + (f"\n… and {len(titles) - 15} more" if len(titles) > 15 else "")
 
         async def answer(resume: bool | None) -> None:
@@ -267,7 +269,7 @@ class DownloadsController:
         try:
             if action == "toggle_pause":
                 job = engine.toggle_pause(job_id)
-                return f"{'Paused' if job.state == 'paused' else 'Resumed'}: {job.title}"
+                return f"{'Paused' if job.state == JobState.PAUSED else 'Resumed'}: {job.title}"
             if action == "cancel":
                 return f"Cancelled: {engine.cancel(job_id).title}"
             if action == "retry":
@@ -291,7 +293,7 @@ class DownloadsController:
         return 0 if self.engine is None else self.engine.running_count()
 
     def summary_text(self) -> str:
-        return "Queue: empty" if self.engine is None else fmt.totals_line(self.engine.totals())
+        return "Queue: empty" if self.engine is None else vocab.queue_totals(self.engine.totals())
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """Stop running jobs cleanly (called from a thread when the app quits)."""

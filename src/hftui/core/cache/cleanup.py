@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from hftui.core import compat
+
 if TYPE_CHECKING:
     from huggingface_hub import CachedFileInfo, CachedRepoInfo, CachedRevisionInfo, DeleteCacheStrategy
 
@@ -374,9 +376,7 @@ def plan_shared_blobs(blobs: Iterable[tuple[Path, int]], *, cache_dir: Path) -> 
 
 def unreferenced_shared_blobs(cache_dir: Path) -> list[tuple[Path, int]]:
     """The library's own view of store payloads with no valid reference (a fallback for the scanner's)."""
-    from huggingface_hub.utils import _shared_blobs
-
-    return sorted(_shared_blobs.unreferenced_shared_blobs(cache_dir).items())
+    return sorted(compat.unreferenced_shared_blobs(cache_dir).items())
 
 
 # -- execution ---------------------------------------------------------------------------------
@@ -536,8 +536,6 @@ def execute_plan(
     progress: Callable[[int, int], None] | None = None,
 ) -> ExecutionReport:
     """Carry out a plan item by item; never raises for a single item. Safe to call from a thread."""
-    from huggingface_hub.utils import _shared_blobs
-
     guard = _Guard(plan.cache_dir)
     report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
     # A repo folder that is a symlink is unlinked, never followed: its blobs are not freed.
@@ -549,7 +547,7 @@ def execute_plan(
 
     # Shared-store payloads reachable from the blobs this plan unlinks (as the library's execute() does).
     store_paths: set[Path] = set()
-    if _shared_blobs.is_shared_blobs_dir(_shared_blobs.shared_blobs_dir(plan.cache_dir)):
+    if compat.shared_store_in_use(plan.cache_dir):
         candidates: set[Path] = set()
         for strategy in plan.strategies:
             candidates |= set(strategy.blobs)
@@ -559,7 +557,7 @@ def execute_plan(
                 except OSError:
                     pass
         for blob in candidates:
-            target = _shared_blobs.shared_blob_target(blob, plan.cache_dir)
+            target = compat.shared_blob_target(blob, plan.cache_dir)
             if target is not None:
                 store_paths.add(target)
 
@@ -583,7 +581,7 @@ def execute_plan(
             if not _lexists(path):
                 record(kind, path, "vanished", "already gone")
                 continue
-            freed = _shared_blobs.sweep_shared_blob(path, cache_dir=plan.cache_dir)
+            freed = compat.sweep_shared_blob(path, cache_dir=plan.cache_dir)
             if freed or not _lexists(path):
                 record(kind, path, "deleted")
             else:
@@ -611,7 +609,7 @@ def execute_plan(
     # Shared store: collect payloads that lost their last reference (the library's own sweep, under its lock).
     if not report.cancelled:
         for store_path in sorted(store_paths):
-            _shared_blobs.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
+            compat.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
 
     # Re-check the filesystem: whatever is still there was not deleted, whatever we reported.
     checked: list[Outcome] = []
@@ -627,7 +625,7 @@ def execute_plan(
     remaining = 0
     for blob, size in _freed_blobs(plan).items():
         if any(str(blob).startswith(repo) for repo in linked_repos) or (
-            _lexists(blob) and _shared_blobs.shared_blob_target(blob, plan.cache_dir) is None
+            _lexists(blob) and compat.shared_blob_target(blob, plan.cache_dir) is None
         ):
             remaining += size
     for outcome in report.outcomes:
@@ -649,14 +647,14 @@ def execute_plan(
 
 def summarize(report: ExecutionReport) -> str:
     """One line for a notification."""
-    import humanize
+    from hftui.core import vocab
 
-    freed = humanize.naturalsize(report.freed_size)
+    freed = vocab.size(report.freed_size)
     if report.ok and not report.vanished:
         return f"Freed {freed}."
     parts = [f"Freed {freed}"]
     if report.problems:
-        parts.append(f"{len(report.problems)} item(s) could not be deleted")
+        parts.append(f"{vocab.count(len(report.problems), 'item')} could not be deleted")
     if report.vanished:
         parts.append(f"{len(report.vanished)} already gone")
     if report.cancelled:

@@ -25,6 +25,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from hftui.core.compat import BYTE_UNITS, TIME_UNITS
+from hftui.core.vocab import REPO_TYPES
+
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord, RevisionRecord
 
@@ -41,24 +44,10 @@ __all__ = [
     "sort_repos",
 ]
 
-# Same tables as huggingface_hub.utils._parsing (BYTE_UNITS, TIME_UNITS); tests keep them equal.
-BYTE_UNITS = {
-    "k": 1_000,
-    "kb": 1_000,
-    "m": 1_000_000,
-    "mb": 1_000_000,
-    "g": 1_000_000_000,
-    "gb": 1_000_000_000,
-    "t": 1_000_000_000_000,
-    "tb": 1_000_000_000_000,
-    "p": 1_000_000_000_000_000,
-    "pb": 1_000_000_000_000_000,
-}
-TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400, "y": 365 * 86400}
 
 FILTER_KEYS = ("accessed", "modified", "name", "refs", "size", "type")
 OPERATORS = ("=", "!=", ">", "<", ">=", "<=")
-REPO_TYPES = ("model", "dataset", "space", "kernel")
+
 SORT_KEYS = ("accessed", "files", "modified", "name", "size")
 _DEFAULT_DESCENDING = {"accessed": True, "files": True, "modified": True, "size": True, "name": False}
 

@@ -9,11 +9,13 @@ file huggingface_hub writes during `snapshot_download` (format_version 1); the p
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hftui.core.cache import listing
+from hftui.core.cache.listing import ListedFile
 
 CHUNK = 1024 * 1024
 
@@ -24,14 +26,6 @@ class VerifyError(Exception):
 
 class VerifyCancelled(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class ListedFile:
-    path: str
-    size: int
-    blob_id: str
-    lfs_sha256: str | None = None
 
 
 @dataclass
@@ -64,31 +58,10 @@ class VerifyResult:
 
 
 def read_listing(repo_path: Path, commit_hash: str) -> dict[str, ListedFile]:
-    path = Path(repo_path) / "trees" / f"{commit_hash}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VerifyError(
-            f"no tree listing cached for {commit_hash[:8]} (downloaded by an older client?)"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise VerifyError(f"cannot read {path.name}: {exc}") from None
-    if (
-        not isinstance(data, dict)
-        or data.get("format_version") != 1
-        or not isinstance(data.get("files"), dict)
-    ):
-        raise VerifyError(f"unknown tree listing format in {path.name}")
-    out: dict[str, ListedFile] = {}
-    for name, info in data["files"].items():
-        parts = name.split("/")
-        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            raise VerifyError(f"malformed entry {name!r} in {path.name}: not a path inside the snapshot")
-        try:
-            out[name] = ListedFile(name, int(info["size"]), str(info["blob_id"]), info.get("lfs_sha256"))
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise VerifyError(f"malformed entry {name!r} in {path.name}") from None
-    return out
+        return listing.read_listing(repo_path, commit_hash)
+    except listing.ListingError as exc:
+        raise VerifyError(str(exc)) from None
 
 
 def git_blob_sha1(path: Path, size: int, *, on_bytes: Callable[[int], None] | None = None) -> str:

@@ -32,18 +32,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hftui.core.disk import device_of
 from hftui.core.downloads import job as dl
 from hftui.core.downloads import transport
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.persist import BackgroundSaver, QueueInUse, QueueStore
 from hftui.core.downloads.queue import (
-    CHECKING,
-    PAUSED,
-    QUEUED,
-    RUNNING,
     WORKING_STATES,
     DownloadQueue,
     Job,
+    JobState,
     QueueError,
     QueueTotals,
     SubmitResult,
@@ -149,13 +147,13 @@ class DownloadEngine:
                 if any(existing.id == job.id for existing in self.queue.jobs):
                     continue
                 if job.state in WORKING_STATES:
-                    job.state = QUEUED
-                if job.state == QUEUED:
+                    job.state = JobState.QUEUED
+                if job.state == JobState.QUEUED:
                     report.unfinished.append(job.id)
                     if policy == "auto":
                         job.message = "resumed from the last session"
                     else:
-                        job.state = PAUSED
+                        job.state = JobState.PAUSED
                         job.message = "from the last session"
                 job.speed, job.eta = 0.0, None
                 self.queue.jobs.append(job)
@@ -244,7 +242,7 @@ class DownloadEngine:
 
     def toggle_pause(self, job_id: str) -> Job:
         with self._lock:
-            paused = self.queue.get(job_id).state == PAUSED
+            paused = self.queue.get(job_id).state == JobState.PAUSED
         return self.resume(job_id) if paused else self.pause(job_id)
 
     def cancel(self, job_id: str) -> Job:
@@ -271,7 +269,7 @@ class DownloadEngine:
         with self._lock:
             for job_id in job_ids:
                 try:
-                    if self.queue.get(job_id).state == PAUSED:
+                    if self.queue.get(job_id).state == JobState.PAUSED:
                         self.queue.resume(job_id)
                         count += 1
                 except QueueError:
@@ -315,7 +313,9 @@ class DownloadEngine:
         """Block until no job is queued or working and no job thread is alive."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._threads or any(j.state in (QUEUED, CHECKING, RUNNING) for j in self.queue.jobs):
+            while self._threads or any(
+                j.state in (JobState.QUEUED, JobState.CHECKING, JobState.RUNNING) for j in self.queue.jobs
+            ):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -399,28 +399,28 @@ class DownloadEngine:
                 cancel_signal=cancel,
             )
         except BaseException as exc:  # never let a job thread die silently
-            result = dl.JobResult(dl.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            result = dl.JobResult(dl.JobOutcome.FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finished: tuple[RepoKey, ...] = ()
         with self._lock:
             try:
                 job = self.queue.get(job_id)
             except QueueError:
                 job = None
-            if job is not None and result.status == dl.CANCELLED and result.kept is not None:
+            if job is not None and result.status == dl.JobOutcome.CANCELLED and result.kept is not None:
                 # What the row says is kept must be what a resume keeps: whole files only (the
                 # library deleted the partial ones), not the bytes that had arrived.
                 job.bytes_done, job.files_done = result.kept
             if job is not None and job.state in WORKING_STATES:
-                if self._closing or result.status == dl.CANCELLED:
+                if self._closing or result.status == dl.JobOutcome.CANCELLED:
                     self.queue.interrupt(job_id)
-                elif result.status == dl.DONE:
-                    if job.state == CHECKING:
+                elif result.status == dl.JobOutcome.DONE:
+                    if job.state == JobState.CHECKING:
                         self.queue.mark_running(
                             job_id, bytes_total=result.bytes_total, files_total=result.files_total
                         )
                     self.queue.finish(job_id)
                     finished = (job.repo_key,)
-                elif result.status == dl.HELD:
+                elif result.status == dl.JobOutcome.HELD:
                     if job.bytes_total is None:
                         job.bytes_total = result.bytes_total
                         job.files_total = result.files_total
@@ -458,7 +458,7 @@ class DownloadEngine:
             with self._lock:
                 for job in self.queue.jobs:
                     seen = self._bytes_seen.get(job.id)
-                    if job.state != RUNNING or seen is None or (not job.speed and job.eta is None):
+                    if job.state != JobState.RUNNING or seen is None or (not job.speed and job.eta is None):
                         continue
                     if now - seen[1] >= STALL_DISPLAY_AFTER:
                         self.queue.progress(job.id, speed=0.0, eta=None)
@@ -473,7 +473,7 @@ class DownloadEngine:
         Claim and sum happen under the lock, so of two jobs checked at the same moment the
         second one always sees the first.
         """
-        device = dl.device_of(dest)
+        device = device_of(dest)
         with self._lock:
             others = 0
             for other_id, (other_device, claimed) in self._claims.items():
@@ -505,7 +505,7 @@ class DownloadEngine:
             elif progress.phase == "checking":
                 self.queue.progress(job_id, message=progress.message or "", speed=0.0, eta=None)
             else:
-                if job.state != RUNNING:
+                if job.state != JobState.RUNNING:
                     return
                 seen = self._bytes_seen.get(job_id)
                 if seen is None or progress.bytes_done != seen[0]:

@@ -23,7 +23,6 @@ import errno
 import fcntl
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -31,17 +30,37 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from hftui.core import compat
+from hftui.core.disk import free_bytes
 from hftui.core.downloads import transport
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.transport import JOB_HEADER, JobCancelled, JobChannel
+from hftui.core.hub.errors import cause_chain, redact
+from hftui.core.hub.errors import classify as classify_hub_error
+from hftui.core.vocab import cache_folder
 
 REPORT_INTERVAL = 0.1
 """Seconds between progress reports of one job (≤ 10 per second)."""
 
-DONE, FAILED, CANCELLED, HELD = "done", "failed", "cancelled", "held"
+
+class JobOutcome(str, Enum):
+    """How one run of a job ended (the engine turns it into the job's next `JobState`)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    HELD = "held"
+    """Not started: the destination lacks free space."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 @dataclass(frozen=True)
@@ -60,8 +79,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class JobResult:
-    status: str
-    """done, failed, cancelled or held."""
+    status: JobOutcome
     message: str = ""
     bytes_total: int = 0
     files_total: int = 0
@@ -183,7 +201,7 @@ def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> ty
             self.unit = kwargs.get("unit", "it")
             if self.unit != "B":
                 self.kind = "files"
-            elif self.desc.startswith("Downloading bytes"):
+            elif compat.is_transfer_bar(self.desc):
                 self.kind = "transfer"
             else:
                 self.kind = "bytes"
@@ -244,79 +262,61 @@ def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> ty
 AUTH_HINT = "set HF_TOKEN or run `hf auth login`"
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def classify(exc: BaseException, request: DownloadRequest, *, token: str | None = None) -> JobFailure:
-    """Turn an exception from the download path into a specific message; mark transient ones."""
-    import httpx2
-    from huggingface_hub.errors import (
-        DisabledRepoError,
-        DryRunError,
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    """Turn an exception from the download path into a specific message; mark transient ones.
 
-    what = f"{request.repo_type} {request.repo_id}"
-    failure: JobFailure | None = None
-    for err in _chain(exc):
-        if isinstance(err, (LocalEntryNotFoundError, DryRunError)) and (err.__cause__ or err.__context__):
-            continue  # the library's wrapper around the real cause (network down, 5xx, auth...)
+    What happened is decided by the one Hub error classifier (`core.hub.errors`); this only words
+    it for a queue row."""
+    for err in cause_chain(exc):
         if isinstance(err, JobFailure):
-            failure = err
-        elif isinstance(err, GatedRepoError):
-            failure = JobFailure(f"gated repo: {what} needs approved access ({AUTH_HINT})")
-        elif isinstance(err, DisabledRepoError):
-            failure = JobFailure(f"repo disabled: {what}")
-        elif isinstance(err, RepositoryNotFoundError):
-            failure = JobFailure(f"repo not found: {what} (if it is private, {AUTH_HINT})")
-        elif isinstance(err, RevisionNotFoundError):
-            failure = JobFailure(f"revision not found: {request.revision or 'main'} in {what}")
-        elif isinstance(err, EntryNotFoundError):
-            failure = JobFailure(f"file not found on the Hub: {err}".splitlines()[0])
-        elif isinstance(err, HfHubHTTPError):
-            status = err.response.status_code if err.response is not None else 0
-            if status == 401:
-                failure = JobFailure(f"unauthorized for {what} ({AUTH_HINT})")
-            elif status == 403:
-                failure = JobFailure(f"access denied to {what} ({AUTH_HINT})")
-            elif status == 404:
-                failure = JobFailure(f"not found: {what} (repo or revision {request.revision or 'main'})")
-            elif status in (408, 429) or status >= 500:
-                failure = JobFailure(f"server error {status}", transient=True)
-            else:
-                failure = JobFailure(f"HTTP error {status}: {str(err).splitlines()[0]}")
-        elif isinstance(err, httpx2.ConnectError):
-            failure = JobFailure(f"network down: cannot connect ({err})", transient=True)
-        elif isinstance(err, httpx2.TimeoutException):
-            failure = JobFailure("stalled: no data received within the stall timeout", transient=True)
-        elif isinstance(err, (httpx2.ReadError, httpx2.RemoteProtocolError, httpx2.NetworkError)):
-            failure = JobFailure(f"connection reset ({err or type(err).__name__})", transient=True)
-        elif isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            failure = JobFailure(f"disk full: {err.strerror} ({err.filename or ''})".replace(" ()", ""))
-        elif isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            failure = JobFailure(f"permission denied: {err.filename or err}")
-        elif isinstance(err, OSError) and "Consistency check failed" in str(err):
-            failure = JobFailure("incomplete file received", transient=True)
-        if failure is not None:
-            break
-    if failure is None:
+            err.message = redact(err.message, token)
+            return err
+    found = classify_hub_error(exc, token=token)
+    what = f"{request.repo_type} {request.repo_id}"
+    revision = request.revision or "main"
+    detail = found.detail
+    kind = found.kind
+    message: str
+    if kind == "gated":
+        message = f"gated repo: {what} needs approved access ({AUTH_HINT})"
+    elif kind == "disabled":
+        message = f"repo disabled: {what}"
+    elif kind == "repo_not_found":
+        message = f"repo not found: {what} (if it is private, {AUTH_HINT})"
+    elif kind == "revision_not_found":
+        message = f"revision not found: {revision} in {what}"
+    elif kind == "entry_not_found":
+        message = f"file not found on the Hub: {detail}"
+    elif kind == "unauthorized":
+        message = f"unauthorized for {what} ({AUTH_HINT})"
+    elif kind == "forbidden":
+        message = f"access denied to {what} ({AUTH_HINT})"
+    elif kind == "not_found":
+        message = f"not found: {what} (repo or revision {revision})"
+    elif kind in ("server", "rate_limited"):
+        message = f"server error {found.status}"
+    elif kind in ("bad_request", "http"):
+        message = f"HTTP error {found.status}: {detail}"
+    elif kind == "offline":
+        message = "offline mode (HF_HUB_OFFLINE=1): the Hub is not asked"
+    elif kind == "unreachable":
+        message = f"network down: cannot connect ({detail})"
+    elif kind == "timeout":
+        message = "stalled: no data received within the stall timeout"
+    elif kind == "reset":
+        message = f"connection reset ({detail or type(found.error).__name__})"
+    elif kind == "disk_full":
+        filename = getattr(found.error, "filename", None) or ""
+        strerror = getattr(found.error, "strerror", None) or detail
+        message = f"disk full: {strerror} ({filename})".replace(" ()", "")
+    elif kind == "permission":
+        message = f"permission denied: {getattr(found.error, 'filename', None) or detail}"
+    elif kind == "incomplete":
+        message = "incomplete file received"
+    else:  # network, os_error, other: the exception's own words
         first = str(exc).splitlines()[0] if str(exc) else ""
-        failure = JobFailure(f"{type(exc).__name__}: {first}".rstrip(": "))
-    for secret in (token, os.environ.get("HF_TOKEN")):
-        if secret:
-            failure.message = failure.message.replace(secret, "***")
-    return failure
+        message = redact(f"{type(exc).__name__}: {first}".rstrip(": "), token)
+    return JobFailure(message, transient=found.transient)
 
 
 # -- filesystem checks -----------------------------------------------------------------------
@@ -351,26 +351,6 @@ def ensure_writable(path: Path) -> None:
         raise JobFailure(f"cannot use destination {path}: {exc.strerror or exc}") from None
 
 
-def _existing(path: Path) -> Path:
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    return probe
-
-
-def device_of(path: Path) -> int:
-    """The filesystem (st_dev) that holds `path` or its nearest existing ancestor."""
-    try:
-        return _existing(Path(path)).stat().st_dev
-    except OSError:
-        return -1
-
-
-def free_bytes(path: Path) -> int:
-    """Free space on the filesystem that holds `path` (or its nearest existing ancestor)."""
-    return shutil.disk_usage(_existing(path)).free
-
-
 def bytes_to_write(plan: list[Any], *, local_dir: bool) -> int:
     """Bytes a job will write to its destination, from its dry run.
 
@@ -388,11 +368,10 @@ def space_shortfall(needed: int, path: Path, margin: int) -> int:
     """Bytes missing to download `needed` into `path` while keeping `margin` free (0 = fits)."""
     if needed <= 0:
         return 0
-    return max(0, needed + margin - free_bytes(path))
-
-
-def repo_folder_name(repo_id: str, repo_type: str) -> str:
-    return "--".join([f"{repo_type}s", *repo_id.split("/")])
+    free = free_bytes(path)
+    if free is None:  # cannot be measured: let the download itself report a bad destination
+        return 0
+    return max(0, needed + margin - free)
 
 
 def _try_lock(path: Path) -> int | None:
@@ -446,7 +425,7 @@ def sweep_orphans(request: DownloadRequest, dest: Path) -> list[Path]:
                 for fd in fds:
                     _unlock(fd)
         return removed
-    repo_folder = repo_folder_name(request.repo_id, request.repo_type)
+    repo_folder = cache_folder(request.repo_type, request.repo_id)
     blobs = dest / repo_folder / "blobs"
     if not blobs.is_dir():
         return removed
@@ -639,7 +618,7 @@ def run_job(
     try:
         while True:
             if is_cancelled():
-                return JobResult(CANCELLED)
+                return JobResult(JobOutcome.CANCELLED)
             try:
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
@@ -657,7 +636,7 @@ def run_job(
                     patterns = [f"--include {p}" for p in request.allow_patterns]
                     patterns += [f"--exclude {p}" for p in request.ignore_patterns]
                     return JobResult(
-                        FAILED,
+                        JobOutcome.FAILED,
                         f"no file of {request.repo_type} {request.repo_id}@{request.revision or 'main'} "
                         f"matches {' '.join(patterns)}",
                     )
@@ -670,11 +649,11 @@ def run_job(
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
                 if short:
-                    from hftui.core.downloads.format import size as fmt
+                    from hftui.core.vocab import size as fmt
 
                     busy = f" + {fmt(others)} still coming from other jobs" if others else ""
                     return JobResult(
-                        HELD,
+                        JobOutcome.HELD,
                         f"held: needs {fmt(short)} more free space on {dest} "
                         f"({fmt(to_write)} to download{busy} + {fmt(settings.disk_margin_bytes)} margin, "
                         f"{fmt(free_bytes(dest))} free)",
@@ -722,15 +701,19 @@ def run_job(
                     tqdm_class=make_tqdm_class(tracker, count_files=not keep),
                     **common,
                 )
-                return JobResult(DONE, "", bytes_total, files_total, str(path))
+                return JobResult(JobOutcome.DONE, "", bytes_total, files_total, str(path))
             except JobCancelled:
                 return JobResult(
-                    CANCELLED, "", bytes_total, files_total, kept=kept_now(request, dest, to_fetch, started)
+                    JobOutcome.CANCELLED,
+                    "",
+                    bytes_total,
+                    files_total,
+                    kept=kept_now(request, dest, to_fetch, started),
                 )
             except Exception as exc:
                 if is_cancelled():
                     return JobResult(
-                        CANCELLED,
+                        JobOutcome.CANCELLED,
                         "",
                         bytes_total,
                         files_total,
@@ -749,7 +732,7 @@ def run_job(
                         message = f"disk full: no space left on {dest}"
                     if failure.transient and attempt:
                         message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
-                    return JobResult(FAILED, message, bytes_total, files_total)
+                    return JobResult(JobOutcome.FAILED, message, bytes_total, files_total)
                 attempt += 1
                 delay = backoff_delay(attempt)
                 report(
@@ -760,6 +743,6 @@ def run_job(
                 )
                 tracker_box.pop("t", None)
                 if _sleep_unless_cancelled(delay, is_cancelled):
-                    return JobResult(CANCELLED, "", bytes_total, files_total)
+                    return JobResult(JobOutcome.CANCELLED, "", bytes_total, files_total)
     finally:
         transport.unregister(job_token)

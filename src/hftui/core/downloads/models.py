@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-REPO_TYPES = ("model", "dataset", "space")
+from hftui.core.vocab import REPO_TYPES
 
 
 @dataclass(frozen=True)

@@ -46,14 +46,13 @@ from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hftui.core import compat
 from hftui.core.downloads.engine import EngineEvent, LoadReport, RepoKey
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.queue import (
-    CHECKING,
-    QUEUED,
-    RUNNING,
     DownloadQueue,
     Job,
+    JobState,
     QueueError,
     QueueTotals,
     SubmitResult,
@@ -395,7 +394,10 @@ class EngineProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                busy = self._threads or any(j.state in (QUEUED, CHECKING, RUNNING) for j in self._mirror.jobs)
+                busy = self._threads or any(
+                    j.state in (JobState.QUEUED, JobState.CHECKING, JobState.RUNNING)
+                    for j in self._mirror.jobs
+                )
             if not busy or self._lost is not None:
                 return not busy
             if deadline is not None and time.monotonic() > deadline:
@@ -534,13 +536,11 @@ class _Child:
         if init.niceness:
             with contextlib.suppress(OSError):
                 os.nice(init.niceness)
-        from huggingface_hub import constants as hf_constants
-
         # The library reads bodies in 10 MiB chunks: each one is copied twice in a single call
         # that holds the GIL for milliseconds, 25 times a second per 250 MB/s. This process
         # must also answer the app's calls (pause, cancel) at once; with 1 MiB chunks the
         # slowest answers while two jobs ran at full speed fell from 131-161 ms to 19-48 ms.
-        hf_constants.DOWNLOAD_CHUNK_SIZE = CHUNK_SIZE
+        compat.set_download_chunk_size(CHUNK_SIZE)
         from huggingface_hub.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()

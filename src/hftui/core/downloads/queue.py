@@ -21,23 +21,39 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from hftui.core.downloads.models import DownloadRequest
+from hftui.core.vocab import display_id
 
-QUEUED = "queued"
-CHECKING = "checking"
-RUNNING = "running"
-PAUSED = "paused"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
 
-STATES = (QUEUED, CHECKING, RUNNING, PAUSED, DONE, FAILED, CANCELLED)
-ACTIVE_STATES = frozenset({QUEUED, CHECKING, RUNNING, PAUSED})
+class JobState(str, Enum):
+    """A job's state. str-valued: `queue.json` and the CLI's JSON lines carry the plain word."""
+
+    QUEUED = "queued"
+    CHECKING = "checking"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    # The word itself in f-strings and str(), on every Python from 3.10 (like 3.11's StrEnum).
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+STATES = tuple(JobState)
+ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.RUNNING, JobState.PAUSED})
 """A new request identical to a job in one of these states is a duplicate."""
-WORKING_STATES = frozenset({CHECKING, RUNNING})
+WORKING_STATES = frozenset({JobState.CHECKING, JobState.RUNNING})
 """States that hold a download slot."""
+FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+"""States a job leaves only when the user retries it."""
 
 
 class QueueError(Exception):
@@ -48,7 +64,7 @@ class QueueError(Exception):
 class Job:
     request: DownloadRequest
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    state: str = QUEUED
+    state: JobState = JobState.QUEUED
     bytes_done: int = 0
     bytes_total: int | None = None
     files_done: int = 0
@@ -64,6 +80,9 @@ class Job:
     added_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
+    def __post_init__(self) -> None:
+        self.state = JobState(self.state)  # a plain word (from JSON or a caller) becomes the member
+
     @property
     def repo_key(self) -> tuple[str, str]:
         return (self.request.repo_type, self.request.repo_id)
@@ -74,13 +93,13 @@ class Job:
         if request.label:
             return request.label
         # The same prefixes the repo input accepts, so a dataset is not mistaken for a model.
-        return request.repo_id if request.repo_type == "model" else f"{request.repo_type}s/{request.repo_id}"
+        return display_id(request.repo_type, request.repo_id)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "request": self.request.to_json(),
-            "state": self.state,
+            "state": str(self.state),
             "bytes_done": self.bytes_done,
             "bytes_total": self.bytes_total,
             "files_done": self.files_done,
@@ -94,9 +113,10 @@ class Job:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
-        state = data.get("state", QUEUED)
-        if state not in STATES:
-            raise ValueError(f"unknown job state {state!r}")
+        try:
+            state = JobState(data.get("state", JobState.QUEUED))
+        except ValueError:
+            raise ValueError(f"unknown job state {data.get('state')!r}") from None
         return cls(
             request=DownloadRequest.from_json(data["request"]),
             id=str(data["id"]),
@@ -135,7 +155,7 @@ class QueueTotals:
     cancelled: int = 0
 
 
-def _settle(job: Job, state: str, message: str, *, finished: bool = False) -> Job:
+def _settle(job: Job, state: JobState, message: str, *, finished: bool = False) -> Job:
     """Move a job to a state where no bytes move: no speed, no ETA, and the note for it."""
     job.state = state
     job.message = message
@@ -207,14 +227,14 @@ class DownloadQueue:
         free = max(0, max_jobs - len(occupied))
         if free == 0:
             return []
-        ready = [job for job in self.jobs if job.state == QUEUED and job.id not in busy]
+        ready = [job for job in self.jobs if job.state == JobState.QUEUED and job.id not in busy]
         return ready[:free]
 
     # -- transitions driven by the worker ----------------------------------------------
 
     def mark_checking(self, job_id: str) -> Job:
-        job = self._expect(job_id, {QUEUED}, "start")
-        job.state = CHECKING
+        job = self._expect(job_id, {JobState.QUEUED}, "start")
+        job.state = JobState.CHECKING
         job.error = None
         job.held = False
         job.message = "checking"
@@ -223,8 +243,8 @@ class DownloadQueue:
         return job
 
     def mark_running(self, job_id: str, *, bytes_total: int, files_total: int) -> Job:
-        job = self._expect(job_id, {CHECKING, RUNNING}, "run")
-        job.state = RUNNING
+        job = self._expect(job_id, {JobState.CHECKING, JobState.RUNNING}, "run")
+        job.state = JobState.RUNNING
         job.bytes_total = bytes_total
         job.files_total = files_total
         job.bytes_done = 0
@@ -259,58 +279,58 @@ class DownloadQueue:
 
     def finish(self, job_id: str) -> Job:
         job = self._expect(job_id, WORKING_STATES, "finish")
-        job.state = DONE
+        job.state = JobState.DONE
         if job.bytes_total is not None:
             job.bytes_done = job.bytes_total
         if job.files_total is not None:
             job.files_done = job.files_total
-        return _settle(job, DONE, "", finished=True)
+        return _settle(job, JobState.DONE, "", finished=True)
 
     def fail(self, job_id: str, error: str) -> Job:
-        job = self._expect(job_id, WORKING_STATES | {QUEUED}, "fail")
+        job = self._expect(job_id, WORKING_STATES | {JobState.QUEUED}, "fail")
         job.error = error
-        return _settle(job, FAILED, "", finished=True)
+        return _settle(job, JobState.FAILED, "", finished=True)
 
     def hold(self, job_id: str, message: str) -> Job:
         """Park a job that cannot start (not enough disk space): paused, with the reason."""
         job = self._expect(job_id, WORKING_STATES, "hold")
         job.held = True
-        return _settle(job, PAUSED, message)
+        return _settle(job, JobState.PAUSED, message)
 
     def interrupt(self, job_id: str, message: str = "interrupted; resumes on the next launch") -> Job:
         """A working job stopped because hftui is quitting: it stays unfinished (queued)."""
         job = self.get(job_id)
-        return _settle(job, QUEUED, message) if job.state in WORKING_STATES else job
+        return _settle(job, JobState.QUEUED, message) if job.state in WORKING_STATES else job
 
     # -- user actions --------------------------------------------------------------------
 
     def pause(self, job_id: str) -> Job:
-        job = self._expect(job_id, {QUEUED, CHECKING, RUNNING}, "pause")
+        job = self._expect(job_id, {JobState.QUEUED, JobState.CHECKING, JobState.RUNNING}, "pause")
         job.held = False
-        return _settle(job, PAUSED, "paused")
+        return _settle(job, JobState.PAUSED, "paused")
 
     def resume(self, job_id: str) -> Job:
-        job = self._expect(job_id, {PAUSED}, "resume")
-        job.state = QUEUED
+        job = self._expect(job_id, {JobState.PAUSED}, "resume")
+        job.state = JobState.QUEUED
         job.held = False
         job.message = ""
         return job
 
     def toggle_pause(self, job_id: str) -> Job:
         job = self.get(job_id)
-        return self.resume(job_id) if job.state == PAUSED else self.pause(job_id)
+        return self.resume(job_id) if job.state == JobState.PAUSED else self.pause(job_id)
 
     def cancel(self, job_id: str) -> Job:
         job = self._expect(job_id, ACTIVE_STATES, "cancel")
         job.held = False
-        return _settle(job, CANCELLED, "", finished=True)
+        return _settle(job, JobState.CANCELLED, "", finished=True)
 
     def retry(self, job_id: str) -> Job:
-        job = self._expect(job_id, {FAILED, CANCELLED}, "retry")
+        job = self._expect(job_id, {JobState.FAILED, JobState.CANCELLED}, "retry")
         duplicate = self.find_duplicate(job.request)
         if duplicate is not None:
             raise QueueError(f"the same download is already in the queue ({duplicate.state})")
-        job.state = QUEUED
+        job.state = JobState.QUEUED
         job.error = None
         job.message = ""
         job.finished_at = None
@@ -355,15 +375,15 @@ class DownloadQueue:
                 speed += job.speed
         return QueueTotals(
             jobs=len(self.jobs),
-            running=count[RUNNING] + count[CHECKING],
-            queued=count[QUEUED],
-            paused=count[PAUSED],
-            done=count[DONE],
-            failed=count[FAILED],
+            running=count[JobState.RUNNING] + count[JobState.CHECKING],
+            queued=count[JobState.QUEUED],
+            paused=count[JobState.PAUSED],
+            done=count[JobState.DONE],
+            failed=count[JobState.FAILED],
             bytes_done=bytes_done,
             bytes_total=bytes_total,
             speed=speed,
-            cancelled=count[CANCELLED],
+            cancelled=count[JobState.CANCELLED],
         )
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -375,7 +395,7 @@ class DownloadQueue:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _expect(self, job_id: str, states: set[str] | frozenset[str], verb: str) -> Job:
+    def _expect(self, job_id: str, states: set[JobState] | frozenset[JobState], verb: str) -> Job:
         job = self.get(job_id)
         if job.state not in states:
             raise QueueError(f"cannot {verb} a {job.state} job")

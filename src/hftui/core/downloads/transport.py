@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx2
 
+from hftui.core import compat
+
 JOB_HEADER = "X-Hftui-Job"
 
 COUNT_BATCH = 512 * 1024
@@ -193,14 +195,6 @@ class _CancellableStream(httpx2.SyncByteStream):
             close()
 
 
-def _socket_of(response: httpx2.Response) -> socket.socket | None:
-    # httpcore exposes the connection as the "network_stream" response extension (HTTP/1.1).
-    stream = response.extensions.get("network_stream")
-    get_extra_info = getattr(stream, "get_extra_info", None)
-    sock = get_extra_info("socket") if callable(get_extra_info) else None
-    return sock if isinstance(sock, socket.socket) else None
-
-
 class JobAwareTransport(httpx2.BaseTransport):
     def __init__(self, inner: httpx2.BaseTransport) -> None:
         self._inner = inner
@@ -221,7 +215,7 @@ class JobAwareTransport(httpx2.BaseTransport):
         request.extensions["timeout"] = timeout
         response = self._send(request, channel.signal)
         counts = request.method == "GET" and "/resolve/" in request.url.path
-        sock = _socket_of(response) if channel.signal is not None else None
+        sock = compat.socket_of(response) if channel.signal is not None else None
         if sock is not None and channel.signal is not None and not channel.signal.watch(sock):
             response.close()
             raise JobCancelled("cancelled")

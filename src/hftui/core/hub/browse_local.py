@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from hftui.core.hub.remote import RemoteFile
+from hftui.core.vocab import cache_folder
 
 LocalState = Literal["cached", "other", "missing"]
 
@@ -55,9 +56,7 @@ class LocalIndex:
 
 
 def storage_folder(cache_dir: str | Path, repo_id: str, repo_type: str) -> Path:
-    from huggingface_hub.file_download import repo_folder_name
-
-    return Path(cache_dir) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    return Path(cache_dir) / cache_folder(repo_type, repo_id)
 
 
 def _ref_names(storage: Path) -> dict[str, str]:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from hftui.core import compat
+from hftui.core.disk import free_space
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
 from hftui.core.hub.repo_ref import glob_escape, glob_unescape, quant_patterns
@@ -396,23 +397,6 @@ def rooted_hint(globs: Iterable[str]) -> str:
     return ""
 
 
-def nearest_existing(path: str | Path) -> Path:
-    p = Path(path).expanduser().absolute()
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    return p
-
-
-def free_space(path: str | Path | None) -> tuple[int | None, str | None]:
-    if path is None:
-        return None, None
-    p = nearest_existing(path)
-    try:
-        return shutil.disk_usage(p).free, str(p)
-    except OSError:
-        return None, str(p)
-
-
 def folder_totals(files: Iterable[RemoteFile]) -> dict[str, tuple[int, int]]:
     """folder -> (files, bytes) below it ("" is the root)."""
     totals: dict[str, list[int]] = {}
@@ -424,22 +408,6 @@ def folder_totals(files: Iterable[RemoteFile]) -> dict[str, tuple[int, int]]:
             t[0] += 1
             t[1] += f.size
     return {k: (v[0], v[1]) for k, v in totals.items()}
-
-
-def _local_dir_metadata(local_dir: Path, path: str, mtime: float) -> tuple[str, str] | None:
-    """(commit, etag) from huggingface_hub's ``.cache/huggingface/download/<path>.metadata``, read-only.
-
-    Same format and validity rule as `huggingface_hub._local_folder.read_download_metadata` (which creates
-    folders and lock files, so it is not called from a preview): ignored when the file changed after it.
-    """
-    meta = local_dir / ".cache" / "huggingface" / "download" / f"{path}.metadata"
-    try:
-        commit, etag, timestamp = meta.read_text().splitlines()[:3]
-        if mtime - 1 <= float(timestamp):
-            return commit.strip(), etag.strip()
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def _local_dir_present(local_dir: Path, f: RemoteFile, commit: str | None) -> bool:
@@ -456,7 +424,7 @@ def _local_dir_present(local_dir: Path, f: RemoteFile, commit: str | None) -> bo
         return False
     if not p.is_file():
         return False
-    meta = _local_dir_metadata(local_dir, f.path, st.st_mtime)
+    meta = compat.read_local_dir_metadata(local_dir, f.path, st.st_mtime)
     if meta is not None:
         return meta[0] == commit or meta[1] == f.etag
     return f.is_lfs and st.st_size == f.size
@@ -532,7 +500,6 @@ __all__ = [
     "ToggleResult",
     "dead_globs",
     "folder_totals",
-    "free_space",
     "gguf_quantizations",
     "join_globs",
     "match",

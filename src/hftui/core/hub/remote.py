@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
+from hftui.core.hub.errors import classify as classify_hub_error
+from hftui.core.hub.errors import redact
+from hftui.core.vocab import cache_folder, display_id
+
 ErrorKind = Literal[
     "not_found", "gated", "auth", "revision", "unreachable", "server", "offline", "bad_request", "other"
 ]
@@ -131,12 +135,6 @@ class Remote(Protocol):
     def check_access(self, repo_id: str, repo_type: str, revision: str, path: str) -> None: ...
 
 
-def _redact(text: str, token: str | None) -> str:
-    if token:
-        text = text.replace(token, "***")
-    return re.sub(r"\bhf_[A-Za-z0-9]{30,}\b", "hf_***", text)
-
-
 def classify_error(
     exc: BaseException,
     *,
@@ -147,27 +145,22 @@ def classify_error(
     token: str | None = None,
     have_token: bool = False,
 ) -> RemoteError:
-    """Turn a huggingface_hub / httpx exception into a `RemoteError` with a user-facing message."""
+    """Turn a huggingface_hub / httpx exception into a `RemoteError` with a user-facing message.
+
+    What happened is decided by the one Hub error classifier (`core.hub.errors`); this words it
+    for the browser."""
     if isinstance(exc, RemoteError):
         return exc
-    import httpx2
-    from huggingface_hub.errors import (
-        BadRequestError,
-        DisabledRepoError,
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    what = f"{repo_type}s/{repo_id}" if repo_type != "model" else repo_id
-    if isinstance(exc, OfflineModeIsEnabled):
+    found = classify_hub_error(exc, token=token)
+    kind, status, detail = found.kind, found.status, found.detail
+    what = display_id(repo_type, repo_id)
+    where = endpoint or "the Hub"
+    if kind == "offline":
         return RemoteError(
             "offline",
             "Offline mode (HF_HUB_OFFLINE=1): the Hub is not asked; unset it and restart to go online.",
         )
-    if isinstance(exc, GatedRepoError):
+    if kind == "gated":
         if have_token:
             msg = (
                 f"{what} is gated and your token has no access to it: request access on its Hub page (or use "
@@ -176,47 +169,41 @@ def classify_error(
         else:
             msg = f"{what} is gated: request access on its Hub page, then {GATED_HINT}."
         return RemoteError("gated", msg)
-    if isinstance(exc, DisabledRepoError):
+    if kind == "disabled":
         return RemoteError("not_found", f"{what} has been disabled on the Hub.")
-    if isinstance(exc, RevisionNotFoundError):
+    if kind == "revision_not_found":
         return RemoteError("revision", f"{what} has no revision {revision!r} (branch, tag, PR or commit).")
-    if isinstance(exc, RepositoryNotFoundError):
+    if kind == "repo_not_found":
         hint = "" if have_token else " (if it is private, set HF_TOKEN or run `hf auth login`)"
         return RemoteError(
             "not_found", f"No {repo_type} repo {repo_id!r} on the Hub{hint}; check the id and type."
         )
-    if isinstance(exc, httpx2.ConnectError | httpx2.TimeoutException | ConnectionError):
-        where = endpoint or "the Hub"
-        reason = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
+    if kind in ("unreachable", "timeout"):
+        reason = "timed out" if kind == "timeout" else "connection failed"
         return RemoteError("unreachable", f"Cannot reach {where} ({reason}).", retryable=True)
-    if isinstance(exc, BadRequestError):
+    if kind == "bad_request":
+        return RemoteError("bad_request", f"The Hub rejected the request: {detail}")
+    if kind in ("server", "rate_limited"):
         return RemoteError(
-            "bad_request", f"The Hub rejected the request: {_redact(str(exc).splitlines()[0], token)}"
-        )
-    if isinstance(exc, HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else 0
-        if status >= 500 or status == 429:
-            return RemoteError(
-                "server",
-                f"The Hub answered {status} ({'rate limited' if status == 429 else 'server error'}).",
-                retryable=True,
-            )
-        if status == 404:
-            return RemoteError(
-                "not_found", f"No {repo_type} repo {repo_id!r} on the Hub; check the id and type."
-            )
-        if status in (401, 403):
-            if have_token:
-                return RemoteError("auth", f"Your token is not allowed to read {what} (HTTP {status}).")
-            return RemoteError("auth", f"{what} needs authentication (HTTP {status}): {GATED_HINT}.")
-        return RemoteError("other", f"The Hub answered {status}: {_redact(str(exc).splitlines()[0], token)}")
-    if isinstance(exc, httpx2.HTTPError | OSError):
-        return RemoteError(
-            "unreachable",
-            f"Network error talking to {endpoint or 'the Hub'}: {type(exc).__name__}.",
+            "server",
+            f"The Hub answered {status} ({'rate limited' if kind == 'rate_limited' else 'server error'}).",
             retryable=True,
         )
-    return RemoteError("other", f"Unexpected error: {type(exc).__name__}: {_redact(str(exc), token)}")
+    if kind == "not_found" or (kind == "entry_not_found" and status):
+        return RemoteError("not_found", f"No {repo_type} repo {repo_id!r} on the Hub; check the id and type.")
+    if kind in ("unauthorized", "forbidden"):
+        if have_token:
+            return RemoteError("auth", f"Your token is not allowed to read {what} (HTTP {status}).")
+        return RemoteError("auth", f"{what} needs authentication (HTTP {status}): {GATED_HINT}.")
+    if kind == "http":
+        return RemoteError("other", f"The Hub answered {status}: {detail}")
+    if kind != "other":  # reset, network, disk, permission, other OSError: the transport failed
+        return RemoteError(
+            "unreachable",
+            f"Network error talking to {where}: {type(found.error).__name__}.",
+            retryable=True,
+        )
+    return RemoteError("other", f"Unexpected error: {type(exc).__name__}: {redact(str(exc), token)}")
 
 
 class HubRemote:
@@ -301,7 +288,11 @@ class HubRemote:
             "model": self._api.list_models,
             "dataset": self._api.list_datasets,
             "space": self._api.list_spaces,
-        }[repo_type]
+        }.get(repo_type)
+        if lister is None:
+            raise RemoteError(
+                "bad_request", f"The Hub offers no search of {repo_type} repos: type the repo's id instead."
+            )
         try:
             return [
                 SearchHit(
@@ -334,14 +325,13 @@ def cached_listing(
     """
     from huggingface_hub import get_cached_repo_tree
     from huggingface_hub.errors import CachedRepoTreeNotFoundError
-    from huggingface_hub.file_download import repo_folder_name
 
     revision = revision or "main"
     try:
         entries = get_cached_repo_tree(repo_id, repo_type=repo_type, revision=revision, cache_dir=cache_dir)
     except (CachedRepoTreeNotFoundError, OSError, ValueError):
         return None
-    storage = Path(cache_dir) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    storage = Path(cache_dir) / cache_folder(repo_type, repo_id)
     if COMMIT_RE.match(revision):
         commit = revision
     else:
@@ -359,11 +349,11 @@ def _lfs_sha256s(storage: Path, commit: str) -> dict[str, str]:
     `get_cached_repo_tree` drops the LFS hashes, so the file is read with the same reader the
     offline verifier uses rather than through huggingface_hub's private `_tree_cache` module.
     """
-    from hftui.core.cache.verify import VerifyError, read_listing
+    from hftui.core.cache.listing import ListingError, read_listing
 
     try:
         entries = read_listing(storage, commit)
-    except VerifyError:
+    except ListingError:
         return {}
     return {path: entry.lfs_sha256 for path, entry in entries.items() if entry.lfs_sha256}
 

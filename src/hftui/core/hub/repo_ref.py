@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-REPO_TYPES = ("model", "dataset", "space")
-_TYPE_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+from hftui.core.vocab import REPO_TYPES, TYPE_PREFIXES, display_id
+
 _KNOWN_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
 _PART_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 _QUANT_RE = re.compile(r"[A-Za-z0-9_]+")
@@ -73,7 +73,7 @@ class RepoRef:
     @property
     def prefixed_id(self) -> str:
         """``org/name`` for models, ``datasets/org/name`` / ``spaces/org/name`` otherwise."""
-        return self.repo_id if self.repo_type == "model" else f"{self.repo_type}s/{self.repo_id}"
+        return display_id(self.repo_type, self.repo_id)
 
     def __str__(self) -> str:
         text = self.prefixed_id
@@ -188,8 +188,8 @@ def _parse_path_segments(
         segs.pop()  # trailing slash
     if any(s == "" for s in segs):
         raise RepoRefError(f"Empty path segment ('//') in {original!r}.")
-    if segs and segs[0] in _TYPE_PREFIXES:
-        repo_type = _TYPE_PREFIXES[segs[0]]
+    if segs and segs[0] in TYPE_PREFIXES:
+        repo_type = TYPE_PREFIXES[segs[0]]
         segs = segs[1:]
     if not segs:
         if from_url:

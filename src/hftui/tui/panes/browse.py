@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from hftui.core import vocab
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.hub.browse_index import FolderIndex, build_index
 from hftui.core.hub.browse_local import LocalIndex, local_index
@@ -62,9 +63,9 @@ from hftui.core.hub.remote import (
 from hftui.core.hub.repo_ref import RepoRef, RepoRefError, parse_repo_input
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
 from hftui.tui.widgets.pattern_bar import PatternBar
-from hftui.tui.widgets.repo_tree import RepoTree, size_text
+from hftui.tui.widgets.repo_tree import RepoTree
 
-REPO_TYPES = [("model", "model"), ("dataset", "dataset"), ("space", "space")]
+REPO_TYPES = [(repo_type, repo_type) for repo_type in vocab.REPO_TYPES]
 SHORT_COMMIT_RE = re.compile(r"[0-9a-f]{7,39}")
 SYNC_TOGGLE_FILES = 3000
 """Up to this many files a toggle is computed on the event loop (well under 10 ms); above, in a worker."""
@@ -495,7 +496,7 @@ class BrowsePane(Vertical):
         self.repo_tree.show_listing(label, event.index, event.local)
         counts = event.local.counts()
         summary = (
-            f"{ref.prefixed_id}@{info.revision} · commit {info.commit[:10]} · {total[0]:,} files, {size_text(total[1])}"
+            f"{ref.prefixed_id}@{info.revision} · commit {info.commit[:10]} · {total[0]:,} files, {vocab.size(total[1])}"
             f" · {counts['cached']:,} cached, {counts['other']:,} in another revision"
         )
         severity = "information"
@@ -831,7 +832,7 @@ class BrowsePane(Vertical):
         if not self._need_listing():
             return
         node = self.repo_tree.cursor_node
-        target = self.repo_tree._cursor_target()
+        target = self.repo_tree.cursor_target()
         if target is None or node is None:
             return
         path, is_folder = target
@@ -890,7 +891,7 @@ class BrowsePane(Vertical):
         if not quants:
             self.say("No GGUF files in this revision.", "warning")
             return
-        choices = [(f"{q.name:<10} {q.files:>3} file(s)  {size_text(q.bytes):>10}", q.name) for q in quants]
+        choices = [(f"{q.name:<10} {q.files:>3} file(s)  {vocab.size(q.bytes):>10}", q.name) for q in quants]
 
         def chosen(value: str | None) -> None:
             if value:
@@ -960,8 +961,8 @@ class BrowsePane(Vertical):
             cache_dir=None,
             local_dir=str(fields["local_dir"]) if fields["local_dir"] else None,
             force_download=fields["force"],
-            label=f"{self.ref.prefixed_id if self.ref else fields['repo_id']}@{rev} · {p.count:,} file{'' if p.count == 1 else 's'}, "
-            f"{size_text(p.bytes)}",
+            label=f"{self.ref.prefixed_id if self.ref else fields['repo_id']}@{rev} · {vocab.count(p.count, 'file')}, "
+            f"{vocab.size(p.bytes)}",
         )
         enqueue = getattr(self.app, "enqueue_download", None)
         if not callable(enqueue):
@@ -1075,17 +1076,16 @@ def preview_text(p: Preview) -> tuple[str, str]:
     approx = "≈" if p.approximate else ""
     parts = [
         f"{p.count:,} of {p.total_files:,} files",
-        f"{size_text(p.bytes)} matched",
-        f"{approx}{size_text(p.download_bytes)} to download ({p.download_files:,} "
-        f"file{'' if p.download_files == 1 else 's'})",
+        f"{vocab.size(p.bytes)} matched",
+        f"{approx}{vocab.size(p.download_bytes)} to download ({vocab.count(p.download_files, 'file')})",
     ]
     severity = "information"
     if p.free_after is not None:
         if p.free_after < 0:
-            parts.append(f"NOT ENOUGH SPACE: {size_text(p.free_bytes or 0)} free on {p.disk_path}")
+            parts.append(f"NOT ENOUGH SPACE: {vocab.size(p.free_bytes or 0)} free on {p.disk_path}")
             severity = "error"
         else:
-            parts.append(f"{size_text(p.free_after)} free after")
+            parts.append(f"{vocab.size(p.free_after)} free after")
     text = " · ".join(parts)
     problem = p.problem()
     if problem:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +27,8 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
+from hftui.core.disk import free_bytes
+from hftui.core.vocab import cache_folder
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -48,19 +49,8 @@ ROWS_PER_SLICE = 100
 SLICE_PAUSE = 0.01
 
 
-def folder_name(repo_type: str, repo_id: str) -> str:
-    return f"{repo_type}s--{repo_id.replace('/', '--')}"
-
-
-def disk_free(path: Path) -> int | None:
-    """Free bytes on the filesystem holding `path` (None if unknown)."""
-    probe = Path(path)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        return shutil.disk_usage(probe).free
-    except OSError:
-        return None
+folder_name = cache_folder
+disk_free = free_bytes
 
 
 def now() -> float:

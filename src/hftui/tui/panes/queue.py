@@ -18,8 +18,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from hftui.core.downloads import format as fmt
-from hftui.core.downloads.queue import Job
+from hftui.core import vocab
+from hftui.core.downloads.queue import Job, JobState
 from hftui.tui.widgets.summary import SteadyStatic, same_content
 
 COLUMNS = (
@@ -37,19 +37,19 @@ WIDTHS = {"pos": 2, "state": 13, "progress": 26, "files": 7, "speed": 11, "eta":
 """Fixed widths for cells that change while a job runs; the others grow with their content."""
 
 STATE_STYLE = {
-    "queued": "dim",
-    "checking": "cyan",
-    "running": "bold cyan",
-    "paused": "yellow",
-    "done": "green",
-    "failed": "bold red",
-    "cancelled": "dim",
+    JobState.QUEUED: "dim",
+    JobState.CHECKING: "cyan",
+    JobState.RUNNING: "bold cyan",
+    JobState.PAUSED: "yellow",
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "dim",
 }
 
 
 def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict[str, Any]:
     request = job.request
-    repo = request.repo_id if request.repo_type == "model" else f"{request.repo_type}s/{request.repo_id}"
+    repo = vocab.display_id(request.repo_type, request.repo_id)
     if request.revision:
         repo += f"@{request.revision}"
     if request.allow_patterns:
@@ -57,24 +57,24 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
     if len(repo) > 34:
         repo = repo[:33] + "…"
     state = job.state + (" (held)" if job.held else "")
-    if job.bytes_total == 0 and job.files_total == 0 and job.state == "done":
+    if job.bytes_total == 0 and job.files_total == 0 and job.state == JobState.DONE:
         # Every file was already complete: "0 B / 0 B, 0/0" would read like a failure.
         progress, files = "already cached", ""
     elif job.bytes_total is not None:
         pct = 100 * job.bytes_done / job.bytes_total if job.bytes_total else 100.0
-        progress = f"{pct:3.0f}% {fmt.size(job.bytes_done)} / {fmt.size(job.bytes_total)}"
+        progress = f"{pct:3.0f}% {vocab.size(job.bytes_done)} / {vocab.size(job.bytes_total)}"
         files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
     else:
         progress = ""
         files = f"{job.files_done}/{job.files_total}" if job.files_total is not None else ""
-    running = job.state == "running"
+    running = job.state == JobState.RUNNING
     if request.local_dir:
         dest = request.local_dir
     elif request.cache_dir and request.cache_dir != default_cache:
         dest = request.cache_dir
     else:
         dest = "cache"
-    note = job.error if job.state == "failed" and job.error else job.message
+    note = job.error if job.state == JobState.FAILED and job.error else job.message
     return {
         "pos": str(position),
         # Text, not str: DataTable reads a str as markup, and "[onnx/*]" would vanish as a tag.
@@ -82,10 +82,10 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
         "state": Text(state, style=STATE_STYLE.get(job.state, "")),
         "progress": progress,
         "files": files,
-        "speed": fmt.speed(job.speed) if running else "",
-        "eta": fmt.duration(job.eta) if running and job.eta is not None else "",
+        "speed": vocab.speed(job.speed) if running else "",
+        "eta": vocab.duration(job.eta) if running and job.eta is not None else "",
         "dest": Text(dest),
-        "note": Text(note or "", style="red" if job.state == "failed" else ""),
+        "note": Text(note or "", style="red" if job.state == JobState.FAILED else ""),
     }
 
 
@@ -206,10 +206,10 @@ class QueuePane(Vertical):
         if request.ignore_patterns:
             text.append(f"  exclude {', '.join(request.ignore_patterns)}")
         text.append(f"  → {request.local_dir or request.cache_dir or self.app.cache_dir}")  # type: ignore[attr-defined]
-        note = job.error if job.state == "failed" and job.error else job.message
+        note = job.error if job.state == JobState.FAILED and job.error else job.message
         if note:
             text.append("\n")
-            text.append(note, style="red" if job.state == "failed" else "yellow" if job.held else "")
+            text.append(note, style="red" if job.state == JobState.FAILED else "yellow" if job.held else "")
         detail.show_content(text)
 
     def _overall(self, jobs: list[Job]) -> str:
@@ -222,7 +222,7 @@ class QueuePane(Vertical):
             in_use = f"queue in use by another hftui ({who}): jobs here are not saved  ·  "
         if not jobs:
             return in_use + "Queue: empty"
-        return in_use + fmt.totals_line(self._controller.totals(), every_state=True)
+        return in_use + vocab.queue_totals(self._controller.totals(), every_state=True)
 
     def highlighted_job_id(self) -> str | None:
         table = self.query_one(DataTable)

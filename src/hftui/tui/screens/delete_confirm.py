@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from hftui.core.cache.cleanup import DeletionPlan
-from hftui.tui.widgets.cache_table import size_text
+from hftui.core.vocab import size as size_text
 
 MAX_LISTED = 200
 

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hftui.tui.widgets.cache_table import size_text
+from hftui.core.vocab import size as size_text
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from hftui.core.vocab import partial_text
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def revision_status(revision: RevisionRecord) -> str:
     if c.state == "complete":
         text = "complete"
     elif c.state == "partial":
-        text = f"partial: {len(c.missing_files)} missing ({size_text(c.missing_bytes)})"
+        text = partial_text(len(c.missing_files), c.missing_bytes)
     else:
         text = "? (no listing)"
     return ("detached · " if revision.detached else "") + text

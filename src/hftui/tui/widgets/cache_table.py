@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+# One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
+from hftui.core.vocab import ago
+from hftui.core.vocab import size as size_text
+
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord
 
@@ -34,29 +38,6 @@ class KeyedText(Text):
     """A cell that knows which row it belongs to (so sorting can look the record up)."""
 
     row_name: str = ""
-
-
-def size_text(size: float) -> str:
-    """Decimal units like `hf cache ls`, short enough for a table cell: 7 B, 590.0 kB, 1.2 GB."""
-    if size < 1000:
-        return f"{int(size)} B"
-    for unit in ("kB", "MB", "GB", "TB", "PB"):
-        size /= 1000
-        if size < 1000 or unit == "PB":
-            return f"{size:.1f} {unit}"
-    return f"{size:.1f} PB"  # pragma: no cover
-
-
-def ago(timestamp: float, now: float) -> str:
-    if not timestamp:
-        return "-"
-    seconds = max(0.0, now - timestamp)
-    if seconds < 60:
-        return "just now"
-    for unit, length in (("y", 365 * 86400), ("mo", 30 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600)):
-        if seconds >= length:
-            return f"{int(seconds // length)}{unit} ago"
-    return f"{int(seconds // 60)}m ago"
 
 
 def bar(size: int, largest: int) -> Text:

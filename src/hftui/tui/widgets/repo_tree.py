@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import humanize
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
@@ -18,9 +17,11 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from hftui.core import vocab
 from hftui.core.hub.browse_index import FolderIndex, RemoteFolder
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
+from hftui.tui.compat import remeasure_tree, repaint_tree_lines
 
 PAGE = 200
 """Children added per folder expansion (and per "more" line): keeps each UI step far below 100 ms."""
@@ -34,10 +35,6 @@ class MoreNode:
 
 
 NodeData = RemoteFile | RemoteFolder | MoreNode
-
-
-def size_text(n: int) -> str:
-    return humanize.naturalsize(n, format="%.1f")
 
 
 def other_text(where: str | None) -> str:
@@ -169,17 +166,16 @@ class RepoTree(Tree[NodeData]):
             self.matched_totals = matched_totals
         if local is not None:
             self.local = local
-            self._invalidate()  # line widths depend on the local marks
-        # Repaint visible lines only: the line cache is keyed by node updates, not by our view state.
-        self._line_cache.clear()
-        self.refresh()
+            remeasure_tree(self)  # line widths depend on the local marks
+        # The line cache is keyed by node updates, not by our view state.
+        repaint_tree_lines(self)
 
     def _node_text(self, data: NodeData | None, name: str) -> Text:
         if isinstance(data, RemoteFile):
             selected = data.path in self.matched
             text = Text("● " if selected else "○ ", style="bold green" if selected else "dim")
             text.append(name, style="bold" if selected else "")
-            text.append(f"  {size_text(data.size)}", style="dim")
+            text.append(f"  {vocab.size(data.size)}", style="dim")
             if data.is_lfs:
                 text.append(" LFS", style="cyan")
             state = self.local.state(data.path) if self.local is not None else "missing"
@@ -199,11 +195,9 @@ class RepoTree(Tree[NodeData]):
                 mark, style = "◐ ", "bold yellow"
             text = Text(mark, style=style)
             text.append(f"{name}/" if data.path else name, style="bold")
-            text.append(
-                f"  {total[0]:,} file{'s' if total[0] != 1 else ''}, {size_text(total[1])}", style="dim"
-            )
+            text.append(f"  {vocab.count(total[0], 'file')}, {vocab.size(total[1])}", style="dim")
             if 0 < got[0] < total[0]:
-                text.append(f"  ({got[0]:,} selected, {size_text(got[1])})", style="yellow")
+                text.append(f"  ({got[0]:,} selected, {vocab.size(got[1])})", style="yellow")
             return text
         if isinstance(data, MoreNode):
             return Text(name, style="italic dim")
@@ -212,7 +206,7 @@ class RepoTree(Tree[NodeData]):
     def render_label(self, node: TreeNode[NodeData], base_style: Style, style: Style) -> Text:
         text = self._node_text(node.data, str(node.label))
         text.stylize(style)
-        if node._allow_expand:
+        if node.allow_expand:
             prefix = (
                 self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
                 base_style + Style(bold=True),
@@ -227,7 +221,7 @@ class RepoTree(Tree[NodeData]):
         data = node.data
         width = cell_len(str(node.label)) + 2
         if isinstance(data, RemoteFile):
-            width += 2 + len(size_text(data.size)) + (4 if data.is_lfs else 0)
+            width += 2 + len(vocab.size(data.size)) + (4 if data.is_lfs else 0)
             state = self.local.state(data.path) if self.local is not None else "missing"
             if state == "cached":
                 width += 10
@@ -235,14 +229,14 @@ class RepoTree(Tree[NodeData]):
                 width += 4 + cell_len(other_text(self.local.other_revision.get(data.path)))
         elif isinstance(data, RemoteFolder):
             total = self.index.totals.get(data.path, (0, 0)) if self.index is not None else (0, 0)
-            width += 1 + 2 + len(f"{total[0]:,} files, {size_text(total[1])}")
-        if node._allow_expand:
+            width += 1 + 2 + len(f"{vocab.count(total[0], 'file')}, {vocab.size(total[1])}")
+        if node.allow_expand:
             width += 2
         return width
 
     # -- actions -------------------------------------------------------------------------------------
 
-    def _cursor_target(self) -> tuple[str, bool] | None:
+    def cursor_target(self) -> tuple[str, bool] | None:
         node = self.cursor_node
         if node is None:
             return None
@@ -253,7 +247,7 @@ class RepoTree(Tree[NodeData]):
         return None
 
     def action_toggle_selection(self) -> None:
-        target = self._cursor_target()
+        target = self.cursor_target()
         if target is not None:
             self.post_message(self.ToggleRequested(self, target[0], target[1]))
 
@@ -298,4 +292,4 @@ class RepoTree(Tree[NodeData]):
         return ""
 
 
-__all__ = ["PAGE", "MoreNode", "RepoTree", "size_text"]
+__all__ = ["PAGE", "MoreNode", "RepoTree"]
