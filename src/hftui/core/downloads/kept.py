@@ -44,17 +44,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hftui.core.vocab import TYPE_PREFIXES, cache_folder
+
 KEPT_DIR_NAME = ".hftui-partial"
 PART_SUFFIX = ".part"
 META_SUFFIX = ".json"
 LOCKS_DIR_NAME = ".locks"
-REPO_TYPE_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
 FORMAT_VERSION = 1
 
 
 def repo_folder_name(repo_id: str, repo_type: str) -> str:
     """The library's folder name for a repo (`models--org--name`)."""
-    return "--".join([f"{repo_type}s", *repo_id.split("/")])
+    return cache_folder(repo_type, repo_id)
 
 
 def kept_dir(cache_dir: str | os.PathLike[str], repo_id: str, repo_type: str) -> Path:
@@ -262,7 +263,7 @@ def iter_repo_kept(repo_path: str | os.PathLike[str]) -> Iterator[KeptFile]:
     """Kept files of one repo folder (`<cache>/models--org--name`)."""
     repo_path = Path(repo_path)
     type_prefix, _, rest = repo_path.name.partition("--")
-    repo_type = REPO_TYPE_PREFIXES.get(type_prefix)
+    repo_type = TYPE_PREFIXES.get(type_prefix)
     if repo_type is None or not rest:
         return
     folder = repo_path / KEPT_DIR_NAME
