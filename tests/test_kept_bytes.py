@@ -496,3 +496,52 @@ def test_kept_file_is_a_prefix_of_the_blob(tmp_path: Path) -> None:
         data = parts(cache)[0].read_bytes()
         expected = hub.read_file(REPO, "weights.bin")
         assert hashlib.sha256(data).hexdigest() == hashlib.sha256(expected[: len(data)]).hexdigest()
+
+
+# -- what the user sees ----------------------------------------------------------------------
+
+
+def test_a_stopped_job_says_what_is_kept_and_what_a_resume_fetches() -> None:
+    from hftui.core.downloads.queue import Job, JobState
+    from hftui.tui.panes.queue import job_cells
+
+    job = Job(DownloadRequest(REPO), state=JobState.PAUSED, bytes_done=2_100_000, bytes_total=4_200_000)
+    job.message = "paused"
+    assert job.kept_summary == "kept 2.1 MB · resume fetches 2.1 MB"
+    cells = job_cells(job, 1)
+    assert cells["progress"] == " 50% 2.1 MB kept / 4.2 MB"
+    assert cells["note"].plain == "paused · kept 2.1 MB · resume fetches 2.1 MB"
+    job.state = JobState.FAILED
+    assert job.kept_summary == "kept 2.1 MB · retry fetches 2.1 MB"
+    for state, done in ((JobState.RUNNING, 2_100_000), (JobState.DONE, 4_200_000), (JobState.PAUSED, 0)):
+        job.state, job.bytes_done = state, done
+        assert job.kept_summary is None
+
+
+def test_a_job_restored_after_kill_9_counts_its_kept_bytes(tmp_path: Path) -> None:
+    from hftui.core.downloads.persist import QueueStore
+    from hftui.core.downloads.queue import DownloadQueue
+
+    cache = tmp_path / "cache"
+    with HubServer(kept_spec()) as hub:
+        _seed_store(cache, hub, part=hub.read_file(REPO, "weights.bin")[: 2 * MIB])
+        queue = DownloadQueue()
+        job = queue.submit(DownloadRequest(REPO, cache_dir=str(cache))).job
+        job.state, job.bytes_total = "running", SIZE + 8  # as last saved: before any byte came
+        other = queue.submit(DownloadRequest(REPO, cache_dir=str(cache), allow_patterns=("*.json",))).job
+        other.state = "running"
+        store = QueueStore(tmp_path / "state")
+        store.acquire()
+        store.save(queue.to_json())
+        store.release()
+        engine = DownloadEngine(
+            Settings(), endpoint=hub.endpoint, token=False, store=QueueStore(tmp_path / "state")
+        )
+        engine.load()
+        try:
+            restored = engine.job(job.id)
+            assert restored.state == "paused" and restored.bytes_done == 2 * MIB
+            assert restored.kept_summary == "kept 2.1 MB · resume fetches 2.1 MB"
+            assert engine.job(other.id).bytes_done == 0  # its patterns select none of the kept files
+        finally:
+            engine.shutdown(1.0)

@@ -732,7 +732,13 @@ def run_job(
                         message = f"disk full: no space left on {dest}"
                     if failure.transient and attempt:
                         message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
-                    return JobResult(JobOutcome.FAILED, message, bytes_total, files_total)
+                    return JobResult(
+                        JobOutcome.FAILED,
+                        message,
+                        bytes_total,
+                        files_total,
+                        kept=kept_now(request, dest, to_fetch, started),
+                    )
                 attempt += 1
                 delay = backoff_delay(attempt)
                 report(

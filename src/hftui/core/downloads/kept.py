@@ -314,6 +314,29 @@ def kept_for(
     return total, files
 
 
+def kept_for_request(cache_dir: str | os.PathLike[str], request: Any) -> tuple[int, int]:
+    """(bytes, files) kept for the files a `DownloadRequest` selects (by its patterns, with the
+    library's own matcher), when its plan is not known (a job restored from the last session)."""
+    entries = [
+        e
+        for e in iter_repo_kept(Path(cache_dir) / repo_folder_name(request.repo_id, request.repo_type))
+        if e.problem is None and e.meta is not None
+    ]
+    if not entries:
+        return 0, 0
+    from huggingface_hub.utils import filter_repo_objects
+
+    selected = set(
+        filter_repo_objects(
+            [e.path for e in entries],
+            allow_patterns=list(request.allow_patterns) or None,
+            ignore_patterns=list(request.ignore_patterns) or None,
+        )
+    )
+    chosen = [e for e in entries if e.path in selected]
+    return sum(e.part_bytes for e in chosen), len(chosen)
+
+
 def remove_entry(entry: KeptFile) -> tuple[bool, str]:
     """Delete one kept file unless a download holds its blob lock. (removed, reason if not)."""
     import fcntl
