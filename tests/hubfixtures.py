@@ -30,8 +30,11 @@ GATED = "acme/gated-model"
 BIG = "acme/big-file"
 
 
-def small_spec() -> dict[str, Any]:
+def small_spec(*, xet: bool = False) -> dict[str, Any]:
     """A few small repos covering every revision kind, each repo type, LFS and plain files, and gating.
+
+    `xet=False` (the default here, unlike the server's): LFS files travel as plain HTTP, which the
+    download engine's job-aware transport controls; Xet-aware tests pass `xet=True`.
 
     - MODEL (model): main with nested folders and LFS weights; branch `feature/long-context` (name with
       a slash) from main; one older commit in `history.main`; tags `v1.0` (= main) and `v0.9` (= main~1);
@@ -43,6 +46,7 @@ def small_spec() -> dict[str, Any]:
     """
     return {
         "token": "hf_local_test_token",
+        "xet": xet,
         "repos": [
             {
                 "id": MODEL,

@@ -181,7 +181,7 @@ def test_clean_close_is_resumed_from_the_byte_it_stopped_at(engine_factory, tmp_
         assert engine.job(job.id).state == "done"
         ranges = [r.headers.get("range") for r in gets(hub, "/big.bin")]
         assert ranges == [None, f"bytes={11 * MIB}-"]
-        assert hub.body_bytes("*/big.bin") == 12 * MIB
+        assert hub.bytes_sent("*/big.bin") == 12 * MIB
         assert_cache_matches(tmp_path / "cache", hub, BIG)
 
 
@@ -368,7 +368,7 @@ def test_a_paused_job_shows_what_a_resume_keeps(engine_factory, tmp_path: Path) 
         hub.set_bandwidth(None)
         engine.resume(job.id)
         assert engine.wait_idle(30) and engine.job(job.id).state == "done"
-        assert hub.body_bytes("*/weights.bin") <= 3 * MIB + 0.1 * paused.bytes_done
+        assert hub.bytes_sent("*/weights.bin") <= 3 * MIB + 0.1 * paused.bytes_done
         assert_cache_matches(tmp_path / "cache", hub, SLOW)
         assert sorted((tmp_path / "cache").rglob("*.part")) == []
 

@@ -192,7 +192,7 @@ def test_kill_9_midway_then_rerun_completes_cleanly(tmp_path: Path) -> None:
         assert_cache_matches(cache, hub, SLOW)  # also asserts no .incomplete anywhere
         assert_cache_matches(cache, hub, OTHER)
         # The reruns fetched the rest of each file, not the whole file again.
-        assert hub.body_bytes("*/weights.bin") + hub.body_bytes("*/other.bin") <= 6 * MIB + 0.1 * kept
+        assert hub.bytes_sent("*/weights.bin") + hub.bytes_sent("*/other.bin") <= 6 * MIB + 0.1 * kept
         assert sorted(cache.rglob("*.part")) == []
 
 

@@ -1,7 +1,7 @@
 """Kept bytes across pause, retry, restart, kill -9 and faults (issue 11), plain HTTP path.
 
 Real downloads against the local Hub; the witness for what a resume re-fetched is the server's
-body byte counter (`HubServer.body_bytes`). Every case ends with the blob's SHA-256 equal to
+body byte counter (`HubServer.bytes_sent`). Every case ends with the blob's SHA-256 equal to
 the server's and no `.incomplete` or kept-bytes file left.
 """
 
@@ -90,7 +90,7 @@ def pause_at_half(engine: DownloadEngine, job_id: str, cache: Path) -> int:
 
 
 def weights_sent(hub: HubServer) -> int:
-    return hub.body_bytes("*/weights.bin")
+    return hub.bytes_sent("*/weights.bin")
 
 
 def test_pause_at_half_then_resume_fetches_only_the_rest(engine_factory, tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_a_file_changed_on_the_hub_discards_the_old_kept_bytes(engine_factory, t
         assert engine.wait_idle(30) and engine.job(job.id).state == "done"
         assert any("changed on the Hub" in n for n in notes), notes
         assert not old.exists()
-        assert hub2.body_bytes("*/weights.bin") == SIZE
+        assert hub2.bytes_sent("*/weights.bin") == SIZE
         assert_cache_matches(cache, hub2, REPO)
         assert_clean(cache)
         old_blob = cache / FOLDER / "blobs" / old.name.removesuffix(".part")

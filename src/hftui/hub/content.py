@@ -73,6 +73,12 @@ class Content:
             yield tile[phase : phase + n]
             offset += n
 
+    def identity(self) -> str:
+        """A short string equal for equal generated contents (literal content: its SHA-256)."""
+        if self.data is not None:
+            return f"lit:{self.sha256()}"
+        return f"gen:{GENERATOR}:{self.seed}:{self.size}"
+
     def read(self, start: int = 0, end: int | None = None) -> bytes:
         return b"".join(bytes(part) for part in self.iter_range(start, end))
 

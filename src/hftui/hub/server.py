@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import socket
 import struct
 import threading
@@ -28,12 +29,16 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from hftui.hub.content import Content
 from hftui.hub.spec import Commit, FileEntry, HubSpec, RepoSpec, load_spec
+from hftui.hub.xet import BAD_XET_KINDS, BadXet, LazyStore, XetStore, content_key, xet_hash_of
 
 FaultKind = Literal["close_after", "reset_after", "status", "stall", "delay"]
+ServerRole = Literal["hub", "cas"]
 _TYPE_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
 _URL_PREFIXES = {"datasets": "dataset", "spaces": "space", "kernels": "kernel"}
 _STATUS_ERROR_CODES = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
 _IDLE_TIMEOUT = 120.0
+# The real Hub's Xet read tokens live about an hour.
+XET_TOKEN_TTL = 3600
 
 
 @dataclass
@@ -47,7 +52,10 @@ class Fault:
       stall        pause `stall_seconds` after `after_bytes` of the body, then finish normally.
       delay        wait `stall_seconds` before answering at all (slow metadata calls).
     Matching: `method` (None = any) and `path_glob` (fnmatch against the percent-decoded URL path,
-    e.g. "*/model.safetensors" or "/api/models/*/tree/*"). `times` matches are consumed (None = forever).
+    e.g. "*/model.safetensors" or "/api/models/*/tree/*"), and `server` ("hub", "cas" or None = both).
+    CAS paths: `/v2/reconstructions/{xet_hash}`, `/v1/reconstructions/{xet_hash}`,
+    `/xorbs/{xet_hash}/{xorb_hash}` (xorb ranges fetched for that file), `/bridge/{xet_hash}`,
+    `/v1/telemetry`. `times` matches are consumed (None = forever).
     """
 
     kind: FaultKind
@@ -58,22 +66,29 @@ class Fault:
     status: int = 500
     retry_after: int | None = None
     stall_seconds: float = 1.0
+    server: ServerRole | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("close_after", "reset_after", "status", "stall", "delay"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.after_bytes < 0:
             raise ValueError("after_bytes must be >= 0")
+        if self.server not in (None, "hub", "cas"):
+            raise ValueError(f"unknown server {self.server!r} (hub, cas or None)")
 
 
 class RequestRecord(NamedTuple):
-    """One served request. `path` is the raw (percent-encoded) path, `headers` has lower-case keys."""
+    """One served request. `path` is the raw (percent-encoded) path, `headers` has lower-case keys.
+
+    `server` is "hub" for the Hub API, "cas" for the Xet CAS (and its plain-bytes bridge).
+    """
 
     method: str
     path: str
     query: str
     status: int
     headers: dict[str, str]
+    server: ServerRole = "hub"
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,7 @@ class RemoteFileInfo:
     sha256: str
     git_sha1: str
     lfs: bool
+    xet_hash: str | None = None
 
 
 class _HubError(Exception):
@@ -106,13 +122,20 @@ class _Reply:
     content: Content | None = None
     start: int = 0
     end: int = 0
+    # Generated bodies (xorb ranges): `stream` yields exactly `stream_length` bytes.
+    stream: Iterable[bytes | memoryview] | None = None
+    stream_length: int = 0
 
     @property
     def length(self) -> int:
+        if self.stream is not None:
+            return self.stream_length
         return self.end - self.start if self.content is not None else len(self.body)
 
-    def parts(self) -> Iterator[memoryview]:
-        if self.content is not None:
+    def parts(self) -> Iterator[bytes | memoryview]:
+        if self.stream is not None:
+            yield from self.stream
+        elif self.content is not None:
             yield from self.content.iter_range(self.start, self.end)
         elif self.body:
             yield memoryview(self.body)
@@ -124,7 +147,14 @@ def _json_reply(data: Any, status: int = 200, headers: Iterable[tuple[str, str]]
 
 
 class HubServer:
-    """A threaded local Hub over a spec. Use as a context manager, or `start()` / `stop()`."""
+    """A threaded local Hub over a spec. Use as a context manager, or `start()` / `stop()`.
+
+    With Xet on (`xet=None` takes the spec's setting, which defaults to on), LFS files the spec stores
+    in Xet are served like the real Hub does: a second listener on `cas_port` is the CAS (see
+    `Fault` for its paths) and the Hub answers `resolve` for those files with a 302 to the CAS's
+    plain-bytes bridge. `xet_token_ttl` is the lifetime of the read tokens the Hub hands out;
+    `xet_v2=False` makes the CAS answer 404 on `/v2/reconstructions` (clients fall back to `/v1`).
+    """
 
     def __init__(
         self,
@@ -135,8 +165,22 @@ class HubServer:
         page_size: int = 1000,
         expand_page_size: int = 50,
         lfs_redirect: bool = False,
+        xet: bool | None = None,
+        cas_port: int = 0,
+        xet_token_ttl: int = XET_TOKEN_TTL,
+        xet_v2: bool = True,
     ) -> None:
         self.spec = load_spec(spec)
+        self.xet = self.spec.xet if xet is None else xet
+        self.cas_port = cas_port
+        self.xet_token_ttl = xet_token_ttl
+        self.xet_v2 = xet_v2
+        self._xet_store = LazyStore(self._xet_contents)
+        self._xet_tokens: dict[str, float] = {}
+        self._xet_bad: dict[str, BadXet] = {}
+        self._bytes: dict[tuple[ServerRole, str], int] = {}
+        self._cas_httpd: _HTTPServer | None = None
+        self._cas_thread: threading.Thread | None = None
         # Like the real Hub: LFS files answer a same-origin 302 to a content URL instead of a 200.
         self.lfs_redirect = lfs_redirect
         self.host = host
@@ -150,13 +194,21 @@ class HubServer:
         self._faults: list[Fault] = []
         self._bandwidth: int | None = None
         self._dir_oids: dict[tuple[str, str], str] = {}
-        self._body_bytes: dict[str, int] = {}
 
     # lifecycle
 
     def start(self) -> HubServer:
         if self._httpd is not None:
             return self
+        if self.xet:
+            cas = _HTTPServer((self.host, self.cas_port), _Handler)
+            cas.hub, cas.role = self, "cas"
+            self._cas_httpd = cas
+            self.cas_port = cas.server_address[1]
+            self._cas_thread = threading.Thread(
+                target=cas.serve_forever, args=(0.05,), name=f"hub-cas:{self.cas_port}", daemon=True
+            )
+            self._cas_thread.start()
         httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.hub = self
         self._httpd = httpd
@@ -168,14 +220,16 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        cas, self._cas_httpd = self._cas_httpd, None
         httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        httpd.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for server, thread in ((httpd, self._thread), (cas, self._cas_thread)):
+            if server is None:
+                continue
+            server.shutdown()
+            server.server_close()
+            server.close_connections()
+            if thread is not None:
+                thread.join(timeout=5)
 
     def __enter__(self) -> HubServer:
         return self.start()
@@ -202,6 +256,12 @@ class HubServer:
         return f"http://{host}:{self.port}"
 
     @property
+    def cas_endpoint(self) -> str:
+        """Base URL of the Xet CAS (what the token route hands out as `casUrl`)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.cas_port}"
+
+    @property
     def token(self) -> str:
         return self.spec.token
 
@@ -224,7 +284,9 @@ class HubServer:
         self, repo_id: str, revision: str = "main", repo_type: str = "model"
     ) -> dict[str, RemoteFileInfo]:
         return {
-            path: RemoteFileInfo(path, entry.size, entry.sha256(), entry.oid(), entry.lfs)
+            path: RemoteFileInfo(
+                path, entry.size, entry.sha256(), entry.oid(), entry.lfs, self._advertised_hash(entry)
+            )
             for path, entry in self._commit(repo_id, revision, repo_type).files.items()
         }
 
@@ -240,6 +302,129 @@ class HubServer:
     def read_file(self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model") -> bytes:
         return self._entry(repo_id, path, revision, repo_type).content.read()
 
+    # Xet
+
+    def is_xet(self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model") -> bool:
+        """Whether this file travels over Xet on this server."""
+        return self._is_xet(self._entry(repo_id, path, revision, repo_type))
+
+    def xet_hash(self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model") -> str:
+        """The Xet hash the Hub announces for a file (KeyError if the file is not served over Xet)."""
+        entry = self._entry(repo_id, path, revision, repo_type)
+        advertised = self._advertised_hash(entry)
+        if advertised is None:
+            raise KeyError(f"{path!r} of {repo_id} is not served over Xet")
+        return advertised
+
+    def xorb_hashes(
+        self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model"
+    ) -> list[str]:
+        """The xorbs holding a file's chunks, in file order."""
+        entry = self._entry(repo_id, path, revision, repo_type)
+        if not self._is_xet(entry):
+            raise KeyError(f"{path!r} of {repo_id} is not served over Xet")
+        stored = self.xet_store.files[xet_hash_of(content_key(entry.content))]
+        return [segment.xorb.hash for segment in stored.segments]
+
+    @property
+    def xet_store(self) -> XetStore:
+        return self._xet_store.get()
+
+    def break_xet(
+        self,
+        repo_id: str,
+        path: str,
+        kind: BadXet,
+        revision: str = "main",
+        repo_type: str = "model",
+    ) -> None:
+        """Make the Xet side of one file bad, until `clear_xet_breaks()`.
+
+        kind:
+          unknown_hash    the Hub announces a Xet hash the CAS does not know (404 on reconstruction)
+          xorb_404        the reconstruction names a xorb the CAS answers 404 for
+          truncated_xorb  xorb ranges arrive complete at the HTTP level but end mid-chunk
+          malformed_xorb  the first chunk header of each xorb range is invalid
+          size_mismatch   the reconstruction leaves out the last chunk (shorter than X-Linked-Size)
+        Identical content elsewhere shares the Xet hash, so it is broken too.
+        """
+        if kind not in BAD_XET_KINDS:
+            raise ValueError(f"unknown bad-Xet kind {kind!r} (one of {', '.join(BAD_XET_KINDS)})")
+        entry = self._entry(repo_id, path, revision, repo_type)
+        if not self._is_xet(entry):
+            raise KeyError(f"{path!r} of {repo_id} is not served over Xet")
+        with self._lock:
+            self._xet_bad[xet_hash_of(content_key(entry.content))] = kind
+
+    def clear_xet_breaks(self) -> None:
+        with self._lock:
+            self._xet_bad.clear()
+
+    def expire_xet_tokens(self) -> None:
+        """Invalidate every Xet token handed out so far: the CAS answers 401 to them from now on."""
+        with self._lock:
+            self._xet_tokens.clear()
+
+    def _issue_xet_token(self) -> tuple[str, int]:
+        expiry = int(time.time()) + self.xet_token_ttl
+        token = f"xet_{secrets.token_hex(16)}"
+        with self._lock:
+            self._xet_tokens[token] = expiry
+        return token, expiry
+
+    def _xet_token_valid(self, authorization: str) -> bool:
+        scheme, _, token = authorization.partition(" ")
+        with self._lock:
+            expiry = self._xet_tokens.get(token)
+        return scheme.lower() == "bearer" and expiry is not None and time.time() < expiry
+
+    def _is_xet(self, entry: FileEntry) -> bool:
+        return self.xet and self.spec.is_xet(entry)
+
+    def _advertised_hash(self, entry: FileEntry) -> str | None:
+        if not self._is_xet(entry):
+            return None
+        real = xet_hash_of(content_key(entry.content))
+        if self._xet_bad.get(real) == "unknown_hash":
+            return hashlib.sha256(f"unknown:{real}".encode()).hexdigest()
+        return real
+
+    def _xet_contents(self) -> list[Content]:
+        # Every commit of every repo, in spec order: the packing (and so the xorb hashes) is stable.
+        contents: list[Content] = []
+        for repo in self.spec.repos.values():
+            for commit in sorted(repo.commits(), key=lambda c: c.date):
+                contents.extend(e.content for e in commit.files.values() if self.spec.is_xet(e))
+        return contents
+
+    # byte counters
+
+    def bytes_sent(self, path_glob: str = "*", server: ServerRole | None = None) -> int:
+        """Body bytes written so far to responses whose decoded path matches (live, during a response)."""
+        with self._lock:
+            return sum(
+                n
+                for (role, path), n in self._bytes.items()
+                if (server is None or role == server) and fnmatch.fnmatchcase(path, path_glob)
+            )
+
+    def bytes_by_path(self, server: ServerRole | None = None) -> dict[str, int]:
+        with self._lock:
+            totals: dict[str, int] = {}
+            for (role, path), n in self._bytes.items():
+                if server is None or role == server:
+                    totals[path] = totals.get(path, 0) + n
+            return totals
+
+    def reset_byte_counters(self) -> None:
+        with self._lock:
+            self._bytes.clear()
+
+    def _count(self, role: ServerRole, path: str, n: int) -> None:
+        with self._lock:
+            key = (role, path)
+            self._bytes[key] = self._bytes.get(key, 0) + n
+
     @property
     def requests(self) -> list[RequestRecord]:
         with self._lock:
@@ -248,16 +433,6 @@ class HubServer:
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
-
-    def body_bytes(self, path_glob: str = "*") -> int:
-        """Response body bytes written to the network for paths matching `path_glob` (fnmatch on the
-        percent-decoded path, like `Fault.path_glob`): the witness for what a resume re-fetched."""
-        with self._lock:
-            return sum(n for path, n in self._body_bytes.items() if fnmatch.fnmatchcase(path, path_glob))
-
-    def _count_body(self, path: str, n: int) -> None:
-        with self._lock:
-            self._body_bytes[path] = self._body_bytes.get(path, 0) + n
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
@@ -279,10 +454,12 @@ class HubServer:
             raise ValueError("bytes_per_second must be positive or None")
         self._bandwidth = bytes_per_second
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, role: ServerRole = "hub") -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.method not in (None, method) or not fnmatch.fnmatchcase(path, fault.path_glob):
+                    continue
+                if fault.server not in (None, role):
                     continue
                 if fault.times is not None:
                     if fault.times <= 0:
@@ -322,6 +499,7 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
     hub: HubServer
+    role: ServerRole = "hub"
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         if ":" in address[0]:
@@ -358,7 +536,6 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hftui-hub"
     timeout = _IDLE_TIMEOUT
     server: _HTTPServer
-    _body_path = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -391,7 +568,9 @@ class _Handler(BaseHTTPRequestHandler):
         # Read the body even when unused, or the next keep-alive request would start mid-body.
         body = self.rfile.read(length) if length else b""
         decoded = unquote(raw_path)
-        fault = self.hub._take_fault(method, decoded)
+        role = self.server.role
+        self._count_key = decoded
+        fault = self.hub._take_fault(method, decoded, role)
         try:
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.stall_seconds)
@@ -399,7 +578,10 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 code = _STATUS_ERROR_CODES.get(fault.status)
                 raise _HubError(fault.status, code, f"Injected fault: HTTP {fault.status}", headers)
-            reply = _Router(self, method, raw_path, query, body).route()
+            if role == "cas":
+                reply = _CasRouter(self, method, raw_path, query).route()
+            else:
+                reply = _Router(self, method, raw_path, query, body).route()
         except _HubError as exc:
             reply = self._error_reply(exc)
         self._send(method, raw_path, query, reply, fault)
@@ -414,7 +596,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, method: str, raw_path: str, query: str, reply: _Reply, fault: Fault | None) -> None:
         self.hub._record(
             RequestRecord(
-                method, raw_path, query, reply.status, {k.lower(): v for k, v in self.headers.items()}
+                method,
+                raw_path,
+                query,
+                reply.status,
+                {k.lower(): v for k, v in self.headers.items()},
+                self.server.role,
             )
         )
         self.send_response(reply.status)
@@ -427,7 +614,6 @@ class _Handler(BaseHTTPRequestHandler):
         body_fault = (
             fault if fault is not None and fault.kind in ("close_after", "reset_after", "stall") else None
         )
-        self._body_path = unquote(raw_path)
         try:
             self._write_body(reply, body_fault)
         except (BrokenPipeError, ConnectionResetError):
@@ -453,18 +639,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._throttled_write(part)
             sent += len(part)
 
-    def _throttled_write(self, data: memoryview) -> None:
+    def _throttled_write(self, data: bytes | memoryview) -> None:
         rate = self.hub._bandwidth
         if rate is None:
             self.wfile.write(data)
-            self.hub._count_body(self._body_path, len(data))
+            self.hub._count(self.server.role, self._count_key, len(data))
             return
         step = max(1, rate // 20)
         started = time.monotonic()
         for offset in range(0, len(data), step):
             piece = data[offset : offset + step]
             self.wfile.write(piece)
-            self.hub._count_body(self._body_path, len(piece))
+            self.hub._count(self.server.role, self._count_key, len(piece))
             ahead = (offset + len(piece)) / rate - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
@@ -544,6 +730,8 @@ class _Router:
             return self.paths_info(repo, rest[1])
         if len(rest) == 2 and rest[0] == "commits" and self.method == "GET":
             return self.commits(repo, rest[1])
+        if len(rest) == 2 and rest[0] == "xet-read-token" and self.method == "GET" and self.hub.xet:
+            return self.xet_read_token(repo, rest[1])
         raise _HubError(404, None, "Not found")
 
     # lookups
@@ -679,6 +867,9 @@ class _Router:
             data = {"type": "file", "oid": entry.oid(), "size": entry.size, "path": path}
             if entry.lfs:
                 data["lfs"] = {"oid": entry.sha256(), "size": entry.size, "pointerSize": len(entry.pointer())}
+            xet_hash = self.hub._advertised_hash(entry)
+            if xet_hash is not None:
+                data["xetHash"] = xet_hash
         if expand:
             last = _last_commit(commit, path, is_file)
             data["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}
@@ -744,6 +935,9 @@ class _Router:
         entry = commit.files.get(path)
         if entry is None:
             raise _HubError(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": commit.sha})
+        xet_hash = self.hub._advertised_hash(entry)
+        if xet_hash is not None:
+            return self.xet_redirect(repo, commit, entry, xet_hash)
         if entry.lfs and self.hub.lfs_redirect and not self.flag("cdn"):
             # The client follows a same-origin redirect itself, then needs X-Repo-Commit and ETag on
             # the final answer, which the content URL (same route, pinned to the commit) provides.
@@ -781,6 +975,155 @@ class _Router:
                     f"Range not satisfiable: {range_header}",
                     {"Content-Range": f"bytes */{size}"},
                 )
+            reply.status = 206
+            reply.start, reply.end = span
+            reply.headers.append(("Content-Range", f"bytes {span[0]}-{span[1] - 1}/{size}"))
+        return reply
+
+    def xet_redirect(self, repo: RepoSpec, commit: Commit, entry: FileEntry, xet_hash: str) -> _Reply:
+        """A Xet file's `resolve`: a 302 to the CAS bridge, carrying what a Xet client needs instead."""
+        token_url = f"{self.handler.host_url()}/api/{repo.type}s/{repo.id}/xet-read-token/{commit.sha}"
+        return _Reply(
+            302,
+            [
+                ("Location", f"{self.hub.cas_endpoint}/bridge/{xet_hash}"),
+                ("X-Repo-Commit", commit.sha),
+                ("ETag", f'"{entry.oid()}"'),
+                ("X-Linked-Etag", f'"{entry.sha256()}"'),
+                ("X-Linked-Size", str(entry.size)),
+                ("X-Xet-Hash", xet_hash),
+                ("Link", f'<{token_url}>; rel="xet-auth"'),
+            ],
+        )
+
+    def xet_read_token(self, repo: RepoSpec, revision: str) -> _Reply:
+        """A short-lived CAS token: headers for huggingface_hub, JSON for hf_xet's own refresh."""
+        commit = self.commit(repo, revision)
+        if repo.gated and not self.handler.authorized():
+            raise _HubError(
+                401,
+                "GatedRepo",
+                f"Access to model {repo.id} is restricted. You must have access to it and be authenticated to access it.",
+            )
+        token, expiry = self.hub._issue_xet_token()
+        cas_url = self.hub.cas_endpoint
+        return _json_reply(
+            {"casUrl": cas_url, "accessToken": token, "exp": expiry},
+            headers=[
+                ("X-Xet-Cas-Url", cas_url),
+                ("X-Xet-Access-Token", token),
+                ("X-Xet-Token-Expiration", str(expiry)),
+                ("X-Repo-Commit", commit.sha),
+            ],
+        )
+
+
+class _CasRouter:
+    """The Xet CAS: reconstructions (v2, v1), xorb byte ranges, the plain-bytes bridge, telemetry."""
+
+    def __init__(self, handler: _Handler, method: str, raw_path: str, query: str) -> None:
+        self.handler = handler
+        self.hub = handler.hub
+        self.method = method
+        self.segments = [unquote(s) for s in raw_path.split("/")[1:]]
+
+    def route(self) -> _Reply:
+        segs = self.segments
+        if segs == ["v1", "telemetry"] and self.method == "POST":
+            return _json_reply({})
+        if self.method not in ("GET", "HEAD"):
+            raise _HubError(405, None, "Method not allowed")
+        if len(segs) == 3 and segs[1] == "reconstructions" and segs[0] in ("v1", "v2"):
+            return self.reconstruction(segs[0], segs[2])
+        if len(segs) == 3 and segs[0] == "xorbs":
+            return self.xorb(segs[1], segs[2])
+        if len(segs) == 2 and segs[0] == "bridge":
+            return self.bridge(segs[1])
+        raise _HubError(404, None, "Not found")
+
+    def range_header(self) -> str | None:
+        return self.handler.headers.get("Range")
+
+    def reconstruction(self, version: str, xet_hash: str) -> _Reply:
+        if version == "v2" and not self.hub.xet_v2:
+            raise _HubError(404, None, "Not found")
+        if not self.hub._xet_token_valid(self.handler.headers.get("Authorization") or ""):
+            raise _HubError(401, None, "Invalid or expired Xet token")
+        store = self.hub.xet_store
+        stored = store.files.get(xet_hash)
+        if stored is None:
+            raise _HubError(404, None, f"File {xet_hash} not found")
+        start, end = 0, stored.size
+        header = self.range_header()
+        if header:
+            match = re.fullmatch(r"\s*bytes\s*=\s*(\d+)\s*-\s*(\d+)\s*", header)
+            if match is None:
+                raise _HubError(400, None, f"Bad range {header!r}")
+            start, end = int(match[1]), int(match[2]) + 1
+        bad = self.hub._xet_bad.get(xet_hash)
+
+        def xorb_url(xorb_hash: str) -> str:
+            if bad == "xorb_404":
+                xorb_hash = hashlib.sha256(f"missing:{xorb_hash}".encode()).hexdigest()
+            return f"{self.hub.cas_endpoint}/xorbs/{xet_hash}/{xorb_hash}"
+
+        data = store.reconstruction(
+            xet_hash, start, end, xorb_url, v2=version == "v2", drop_tail=bad == "size_mismatch"
+        )
+        if data is None:
+            raise _HubError(416, None, "Range not satisfiable", {"Content-Range": f"bytes */{stored.size}"})
+        if bad == "xorb_404":
+            # The terms name the missing xorbs too, so the client looks their fetch info up and finds it.
+            for term in data["terms"]:
+                term["hash"] = hashlib.sha256(f"missing:{term['hash']}".encode()).hexdigest()
+            key = "xorbs" if "xorbs" in data else "fetch_info"
+            data[key] = {hashlib.sha256(f"missing:{h}".encode()).hexdigest(): v for h, v in data[key].items()}
+        return _json_reply(data)
+
+    def xorb(self, file_hash: str, xorb_hash: str) -> _Reply:
+        xorb = self.hub.xet_store.xorbs.get(xorb_hash)
+        if xorb is None:
+            raise _HubError(404, None, f"Xorb {xorb_hash} not found")
+        span = _parse_range(self.range_header() or f"bytes=0-{xorb.size - 1}", xorb.size)
+        if span is None:
+            raise _HubError(416, None, "Range not satisfiable", {"Content-Range": f"bytes */{xorb.size}"})
+        start, end = span
+        bad = self.hub._xet_bad.get(file_hash)
+        if bad == "truncated_xorb":
+            # Well-formed HTTP (Content-Length matches) around chunk data that stops mid-chunk.
+            end = max(start + 1, end - 1000)
+        stream = xorb.iter_bytes(start, end, malformed=bad == "malformed_xorb")
+        return _Reply(
+            206,
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", f"bytes {start}-{end - 1}/{xorb.size}"),
+            ],
+            stream=stream,
+            stream_length=end - start,
+        )
+
+    def bridge(self, xet_hash: str) -> _Reply:
+        stored = self.hub.xet_store.files.get(xet_hash)
+        if stored is None:
+            raise _HubError(404, None, f"File {xet_hash} not found")
+        content = stored.layout.content
+        size = content.size
+        reply = _Reply(
+            200,
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Accept-Ranges", "bytes"),
+            ],
+            content=content,
+            start=0,
+            end=size,
+        )
+        header = self.range_header()
+        if header and self.method == "GET":
+            span = _parse_range(header, size)
+            if span is None:
+                raise _HubError(416, None, "Range not satisfiable", {"Content-Range": f"bytes */{size}"})
             reply.status = 206
             reply.start, reply.end = span
             reply.headers.append(("Content-Range", f"bytes {span[0]}-{span[1] - 1}/{size}"))

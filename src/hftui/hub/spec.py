@@ -25,6 +25,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_TOKEN = "hf_local_test_token"
+# Like a Xet-enabled repo on the real Hub: every (non-empty) LFS file is stored in Xet.
+XET_MIN_SIZE = 1
 REPO_TYPES = ("model", "dataset", "space", "kernel")
 LFS_MIN_SIZE = 1024 * 1024
 LFS_EXTENSIONS = frozenset(
@@ -60,6 +62,8 @@ class FileEntry:
     path: str
     content: Content
     lfs: bool
+    # None: by the spec's rule (LFS and at least `xet_min_size`); False keeps the file on plain LFS.
+    xet: bool | None = None
 
     @property
     def size(self) -> int:
@@ -162,6 +166,15 @@ class RepoSpec:
 class HubSpec:
     token: str
     repos: dict[tuple[str, str], RepoSpec]
+    # Serve LFS files of at least `xet_min_size` bytes over Xet; `xet=False` serves everything plainly.
+    xet: bool = True
+    xet_min_size: int = XET_MIN_SIZE
+
+    def is_xet(self, entry: FileEntry) -> bool:
+        """Whether the Hub stores this file in Xet (the server's own switch aside)."""
+        if not self.xet or not entry.lfs or entry.xet is False or entry.size == 0:
+            return False
+        return entry.xet is True or entry.size >= self.xet_min_size
 
     def repo(self, repo_id: str, repo_type: str = "model") -> RepoSpec | None:
         return self.repos.get((repo_type, repo_id))
@@ -232,10 +245,16 @@ class _RawCommit:
 
 class _Parser:
     def parse(self, spec: Mapping[str, Any]) -> HubSpec:
-        _check_keys(spec, {"token", "repos"}, "spec")
+        _check_keys(spec, {"token", "repos", "xet", "xet_min_size"}, "spec")
         token = spec.get("token", DEFAULT_TOKEN)
         if not isinstance(token, str) or not token:
             raise SpecError("token: must be a non-empty string")
+        xet = spec.get("xet", True)
+        if not isinstance(xet, bool):
+            raise SpecError("xet: must be true or false")
+        xet_min_size = spec.get("xet_min_size", XET_MIN_SIZE)
+        if type(xet_min_size) is not int or xet_min_size < 0:
+            raise SpecError("xet_min_size: must be a non-negative integer")
         repos_raw = spec.get("repos")
         if not isinstance(repos_raw, list):
             raise SpecError("repos: must be a list")
@@ -245,7 +264,7 @@ class _Parser:
             if (repo.type, repo.id) in repos:
                 raise SpecError(f"repos[{index}].id: duplicate {repo.type} repo {repo.id!r}")
             repos[(repo.type, repo.id)] = repo
-        return HubSpec(token=token, repos=repos)
+        return HubSpec(token=token, repos=repos, xet=xet, xet_min_size=xet_min_size)
 
 
 class _RepoParser:
@@ -494,13 +513,19 @@ class _RepoParser:
     @staticmethod
     def _file(path: str, value: Any, where: str) -> FileEntry:
         lfs: Any = None
+        xet: Any = None
         if isinstance(value, str):
             content = Content.literal(value.encode())
         elif isinstance(value, Mapping):
-            _check_keys(value, {"text", "size", "seed", "lfs"}, where)
+            _check_keys(value, {"text", "size", "seed", "lfs", "xet"}, where)
             lfs = value.get("lfs")
             if lfs is not None and not isinstance(lfs, bool):
                 raise SpecError(f"{where}.lfs: must be true or false")
+            xet = value.get("xet")
+            if xet is not None and not isinstance(xet, bool):
+                raise SpecError(f"{where}.xet: must be true or false")
+            if xet is True and lfs is False:
+                raise SpecError(f"{where}.xet: only LFS files can be stored in Xet (this one has lfs: false)")
             if "text" in value:
                 if "size" in value or "seed" in value:
                     raise SpecError(f"{where}: give either 'text' or 'size' (+ 'seed'), not both")
@@ -519,6 +544,7 @@ class _RepoParser:
                 raise SpecError(f"{where}: needs 'text' or 'size'")
         else:
             raise SpecError(f"{where}: must be a string or a mapping with 'text' or 'size'")
-        return FileEntry(
-            path=path, content=content, lfs=_is_lfs_by_default(path, content.size) if lfs is None else lfs
-        )
+        is_lfs = _is_lfs_by_default(path, content.size) if lfs is None else lfs
+        if xet is True and not is_lfs:
+            raise SpecError(f"{where}.xet: only LFS files can be stored in Xet (this one is stored in git)")
+        return FileEntry(path=path, content=content, lfs=is_lfs, xet=xet)
