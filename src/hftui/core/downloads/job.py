@@ -554,6 +554,7 @@ def prefetch_kept(
             stall_timeout=float(settings.stall_timeout),
             max_workers=int(settings.max_workers),
             on_written=tracker.add_disk,
+            on_received=tracker.add_net,
             note=note,
             is_cancelled=is_cancelled,
         )

@@ -11,10 +11,14 @@ blob is missing, this
    library, whose own call then waits for that lock and finds the blob;
 2. adopts the bytes kept by an earlier attempt (`<etag>.part`), after checking them against
    their state file (same etag and size, not larger than the file, readable) and hashing them;
-3. fetches the rest: over plain HTTP with a `Range: bytes=<kept>-` GET of the file's resolve URL
-   pinned to the commit, through the library's own HTTP client (`huggingface_hub.get_session()`,
-   headers from `build_hf_headers`, URL from `hf_hub_url`), so hftui's job-aware transport
-   cancels it, times out stalls and counts its bytes like the library's own downloads;
+3. fetches the rest: a Xet file (when the library would use Xet: hf_xet installed, not
+   `HF_HUB_DISABLE_XET`) with hf_xet's public ranged stream
+   (`XetSession().new_download_stream_group(...).download_stream(info, start=<kept>)`, token from
+   the repo's `xet-read-token` route as the library gets it); any other file over plain HTTP with
+   a `Range: bytes=<kept>-` GET of its resolve URL pinned to the commit, through the library's own
+   HTTP client (`huggingface_hub.get_session()`, headers from `build_hf_headers`, URL from
+   `hf_hub_url`), so hftui's job-aware transport cancels it, times out stalls and counts its
+   bytes like the library's own downloads;
 4. checks the whole file against the Hub's SHA-256 (the tree's `lfs.oid`, which is the
    `X-Linked-Etag` the library names the blob by; git blob SHA-1 for a small non-LFS file);
    a mismatch throws the kept bytes away and fetches the file once more from byte 0, with a
@@ -40,6 +44,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -48,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hftui.core.downloads.kept import KeptMeta, KeptStore, iter_repo_kept
-from hftui.core.downloads.transport import JobCancelled
+from hftui.core.downloads.transport import JOB_HEADER, JobCancelled
 
 MIN_KEEP_BYTES = 1024 * 1024
 """Files smaller than this are left to the library: re-fetching them costs less than a state file."""
@@ -57,6 +62,8 @@ META_INTERVAL = 2.0
 REPORT_BATCH = 512 * 1024
 """Bytes written before they are reported to the job's progress."""
 READ_BLOCK = 1024 * 1024
+XET_QUEUE_CHUNKS = 16
+"""Chunks read ahead from a hf_xet stream (bounded: a stopped job leaves little behind)."""
 
 
 class PrefetchFailure(Exception):
@@ -189,6 +196,38 @@ def _write_all(fd: int, data: bytes | memoryview) -> int:
     return written
 
 
+# -- Xet ------------------------------------------------------------------------------------
+
+_session: Any = None
+_session_pid: int | None = None
+_session_lock = threading.Lock()
+
+
+def xet_session() -> Any:
+    """This process's `hf_xet.XetSession` (a runtime and connection pool; public API, made anew
+    after a fork)."""
+    global _session, _session_pid
+    with _session_lock:
+        if _session is None or _session_pid != os.getpid():
+            from hf_xet import XetSession
+
+            _session, _session_pid = XetSession(), os.getpid()
+        return _session
+
+
+def xet_enabled() -> bool:
+    """Whether the library downloads Xet files over Xet here (hf_xet installed, not disabled)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_DISABLE_XET:
+        return False
+    try:
+        import hf_xet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 # -- the pre-fetch --------------------------------------------------------------------------
 
 
@@ -206,8 +245,13 @@ class _Prefetch:
         note: Callable[[str], None],
         is_cancelled: Callable[[], bool],
         job_id: str | None,
+        on_received: Callable[[int], None] = lambda n: None,
+        xet_enabled: bool = False,
     ) -> None:
         self.store = store
+        self.on_received = on_received
+        self.xet_enabled = xet_enabled
+        self._group: Any = None
         self.commit = commit
         self.endpoint = endpoint
         self.token = token
@@ -291,7 +335,7 @@ class _Prefetch:
                 sha256=file.sha256,
                 git_sha1=file.git_sha1,
                 xet_hash=file.xet_hash,
-                transport="http",
+                transport="xet" if self.over_xet(file) else "http",
                 kept=start,
                 updated=time.time(),
                 job_id=self.job_id,
@@ -424,7 +468,8 @@ class _Prefetch:
         try:
             os.ftruncate(fd, start)
             os.lseek(fd, start, os.SEEK_SET)
-            for offset, chunk in self._http_chunks(file, start):
+            chunks = self._xet_chunks(file, start) if self.over_xet(file) else self._http_chunks(file, start)
+            for offset, chunk in chunks:
                 if offset != position:  # the server ignored the Range: start over from byte 0
                     self.note(f"{file.path}: the server sent the whole file instead of the rest; restarting")
                     os.ftruncate(fd, 0)
@@ -505,6 +550,103 @@ class _Prefetch:
                     yield offset, chunk
                     offset += len(chunk)
 
+    def over_xet(self, file: RemoteFile) -> bool:
+        """Whether `file` travels over Xet: it has a Xet hash and the library would use Xet."""
+        return file.xet_hash is not None and self.xet_enabled
+
+    def _xet_group(self) -> Any:
+        """One download-stream group per job attempt (one CAS connection pool for its files).
+
+        Authentication as the library does it for `xet_get`: a read token from the repo's
+        `xet-read-token/<commit>` route, refreshed by hf_xet itself with the same headers; the
+        Hub token goes to the Hub only, never to the CAS (`custom_headers` carry no
+        Authorization).
+        """
+        with self._lock:
+            if self._group is not None:
+                return self._group
+            from huggingface_hub import constants
+            from huggingface_hub.utils import build_hf_headers
+
+            endpoint = (self.endpoint or constants.ENDPOINT).rstrip("/")
+            refresh_url = (
+                f"{endpoint}/api/{self.store.repo_type}s/{self.store.repo_id}/xet-read-token/{self.commit}"
+            )
+            # hftui's own header marks requests for its transport; hf_xet's do not go through it.
+            own = {k: v for k, v in self.headers.items() if k.lower() != JOB_HEADER.lower()}
+            headers = build_hf_headers(token=self.token, headers=own)
+            cas_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            self._group = xet_session().new_download_stream_group(
+                token_refresh_url=refresh_url,
+                token_refresh_headers=headers,
+                custom_headers=cas_headers,
+            )
+            return self._group
+
+    def _xet_chunks(self, file: RemoteFile, start: int) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes) from `start` to the end of the file, over hf_xet's public ranged stream.
+
+        hf_xet reads the xorb ranges that hold bytes `start`.. (at most one xorb before `start` is
+        fetched again). Its bytes never pass through hftui's transport, and a read blocked inside
+        hf_xet ignores `cancel()`/`abort()` (measured with hf_xet 1.8: "Already borrowed", then the
+        read waits for the data), so the stream is read by a helper thread into a small queue: the
+        job's thread notices a stop or a stall (`stall_timeout` without a chunk) at once, stops
+        writing, and abandons the helper, which drops whatever comes later.
+        """
+        from hf_xet import XetFileInfo
+
+        stream = self._xet_group().download_stream(
+            XetFileInfo(file.xet_hash, file.size), start=start or None, end=file.size
+        )
+        chunks: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=XET_QUEUE_CHUNKS)
+        abandoned = threading.Event()
+
+        def hand_over(item: tuple[str, Any]) -> bool:
+            while not abandoned.is_set():
+                try:
+                    chunks.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                for chunk in stream:
+                    if not hand_over(("data", chunk)):
+                        return
+                hand_over(("end", None))
+            except BaseException as exc:  # handed to the job's thread, which raises it
+                hand_over(("error", exc))
+
+        threading.Thread(target=read, name="hftui-keep-xet", daemon=True).start()
+        offset = start
+        last = time.monotonic()
+        try:
+            while True:
+                try:
+                    kind, value = chunks.get(timeout=0.05)
+                except queue.Empty:
+                    self.check_cancel()
+                    if time.monotonic() - last > self.stall_timeout:
+                        raise PrefetchFailure(
+                            f"stalled: no data from the Xet storage for {self.stall_timeout:.0f} s",
+                            transient=True,
+                        ) from None
+                    continue
+                self.check_cancel()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                last = time.monotonic()
+                if value:
+                    self.on_received(len(value))
+                    yield offset, bytes(value)
+                    offset += len(value)
+        finally:
+            abandoned.set()
+
     def _place(self, file: RemoteFile) -> None:
         store = self.store
         blob = store.blob_path(file.etag)
@@ -561,19 +703,22 @@ def prefetch(
     job_id: str | None = None,
     min_size: int = MIN_KEEP_BYTES,
     files: dict[str, RemoteFile] | None = None,
+    commit: str | None = None,
+    on_received: Callable[[int], None] = lambda n: None,
 ) -> PrefetchOutcome:
     """Fetch the job's large missing files into the cache with kept bytes (see the module doc).
 
     `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
     already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
     now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
-    are thrown away). Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
+    are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts
+    the HTTP ones). `commit` defaults to the plan's `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
     errors (classified by the job) when a file cannot be completed; what arrived stays kept.
     """
     wanted = candidates(plan, min_size)
     if not wanted:
         return PrefetchOutcome()
-    commit = wanted[0].commit_hash
+    commit = commit or wanted[0].commit_hash
     if files is None:
         files = describe(
             repo_id,
@@ -597,6 +742,8 @@ def prefetch(
         note=note,
         is_cancelled=is_cancelled,
         job_id=job_id,
+        on_received=on_received,
+        xet_enabled=any(f.xet_hash for f in files.values()) and xet_enabled(),
     )
     work.count(discarded=discard_changed(store, files, work.note))
     # One blob per etag, whatever the number of paths that share it.
