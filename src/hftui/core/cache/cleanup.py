@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from hftui.core import compat
 
@@ -110,7 +110,7 @@ class LooseFile:
 
     path: Path
     size_on_disk: int
-    kind: str  # "incomplete" | "lock"
+    kind: str  # "incomplete" | "lock" | "kept" (partial bytes kept for a resume, hftui.core.downloads.kept)
 
 
 @dataclass(frozen=True)
@@ -603,6 +603,13 @@ def execute_plan(
             if snapshot is not None and _lexists(snapshot):
                 record(kind, path, "kept", "its snapshot could not be fully deleted")
                 continue
+        if kind == "kept":
+            # Kept partial bytes go with their state file, never while a download writes them.
+            from hftui.core.downloads.kept import remove_path
+
+            kept_status, message = remove_path(path)
+            record(kind, path, cast(Status, kept_status), message)
+            continue
         status, message = _remove_repo(path) if kind == "repo" else _remove(path)
         record(kind, path, status, message)
 
@@ -629,7 +636,7 @@ def execute_plan(
         ):
             remaining += size
     for outcome in report.outcomes:
-        if outcome.kind in ("incomplete", "lock", "shared-blob") and outcome.status not in (
+        if outcome.kind in ("incomplete", "lock", "shared-blob", "kept") and outcome.status not in (
             "deleted",
             "vanished",
         ):

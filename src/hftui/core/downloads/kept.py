@@ -88,7 +88,6 @@ class KeptMeta:
     """"http" or "xet": how the bytes were fetched (either can continue the other's file)."""
     kept: int = 0
     updated: float = 0.0
-    job_id: str | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -371,3 +370,150 @@ def remove_entry(entry: KeptFile) -> tuple[bool, str]:
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+# -- what the Cache pane, `hftui scan` and prune show -----------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptRepo:
+    """The kept partial bytes of one repo."""
+
+    repo_type: str
+    repo_id: str
+    repo_dir: str
+    files: int
+    bytes: int
+    """Bytes kept on disk (what deleting them frees)."""
+    expected: int
+    """Full size of those files (known from their state files)."""
+    updated: float
+    """When bytes last arrived for any of them."""
+    oldest: float
+    """When bytes last arrived for the least recently touched one."""
+    problems: int
+    """Entries that cannot be resumed as they are (discarded by the next attempt, or pruned)."""
+
+
+def kept_by_repo(cache_dir: str | os.PathLike[str], entries: list[KeptFile] | None = None) -> list[KeptRepo]:
+    """Kept partial bytes per repo, largest first."""
+    groups: dict[tuple[str, str], list[KeptFile]] = {}
+    for entry in iter_kept(cache_dir) if entries is None else entries:
+        groups.setdefault((entry.repo_type, entry.repo_id), []).append(entry)
+    out = [
+        KeptRepo(
+            repo_type=key[0],
+            repo_id=key[1],
+            repo_dir=str(items[0].folder.parent),
+            files=len(items),
+            bytes=sum(e.part_bytes for e in items),
+            expected=sum(e.size or 0 for e in items),
+            updated=max(e.updated for e in items),
+            oldest=min(e.updated for e in items),
+            problems=sum(1 for e in items if e.problem is not None),
+        )
+        for key, items in groups.items()
+    ]
+    return sorted(out, key=lambda r: (-r.bytes, r.repo_type, r.repo_id))
+
+
+def wanted_by(entry: KeptFile, requests: Any) -> bool:
+    """Whether one of `requests` (`DownloadRequest`s of unfinished jobs) would fetch `entry`'s file
+    into its cache: then a resume needs these bytes."""
+    if entry.meta is None:
+        return False
+    from huggingface_hub.utils import filter_repo_objects
+
+    cache = os.path.realpath(entry.cache_dir)
+    for request in requests:
+        if request.local_dir or (request.repo_type, request.repo_id) != (entry.repo_type, entry.repo_id):
+            continue
+        if request.cache_dir is not None and os.path.realpath(request.cache_dir) != cache:
+            continue
+        if list(
+            filter_repo_objects(
+                [entry.meta.path],
+                allow_patterns=list(request.allow_patterns) or None,
+                ignore_patterns=list(request.ignore_patterns) or None,
+            )
+        ):
+            return True
+    return False
+
+
+def abandoned(
+    entries: list[KeptFile],
+    *,
+    max_age: float,
+    requests: Any = None,
+    now: float | None = None,
+) -> tuple[list[tuple[KeptFile, str]], list[tuple[KeptFile, str]]]:
+    """Kept files prune may offer: (entry, why) to delete and (entry, why not) to keep.
+
+    Abandoned: no bytes arrived for `max_age` seconds (0 = no age limit), or no unfinished job
+    wants the file any more (when `requests`, the unfinished jobs' requests, is given: hftui's
+    own queue), or the entry cannot be resumed (no state, no bytes, larger than the file).
+    A file being written (its download lock held) is never offered.
+    """
+    now = time.time() if now is None else now
+    offer: list[tuple[KeptFile, str]] = []
+    keep: list[tuple[KeptFile, str]] = []
+    for entry in entries:
+        if lock_held(entry):
+            keep.append((entry, "a download is writing it"))
+        elif entry.problem is not None:
+            offer.append((entry, entry.problem))
+        elif max_age > 0 and entry.age(now) >= max_age:
+            offer.append((entry, f"no byte for {int(entry.age(now) // 86400)} days"))
+        elif requests is not None and not wanted_by(entry, requests):
+            offer.append((entry, "no download in the queue needs it"))
+        else:
+            keep.append(
+                (entry, "a download in the queue will resume it" if requests is not None else "recent")
+            )
+    return offer, keep
+
+
+def lock_held(entry: KeptFile) -> bool:
+    """Whether a download holds the blob lock of `entry` (shared flock probe, never created)."""
+    import fcntl
+
+    lock = blob_lock_path(entry.cache_dir, entry.repo_id, entry.repo_type, entry.etag)
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def entry_of(path: str | os.PathLike[str]) -> KeptFile | None:
+    """The store entry a `.part` or state file belongs to (None if `path` is not one)."""
+    path = Path(path)
+    folder = path.parent
+    if folder.name != KEPT_DIR_NAME:
+        return None
+    for suffix in (PART_SUFFIX, META_SUFFIX):
+        if path.name.endswith(suffix):
+            etag = path.name[: -len(suffix)]
+            break
+    else:
+        return None
+    return next((e for e in iter_repo_kept(folder.parent) if e.etag == etag), None)
+
+
+def remove_path(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Delete the kept file `path` names (its bytes and state) for a deletion plan:
+    ("deleted" | "vanished" | "kept" | "failed", message)."""
+    entry = entry_of(path)
+    if entry is None:
+        return "vanished", "already gone"
+    removed, why = remove_entry(entry)
+    if removed:
+        return "deleted", ""
+    return ("kept" if why == "a download is writing it" else "failed"), why

@@ -244,7 +244,6 @@ class _Prefetch:
         on_written: Callable[[int], None],
         note: Callable[[str], None],
         is_cancelled: Callable[[], bool],
-        job_id: str | None,
         on_received: Callable[[int], None] = lambda n: None,
         xet_enabled: bool = False,
     ) -> None:
@@ -260,7 +259,6 @@ class _Prefetch:
         self.on_written = on_written
         self._note = note
         self.is_cancelled = is_cancelled
-        self.job_id = job_id
         self.outcome = PrefetchOutcome()
         self._lock = threading.Lock()
 
@@ -338,7 +336,6 @@ class _Prefetch:
                 transport="xet" if self.over_xet(file) else "http",
                 kept=start,
                 updated=time.time(),
-                job_id=self.job_id,
             )
             self._write_meta(meta, required=True)
             self._transfer(file, meta, digest)
@@ -700,7 +697,6 @@ def prefetch(
     on_written: Callable[[int], None],
     note: Callable[[str], None],
     is_cancelled: Callable[[], bool],
-    job_id: str | None = None,
     min_size: int = MIN_KEEP_BYTES,
     files: dict[str, RemoteFile] | None = None,
     commit: str | None = None,
@@ -741,7 +737,6 @@ def prefetch(
         on_written=on_written,
         note=note,
         is_cancelled=is_cancelled,
-        job_id=job_id,
         on_received=on_received,
         xet_enabled=any(f.xet_hash for f in files.values()) and xet_enabled(),
     )
