@@ -125,7 +125,7 @@ def _kept_json(kept: list[KeptFile]) -> list[dict[str, Any]]:
 
 
 def _print_kept(kept: list[KeptFile], now: float) -> None:
-    from hftui.core.downloads.kept import kept_by_repo
+    from hftui.core.downloads.kept import describe, kept_by_repo
 
     if not kept:
         return
@@ -136,13 +136,7 @@ def _print_kept(kept: list[KeptFile], now: float) -> None:
         f"in {vocab.count(len(repos), 'repo')}, resumed by the next download of the same files:"
     )
     for repo in repos:
-        line = (
-            f"  {vocab.display_id(repo.repo_type, repo.repo_id)}  {vocab.size(repo.bytes)} of "
-            f"{vocab.size(repo.expected)} in {vocab.count(repo.files, 'file')}, last byte {vocab.ago(repo.updated, now)}"
-        )
-        if repo.problems:
-            line += f" ({vocab.count(repo.problems, 'unusable entry', 'unusable entries')})"
-        print(line)
+        print(f"  {vocab.display_id(repo.repo_type, repo.repo_id)}  {describe(repo, now)}")
 
 
 Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]
