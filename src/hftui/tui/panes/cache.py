@@ -247,7 +247,8 @@ class CachePane(Vertical):
             yield ("Cache: delete marked…", "Confirm and delete the marked items (key d)", self.action_delete)
             yield (
                 "Cache: prune…",
-                "Detached revisions, orphaned .incomplete files, stale locks, unreferenced shared blobs (key p)",
+                "Detached revisions, orphaned .incomplete files, stale locks, unreferenced shared blobs, "
+                "abandoned kept partial downloads (key p)",
                 self.action_prune,
             )
             yield ("Cache: unmark all", "Clear every mark (key u)", self.action_clear_marks)
@@ -808,7 +809,7 @@ class CachePane(Vertical):
                 if loose.path.is_relative_to(plan.cache_dir)
                 else ()
             )
-            if loose.kind == "incomplete" and parts:
+            if loose.kind in ("incomplete", "kept") and parts:
                 touched.add(parts[0])
         records, gone = [], []
         for name in sorted(touched):
@@ -828,7 +829,19 @@ class CachePane(Vertical):
             (r.repo_type, r.repo_id): r for r in self.table.records.values() if r.repo_type and not r.warnings
         }
         with_detached = {k: r for k, r in by_key.items() if any(rev.detached for rev in r.revisions)}
-        self._prune_plans(self.report, with_detached, self._busy(), self.cache_dir)
+        self._prune_plans(self.report, with_detached, self._busy(), self.cache_dir, self._queued_requests())
+
+    def _queued_requests(self) -> list[Any] | None:
+        """Requests of the queue's unfinished jobs (their kept bytes are not abandoned), or None
+        when this hftui does not know the queue."""
+        downloads = getattr(self.app, "downloads", None)
+        jobs = getattr(downloads, "jobs", None)
+        if not callable(jobs):
+            return None
+        try:
+            return [job.request for job in jobs() if job.state != "done"]
+        except Exception:  # the download process is gone: judge by age only
+            return None
 
     @work(thread=True, exclusive=True, group="cache-plan", exit_on_error=False)
     def _prune_plans(
@@ -837,8 +850,10 @@ class CachePane(Vertical):
         with_detached: dict[RepoKey, RepoRecord],
         busy: dict[RepoKey, str],
         cache_dir: Path,
+        queued: list[Any] | None = None,
     ) -> None:
         from hftui.core.cache.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
+        from hftui.core.downloads.kept import abandoned, iter_kept
 
         root = Path(report.cache_dir)
         infos = {k: r.to_cached_repo_info() for k, r in with_detached.items()}
@@ -859,6 +874,18 @@ class CachePane(Vertical):
             [(Path(lock.path), lock.size_on_disk) for lock in report.stale_locks], kind="lock", cache_dir=root
         )
         plans["locks"] = (plan, [(str(p), why) for p, why in skipped])
+        max_age = float(getattr(getattr(self.app, "settings", None), "kept_max_age_days", 14) or 0) * 86400
+        offer, keep = abandoned(list(iter_kept(root)), max_age=max_age, requests=queued)
+        plan, skipped = plan_loose_files(
+            [(e.part_path if e.part_exists else e.meta_path, e.part_bytes) for e, _ in offer],
+            kind="kept",
+            cache_dir=root,
+            busy_repo_dirs=busy_dirs,
+        )
+        plans["kept"] = (
+            plan,
+            [(str(p), why) for p, why in skipped] + [(str(e.part_path), why) for e, why in keep],
+        )
         plans["shared"] = (
             plan_shared_blobs(
                 [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs], cache_dir=root
@@ -876,6 +903,7 @@ class CachePane(Vertical):
             "incomplete": "Orphaned .incomplete files",
             "locks": "Stale lock files",
             "shared": "Unreferenced shared blobs",
+            "kept": "Abandoned kept partial downloads",
         }
         choices = []
         for key, title in titles.items():

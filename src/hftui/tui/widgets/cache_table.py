@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
+from hftui.core.downloads.kept import KEPT_DIR_NAME
 from hftui.core.vocab import ago
 from hftui.core.vocab import size as size_text
 
@@ -60,6 +62,8 @@ def status_of(record: RepoRecord) -> str:
         parts.append("detached")
     if record.incomplete_files:
         parts.append("tmp")
+    if os.path.isdir(os.path.join(record.repo_path, KEPT_DIR_NAME)):
+        parts.append("kept")  # partial downloads kept for a resume (docs/kept-bytes.md)
     return "+".join(parts)
 
 
