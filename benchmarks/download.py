@@ -1,9 +1,16 @@
-"""Benchmark `hftui download` against `hf download`, and the TUI's key latency while 2 jobs download.
+"""Benchmark `hftui download` against `hf download` over Xet and plain HTTP, the TUI's key latency
+while 2 Xet jobs download, and how fast a pause silences the server.
 
-Starts the project's local Hub server (127.0.0.1) with one repo of N x SIZE generated files,
-then downloads it into a fresh cache alternately with `hf download` (huggingface_hub's CLI) and
-`hftui download`, end to end in a subprocess (process start, dry run and disk check included),
-several times in one run, and prints each run, the medians and the throughput ratio.
+Starts the project's local Hub server (127.0.0.1, Xet on as on the real Hub) with one repo of
+N x SIZE generated files, then downloads it into a fresh cache alternately with `hf download`
+(huggingface_hub's CLI) and `hftui download`, end to end in a subprocess (process start, listing
+and disk check included), several times in one run, once over Xet (the default) and once with
+`HF_HUB_DISABLE_XET=1` (plain HTTP through the CAS bridge), and prints each run, the medians and
+the throughput ratios.
+
+Pause to silence: an in-process local Hub (to read its byte counters) serves a large file at a
+capped rate; the engine downloads it, is told to pause, and the time from that call to the last
+byte the server wrote for the file is measured, over Xet and over HTTP.
 
 Then it starts the TUI headless (Textual's `run_test`), submits 2 jobs downloading at full speed
 and measures key presses on the Queue pane: cursor moves, and `p` on a third, waiting job (an action:
@@ -75,10 +82,11 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def throughput(
-    args: argparse.Namespace, hub: ServerProcess, total: int, work: Path
+    args: argparse.Namespace, hub: ServerProcess, total: int, work: Path, *, xet: bool
 ) -> tuple[list[float], list[float]]:
     env = {
         **os.environ,
+        "HF_HUB_DISABLE_XET": "0" if xet else "1",
         "HF_ENDPOINT": hub.endpoint,
         "HF_TOKEN": "",
         "HF_HOME": str(work / "hf_home"),
@@ -107,6 +115,55 @@ def throughput(
             )
             shutil.rmtree(cache, ignore_errors=True)
     return hf_times, hftui_times
+
+
+def pause_to_silence(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
+    """Seconds from `engine.pause()` to the last byte the server sent for the paused file."""
+    from hftui.core.downloads.engine import DownloadEngine
+    from hftui.core.downloads.models import DownloadRequest
+    from hftui.hub import HubServer
+    from hftui.settings import Settings
+
+    size = 512 * 2**20
+    spec_ = {"repos": [{"id": "bench/pause", "branches": {"main": {"files": {"big.bin": {"size": size}}}}}]}
+    results: dict[str, list[float]] = {}
+    with HubServer(spec_) as hub:
+        hub.set_bandwidth(args.pause_rate_mib * 2**20)
+        xet_hash = hub.xet_hash("bench/pause", "big.bin")
+        for mode in ("xet", "http"):
+            os.environ["HF_HUB_DISABLE_XET"] = "0" if mode == "xet" else "1"
+            glob = f"/xorbs/{xet_hash}/*" if mode == "xet" else f"/bridge/{xet_hash}"
+            taken: list[float] = []
+            for round_ in range(args.pause_rounds):
+                cache = work / f"pause-{mode}-{round_}"
+                engine = DownloadEngine(
+                    Settings(disk_margin_mb=0), endpoint=hub.endpoint, token=False, default_cache=str(cache)
+                )
+                engine.start()
+                try:
+                    job = engine.submit(DownloadRequest("bench/pause")).job
+                    start = hub.bytes_sent(glob, server="cas")
+                    deadline = time.monotonic() + 60
+                    while (
+                        hub.bytes_sent(glob, server="cas") < start + 20 * 2**20
+                        and time.monotonic() < deadline
+                    ):
+                        time.sleep(0.01)
+                    paused_at = time.monotonic()
+                    engine.pause(job.id)
+                    last, last_change = hub.bytes_sent(glob, server="cas"), paused_at
+                    while time.monotonic() < last_change + 1.0:  # quiet for 1 s: silent
+                        now = hub.bytes_sent(glob, server="cas")
+                        if now != last:
+                            last, last_change = now, time.monotonic()
+                        time.sleep(0.002)
+                    taken.append(last_change - paused_at)
+                finally:
+                    engine.shutdown(2.0)
+                    shutil.rmtree(cache, ignore_errors=True)
+            results[mode] = taken
+        os.environ.pop("HF_HUB_DISABLE_XET", None)
+    return results
 
 
 async def key_latency(
@@ -187,6 +244,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keys", type=int, default=30)
     parser.add_argument("--latency-files", type=int, default=24, help="files per repo in the latency phase")
+    parser.add_argument("--pause-rounds", type=int, default=5)
+    parser.add_argument("--pause-rate-mib", type=int, default=40, help="server cap per response (MiB/s)")
+    parser.add_argument(
+        "--only", choices=["throughput", "latency", "pause"], action="append", help="run only these phases"
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -198,20 +260,32 @@ def main() -> int:
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec(args.files, size, args.latency_files)))
     hub = ServerProcess(spec_path)
+    phases = set(args.only or ["throughput", "latency", "pause"])
     try:
-        if True:
-            print(
-                f"local hub {hub.endpoint}: {REPO} = {args.files} x {args.size_mib} MiB ({total / 2**20:.0f} MiB)"
-            )
-            print("throughput (end to end, fresh cache each run):")
-            hf_times, hftui_times = throughput(args, hub, total, work)
+        print(
+            f"local hub {hub.endpoint}: {REPO} = {args.files} x {args.size_mib} MiB ({total / 2**20:.0f} MiB)"
+        )
+        for xet in (True, False) if "throughput" in phases else ():
+            path = "Xet" if xet else "plain HTTP (HF_HUB_DISABLE_XET=1)"
+            print(f"throughput over {path} (end to end, fresh cache each run):")
+            hf_times, hftui_times = throughput(args, hub, total, work, xet=xet)
             hf_med, hftui_med = statistics.median(hf_times), statistics.median(hftui_times)
             hf_rate, hftui_rate = total / hf_med / 2**20, total / hftui_med / 2**20
             print(f"median  hf download     {hf_med:6.2f} s  {hf_rate:7.1f} MiB/s")
             print(f"median  hftui download  {hftui_med:6.2f} s  {hftui_rate:7.1f} MiB/s")
-            print(f"ratio   hftui / hf throughput = {hftui_rate / hf_rate:.3f}  (target >= 0.97)")
+            print(f"ratio   hftui / hf throughput over {path} = {hftui_rate / hf_rate:.3f}  (target >= 0.97)")
 
-            print("TUI key latency while 2 jobs download at full speed (Queue pane, cursor keys):")
+        if "pause" in phases:
+            print(f"pause to silence at the server (cap {args.pause_rate_mib} MiB/s per response):")
+            for mode, taken in pause_to_silence(args, work).items():
+                ms = sorted(t * 1000 for t in taken)
+                print(
+                    f"  {mode:<4} median {statistics.median(ms):6.1f} ms, max {ms[-1]:6.1f} ms "
+                    f"over {len(ms)} pauses (target < 2000 ms)"
+                )
+
+        if "latency" in phases:
+            print("TUI key latency while 2 Xet jobs download at full speed (Queue pane, cursor keys):")
             samples, action_samples, both = asyncio.run(key_latency(args, hub, work))
             for what, taken in (("cursor key", samples), ("action key (p)", action_samples)):
                 if not taken:

@@ -27,7 +27,7 @@ from hftui.settings import Settings
 from hftui.tui.app import HfTuiApp, make_app
 from hftui.tui.panes.browse import BrowsePane
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
-from hftui.tui.widgets.repo_tree import MoreNode
+from hftui.tui.widgets.repo_tree import MoreNode, RepoTree
 
 GGUF = "acme/tiny-gguf"
 
@@ -280,7 +280,7 @@ async def test_presets_and_quant_shorthand(tmp_path: Path, ghub: HubServer) -> N
         assert isinstance(picker, ChoicePicker)
         options = picker.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-        assert any("BF16" in label and "2 file(s)" in label and "160.0 kB" in label for label in labels)
+        assert any("BF16" in label and "2 files" in label and "160.0 kB" in label for label in labels)
         bf16 = next(i for i, label in enumerate(labels) if "BF16" in label)
         options.highlighted = bf16
         await pilot.press("enter")
@@ -524,7 +524,7 @@ async def test_twenty_thousand_files_fill_lazily(tmp_path: Path) -> None:
 
 
 async def test_keys_are_documented(tmp_path: Path, hub: HubServer) -> None:  # noqa: F811
-    keys = {getattr(b, "key", "") for b in BrowsePane.help_bindings()}
+    keys = {getattr(b, "key", "") for b in [*RepoTree.BINDINGS, *BrowsePane.BINDINGS]}
     assert {"space", "enter", "y", "slash", "v", "p"} <= keys
     async with browse(tmp_path, hub.endpoint) as (app, _pilot, _pane, _):
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
@@ -598,7 +598,7 @@ async def test_space_on_names_with_glob_characters_takes_exactly_them(
         }
         # The tree marks, the globs typed back and the download all agree.
         assert tree.matched == p.matched_paths
-        selection = pane._selection_from_bar()
+        selection = pane.controller.selection_from(pane.inputs())
         assert selection == pane.selection
         tree.move_cursor(node_at(pane, "a[1].txt"))
         await pilot.press("t")

@@ -171,7 +171,8 @@ async def test_read_only_hides_and_disables_destructive_keys(cache: Path) -> Non
         assert not pane.marks
         assert type(app.screen).__name__ == "Screen"
         assert not any(
-            "delete" in title.lower() or "prune" in title.lower() for title, _, _ in pane.commands()
+            "delete" in c.title.lower() or "prune" in c.title.lower()
+            for c in app.get_system_commands(app.screen)
         )
     assert (cache / MODEL_DIR).exists()
 
@@ -463,7 +464,7 @@ async def test_help_palette_and_repos_changed(cache: Path, tmp_path: Path) -> No
         assert type(app.screen).__name__ == "HelpScreen"
         help_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
         await pilot.press("escape")
-        titles = [title for title, _, _ in pane.commands()]
+        titles = [c.title for c in app.get_system_commands(app.screen)]
         assert (
             "Cache: delete marked…" in titles
             and "Cache: prune…" in titles
@@ -578,25 +579,20 @@ async def test_a_big_scan_batch_is_added_in_slices_and_ends_sorted(tmp_path: Pat
         assert sizes == sorted(sizes, reverse=True)
 
 
-def test_the_palette_lists_every_action_and_no_destructive_one_in_read_only() -> None:
-    from functools import partial
-
+async def test_the_palette_lists_every_action_and_no_destructive_one_in_read_only(cache: Path) -> None:
     from textual.binding import Binding
 
-    class Writable(CachePane):
-        read_only = False  # type: ignore[assignment]
+    from hftui.tui import actions
 
-    class ReadOnly(CachePane):
-        read_only = True  # type: ignore[assignment]
-
-    def actions(pane: CachePane) -> set[str]:
-        names = set()
-        for _, _, callback in pane.commands():
-            func = callback.func if isinstance(callback, partial) else callback
-            names.add(func.__name__.removeprefix("action_"))
-        return names
+    def cache_actions(read_only: bool) -> set[str]:
+        app = app_for(cache, read_only=read_only)
+        by_title = {a.title: a for a in actions.ACTIONS if a.title}
+        return {
+            by_title[c.title].name
+            for c in app.get_system_commands(None)
+            if by_title[c.title].scope == "cache"
+        }
 
     keyed = {b.action.split("(")[0] for b in CachePane.BINDINGS if isinstance(b, Binding)}
-    keyed -= {"back", "switch_focus"}  # moves between views
-    assert keyed - actions(Writable()) == set()
-    assert actions(ReadOnly()) & CachePane.DESTRUCTIVE_ACTIONS == set()
+    assert keyed - cache_actions(False) == set()
+    assert cache_actions(True) & CachePane.DESTRUCTIVE_ACTIONS == set()

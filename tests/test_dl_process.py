@@ -268,8 +268,8 @@ def test_a_stalled_body_shows_no_speed_and_no_eta(make_process) -> None:
 
 
 def test_pausing_a_job_waiting_for_an_answer_frees_its_slot_at_once(make_process, tmp_path: Path) -> None:
-    """A request the server does not answer (a busy API during the dry run) has no body to cut:
-    pause must still free the slot at once, not when the answer or stall_timeout comes."""
+    """A request the server does not answer (a busy API: here the HEAD of each file) has no body
+    to cut: pause must still free the slot at once, not when the answer or stall_timeout comes."""
     with HubServer(timing_spec()) as hub:
         hub.add_fault(
             Fault("delay", path_glob=f"/{SLOW}/resolve/*", method=None, stall_seconds=20.0, times=None)
@@ -277,7 +277,7 @@ def test_pausing_a_job_waiting_for_an_answer_frees_its_slot_at_once(make_process
         engine, _ = make_process(hub, max_jobs=1, stall_timeout=30.0)
         slow = engine.submit(DownloadRequest(SLOW)).job
         other = engine.submit(DownloadRequest(OTHER)).job
-        wait_for(lambda: engine.job(slow.id).message == "dry run", what="the dry run of the first job")
+        wait_for(lambda: engine.job(slow.id).state == "running", what="the first job to ask for its files")
         time.sleep(0.5)  # its metadata request now waits for the delayed answer
         started = time.monotonic()
         assert engine.pause(slow.id).state == "paused"
@@ -286,7 +286,7 @@ def test_pausing_a_job_waiting_for_an_answer_frees_its_slot_at_once(make_process
         wait_for(lambda: engine.job(other.id).state == "done", timeout=20, what="the next job to finish")
         assert_cache_matches(tmp_path / "cache", hub, OTHER)
         engine.resume(slow.id)
-        wait_for(lambda: engine.job(slow.id).message == "dry run", what="the dry run again")
+        wait_for(lambda: engine.job(slow.id).state == "running", what="the first job to ask again")
         time.sleep(0.5)
         started = time.monotonic()
         assert engine.shutdown(2.0)  # and quitting stops it cleanly, in time

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
 from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
+from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from hftui.core.downloads.models import DownloadRequest
@@ -121,9 +122,9 @@ async def test_queue_pane_shows_jobs_and_keys_act_on_the_highlighted_job(tmp_pat
                 pilot, lambda: app.downloads.engine.thread_count() == 0, timeout=2, what="threads gone"
             )
             assert incomplete_files(tmp_path / "cache") == []
-            titles = [title for title, _, _ in pane.commands()]
+            titles = [c.title for c in app.get_system_commands(app.screen)]
             assert "Queue: pause/resume job" in titles and "Queue: move job down" in titles
-            keys = {b.key for b in QueuePane.help_bindings()}
+            keys = {b.key for b in QueuePane.BINDINGS if isinstance(b, Binding)}
             assert {"p", "x", "r", "delete,backspace", "K,shift+up", "J,shift+down"} <= keys
 
 

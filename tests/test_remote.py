@@ -176,7 +176,8 @@ def test_cached_listing_keeps_lfs_and_blob_names(tmp_path: Path) -> None:
         )
         endpoint, sha256 = server.endpoint, server.file_sha256(MODEL, "model.safetensors")
     listing = load_listing(HubRemote(endpoint, token=False), MODEL, "model", None, tmp_path)  # server gone
-    assert listing.offline and "Press r to retry" in (listing.notice or "")
+    assert listing.offline and listing.retryable and "cached listing" in (listing.notice or "")
+    assert "Press" not in (listing.notice or "")  # the view words the key, not the core
     files = {f.path: f for f in listing.files}
     assert files["model.safetensors"].lfs_sha256 == sha256 and not files["config.json"].is_lfs
     # Its blob is cached (for the feature branch): linked, not downloaded - as online.

@@ -14,6 +14,7 @@ from hftui import __version__
 from hftui.commands import download as download_command
 from hftui.commands import hub_serve as hub_serve_command
 from hftui.commands import scan as scan_command
+from hftui.errors import UsageError
 from hftui.settings import Settings, SettingsProblem
 
 SUBCOMMANDS = {
@@ -21,10 +22,6 @@ SUBCOMMANDS = {
     "download": download_command,
     "hub-serve": hub_serve_command,
 }
-
-
-class UsageError(Exception):
-    """A problem with what the user typed; reported on one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

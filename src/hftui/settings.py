@@ -75,6 +75,10 @@ class Settings:
     scan_processes: int = 0
     """Processes used to scan the cache; 0 picks by CPU count and cache size."""
 
+    keymap: dict[str, str] = field(default_factory=dict)
+    """A `[keymap]` table: action id = "keys" (e.g. `"browse.search" = "f"`, `"queue.pause" = "space,p"`);
+    `?` lists every action's id. Unknown ids are reported and ignored."""
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -122,6 +126,8 @@ def _line_of_key(text: str, key: str) -> int | None:
         stripped = line.strip()
         if stripped.startswith(key) and stripped[len(key) :].lstrip().startswith("="):
             return number
+        if stripped.replace(" ", "") == f"[{key}]":  # a table such as [keymap]
+            return number
     return None
 
 
@@ -153,6 +159,12 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         if value not in RESUME_CHOICES:
             raise ValueError(f"must be one of {', '.join(RESUME_CHOICES)}")
         return value
+    if name == "keymap":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError('must be a table of action id = "keys" (strings)')
+        return dict(value)
     if name == "theme":
         if value not in THEME_CHOICES:
             raise ValueError(f"must be one of {', '.join(THEME_CHOICES)}")

@@ -18,15 +18,22 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hftui.core import vocab
 from hftui.core.downloads.queue import JobState
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
+
+TICK = 0.2
+"""Seconds between two looks at the queue of the headless loop (terminal redraw, progress lines)."""
 
 
 def _add_job_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -190,8 +197,42 @@ class _Display:
     drawn: int = 0
     last_state: dict[str, str] = field(default_factory=dict)
     last_progress: dict[str, float] = field(default_factory=dict)
-    plain_interval: float = 5.0
-    json_interval: float = 1.0
+    progress_interval: float = 0.8
+    """Seconds between two progress lines (plain) or events (JSON) of a running job. `tick` runs
+    every `TICK` s, so a running job gets one at least once a second, bytes moving or not."""
+
+    def progress_event(self, job: Any) -> dict[str, Any]:
+        return {
+            "event": "progress",
+            "job": job.id,
+            "repo": job.request.repo_id,
+            "bytes_done": job.bytes_done,
+            "bytes_total": job.bytes_total,
+            "files_done": job.files_done,
+            "files_total": job.files_total,
+            "speed": round(job.speed, 1),
+            "eta": None if job.eta is None else round(job.eta, 1),
+            "message": job.message or None,
+        }
+
+    def tick(self) -> None:
+        """Progress of every running job, at most every `progress_interval` (plain and JSON)."""
+        if self.mode not in ("json", "plain") or self.engine is None:
+            return
+        now = time.monotonic()
+        for job in self.engine.jobs():
+            if (
+                job.state != JobState.RUNNING
+                or now - self.last_progress.get(job.id, 0) < self.progress_interval
+            ):
+                continue
+            self.last_progress[job.id] = now
+            if self.mode == "json":
+                self.emit_json(self.progress_event(job))
+            else:
+                with self.lock:
+                    self.out.write(self.job_line(job) + "\n")
+                    self.out.flush()
 
     def emit_json(self, obj: dict[str, Any]) -> None:
         with self.lock:
@@ -247,28 +288,16 @@ class _Display:
                 )
             elif (
                 job.state == JobState.RUNNING
-                and now - self.last_progress.get(job.id, 0) >= self.json_interval
+                and now - self.last_progress.get(job.id, 0) >= self.progress_interval
             ):
                 self.last_progress[job.id] = now
-                self.emit_json(
-                    {
-                        "event": "progress",
-                        "job": job.id,
-                        "repo": job.request.repo_id,
-                        "bytes_done": job.bytes_done,
-                        "bytes_total": job.bytes_total,
-                        "files_done": job.files_done,
-                        "files_total": job.files_total,
-                        "speed": round(job.speed, 1),
-                        "eta": None if job.eta is None else round(job.eta, 1),
-                    }
-                )
+                self.emit_json(self.progress_event(job))
         elif self.mode == "plain":
             line = None
             if changed and job.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.PAUSED):
                 line = self.final_line(job)
             elif job.state == JobState.RUNNING and (
-                changed or now - self.last_progress.get(job.id, 0) >= self.plain_interval
+                changed or now - self.last_progress.get(job.id, 0) >= self.progress_interval
             ):
                 line = self.job_line(job)
             if line is not None:
@@ -304,7 +333,7 @@ class _Display:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftui.cli import UsageError
+    from hftui.errors import UsageError
     from hftui.settings import load_settings
 
     for flag, value in (("--max-workers", args.max_workers), ("--jobs", args.jobs)):
@@ -368,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_engine(
-    requests: list[Any], settings: Any, endpoint: str | None, *, json_mode: bool, line_errors: list[str]
+    requests: list[Any], settings: Settings, endpoint: str | None, *, json_mode: bool, line_errors: list[str]
 ) -> int:
     from huggingface_hub.utils import logging as hf_logging
 
@@ -396,9 +425,13 @@ def _run_engine(
             display.emit_json({"event": "line_error", "error": line})
     engine.start()
     try:
-        while not engine.wait_idle(0.2):
+        while not engine.wait_idle(TICK):
+            display.tick()
             display.redraw()
     except KeyboardInterrupt:
+        # A second Ctrl-C must not cut the clean stop short (and print a traceback): each job's
+        # process is killed and its partial files removed within the 2 s budget.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         engine.shutdown(2.0)
         display.redraw()
         print("hftui: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -27,7 +27,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--lfs-redirect",
         action="store_true",
-        help="answer LFS files with a same-origin 302 to a content URL, as the real Hub does",
+        help="answer plain-LFS files with a same-origin 302 to a content URL, as the real Hub does",
+    )
+    parser.add_argument(
+        "--no-xet",
+        action="store_true",
+        help="serve every file over plain HTTP (default: LFS files over Xet, like the real Hub)",
+    )
+    parser.add_argument(
+        "--cas-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="port of the Xet CAS server (default: a free one)",
     )
     return parser
 
@@ -36,21 +48,39 @@ def run(args: argparse.Namespace) -> int:
     from hftui.hub import HubServer, SpecError, load_spec
     from hftui.hub.demo import demo_spec
 
-    if not 0 <= args.port <= 65535:
-        return _fail(f"--port must be between 0 and 65535 (got {args.port})")
+    for flag, port in (("--port", args.port), ("--cas-port", args.cas_port)):
+        if not 0 <= port <= 65535:
+            return _fail(f"{flag} must be between 0 and 65535 (got {port})")
     try:
         spec = load_spec(args.spec if args.spec else demo_spec())
     except SpecError as exc:
         return _fail(str(exc))
     try:
-        server = HubServer(spec, host=args.host, port=args.port, lfs_redirect=args.lfs_redirect).start()
+        server = HubServer(
+            spec,
+            host=args.host,
+            port=args.port,
+            lfs_redirect=args.lfs_redirect,
+            xet=False if args.no_xet else None,
+            cas_port=args.cas_port,
+        ).start()
     except OSError as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return _fail(
+            f"cannot listen on {args.host} (ports {args.port}, {args.cas_port}): {exc.strerror or exc}"
+        )
     repos = ", ".join(f"{repo.id} ({repo.type})" for repo in spec.repos.values())
     print(f"Local Hub serving {len(spec.repos)} repo(s) at {server.endpoint}", flush=True)
     print(f"  repos: {repos}")
     print(f"  token for gated/private repos: {spec.token}")
     print(f"  use it: HF_ENDPOINT={server.endpoint} hf download <repo_id>   (Ctrl-C to stop)", flush=True)
+    if server.xet:
+        print(
+            f"  Xet: LFS files come from the CAS at {server.cas_endpoint} "
+            "(HF_HUB_DISABLE_XET=1: plain bytes through its bridge)",
+            flush=True,
+        )
+    else:
+        print("  Xet: off, every file over plain HTTP", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from hftui.cli import UsageError
     from hftui.core.cache.filters import FilterError, parse_filter, parse_sort
     from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
     from hftui.core.cache.scan import scan_cache
+    from hftui.errors import UsageError
 
     try:
         filters = [parse_filter(text) for text in args.filter]

@@ -147,6 +147,36 @@ def read_local_dir_metadata(local_dir: Path, path: str, mtime: float) -> tuple[s
     return None
 
 
+# -- 7. The tree listing cache (huggingface_hub._tree_cache) ----------------------------------------
+#
+# hftui lists the tree itself to plan a job (sizes for the disk-space hold and progress totals)
+# without the per-file HEADs of `dry_run=True` (core/downloads/plan.py). Stored where
+# `snapshot_download` looks for it (`<folder>/trees/<commit>.json`), the listing spares the download
+# a second tree request and gives it the Xet metadata that replaces a HEAD per Xet file. The library
+# writes this file itself only when it lists the tree on its own (not in a dry run); there is no
+# public writer. Without it the download lists the tree again (one more request), nothing else.
+
+
+def store_tree_listing(tree_folder: str, commit: str, entries: list[Any]) -> bool:
+    """Store `entries` (`RepoFile`s of `list_repo_tree`) as the cached listing of `commit`."""
+    try:
+        from huggingface_hub._tree_cache import TreeCacheEntry, write_tree_cache
+    except ImportError:
+        return False
+    listing = {
+        e.path: TreeCacheEntry(
+            size=int(e.size or 0),
+            blob_id=e.blob_id,
+            lfs_sha256=e.lfs.sha256 if e.lfs is not None else None,
+            lfs_size=e.lfs.size if e.lfs is not None else None,
+            xet_hash=getattr(e, "xet_hash", None),
+        )
+        for e in entries
+    }
+    write_tree_cache(tree_folder, commit, listing)
+    return True
+
+
 __all__ = [
     "BYTE_UNITS",
     "CHECKED_AGAINST",
@@ -162,6 +192,7 @@ __all__ = [
     "shared_blob_target",
     "shared_store_in_use",
     "socket_of",
+    "store_tree_listing",
     "sweep_shared_blob",
     "unreferenced_shared_blobs",
 ]

@@ -209,7 +209,11 @@ class HubServer:
                 target=cas.serve_forever, args=(0.05,), name=f"hub-cas:{self.cas_port}", daemon=True
             )
             self._cas_thread.start()
-        httpd = _HTTPServer((self.host, self.port), _Handler)
+        try:
+            httpd = _HTTPServer((self.host, self.port), _Handler)
+        except OSError:
+            self.stop()
+            raise
         httpd.hub = self
         self._httpd = httpd
         self.port = httpd.server_address[1]

@@ -171,8 +171,8 @@ class HubSpec:
     xet_min_size: int = XET_MIN_SIZE
 
     def is_xet(self, entry: FileEntry) -> bool:
-        """Whether the Hub stores this file in Xet (the server's own switch aside)."""
-        if not self.xet or not entry.lfs or entry.xet is False or entry.size == 0:
+        """Whether a Xet-enabled Hub stores this file in Xet (`self.xet` is the server's default switch)."""
+        if not entry.lfs or entry.xet is False or entry.size == 0:
             return False
         return entry.xet is True or entry.size >= self.xet_min_size
 

@@ -205,16 +205,22 @@ class XetStore:
             stored = XetFile(xet_hash, layout)
             index = 0
             while index < layout.count:
-                room_chunks = MAX_XORB_CHUNKS - current.chunks
-                stop = index
-                size = current.size
-                # Extend the run while the xorb has room (chunk count and 64 MiB).
-                while stop < layout.count and stop - index < room_chunks:
-                    step = CHUNK_HEADER_SIZE + layout.length(stop)
-                    if size + step > MAX_XORB_BYTES:
-                        break
-                    size += step
-                    stop += 1
+                room = MAX_XORB_BYTES - current.size
+                # The longest run of chunks that fits the xorb (chunk count and 64 MiB): a binary
+                # search over O(1) span sums, so a terabyte file packs in milliseconds.
+                lo, hi = index, min(layout.count, index + MAX_XORB_CHUNKS - current.chunks)
+                # Each full pattern period takes the same room: bracket the answer within two periods.
+                periods = room // (layout.period + CHUNK_HEADER_SIZE * PATTERN_CHUNKS)
+                lo = min(hi, max(lo, index + (periods - 1) * PATTERN_CHUNKS))
+                hi = min(hi, index + (periods + 1) * PATTERN_CHUNKS)
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if layout.serialized_span(index, mid) <= room:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                stop = lo
+                size = current.size + layout.serialized_span(index, stop)
                 if stop == index:
                     ordered.append(current)
                     current = Xorb(len(ordered))

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from hftui import __version__
 from hftui.core.downloads.engine import LoadReport
+from hftui.core.downloads.models import DownloadRequest
 from hftui.settings import Settings, SettingsProblem
+from hftui.tui import actions
 from hftui.tui.downloads import DownloadsController
 from hftui.tui.messages import CacheChanged, DownloadsChanged, DownloadsLoaded, DownloadsLost, OpenInBrowser
 from hftui.tui.panes.browse import BrowsePane
@@ -30,28 +33,14 @@ from hftui.tui.screens.confirm import ConfirmScreen
 from hftui.tui.screens.help import HelpScreen
 from hftui.tui.widgets.summary import QueueSummary
 
-PANES = (("cache", "Cache", "1"), ("browse", "Browse", "2"), ("queue", "Queue", "3"))
-# One footer entry ("1 2 3 Panes") instead of three keeps the pane's own keys visible at 80 columns.
-PANE_KEYS = Binding.Group("Panes", compact=True)
-
 
 class HfTuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "hftui"
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS = [
-        Binding("1", "show_pane('cache')", "Cache", id="pane.cache", group=PANE_KEYS),
-        Binding("2", "show_pane('browse')", "Browse", id="pane.browse", group=PANE_KEYS),
-        Binding("3", "show_pane('queue')", "Queue", id="pane.queue", group=PANE_KEYS),
-        # Function keys reach the panes even while an input has focus (digits would be typed).
-        Binding("f1", "show_pane('cache')", "Cache", show=False, priority=True),
-        Binding("f2", "show_pane('browse')", "Browse", show=False, priority=True),
-        Binding("f3", "show_pane('queue')", "Queue", show=False, priority=True),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    ]
+    # Function keys (f1-f3) and ctrl+c are bound with priority: they work even while an input has focus.
+    BINDINGS = actions.bindings("app")
 
     def __init__(
         self,
@@ -66,6 +55,9 @@ class HfTuiApp(App[int]):
         self.demo = demo
         self.downloads = DownloadsController(self)
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
+        # The user's [keymap]: ids that exist rebind their keys; the rest are reported on mount.
+        self.keymap, self.keymap_problems = actions.check_keymap(settings.keymap)
+        self.set_keymap(self.keymap)
         self.sub_title = ("DEMO · " if demo else "") + str(self.cache_dir)
 
     # -- facts panes rely on -------------------------------------------------------------
@@ -92,17 +84,19 @@ class HfTuiApp(App[int]):
         yield Header(icon="⛁")
         with TabbedContent(initial="cache", id="panes"):
             with TabPane("1 Cache", id="cache"):
-                yield CachePane(id="cache-pane")
+                yield CachePane(self, id="cache-pane")
             with TabPane("2 Browse", id="browse"):
-                yield BrowsePane(id="browse-pane")
+                yield BrowsePane(self, id="browse-pane")
             with TabPane("3 Queue", id="queue"):
-                yield QueuePane(id="queue-pane")
+                yield QueuePane(self, id="queue-pane")
         yield QueueSummary(id="queue-summary")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         for problem in self.startup_problems:
             self.notify(str(problem), title="Settings", severity="warning", timeout=10)
+        for message in self.keymap_problems:
+            self.notify(message, title="Settings", severity="warning", timeout=10)
         if self.read_only:
             self.notify("Read-only mode: nothing will be deleted.", timeout=4)
         self.downloads.start()
@@ -130,16 +124,19 @@ class HfTuiApp(App[int]):
     def action_show_pane(self, pane: str) -> None:
         tabs = self.query_one(TabbedContent)
         tabs.active = pane
-        focus = getattr(self.query_one(f"#{pane}-pane"), "focus_default", None)
-        if callable(focus):
-            self.call_after_refresh(focus)
+        focus: dict[str, Callable[[], None]] = {
+            "cache": self.cache_pane.focus_default,
+            "browse": self.browse_pane.focus_default,
+            "queue": self.queue_pane.focus_default,
+        }
+        self.call_after_refresh(focus[pane])
 
     @property
     def active_pane(self) -> str:
         return str(self.query_one(TabbedContent).active)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(read_only=self.read_only, keymap=self.keymap))
 
     async def action_quit(self) -> None:
         running = self.downloads.running_count()
@@ -171,7 +168,7 @@ class HfTuiApp(App[int]):
         # saved-queue lock is released. A no-op when the quit action already did it.
         self.downloads.shutdown(2.0)
 
-    def enqueue_download(self, request: object) -> str:
+    def enqueue_download(self, request: DownloadRequest) -> str:
         """Submit a download request (from the Browse pane); returns a message for the user."""
         # The calling pane shows the outcome inline; a toast as well would say it twice.
         return self.downloads.submit(request).message
@@ -185,16 +182,10 @@ class HfTuiApp(App[int]):
         except NoMatches:
             return  # posted while the app was tearing down its screen
         summary.update_summary(self.downloads.summary_text())
-        refresh_jobs = getattr(self.queue_pane, "refresh_jobs", None)
-        if callable(refresh_jobs):
-            refresh_jobs()
+        self.queue_pane.refresh_jobs()
         if event.finished:
-            repos_changed = getattr(self.cache_pane, "repos_changed", None)
-            if callable(repos_changed):
-                repos_changed(event.finished)
-            local_changed = getattr(self.browse_pane, "local_cache_changed", None)
-            if callable(local_changed):
-                local_changed(event.finished)
+            self.cache_pane.repos_changed(event.finished)
+            self.browse_pane.local_cache_changed(event.finished)
 
     @on(DownloadsLoaded)
     def _downloads_loaded(self, event: DownloadsLoaded) -> None:
@@ -207,39 +198,46 @@ class HfTuiApp(App[int]):
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:
-        local_changed = getattr(self.browse_pane, "local_cache_changed", None)
-        if callable(local_changed):
-            local_changed(event.repos)
+        self.browse_pane.local_cache_changed(event.repos)
 
     @on(OpenInBrowser)
     def _open_in_browser(self, event: OpenInBrowser) -> None:
         self.action_show_pane("browse")
-        open_repo = getattr(self.browse_pane, "open_repo", None)
-        if callable(open_repo):
-            open_repo(event.repo_input)
+        self.browse_pane.open_repo(event.repo_input)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for pane_id, title, key in PANES:
+        """Every action with a palette title, from `tui/actions.py` (destructive ones not in --read-only)."""
+        for action in actions.ACTIONS:
+            if not action.title or (action.destructive and self.read_only):
+                continue
             yield SystemCommand(
-                f"Show {title} pane",
-                f"Switch to the {title} pane (key {key})",
-                lambda p=pane_id: self.action_show_pane(p),
+                action.title,
+                actions.palette_help(action, self.keymap),
+                partial(self._run_from_palette, action),
             )
-        yield SystemCommand("Help: key bindings", "Every key hftui knows (key ?)", self.action_help)
-        yield SystemCommand(
-            "Toggle light/dark theme",
-            "Switch between the light and the dark theme",
-            lambda: setattr(
-                self, "theme", "textual-light" if self.theme != "textual-light" else "textual-dark"
-            ),
-        )
-        for pane in (self.cache_pane, self.browse_pane, self.queue_pane):
-            for title, help_text, callback in pane.commands():
-                yield SystemCommand(title, help_text, callback)
-        yield SystemCommand(
-            "Save screenshot", "Save an SVG screenshot to the current directory", self.action_screenshot
-        )
-        yield SystemCommand("Quit", "Quit hftui (key q)", self.action_quit)
+
+    def _run_from_palette(self, action: actions.Action) -> None:
+        # Show the pane first (it focuses its default widget), then act (the action may move focus).
+        pane = action.scope.split(".")[0]
+        if pane != "app":
+            self.action_show_pane(pane)
+        self.call_after_refresh(self._run_in_scope, action)
+
+    async def _run_in_scope(self, action: actions.Action) -> None:
+        target: DOMNode = self
+        if action.scope == "cache":
+            target = self.cache_pane
+        elif action.scope == "browse":
+            target = self.browse_pane
+        elif action.scope == "browse.tree":
+            target = self.browse_pane.repo_tree
+        elif action.scope == "queue":
+            target = self.queue_pane
+        # Through check_action, like a key: a refused action (read-only, nothing marked) does nothing.
+        await self.run_action(action.action, target)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
     def action_screenshot(self) -> None:  # type: ignore[override]
         path = self.save_screenshot()

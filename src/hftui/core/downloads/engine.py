@@ -16,11 +16,15 @@ something: job threads (progress, throttled to ≤ 10/s per job by the tracker; 
 caller's thread (user actions). The TUI's callback only posts a message (thread-safe); the CLI
 prints.
 
-Cancellation. Pause/cancel/quit set the job's `CancelSignal` (a flag that also cuts the job's
-open connections, so a read stuck on a stalled body returns at once); the transport and the tqdm
-adapter see it on the next network read / progress update and unwind the library's call
-(see `hftui.core.downloads.transport`). The job's state changes at once; its slot is freed when its
-thread has returned.
+Processes. Each job thread runs its job in a child process of its own
+(`hftui.core.downloads.worker`): Xet transfers run in hf_xet's Rust threads, out of reach of
+anything but the process they run in.
+
+Cancellation. Pause/cancel/quit set the job's `CancelSignal`; the job thread sees it within
+0.05 s and kills the job's process, whose sockets the kernel closes at once (Xet and plain HTTP
+alike), then removes its `.incomplete` files. The job's state changes at once; its slot is freed
+when its thread has returned. (A runner that runs the job in this process - `job.run_job` - is
+stopped by the same signal through `hftui.core.downloads.transport`, for plain HTTP only.)
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftui.core.disk import device_of
 from hftui.core.downloads import job as dl
@@ -46,6 +50,9 @@ from hftui.core.downloads.queue import (
     QueueTotals,
     SubmitResult,
 )
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 RepoKey = tuple[str, str]
 
@@ -81,7 +88,7 @@ Runner = Callable[..., dl.JobResult]
 class DownloadEngine:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         endpoint: str | None = None,
         token: str | bool | None = None,
@@ -98,7 +105,13 @@ class DownloadEngine:
         self.on_event = on_event
         self.store = store
         self.hold_fails = hold_fails
-        self.runner: Runner = runner or dl.run_job
+        if runner is None:
+            # Imported here: the worker module imports the IPC framing of `process`, which
+            # imports this module.
+            from hftui.core.downloads.worker import run_job_in_process
+
+            runner = run_job_in_process
+        self.runner: Runner = runner
         self.queue = DownloadQueue()
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
@@ -184,6 +197,7 @@ class DownloadEngine:
             first, self._started = not self._started, True
         if first:
             threading.Thread(target=self._watch_stalls, name="hftui-download-stalls", daemon=True).start()
+            self._warm()
         self._schedule()
 
     def shutdown(self, timeout: float = 2.0) -> bool:
@@ -207,6 +221,9 @@ class DownloadEngine:
                     self.queue.interrupt(job.id)
             self._save()
             self._store_closed = True  # what follows is not saved: the lock is about to go
+        from hftui.core.downloads.worker import close_spares
+
+        close_spares()
         # The last state must be on disk before the lock goes to the next hftui.
         self.flush(max(1.0, deadline - time.monotonic()))
         with self._lock:
@@ -379,6 +396,13 @@ class DownloadEngine:
             except Exception:  # a broken display must never break a download
                 pass
 
+    def _warm(self) -> None:
+        """Have a job process ready (when jobs run in processes: the default runner)."""
+        from hftui.core.downloads import worker  # not at the top: worker -> process -> engine
+
+        if self.runner is worker.run_job_in_process:
+            worker.spares.warm()
+
     def _schedule(self) -> None:
         started: list[str] = []
         with self._lock:
@@ -399,6 +423,9 @@ class DownloadEngine:
                 thread.start()
             if started:
                 self._save()
+            waiting = any(job.state == JobState.QUEUED for job in self.queue.jobs)
+        if waiting:
+            self._warm()  # the next job to start will not wait for the library's import
         for job_id in started:
             self._emit(EngineEvent("changed", job_id))
 
@@ -534,6 +561,6 @@ class DownloadEngine:
                     files_done=progress.files_done,
                     speed=progress.speed,
                     eta=progress.eta,
-                    message=progress.message,  # a note from the job (kept bytes discarded...)
+                    message=progress.message or "",  # a fault being recovered from, while it lasts
                 )
         self._emit(EngineEvent(kind, job_id))

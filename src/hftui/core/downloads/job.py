@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftui.core import compat
 from hftui.core.disk import free_bytes
@@ -42,6 +42,9 @@ from hftui.core.downloads.transport import JOB_HEADER, JobCancelled, JobChannel
 from hftui.core.hub.errors import cause_chain, redact
 from hftui.core.hub.errors import classify as classify_hub_error
 from hftui.core.vocab import cache_folder
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 REPORT_INTERVAL = 0.1
 """Seconds between progress reports of one job (≤ 10 per second)."""
@@ -87,6 +90,11 @@ class JobResult:
     kept: tuple[int, int] | None = None
     """For a stopped download: (bytes, files) of this attempt's files that are complete on disk.
     The library deletes a partial file when it is stopped, so this is what a resume keeps."""
+    transient: bool = False
+    """A failure worth retrying (reset, stall, 5xx/429...), when the retry budget given to
+    `run_job` is spent: whoever runs attempts in fresh processes retries it (`worker`)."""
+    progressed: bool = False
+    """The failed attempt completed files (a retry will not fetch them again)."""
 
 
 class JobFailure(Exception):
@@ -127,16 +135,23 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self.disk_bytes = 0
         self.net_bytes = 0
+        """Body bytes counted by hftui's transport (plain HTTP only)."""
+        self.transfer_bytes = 0
+        """Bytes received as the library's transfer bar reports them: every 200 ms from hf_xet for
+        Xet files (whose bytes never pass through the transport), per chunk for plain HTTP."""
         self.files_done = 0
         self._last_report = -1e9
         self._samples: deque[tuple[float, int]] = deque()
+        self._last_received = clock()
         self.reports = 0
         self.message: str | None = None
+        self._note_until = 0.0
 
     # Called by the transport on every body read (many threads).
     def add_net(self, n: int) -> None:
         with self._lock:
             self.net_bytes += n
+            self._last_received = self._clock()
         self._maybe_report()
 
     # Called by the tqdm adapter.
@@ -152,26 +167,52 @@ class ProgressTracker:
         self.check_cancel()
         self._maybe_report(force=True)
 
+    # Called by the tqdm adapter for the library's transfer bar.
+    def add_transfer(self, n: int) -> None:
+        with self._lock:
+            self.transfer_bytes += n
+            if n > 0:
+                self._last_received = self._clock()
+        self.check_cancel()
+        self._maybe_report()
+
+    def idle_for(self) -> float:
+        """Seconds since a byte last arrived (or since the transfer started)."""
+        return self._clock() - self._last_received
+
+    def received(self) -> int:
+        """Bytes received so far: both counters see plain HTTP bodies, only the transfer bar sees Xet."""
+        return max(self.net_bytes, self.transfer_bytes)
+
     def check_cancel(self) -> None:
         if self.is_cancelled():
             raise JobCancelled("cancelled")
 
     def bytes_done(self) -> int:
-        return min(self.bytes_total, max(self.disk_bytes, self.net_bytes))
+        return min(self.bytes_total, max(self.disk_bytes, self.received()))
 
     def snapshot(self) -> Progress:
         now = self._clock()
         with self._lock:
             done = self.bytes_done()
-            self._samples.append((now, self.net_bytes))
+            received = self.received()
+            self._samples.append((now, received))
             while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
                 self._samples.popleft()
             t0, b0 = self._samples[0]
-            speed = (self.net_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
+            speed = max(0.0, (received - b0) / (now - t0)) if now - t0 > 0.05 else 0.0
             files = max(0, min(self.files_done - self.files_skipped, self.files_total))
         remaining = self.bytes_total - done
         eta = remaining / speed if speed > 0 else None
-        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, self.message)
+        message = self.message if self.message is None or now < self._note_until else None
+        return Progress("running", done, self.bytes_total, files, self.files_total, speed, eta, message)
+
+    def note(self, message: str, seconds: float = 10.0) -> None:
+        """Show `message` on the row for a while (a fault the library is recovering from)."""
+        with self._lock:
+            self.message = message
+            self._note_until = self._clock() + seconds
+        self._maybe_report(force=True)
 
     def _maybe_report(self, force: bool = False) -> None:
         now = self._clock()
@@ -186,9 +227,10 @@ def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> ty
     """A tqdm look-alike bound to one job, for `snapshot_download(tqdm_class=...)`.
 
     snapshot_download creates three bars from it: the file-count bar (`hf_thread_map`, updated
-    by 1 per finished file), a "Downloading bytes" transfer bar and a "Reconstructing" bar that
-    gets every written chunk. We count files and written bytes; the transfer bar is ignored
-    (the transport counts network bytes more finely). `update()` raises when cancelled.
+    by 1 per finished file), a "Downloading bytes" transfer bar (bytes received: every 200 ms
+    from hf_xet, per body chunk over HTTP) and a "Reconstructing" bar that gets every written
+    block (up to 64 MiB at a time for Xet). We count all three. `update()` raises when cancelled
+    (which stops a plain HTTP read; hf_xet swallows it, which is why a job runs in its own process).
     `count_files=False` for the call that follows a pre-fetch (its file bar counts files the
     job has counted already).
     """
@@ -218,7 +260,7 @@ def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> ty
             elif self.kind == "bytes":
                 tracker.add_disk(amount)
             else:
-                tracker.check_cancel()
+                tracker.add_transfer(amount)
 
         def __enter__(self) -> JobTqdm:
             return self
@@ -262,17 +304,40 @@ def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> ty
 AUTH_HINT = "set HF_TOKEN or run `hf auth login`"
 
 
-def classify(exc: BaseException, request: DownloadRequest, *, token: str | None = None) -> JobFailure:
+def classify(
+    exc: BaseException,
+    request: DownloadRequest,
+    *,
+    token: str | None = None,
+    tracker: ProgressTracker | None = None,
+    plan: list[Any] | None = None,
+    stall_timeout: float = 30.0,
+) -> JobFailure:
     """Turn an exception from the download path into a specific message; mark transient ones.
 
     What happened is decided by the one Hub error classifier (`core.hub.errors`); this only words
-    it for a queue row."""
+    it for a queue row. hf_xet's errors (a `RuntimeError` carrying a Rust error chain, which that
+    classifier does not know) are worded by `xet_errors`: `tracker` (when bytes last arrived) tells
+    a stall from a reset, `plan` (the files with their Xet hashes) names the file the storage does
+    not know."""
+    from hftui.core.downloads import xet_errors
+
     for err in cause_chain(exc):
         if isinstance(err, JobFailure):
             err.message = redact(err.message, token)
             return err
+    for err in cause_chain(exc):
+        if xet_errors.is_xet_error(err):
+            stalled_for = None if tracker is None else tracker.idle_for()
+            by_hash = {f.xet_hash: f.filename for f in plan or () if getattr(f, "xet_hash", None)}
+            text, transient = xet_errors.classify_xet(
+                err, stalled_for=stalled_for, stall_timeout=stall_timeout, files_by_hash=by_hash
+            )
+            return JobFailure(redact(text, token), transient=transient)
     found = classify_hub_error(exc, token=token)
     what = f"{request.repo_type} {request.repo_id}"
+    if found.kind in ("unauthorized", "forbidden") and "/xet-read-token/" in _request_url(found.error):
+        return JobFailure(f"the Hub refused a Xet read token ({found.status}) for {what} ({AUTH_HINT})")
     revision = request.revision or "main"
     detail = found.detail
     kind = found.kind
@@ -317,6 +382,14 @@ def classify(exc: BaseException, request: DownloadRequest, *, token: str | None 
         first = str(exc).splitlines()[0] if str(exc) else ""
         message = redact(f"{type(exc).__name__}: {first}".rstrip(": "), token)
     return JobFailure(message, transient=found.transient)
+
+
+def _request_url(err: BaseException | None) -> str:
+    response = getattr(err, "response", None)
+    try:
+        return str(response.request.url) if response is not None else ""
+    except RuntimeError:  # a response built without its request
+        return ""
 
 
 # -- filesystem checks -----------------------------------------------------------------------
@@ -461,6 +534,10 @@ def _sleep_unless_cancelled(seconds: float, is_cancelled: Callable[[], bool]) ->
     return is_cancelled()
 
 
+def retries_note(attempt: int) -> str:
+    return f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+
+
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1-based): 1, 2, 4, 8, capped at 15."""
     return float(min(15, 2 ** (attempt - 1)))
@@ -524,6 +601,24 @@ def escape_glob(path: str) -> str:
     return re.sub(r"([*?[])", r"[\1]", path)
 
 
+def kept_after_stop(
+    request: DownloadRequest, default_cache: str | None, planned: list[Any], since: float
+) -> tuple[int, int] | None:
+    """`kept_now` for whoever stopped the job from outside (the engine killing its process):
+    it knows the planned files' final paths but not their names, so the kept bytes are the ones
+    of the files the request selects."""
+    whole = kept_on_disk(planned, since)
+    if whole is None or request.local_dir:
+        return whole
+    from hftui.core.downloads.kept import kept_for_request
+
+    try:
+        partial, _ = kept_for_request(destination_dir(request, default_cache), request)
+    except OSError:
+        partial = 0
+    return whole[0] + partial, whole[1]
+
+
 def prefetch_kept(
     request: DownloadRequest,
     dest: Path,
@@ -534,6 +629,8 @@ def prefetch_kept(
     token: str | bool | None,
     job_token: str,
     is_cancelled: Callable[[], bool],
+    *,
+    commit: str,
 ) -> Any:
     """Fetch the job's large files with kept bytes before `snapshot_download` links them
     (`hftui.core.downloads.resume`); a failure there is classified like the library's own."""
@@ -554,7 +651,10 @@ def prefetch_kept(
             stall_timeout=float(settings.stall_timeout),
             max_workers=int(settings.max_workers),
             on_written=tracker.add_disk,
-            on_received=tracker.add_net,
+            # Xet bytes never pass through the transport; counted as received (speed, stalls).
+            on_received=tracker.add_transfer,
+            commit=commit,
+            files=resume.remote_files(plan),
             note=note,
             is_cancelled=is_cancelled,
         )
@@ -565,7 +665,7 @@ def prefetch_kept(
 def run_job(
     request: DownloadRequest,
     *,
-    settings: Any,
+    settings: Settings,
     endpoint: str | None,
     token: str | bool | None = None,
     report: Callable[[Progress], None],
@@ -573,15 +673,22 @@ def run_job(
     default_cache: str | None = None,
     claim_space: Callable[[Path, int], int] | None = None,
     cancel_signal: transport.CancelSignal | None = None,
+    on_plan: Callable[[list[Any], float], None] | None = None,
+    attempts_used: int = 0,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
     `claim_space(dest, nbytes)` (given by the engine) records that this job is about to write
     `nbytes` under `dest` and returns how many bytes other running jobs still have to write to
     the same filesystem, so that two jobs that each fit alone are not both started when only
-    one fits.
+    one fits. `on_plan(files, started)` hears which files the job will fetch (each with
+    `local_path` and `file_size`) and when it started, so that whoever stops it from outside
+    can tell what is complete on disk (`kept_on_disk`). `attempts_used` counts retries already
+    spent on this job (by an earlier process of it), against `settings.retries`.
     """
     from huggingface_hub import snapshot_download
+
+    from hftui.core.downloads.plan import make_plan
 
     transport.install()
     secret = token if isinstance(token, str) else None
@@ -597,8 +704,14 @@ def run_job(
         if tracker is not None:
             tracker.add_net(n)
 
+    def on_note(message: str) -> None:
+        tracker = tracker_box.get("t")
+        if tracker is not None:
+            tracker.note(message)
+
     transport.register(
-        job_token, JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal)
+        job_token,
+        JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal, on_note),
     )
     common: dict[str, Any] = {
         "repo_type": request.repo_type,
@@ -612,9 +725,10 @@ def run_job(
         "headers": {JOB_HEADER: job_token},
         "etag_timeout": float(settings.stall_timeout),
     }
-    attempt = 0
+    attempt = attempts_used
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
+    kept_before = 0
     started = time.time()
     try:
         while True:
@@ -623,15 +737,11 @@ def run_job(
             try:
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
-                report(Progress("checking", message="dry run"))
-                quiet = ProgressTracker(lambda _p: None, is_cancelled, bytes_total=0, files_total=0)
-                plan = snapshot_download(
-                    request.repo_id,
-                    revision=request.revision,
-                    dry_run=True,
-                    tqdm_class=make_tqdm_class(quiet),
-                    **common,
+                report(Progress("checking", message="listing files"))
+                job_plan = make_plan(
+                    request, cache_dir=cache_dir, endpoint=endpoint, token=token, headers=common["headers"]
                 )
+                plan = job_plan.files
                 if not plan and (request.allow_patterns or request.ignore_patterns):
                     # A typo in a pattern must not look like a finished download.
                     patterns = [f"--include {p}" for p in request.allow_patterns]
@@ -644,6 +754,8 @@ def run_job(
                 to_fetch = [info for info in plan if info.will_download]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
+                if on_plan is not None:
+                    on_plan(to_fetch, started)
                 # Bytes kept by earlier attempts are already on the disk: only the rest needs room.
                 kept_before = kept_partial(request, dest, to_fetch)
                 to_write = max(0, bytes_to_write(plan, local_dir=bool(request.local_dir)) - kept_before)
@@ -662,7 +774,6 @@ def run_job(
                         files_total,
                     )
                 sweep_orphans(request, dest)
-                commit = plan[0].commit_hash if plan else None
                 tracker = ProgressTracker(
                     report,
                     is_cancelled,
@@ -679,7 +790,7 @@ def run_job(
                     left_out = [*(request.ignore_patterns or ()), *(escape_glob(i.filename) for i in keep)]
                     snapshot_download(
                         request.repo_id,
-                        revision=commit or request.revision,
+                        revision=job_plan.revision,
                         max_workers=int(settings.max_workers),
                         tqdm_class=make_tqdm_class(tracker),
                         **{**common, "ignore_patterns": left_out},
@@ -688,7 +799,16 @@ def run_job(
                     tracker.files_skipped = 0  # no library call counts the files already there
                 if keep:
                     prefetched = prefetch_kept(
-                        request, dest, keep, tracker, settings, endpoint, token, job_token, is_cancelled
+                        request,
+                        dest,
+                        keep,
+                        tracker,
+                        settings,
+                        endpoint,
+                        token,
+                        job_token,
+                        is_cancelled,
+                        commit=job_plan.commit,
                     )
                     tracker.add_file(len(prefetched.placed))
                     if prefetched.progressed:
@@ -697,7 +817,7 @@ def run_job(
                 # anything still missing (a blob another process was writing, ...).
                 path = snapshot_download(
                     request.repo_id,
-                    revision=commit or request.revision,
+                    revision=job_plan.revision,
                     max_workers=int(settings.max_workers),
                     tqdm_class=make_tqdm_class(tracker, count_files=not keep),
                     **common,
@@ -720,9 +840,20 @@ def run_job(
                         files_total,
                         kept=kept_now(request, dest, to_fetch, started),
                     )
-                failure = classify(exc, request, token=secret)
                 last = tracker_box.get("t")
-                if failure.transient and last is not None and last.files_done > last.files_skipped:
+                failure = classify(
+                    exc,
+                    request,
+                    token=secret,
+                    tracker=last,
+                    plan=to_fetch,
+                    stall_timeout=float(settings.stall_timeout),
+                )
+                # Files completed, or bytes kept for the next attempt: progress either way.
+                progressed = (last is not None and last.files_done > last.files_skipped) or (
+                    kept_partial(request, dest, to_fetch) > kept_before
+                )
+                if failure.transient and progressed:
                     # That attempt completed files, which the next one will not fetch again:
                     # progress was made, so the retry budget starts afresh (still bounded, by
                     # the number of files times `retries`).
@@ -732,12 +863,14 @@ def run_job(
                     if message.startswith("disk full") and str(dest) not in message:
                         message = f"disk full: no space left on {dest}"
                     if failure.transient and attempt:
-                        message += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+                        message += retries_note(attempt)
                     return JobResult(
                         JobOutcome.FAILED,
                         message,
                         bytes_total,
                         files_total,
+                        transient=failure.transient,
+                        progressed=progressed,
                         kept=kept_now(request, dest, to_fetch, started),
                     )
                 attempt += 1

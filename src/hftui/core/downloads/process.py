@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftui.core import compat
 from hftui.core.downloads.engine import EngineEvent, LoadReport, RepoKey
@@ -57,6 +57,9 @@ from hftui.core.downloads.queue import (
     QueueTotals,
     SubmitResult,
 )
+
+if TYPE_CHECKING:
+    from hftui.settings import Settings
 
 CALLS = frozenset(
     {"submit", "toggle_pause", "pause", "resume", "cancel", "retry", "remove", "move", "resume_many"}
@@ -83,7 +86,7 @@ class EngineUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Init:
-    settings: Any
+    settings: Settings
     endpoint: str | None
     default_cache: str | None
     state_directory: str | None
@@ -157,7 +160,7 @@ class EngineProcess:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         endpoint: str | None = None,
         default_cache: str | None = None,

@@ -127,6 +127,26 @@ def remote_file(entry: Any) -> RemoteFile:
     )
 
 
+def remote_files(plan: Iterable[Any]) -> dict[str, RemoteFile] | None:
+    """`RemoteFile`s from planned files that carry their tree entry's hashes (`PlannedFile` of
+    `hftui.core.downloads.plan`); None when one does not (then `describe` asks the Hub)."""
+    out: dict[str, RemoteFile] = {}
+    for info in plan:
+        blob_id = getattr(info, "blob_id", None)
+        sha256 = getattr(info, "lfs_sha256", None)
+        if blob_id is None and sha256 is None:
+            return None
+        out[info.filename] = RemoteFile(
+            path=info.filename,
+            size=int(info.file_size or 0),
+            etag=str(sha256 or blob_id),
+            sha256=sha256,
+            git_sha1=None if sha256 else blob_id,
+            xet_hash=getattr(info, "xet_hash", None),
+        )
+    return out
+
+
 def candidates(plan: Iterable[Any], min_size: int = MIN_KEEP_BYTES) -> list[Any]:
     """The planned files (dry-run infos) worth keeping bytes for."""
     return [info for info in plan if info.will_download and int(info.file_size or 0) >= min_size]

@@ -110,10 +110,17 @@ class JobChannel:
     stall_timeout: float
     on_bytes: Callable[[int], None] | None = None
     signal: CancelSignal | None = None
+    on_note: Callable[[str], None] | None = None
+    """Hears faults the library recovers from on its own (it resumes a stalled or cut body with a
+    Range request, it retries a 429), so the row can say why bytes paused."""
 
 
 _channels: dict[str, JobChannel] = {}
 _channels_lock = threading.Lock()
+_redirects: dict[str, str] = {}
+"""Redirect target URL -> job token: httpx drops our header when it follows a redirect to another
+origin (the real Hub's CDN and Xet bridge, the local Hub's CAS), and the file's body comes from
+there."""
 _installed = False
 _install_lock = threading.Lock()
 
@@ -126,6 +133,8 @@ def register(token: str, channel: JobChannel) -> None:
 def unregister(token: str) -> None:
     with _channels_lock:
         _channels.pop(token, None)
+        for url in [url for url, owner in _redirects.items() if owner == token]:
+            del _redirects[url]
 
 
 def _channel(token: str) -> JobChannel | None:
@@ -147,10 +156,16 @@ class _CancellableStream(httpx2.SyncByteStream):
             yield from self._read()
         except JobCancelled:
             raise
-        except Exception:
+        except Exception as exc:
             # A read that failed because the job's connection was cut on purpose is a cancel.
             if self._channel.is_cancelled():
                 raise JobCancelled("cancelled") from None
+            note = self._channel.on_note
+            if note is not None and self._count:
+                if isinstance(exc, httpx2.TimeoutException):
+                    note(f"stalled: no data for {self._channel.stall_timeout:.0f} s; retrying")
+                elif isinstance(exc, (httpx2.ReadError, httpx2.RemoteProtocolError)):
+                    note("connection reset; retrying")
             raise
         finally:
             self._release()
@@ -202,8 +217,12 @@ class JobAwareTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         token = request.headers.get(JOB_HEADER)
         if token is None:
-            return self._inner.handle_request(request)
-        del request.headers[JOB_HEADER]
+            with _channels_lock:
+                token = _redirects.pop(str(request.url), None)
+            if token is None:
+                return self._inner.handle_request(request)
+        else:
+            del request.headers[JOB_HEADER]
         channel = _channel(token)
         if channel is None:
             return self._inner.handle_request(request)
@@ -214,11 +233,23 @@ class JobAwareTransport(httpx2.BaseTransport):
         timeout["connect"] = min(timeout.get("connect") or channel.stall_timeout, channel.stall_timeout)
         request.extensions["timeout"] = timeout
         response = self._send(request, channel.signal)
-        counts = request.method == "GET" and "/resolve/" in request.url.path
+        location = response.headers.get("location") if response.is_redirect else None
+        if location:
+            with _channels_lock:
+                _redirects[str(request.url.join(location))] = token
+        # File bodies: `resolve` GETs and wherever they redirect (the real Hub's CDN or Xet
+        # bridge, the local Hub's `/bridge/`); not the API's JSON.
+        counts = request.method == "GET" and not request.url.path.startswith("/api/")
         sock = compat.socket_of(response) if channel.signal is not None else None
         if sock is not None and channel.signal is not None and not channel.signal.watch(sock):
             response.close()
             raise JobCancelled("cancelled")
+        if (
+            counts
+            and channel.on_note is not None
+            and (response.status_code in (408, 429) or response.status_code >= 500)
+        ):
+            channel.on_note(f"server error {response.status_code}; retrying")
         response.stream = _CancellableStream(response.stream, channel, counts, sock)
         return response
 

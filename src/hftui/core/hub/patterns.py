@@ -144,6 +144,8 @@ class ToggleResult:
     selected: bool
     """The node's state after the toggle (all its files matched)."""
     message: str | None = None
+    nothing_selected: bool = False
+    """The toggle left nothing selected (the view may say how to select everything again)."""
 
 
 def _under(path: str, folder: str) -> bool:
@@ -180,7 +182,7 @@ def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_f
     if folder == "":  # the repo root: everything <-> nothing
         if len(match(files, selection)) == len(files):
             return ToggleResult(
-                Selection((), ("*",)), False, "Nothing selected (exclude '*'); press a for everything."
+                Selection((), ("*",)), False, "Nothing selected (exclude '*').", nothing_selected=True
             )
         return ToggleResult(Selection(), True, "Everything selected.")
     targets = [f for f in files if (_under(f.path, folder) if folder is not None else f.path == path)]

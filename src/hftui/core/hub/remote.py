@@ -102,6 +102,8 @@ class Listing:
     offline: bool = False
     notice: str | None = None
     """Why the listing came from the cache (shown to the user), else None."""
+    retryable: bool = False
+    """The Hub may answer if asked again (the view says how to retry)."""
 
 
 class RemoteError(Exception):
@@ -384,9 +386,14 @@ def load_listing(
             ) from err
         commit, files = cached
         info = RepoInfo(repo_id, repo_type, rev, commit)
-        retry = " Press r to retry." if err.retryable else ""
-        notice = f"{err.message} Showing the locally cached listing of commit {commit[:10]}.{retry}"
-        return Listing(info, tuple(sorted(files, key=lambda f: f.path)), offline=True, notice=notice)
+        notice = f"{err.message} Showing the locally cached listing of commit {commit[:10]}."
+        return Listing(
+            info,
+            tuple(sorted(files, key=lambda f: f.path)),
+            offline=True,
+            notice=notice,
+            retryable=err.retryable,
+        )
 
 
 def resolve_ref_input(text: str, refs: RepoRefs) -> tuple[str, RefKind] | None:

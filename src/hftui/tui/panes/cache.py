@@ -13,14 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
@@ -29,6 +28,7 @@ from textual.worker import get_current_worker
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
 from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
+from hftui.tui import actions
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -37,9 +37,10 @@ from hftui.tui.widgets.cache_table import CacheTable, size_text
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
-DESTRUCTIVE = frozenset({"toggle_mark", "delete", "prune", "clear_marks"})
+DESTRUCTIVE = actions.destructive_names("cache")
 SORT_KEYS = ("size", "name", "accessed", "modified")
 DEFAULT_DESCENDING = {"size": True, "name": False, "accessed": True, "modified": True}
 FIRST_BATCH_SECONDS = 0.02
@@ -78,23 +79,7 @@ class CachePane(Vertical):
     CachePane.-has-marks #marked { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_mark", "Mark", id="cache.mark"),
-        Binding("d", "delete", "Delete…", id="cache.delete"),
-        Binding("u", "clear_marks", "Unmark all", show=False, id="cache.unmark"),
-        Binding("escape", "back", "Back", id="cache.back"),
-        Binding("slash", "filter", "Filter", id="cache.filter"),
-        Binding("s", "sort('size')", "Sort: size", id="cache.sort.size"),
-        Binding("n", "sort('name')", "Sort: name", show=False, id="cache.sort.name"),
-        Binding("a", "sort('accessed')", "Sort: accessed", show=False, id="cache.sort.accessed"),
-        Binding("m", "sort('modified')", "Sort: modified", show=False, id="cache.sort.modified"),
-        Binding("p", "prune", "Prune…", id="cache.prune"),
-        Binding("c", "copy", "Copy…", id="cache.copy"),
-        Binding("v", "verify", "Verify", id="cache.verify"),
-        Binding("r", "rescan", "Rescan", id="cache.rescan"),
-        Binding("b", "browse", "Open on the Hub", show=False, id="cache.browse"),
-        Binding("tab", "switch_focus", "Revisions/files", show=False, id="cache.focus"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("cache")
 
     # -- messages from workers ------------------------------------------------------------------
 
@@ -135,8 +120,9 @@ class CachePane(Vertical):
 
     # -- state ------------------------------------------------------------------------------------
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.services = services
         self.marks: set[Mark] = set()
         self.sort_key = "size"
         self.sort_descending = True
@@ -165,6 +151,7 @@ class CachePane(Vertical):
         yield Static(id="marked")
 
     def on_mount(self) -> None:
+        self.query_one(FileTree).read_only = self.read_only
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
@@ -185,73 +172,17 @@ class CachePane(Vertical):
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.app.cache_dir)  # type: ignore[attr-defined]
+        return Path(self.services.cache_dir)
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", False))
+        return self.services.read_only
 
     def focus_default(self) -> None:
         if self.view == "cache-detail":
             self.detail.revisions.focus()
         else:
             self.table.focus()
-
-    @classmethod
-    def help_bindings(cls) -> list[BindingType]:
-        extra = [
-            Binding("enter", "open", "Open the repo (in the detail: expand/collapse a folder)"),
-            Binding("space", "toggle_mark", "Mark/unmark a repo, a revision, or a file/folder in the tree"),
-        ]
-        return [b for b in cls.BINDINGS if not (isinstance(b, Binding) and b.key == "space")] + extra
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        yield ("Cache: rescan", "Scan the cache directory again (key r)", self.action_rescan)
-        yield (
-            "Cache: open repo",
-            "Show the highlighted repo's revisions and files (key enter; escape goes back)",
-            self.action_open,
-        )
-        yield (
-            "Cache: filter",
-            "Filter repos: text, size>1GB, accessed>30d, type=…, refs=…, name=GLOB (key /)",
-            self.action_filter,
-        )
-        for key in SORT_KEYS:
-            yield (
-                f"Cache: sort by {key}",
-                f"Sort the repo table by {key} (again: reverse)",
-                partial(self.action_sort, key),
-            )
-        yield (
-            "Cache: copy…",
-            "Copy the snapshot path, the repo id or a from_pretrained snippet (key c)",
-            self.action_copy,
-        )
-        yield (
-            "Cache: verify revision",
-            "Hash the files of a revision against the cached listing (key v)",
-            self.action_verify,
-        )
-        yield (
-            "Cache: open on the Hub",
-            "Browse the highlighted repo in the Browse pane (key b)",
-            self.action_browse,
-        )
-        if not self.read_only:
-            yield (
-                "Cache: mark/unmark",
-                "Mark the highlighted repo, revision, file or folder for deletion (key space)",
-                self.action_toggle_mark,
-            )
-            yield ("Cache: delete marked…", "Confirm and delete the marked items (key d)", self.action_delete)
-            yield (
-                "Cache: prune…",
-                "Detached revisions, orphaned .incomplete files, stale locks, unreferenced shared blobs, "
-                "abandoned kept partial downloads (key p)",
-                self.action_prune,
-            )
-            yield ("Cache: unmark all", "Clear every mark (key u)", self.action_clear_marks)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in DESTRUCTIVE and self.read_only:
@@ -279,7 +210,7 @@ class CachePane(Vertical):
         self.table.sort_values.clear()
         self.table.largest = 0
         self._update_header()
-        processes = int(getattr(getattr(self.app, "settings", None), "scan_processes", 0) or 0)
+        processes = self.services.settings.scan_processes
         self._scan(self.cache_dir, self.generation, self._cancel_scan, processes)
 
     @work(thread=True, exclusive=True, group="cache-scan", exit_on_error=False)
@@ -725,9 +656,7 @@ class CachePane(Vertical):
         panel.update(text)
 
     def _busy(self) -> dict[RepoKey, str]:
-        downloads = getattr(self.app, "downloads", None)
-        active = getattr(downloads, "active_repos", None)
-        repos = active() if callable(active) else set()
+        repos = self.services.downloads.active_repos()
         return {(str(t), str(i)): "a download into this repo is running" for t, i in repos}
 
     def _request_plan(self, *, confirm: bool) -> None:

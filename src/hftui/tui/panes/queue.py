@@ -9,18 +9,21 @@ layout of the whole screen. Keys act on the highlighted job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from hftui.core import vocab
 from hftui.core.downloads.queue import Job, JobState
+from hftui.tui import actions
 from hftui.tui.widgets.summary import SteadyStatic, same_content
+
+if TYPE_CHECKING:
+    from hftui.tui.downloads import DownloadsController
+    from hftui.tui.services import AppServices
 
 COLUMNS = (
     ("#", "pos"),
@@ -106,21 +109,11 @@ class QueuePane(Vertical):
     QueuePane.-empty #queue-empty { display: block; }
     """
 
-    BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/resume", id="queue.pause"),
-        Binding("x", "cancel_job", "Cancel", id="queue.cancel"),
-        Binding("r", "retry_job", "Retry", id="queue.retry"),
-        Binding("delete,backspace", "remove_job", "Remove", id="queue.remove"),
-        Binding("K,shift+up", "move_job(-1)", "Move up", id="queue.up"),
-        Binding("J,shift+down", "move_job(1)", "Move down", id="queue.down"),
-    ]
+    BINDINGS = actions.bindings("queue")
 
-    @classmethod
-    def help_bindings(cls) -> list[Binding]:
-        return list(cls.BINDINGS)  # type: ignore[arg-type]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
         self._order: list[str] = []
         self._cells: dict[str, dict[str, Any]] = {}
 
@@ -149,8 +142,8 @@ class QueuePane(Vertical):
     # -- data -------------------------------------------------------------------------------
 
     @property
-    def _controller(self) -> Any:
-        return self.app.downloads  # type: ignore[attr-defined]
+    def _controller(self) -> DownloadsController:
+        return self.services.downloads
 
     def refresh_jobs(self) -> None:
         """Bring the table up to date with the engine (called on every DownloadsChanged)."""
@@ -158,7 +151,7 @@ class QueuePane(Vertical):
             return
         controller = self._controller
         jobs = controller.jobs() if controller.engine is not None else []
-        default_cache = str(self.app.cache_dir)  # type: ignore[attr-defined]
+        default_cache = str(self.services.cache_dir)
         table = self.query_one(DataTable)
         order = [job.id for job in jobs]
         with self.app.batch_update():
@@ -209,7 +202,7 @@ class QueuePane(Vertical):
             text.append(f"  include {', '.join(request.allow_patterns)}")
         if request.ignore_patterns:
             text.append(f"  exclude {', '.join(request.ignore_patterns)}")
-        text.append(f"  → {request.local_dir or request.cache_dir or self.app.cache_dir}")  # type: ignore[attr-defined]
+        text.append(f"  → {request.local_dir or request.cache_dir or self.services.cache_dir}")
         note = job.error if job.state == JobState.FAILED and job.error else job.message
         if note:
             text.append("\n")
@@ -274,34 +267,3 @@ class QueuePane(Vertical):
         await self._act("up" if delta < 0 else "down")
         if job_id is not None and job_id in self._order:
             self.query_one(DataTable).move_cursor(row=self._order.index(job_id), animate=False)
-
-    def commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
-        """(title, help, callback) entries this pane adds to the command palette."""
-        return (
-            (
-                "Queue: pause/resume job",
-                "Pause or resume the highlighted download (key p)",
-                self.action_toggle_pause,
-            ),
-            (
-                "Queue: cancel job",
-                "Cancel the highlighted download; finished files are kept (key x)",
-                self.action_cancel_job,
-            ),
-            ("Queue: retry job", "Queue a failed or cancelled download again (key r)", self.action_retry_job),
-            (
-                "Queue: remove job",
-                "Remove the highlighted job from the list (key delete)",
-                self.action_remove_job,
-            ),
-            (
-                "Queue: move job up",
-                "Start the highlighted job earlier (key K)",
-                lambda: self.action_move_job(-1),
-            ),
-            (
-                "Queue: move job down",
-                "Start the highlighted job later (key J)",
-                lambda: self.action_move_job(1),
-            ),
-        )

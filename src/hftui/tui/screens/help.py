@@ -1,41 +1,36 @@
-"""`?`: every key binding, grouped by where it applies."""
+"""`?`: every key, grouped by where it applies, generated from `tui/actions.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-
-def _rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
-    """One row per action: keys bound to the same action (`1` and `f1`) are listed together."""
-    keys_by_action: dict[tuple[str, str], list[str]] = {}
-    for binding in bindings:
-        if not isinstance(binding, Binding) or not binding.description:
-            continue
-        for key in binding.key.split(","):
-            shown = {"question_mark": "?", "space": "space", "slash": "/"}.get(key.strip(), key.strip())
-            keys = keys_by_action.setdefault((binding.action, binding.description), [])
-            if shown not in keys:
-                keys.append(shown)
-    return [(", ".join(keys), description) for (_, description), keys in keys_by_action.items()]
+from hftui.tui import actions
 
 
-def bindings_table(sections: list[tuple[str, list[BindingType]]]) -> Table:
+def bindings_table(*, read_only: bool, keymap: Mapping[str, str] | None = None) -> Table:
+    """Keys, what they do and the action id (for a `[keymap]` in settings.toml), one section per pane.
+
+    With --read-only the destructive keys do nothing, so help does not advertise them."""
     table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("action")
-    for title, bindings in sections:
-        rows = _rows(bindings)
+    table.add_column("id", style="dim", no_wrap=True)
+    for title, scopes in actions.HELP_SECTIONS:
+        rows = actions.help_rows(scopes, read_only=read_only, keymap=keymap)
         if not rows:
             continue
-        table.add_row(f"[reverse] {title} [/reverse]", "")
-        for key, description in rows:
-            table.add_row(key, description)
-        table.add_row("", "")
+        table.add_row(Text(f" {title} ", style="reverse"), "", "")
+        for keys, line, action_id in rows:
+            table.add_row(keys, line, action_id)
+        table.add_row("", "", "")
     return table
 
 
@@ -43,32 +38,21 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 90%; max-width: 90; height: 90%;
+        width: 90%; max-width: 110; height: 90%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def compose(self) -> ComposeResult:
-        from hftui.tui.panes.browse import BrowsePane
-        from hftui.tui.panes.cache import CachePane
-        from hftui.tui.panes.queue import QueuePane
+    def __init__(self, *, read_only: bool = False, keymap: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.table = bindings_table(read_only=read_only, keymap=keymap)
 
-        sections: list[tuple[str, list[BindingType]]] = [("Everywhere", list(self.app.BINDINGS))]
-        read_only = bool(getattr(self.app, "read_only", False))
-        for title, pane in (("Cache", CachePane), ("Browse", BrowsePane), ("Queue", QueuePane)):
-            bindings = list(pane.help_bindings() if hasattr(pane, "help_bindings") else pane.BINDINGS)
-            if read_only:
-                # In --read-only the destructive keys do nothing, so help must not advertise them.
-                hidden = set(getattr(pane, "DESTRUCTIVE_ACTIONS", ()))
-                bindings = [b for b in bindings if not (isinstance(b, Binding) and b.action in hidden)]
-            sections.append((title, bindings))
-        sections.append(
-            ("Command palette", [Binding("ctrl+p", "command_palette", "Every action, searchable")])
-        )
-        self.table = bindings_table(sections)
+    def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static("[b]hftui keys[/b]  (escape closes)\n")
+            yield Static(
+                "[b]hftui keys[/b]  (escape closes; the dim ids rebind keys in settings.toml [keymap])\n"
+            )
             yield Static(self.table)
 
     async def action_dismiss(self, result: None = None) -> None:

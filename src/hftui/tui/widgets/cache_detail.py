@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
@@ -16,6 +16,7 @@ from textual.widgets.tree import TreeNode
 
 from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
 from hftui.core.vocab import partial_text
+from hftui.tui import actions
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
 
 if TYPE_CHECKING:
@@ -67,15 +68,17 @@ class FileTree(Tree[FileEntry]):
 
     DEFAULT_CSS = "FileTree { height: 1fr; }"
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("space", "toggle_node", "Mark", id="cache.tree.mark")]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("cache.detail")
 
     @dataclass
     class MarkRequested(Message):
         entry: FileEntry
 
+    read_only = False
+    """Set by the Cache pane from --read-only: marking only leads to deleting."""
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Marking only leads to deleting: not in --read-only.
-        return not (action == "toggle_node" and getattr(self.app, "read_only", False))
+        return not (action == "toggle_node" and self.read_only)
 
     def action_toggle_node(self) -> None:  # space
         node = self.cursor_node

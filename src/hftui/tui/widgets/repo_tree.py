@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -21,6 +20,7 @@ from hftui.core import vocab
 from hftui.core.hub.browse_index import FolderIndex, RemoteFolder
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
+from hftui.tui import actions
 from hftui.tui.compat import remeasure_tree, repaint_tree_lines
 
 PAGE = 200
@@ -52,12 +52,7 @@ class RepoTree(Tree[NodeData]):
     RepoTree:focus { border: round $primary; }
     """
 
-    BINDINGS = [
-        Binding("space", "toggle_selection", "Select", tooltip="Toggle this file or folder"),
-        Binding("enter", "queue", "Queue", tooltip="Queue the selection for download"),
-        Binding("right,l", "open_folder", "Open folder", show=False),
-        Binding("left,h", "close_folder", "Close folder", show=False),
-    ]
+    BINDINGS = actions.bindings("browse.tree")
 
     @dataclass
     class ToggleRequested(Message):

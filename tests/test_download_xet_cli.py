@@ -1,0 +1,95 @@
+"""`hftui download` over Xet and plain HTTP, as a user runs it: Ctrl-C, JSON and plain progress.
+
+The CLI subprocesses inherit HF_HUB_DISABLE_XET from the `mode` fixture (it sets os.environ).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_download_xet import MIB, RATE, A, B, sent, spec, transfer_mode, wait_silent  # noqa: F401
+
+from hftui.hub import HubServer
+
+
+def env(hub: HubServer) -> dict[str, str]:
+    return {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
+
+
+def test_ctrl_c_stops_every_transfer_with_the_resume_hint(mode: str, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(spec()) as hub:
+        hub.set_bandwidth(RATE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hftui", "download", "-f", "-", "--cache-dir", str(cache), "--json"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(hub),
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(f"{A} --include a.bin\n{B}\n")
+        proc.stdin.close()
+        try:
+            moving: set[str] = set()
+            for line in proc.stdout:
+                event = json.loads(line)
+                if event["event"] == "progress" and event["bytes_done"] > 200_000:
+                    moving.add(event["repo"])
+                if moving == {A, B}:
+                    break
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+            took = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        stderr = proc.stderr.read()
+        assert proc.returncode == 130, stderr
+        assert "rerun the same command to resume" in stderr
+        assert "Traceback" not in stderr
+        print(f"Ctrl-C to exit: {took:.2f} s")
+        files = [(A, "a.bin"), (B, "b.bin")]
+        silent = wait_silent(hub, files, mode)
+        time.sleep(1.0)
+        assert {r: sent(hub, r, p, mode) for r, p in files} == silent
+        assert all(n < 24 * MIB for n in silent.values()), silent  # stopped midway, not finished
+        assert not list(cache.rglob("*.incomplete"))
+
+
+def test_json_and_plain_progress_have_speed_and_eta_while_bytes_arrive(mode: str, tmp_path: Path) -> None:
+    with HubServer(spec()) as hub:
+        hub.set_bandwidth(2 * RATE)
+        result = subprocess.run(
+            [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(tmp_path / "j"), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env(hub),
+        )
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        progress = [e for e in events if e["event"] == "progress" and 0 < e["bytes_done"] < 24 * MIB]
+        # Several updates while the one 24 MiB file moves (over Xet it is written in one block).
+        assert len({e["bytes_done"] for e in progress}) >= 3, progress
+        assert all(e["speed"] > 0 and e["eta"] is not None and e["eta"] < 600 for e in progress[1:]), progress
+
+        plain = subprocess.run(
+            [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(tmp_path / "p")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env(hub),
+        )
+        assert plain.returncode == 0, plain.stderr
+        lines = [line for line in plain.stdout.splitlines() if line.startswith(B) and "running" in line]
+        assert len(lines) >= 3, plain.stdout
+        assert any("/s" in line and "ETA -" not in line for line in lines), lines
