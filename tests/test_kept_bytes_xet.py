@@ -11,6 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 import test_download
 from hubfixtures import MIB
 from test_download import assert_cache_matches, wait_for
@@ -25,12 +26,23 @@ from test_kept_bytes import (
     pause_at_half,
 )
 
+import hftui.hub.xet
 from hftui.core.downloads.models import DownloadRequest
 from hftui.hub import Fault, HubServer
 
 engine_factory = test_download.engine_factory
 
+
+@pytest.fixture
+def small_xorbs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Xorbs of 512 KiB on the local CAS (our server's packing, not the client's): hf_xet hands
+    a file over a xorb range at a time, so a 4 MiB file then arrives in 8 steps, and a test can
+    stop it half-way. (The 64 MiB xorbs of the real Hub: `test_pause_at_half_then_resume_over_xet`.)"""
+    monkeypatch.setattr(hftui.hub.xet, "MAX_XORB_BYTES", SMALL_XORB)
+
+
 RATE = 1_000_000
+SMALL_XORB = 512 * 1024
 
 
 def xet_spec() -> dict:
@@ -88,19 +100,30 @@ def test_pause_at_half_then_resume_over_xet(engine_factory, tmp_path: Path) -> N
         assert_clean(cache)
 
 
-def test_reset_on_the_cas_mid_file_ends_with_the_right_blob(engine_factory, tmp_path: Path) -> None:
+def test_reset_on_the_cas_mid_file_ends_with_the_right_blob(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
-        hub.set_bandwidth(2 * RATE)
-        hub.add_fault(Fault("reset_after", path_glob="/xorbs/*", after_bytes=SIZE // 2, server="cas"))
+        hub.set_bandwidth(RATE)
         engine = engine_factory(hub, retries=3)
         job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: part_size(cache) >= MIB, what="1 MiB kept")
+        # The next xorb request is reset half-way.
+        hub.add_fault(Fault("reset_after", path_glob="/xorbs/*", after_bytes=200_000, server="cas"))
         assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
+        # The retry asked the CAS for the file from what was kept, not from byte 0.
+        ranges = [
+            r.headers.get("range", "") for r in hub.requests if r.path.startswith("/v2/reconstructions/")
+        ]
+        assert len(ranges) >= 2 and int(ranges[-1].split("=")[1].split("-")[0]) >= MIB, ranges
 
 
-def test_corrupted_kept_bytes_over_xet_are_fetched_again(engine_factory, tmp_path: Path) -> None:
+def test_corrupted_kept_bytes_over_xet_are_fetched_again(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
         hub.set_bandwidth(RATE)
@@ -120,7 +143,7 @@ def test_corrupted_kept_bytes_over_xet_are_fetched_again(engine_factory, tmp_pat
         assert_clean(cache)
 
 
-def test_kill_9_at_half_then_relaunch_over_xet(tmp_path: Path) -> None:
+def test_kill_9_at_half_then_relaunch_over_xet(small_xorbs: None, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
         hub.set_bandwidth(RATE)
@@ -139,6 +162,8 @@ def test_kill_9_at_half_then_relaunch_over_xet(tmp_path: Path) -> None:
         hub.set_bandwidth(None)
         rerun = subprocess.run(_download_cmd(cache), capture_output=True, text=True, timeout=90, env=env)
         assert rerun.returncode == 0, rerun.stderr
-        assert xorb_bytes(hub) - before <= (SIZE - kept) * 1.01 + 0.1 * kept
+        # The rest, and at most 10 % of the kept bytes or one xorb again (whichever is larger):
+        # hf_xet fetches xorb ranges, so the one holding the kept offset may come again.
+        assert xorb_bytes(hub) - before <= (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)

@@ -637,7 +637,7 @@ def prefetch_kept(
     from hftui.core.downloads import resume
 
     def note(text: str) -> None:
-        tracker.message = text
+        tracker.note(text, 30.0)
 
     try:
         return resume.prefetch(

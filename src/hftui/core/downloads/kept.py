@@ -193,8 +193,13 @@ class KeptStore:
         """Write atomically (a crash never leaves half a JSON file)."""
         target = self.meta_path(meta.etag)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(meta.to_json(), indent=1), encoding="utf-8")
-        os.replace(tmp, target)
+        try:
+            tmp.write_text(json.dumps(meta.to_json(), indent=1), encoding="utf-8")
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a full disk must not leave half a state file behind
+            raise
 
     def kept_bytes(self, etag: str) -> int:
         try:

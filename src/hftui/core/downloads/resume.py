@@ -248,6 +248,30 @@ def xet_enabled() -> bool:
     return True
 
 
+def _xet_stream_error(exc: BaseException, file: RemoteFile, stall_timeout: float) -> BaseException:
+    """An error from a hf_xet stream, in words, with whether a retry can help.
+
+    The stream raises what the file download raises as `RuntimeError` as `OSError` or
+    `RuntimeError` with other texts ("I/O error: error decoding response body" after a reset,
+    "Internal Writer Error: Data sender was dropped" when a read is cut): all are read by the
+    same Xet classifier (`hftui.core.downloads.xet_errors`), whose default for an unknown text
+    is a transient failure.
+    """
+    from hftui.core.downloads import xet_errors
+
+    if not isinstance(exc, Exception):
+        return exc
+    message, transient = xet_errors.classify_xet(
+        exc,
+        stalled_for=None,
+        stall_timeout=stall_timeout,
+        files_by_hash={file.xet_hash: file.path} if file.xet_hash else {},
+    )
+    failure = PrefetchFailure(message, transient=transient)
+    failure.__cause__ = exc
+    return failure
+
+
 # -- the pre-fetch --------------------------------------------------------------------------
 
 
@@ -655,7 +679,7 @@ class _Prefetch:
                 if kind == "end":
                     return
                 if kind == "error":
-                    raise value
+                    raise _xet_stream_error(value, file, self.stall_timeout)
                 last = time.monotonic()
                 if value:
                     self.on_received(len(value))
