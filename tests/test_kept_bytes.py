@@ -545,3 +545,72 @@ def test_a_job_restored_after_kill_9_counts_its_kept_bytes(tmp_path: Path) -> No
             assert engine.job(other.id).bytes_done == 0  # its patterns select none of the kept files
         finally:
             engine.shutdown(1.0)
+
+
+# -- cancel then retry; kill -9 of the job's own process --------------------------------------
+
+
+def test_cancel_at_half_then_retry_fetches_only_the_rest(engine_factory, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(kept_spec()) as hub:
+        hub.set_bandwidth(RATE)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: part_size(cache) >= SIZE // 2, what="half of weights.bin kept")
+        engine.cancel(job.id)
+        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
+        kept = part_size(cache)
+        cancelled = engine.job(job.id)
+        assert cancelled.state == "cancelled" and cancelled.kept_summary is not None
+        hub.set_bandwidth(None)
+        engine.retry(job.id)
+        assert engine.wait_idle(30) and engine.job(job.id).state == "done"
+        refetched = weights_sent(hub) - SIZE
+        assert refetched <= 0.1 * kept, f"re-fetched {refetched} of {kept} kept bytes"
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+def _job_processes() -> list[int]:
+    """PIDs of this process's per-job download processes (`hftui.core.downloads.worker`)."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and b"hftui.core.downloads.worker" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_kill_9_of_the_job_process_at_half_is_retried_from_the_kept_bytes(
+    engine_factory, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(kept_spec()) as hub:
+        hub.set_bandwidth(RATE)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: part_size(cache) >= SIZE // 2, what="half of weights.bin kept")
+        for pid in _job_processes():  # the job's process (and a warm spare, if any)
+            os.kill(pid, signal.SIGKILL)
+        kept = part_size(cache)
+        hub.set_bandwidth(None)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
+        # The retry asked for the rest only. (What the killed process had received but not yet
+        # written died with it: bytes in flight, never kept.)
+        ranges = [
+            r.headers.get("range")
+            for r in hub.requests
+            if r.path.endswith("/weights.bin") and r.method == "GET"
+        ]
+        assert ranges[-1] == f"bytes={kept}-", ranges
+        refetched = weights_sent(hub) - SIZE
+        assert refetched <= 0.1 * kept + 256 * 1024, f"re-fetched {refetched} of {kept} kept bytes"
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)

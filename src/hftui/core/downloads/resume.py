@@ -203,16 +203,12 @@ class _Digest:
         return self._hash.hexdigest() == self.expected
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> int:
-    """Write `data` at the file position; returns bytes written before an error (then raises)."""
+def _write_all(fd: int, data: bytes | memoryview, offset: int) -> int:
+    """Write all of `data` at `offset` (a short write on a nearly full disk is continued)."""
     view = memoryview(data)
     written = 0
     while written < len(view):
-        try:
-            written += os.write(fd, view[written:])
-        except OSError as exc:
-            exc.written = written  # type: ignore[attr-defined]
-            raise
+        written += os.pwrite(fd, view[written:], offset + written)
     return written
 
 
@@ -248,7 +244,9 @@ def xet_enabled() -> bool:
     return True
 
 
-def _xet_stream_error(exc: BaseException, file: RemoteFile, stall_timeout: float) -> BaseException:
+def _xet_stream_error(
+    exc: BaseException, file: RemoteFile, stall_timeout: float, idle: float
+) -> BaseException:
     """An error from a hf_xet stream, in words, with whether a retry can help.
 
     The stream raises what the file download raises as `RuntimeError` as `OSError` or
@@ -263,7 +261,7 @@ def _xet_stream_error(exc: BaseException, file: RemoteFile, stall_timeout: float
         return exc
     message, transient = xet_errors.classify_xet(
         exc,
-        stalled_for=None,
+        stalled_for=idle,  # hf_xet's read timeout is the stall timeout in a job process
         stall_timeout=stall_timeout,
         files_by_hash={file.xet_hash: file.path} if file.xet_hash else {},
     )
@@ -432,6 +430,15 @@ class _Prefetch:
         if size > file.size:
             self._discard(file, f"kept bytes larger than the file ({size} > {file.size} bytes)")
             return 0
+        if meta.transport == "xet" and size > meta.kept:
+            # Written out of order by a process that died: past the recorded prefix there may be
+            # holes. Cut back to the prefix (bytes ahead of it were not counted as kept).
+            try:
+                os.truncate(part, meta.kept)
+            except OSError as exc:
+                self._discard(file, f"kept bytes not usable ({exc.strerror or exc})")
+                return 0
+            size = meta.kept
         if size < meta.kept:
             self.note(
                 f"{file.path}: kept bytes shorter than recorded ({size} < {meta.kept}); resuming from {size}"
@@ -493,56 +500,71 @@ class _Prefetch:
             # Refreshing the state is best effort: the `.part` size is what a resume trusts.
 
     def _transfer(self, file: RemoteFile, meta: KeptMeta, digest: _Digest) -> None:
+        """Fetch bytes `meta.kept`.. of `file` into its `.part`, hashing them in order.
+
+        Over HTTP the bytes come in order. hf_xet's unordered stream hands over xorb ranges as
+        they complete (its ordered stream loses the cause of a failure, measured with hf_xet 1.8:
+        "Data sender was dropped" instead of "429 Too Many Requests"): a range ahead of the kept
+        prefix is written in its place and joins the prefix (hashed, counted, recorded in the
+        state file) once the bytes before it are there. When the transfer stops, the file is cut
+        back to the prefix, so a `.part` always holds a prefix of the file.
+        """
         start = meta.kept
         if start >= file.size:
             return
         part = self.store.part_path(file.etag)
         try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o666)
+            fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise PrefetchFailure(f"disk full: no space left on {self.store.folder}") from None
             raise _LeaveToLibrary(f"cannot write {part} ({exc.strerror or exc})") from None
+        xet = self.over_xet(file)
         position = start
+        ahead: dict[int, int] = {}
+        """offset -> length of ranges written past the prefix (Xet only)."""
         pending = 0
         last_meta = time.monotonic()
         try:
             os.ftruncate(fd, start)
-            os.lseek(fd, start, os.SEEK_SET)
-            chunks = self._xet_chunks(file, start) if self.over_xet(file) else self._http_chunks(file, start)
+            chunks = self._xet_chunks(file, start) if xet else self._http_chunks(file, start)
             for offset, chunk in chunks:
-                if offset != position:  # the server ignored the Range: start over from byte 0
+                if offset != position and not xet:  # the server ignored the Range: start over
                     self.note(f"{file.path}: the server sent the whole file instead of the rest; restarting")
                     os.ftruncate(fd, 0)
-                    os.lseek(fd, 0, os.SEEK_SET)
                     self.on_written(-position)
                     digest.reset()
                     position = 0
-                try:
-                    written = _write_all(fd, chunk)
-                except OSError as exc:
-                    written = getattr(exc, "written", 0)
-                    if written:
-                        digest.update(memoryview(chunk)[:written])
-                        position += written
-                    if exc.errno == errno.ENOSPC:
-                        raise PrefetchFailure(
-                            f"disk full: no space left on {self.store.folder} "
-                            f"({position} of {file.size} bytes of {file.path} kept)"
-                        ) from None
-                    raise
+                written = self._write_at(fd, chunk, offset, file, position)
+                self.count(fetched=written)
+                if offset != position:
+                    ahead[offset] = written
+                    continue
                 digest.update(chunk)
                 position += written
                 pending += written
-                self.count(fetched=written)
+                joined = False
+                while position in ahead:
+                    size = ahead.pop(position)
+                    digest.update(os.pread(fd, size, position))
+                    position += size
+                    pending += size
+                    joined = True
                 if pending >= REPORT_BATCH:
                     self.on_written(pending)
                     pending = 0
-                if time.monotonic() - last_meta >= META_INTERVAL:
+                # Over Xet the state follows every step of the prefix: after a kill -9 it is what
+                # a resume trusts (bytes past it may have holes).
+                if xet or joined or time.monotonic() - last_meta >= META_INTERVAL:
                     meta.kept, meta.updated = position, time.time()
                     self._write_meta(meta)
                     last_meta = time.monotonic()
             if position != file.size:
+                if xet:
+                    raise PrefetchFailure(
+                        f"size mismatch: the Xet storage rebuilt {position:,} bytes where the Hub "
+                        f"announced {file.size:,}"
+                    )
                 raise PrefetchFailure(
                     f"{file.path}: the server sent {position} of {file.size} bytes", transient=True
                 )
@@ -550,9 +572,25 @@ class _Prefetch:
             if pending:
                 with contextlib.suppress(JobCancelled):
                     self.on_written(pending)
+            if ahead:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, position)
             os.close(fd)
             meta.kept, meta.updated = position, time.time()
             self._write_meta(meta)
+
+    def _write_at(self, fd: int, chunk: bytes, offset: int, file: RemoteFile, prefix: int) -> int:
+        try:
+            return _write_all(fd, chunk, offset)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                # Whatever went past the prefix is cut when the transfer ends: the kept bytes
+                # stay a valid prefix of the file.
+                raise PrefetchFailure(
+                    f"disk full: no space left on {self.store.folder} "
+                    f"({prefix} of {file.size} bytes of {file.path} kept)"
+                ) from None
+            raise
 
     def _http_chunks(self, file: RemoteFile, start: int) -> Iterator[tuple[int, bytes]]:
         """(offset, bytes) from `start` to the end of the file, over the library's HTTP client."""
@@ -617,15 +655,33 @@ class _Prefetch:
             own = {k: v for k, v in self.headers.items() if k.lower() != JOB_HEADER.lower()}
             headers = build_hf_headers(token=self.token, headers=own)
             cas_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            # The first token through the library's client (the job's transport, and a refusal
+            # is the library's HfHubHTTPError, which says "the Hub refused a Xet read token");
+            # hf_xet refreshes it from the same route.
+            from huggingface_hub import get_session
+            from huggingface_hub.utils import hf_raise_for_status
+
+            answer = get_session().get(
+                refresh_url, headers=build_hf_headers(token=self.token, headers=self.headers)
+            )
+            hf_raise_for_status(answer)
+            seed: dict[str, Any] = {}
+            cas = answer.headers.get("X-Xet-Cas-Url")
+            access = answer.headers.get("X-Xet-Access-Token")
+            expiry = answer.headers.get("X-Xet-Token-Expiration")
+            if cas and access and expiry and expiry.isdigit():
+                seed = {"endpoint": cas, "token": access, "token_expiry_unix_secs": int(expiry)}
             self._group = xet_session().new_download_stream_group(
                 token_refresh_url=refresh_url,
                 token_refresh_headers=headers,
                 custom_headers=cas_headers,
+                **seed,
             )
             return self._group
 
     def _xet_chunks(self, file: RemoteFile, start: int) -> Iterator[tuple[int, bytes]]:
-        """(offset, bytes) from `start` to the end of the file, over hf_xet's public ranged stream.
+        """(offset, bytes) of the file from `start` on, in the order hf_xet completes them, over its
+        public ranged stream (`download_unordered_stream(info, start=...)`).
 
         hf_xet reads the xorb ranges that hold bytes `start`.. (at most one xorb before `start` is
         fetched again). Its bytes never pass through hftui's transport, and a read blocked inside
@@ -636,7 +692,7 @@ class _Prefetch:
         """
         from hf_xet import XetFileInfo
 
-        stream = self._xet_group().download_stream(
+        stream = self._xet_group().download_unordered_stream(
             XetFileInfo(file.xet_hash, file.size), start=start or None, end=file.size
         )
         chunks: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=XET_QUEUE_CHUNKS)
@@ -653,15 +709,14 @@ class _Prefetch:
 
         def read() -> None:
             try:
-                for chunk in stream:
-                    if not hand_over(("data", chunk)):
+                for relative, chunk in stream:  # offsets count from `start`
+                    if not hand_over(("data", (start + relative, chunk))):
                         return
                 hand_over(("end", None))
             except BaseException as exc:  # handed to the job's thread, which raises it
                 hand_over(("error", exc))
 
         threading.Thread(target=read, name="hftui-keep-xet", daemon=True).start()
-        offset = start
         last = time.monotonic()
         try:
             while True:
@@ -679,12 +734,12 @@ class _Prefetch:
                 if kind == "end":
                     return
                 if kind == "error":
-                    raise _xet_stream_error(value, file, self.stall_timeout)
+                    raise _xet_stream_error(value, file, self.stall_timeout, time.monotonic() - last)
                 last = time.monotonic()
-                if value:
-                    self.on_received(len(value))
-                    yield offset, bytes(value)
-                    offset += len(value)
+                at, data = value
+                if data:
+                    self.on_received(len(data))
+                    yield at, bytes(data)
         finally:
             abandoned.set()
 
