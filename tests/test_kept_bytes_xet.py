@@ -40,6 +40,8 @@ def small_xorbs(monkeypatch: pytest.MonkeyPatch) -> None:
     file over a xorb range at a time, several at once, so a 4 MiB file then arrives in steps
     and a test can stop it half-way. (benchmarks/download.py measures the real 64 MiB xorbs.)"""
     monkeypatch.setattr(hftui.hub.xet, "MAX_XORB_BYTES", SMALL_XORB)
+    # ... and Xet files are kept from one (small) xorb on, as from 64 MiB on the real Hub.
+    monkeypatch.setenv("HFTUI_XET_KEEP_MIN_BYTES", str(SMALL_XORB))
 
 
 RATE = 1_000_000
@@ -56,7 +58,9 @@ def xorb_bytes(hub: HubServer) -> int:
     return hub.bytes_sent("/xorbs/*", server="cas")
 
 
-def test_the_file_travels_over_xet_into_the_kept_store(engine_factory, tmp_path: Path) -> None:
+def test_the_file_travels_over_xet_into_the_kept_store(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
         engine = engine_factory(hub)

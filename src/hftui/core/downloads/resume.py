@@ -57,6 +57,16 @@ from hftui.core.downloads.transport import JOB_HEADER, JobCancelled
 
 MIN_KEEP_BYTES = 1024 * 1024
 """Files smaller than this are left to the library: re-fetching them costs less than a state file."""
+XET_KEEP_MIN_BYTES = 64 * 1024 * 1024
+"""Xet files below one xorb (64 MiB) are left to the library (see `candidates`); the
+environment variable HFTUI_XET_KEEP_MIN_BYTES changes it (tests against small xorbs)."""
+
+
+def xet_keep_min_bytes() -> int:
+    value = os.environ.get("HFTUI_XET_KEEP_MIN_BYTES", "")
+    return int(value) if value.isdigit() else XET_KEEP_MIN_BYTES
+
+
 META_INTERVAL = 2.0
 """Seconds between refreshes of a kept file's state (bytes kept, time)."""
 REPORT_BATCH = 512 * 1024
@@ -148,8 +158,24 @@ def remote_files(plan: Iterable[Any]) -> dict[str, RemoteFile] | None:
 
 
 def candidates(plan: Iterable[Any], min_size: int = MIN_KEEP_BYTES) -> list[Any]:
-    """The planned files (dry-run infos) worth keeping bytes for."""
-    return [info for info in plan if info.will_download and int(info.file_size or 0) >= min_size]
+    """The planned files worth keeping bytes for.
+
+    A file that travels over Xet is kept only from `xet_keep_min_bytes()` (one xorb) on: a resume
+    may fetch one xorb again anyway, and the library's own Xet download reports progress while a
+    xorb is in flight, which hf_xet's stream cannot (its progress() is locked while a read waits).
+    """
+    xet = None
+    out = []
+    for info in plan:
+        size = int(info.file_size or 0)
+        if not info.will_download or size < min_size:
+            continue
+        if getattr(info, "xet_hash", None) and size < xet_keep_min_bytes():
+            xet = xet_enabled() if xet is None else xet
+            if xet:
+                continue
+        out.append(info)
+    return out
 
 
 def describe(
@@ -560,10 +586,17 @@ class _Prefetch:
                     self._write_meta(meta)
                     last_meta = time.monotonic()
             if position != file.size:
-                if xet:
+                if xet and position + sum(ahead.values()) > file.size:
                     raise PrefetchFailure(
-                        f"size mismatch: the Xet storage rebuilt {position:,} bytes where the Hub "
-                        f"announced {file.size:,}"
+                        f"size mismatch: the Xet storage rebuilt {position + sum(ahead.values()):,} "
+                        f"bytes where the Hub announced {file.size:,}"
+                    )
+                if xet:
+                    # hf_xet 1.8's stream can end early without an error (seen when its token
+                    # expired): what came is kept, a retry (a new token) fetches the rest.
+                    raise PrefetchFailure(
+                        f"{file.path}: the Xet storage sent {position:,} of {file.size:,} bytes",
+                        transient=True,
                     )
                 raise PrefetchFailure(
                     f"{file.path}: the server sent {position} of {file.size} bytes", transient=True
@@ -687,8 +720,8 @@ class _Prefetch:
         fetched again). Its bytes never pass through hftui's transport, and a read blocked inside
         hf_xet ignores `cancel()`/`abort()` (measured with hf_xet 1.8: "Already borrowed", then the
         read waits for the data), so the stream is read by a helper thread into a small queue: the
-        job's thread notices a stop or a stall (`stall_timeout` without a chunk) at once, stops
-        writing, and abandons the helper, which drops whatever comes later.
+        job's thread notices a stop at once, stops writing, and abandons the helper, which drops
+        whatever comes later.
         """
         from hf_xet import XetFileInfo
 
@@ -723,12 +756,10 @@ class _Prefetch:
                 try:
                     kind, value = chunks.get(timeout=0.05)
                 except queue.Empty:
+                    # No stall timer here: hf_xet hands over a whole xorb range at once, so a
+                    # silence between chunks is normal. A stall is hf_xet's read timeout (the
+                    # stall timeout in a job process), which ends the stream with an error.
                     self.check_cancel()
-                    if time.monotonic() - last > self.stall_timeout:
-                        raise PrefetchFailure(
-                            f"stalled: no data from the Xet storage for {self.stall_timeout:.0f} s",
-                            transient=True,
-                        ) from None
                     continue
                 self.check_cancel()
                 if kind == "end":
