@@ -171,8 +171,17 @@ def pause_to_silence(args: argparse.Namespace, work: Path) -> dict[str, list[flo
 
 
 def _part_size(cache: Path) -> int:
-    sizes = [p.stat().st_size for p in cache.rglob("*.part")] if cache.exists() else []
-    return max(sizes, default=0)
+    """Bytes kept: the prefix recorded in the kept file's state (over Xet, a `.part` may also hold
+    ranges written ahead of it, which a resume does not trust after a kill)."""
+    import json
+
+    kept = 0
+    for state in cache.rglob(".hftui-partial/*.json") if cache.exists() else ():
+        try:
+            kept = max(kept, int(json.loads(state.read_text())["kept"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    return kept
 
 
 def _wait(predicate, timeout: float = 120.0) -> bool:
@@ -206,7 +215,7 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
     rows = []
     with HubServer(spec_) as hub:
         xet_hash = hub.xet_hash(repo, "big.bin")
-        for mode in ("xet", "http"):
+        for mode in args.resume_paths.split(","):
             os.environ["HF_HUB_DISABLE_XET"] = "0" if mode == "xet" else "1"
             glob = f"/xorbs/{xet_hash}/*" if mode == "xet" else f"/bridge/{xet_hash}"
 
@@ -343,7 +352,10 @@ def main() -> int:
         action="append",
         help="run only these phases",
     )
-    parser.add_argument("--resume-size-mib", type=int, default=256, help="file size of the resume phase")
+    parser.add_argument("--resume-size-mib", type=int, default=1024, help="file size of the resume phase")
+    parser.add_argument(
+        "--resume-paths", default="xet,http", help="paths of the resume phase (comma-separated: xet, http)"
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
