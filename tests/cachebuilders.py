@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat as stat_mod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -217,3 +218,62 @@ def assert_same_as_library(cache_dir: Path, *, processes: int = 1) -> CacheRepor
             len(info.revisions),
         )
     return report
+
+
+_STORE_PAYLOAD = __import__("re").compile(r"blobs/([0-9a-f]{2})/\1[0-9a-f]{62}")
+
+
+def _is_payload(rel: str) -> bool:
+    parts = rel.split("/")
+    if _STORE_PAYLOAD.fullmatch(rel):
+        return True
+    return len(parts) >= 3 and "--" in parts[0] and parts[1] in ("blobs", "snapshots")
+
+
+def payload_bytes(cache_dir: Path) -> int:
+    """`du`-style payload bytes: st_size summed over unique inodes of payload files (blobs, files
+    stored in snapshots, store payloads) whose every link is inside the cache (links counted by
+    walking the cache without following symlinks, against st_nlink)."""
+    root = os.path.abspath(cache_dir)
+    found: dict[tuple[int, int], tuple[int, int, int, bool]] = {}
+    for top, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            key = (st.st_dev, st.st_ino)
+            size, nlink, seen, payload = found.get(key, (st.st_size, st.st_nlink, 0, False))
+            found[key] = (size, nlink, seen + 1, payload or _is_payload(os.path.relpath(path, root)))
+    return sum(size for size, nlink, seen, payload in found.values() if payload and seen == nlink)
+
+
+def share_with_library(cache_dir: Path, repo_dirs: Iterable[str] | None = None) -> list[Path]:
+    """Move the regular blobs of these repo folders (all by default) into the shared blob store
+    with the library's own publishing code, as a Xet download does: the first copy of each
+    content is published, later ones are linked to it. The Xet hash stand-in is the content's
+    SHA-256. Returns the store payloads."""
+    from huggingface_hub.utils import _shared_blobs
+
+    names = (
+        sorted(repo_dirs)
+        if repo_dirs is not None
+        else sorted(p.name for p in cache_dir.iterdir() if "--" in p.name)
+    )
+    payloads: set[Path] = set()
+    for name in names:
+        blobs = cache_dir / name / "blobs"
+        for blob in sorted(blobs.iterdir()) if blobs.is_dir() else []:
+            if blob.is_symlink() or not blob.is_file() or blob.name.endswith(".incomplete"):
+                continue
+            data = blob.read_bytes()
+            xet_hash = hashlib.sha256(data).hexdigest()
+            linked = _shared_blobs.try_link_from_shared_store(
+                blob_path=str(blob), xet_hash=xet_hash, cache_dir=cache_dir, expected_size=len(data)
+            )
+            if not linked:
+                assert _shared_blobs.publish_blob_to_shared_store(
+                    blob_path=str(blob), xet_hash=xet_hash, cache_dir=cache_dir, expected_size=len(data)
+                ), blob
+            payloads.add(_shared_blobs.shared_blob_path(cache_dir, xet_hash))
+    return sorted(payloads)

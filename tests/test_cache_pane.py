@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import MODEL, SPACE, repos_by_key, revision_with, state
+from hubfixtures import MODEL, SPACE
+from privileges import skip_unless_nobody_can_run_python
+from test_cleanup_support import manifest, repos_by_key, revision_with, state
 
 from hftui.settings import Settings
 from hftui.tui.app import make_app
@@ -235,6 +237,7 @@ async def test_permission_denied_mid_deletion_reported_and_table_shows_truth(cac
     if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
         pytest.skip("chattr +i not supported on this filesystem")
     notes: list[tuple[str, str]] = []
+    model_before = manifest(cache / MODEL_DIR)
     app = app_for(cache)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -250,14 +253,12 @@ async def test_permission_denied_mid_deletion_reported_and_table_shows_truth(cac
             await settle(pilot, app)
             errors = [m for m, sev in notes if sev == "error"]
             assert errors and "could not be deleted" in errors[0] and "permission denied" in errors[0]
-            assert "onnx" in errors[0]
+            assert "onnx" in errors[0] and "not started" in errors[0]
             assert "spaces--acme--demo-space" not in pane.table.records  # the rest went on
             record = pane.table.records[MODEL_DIR]  # the survivor, rescanned
-            assert not record.warnings  # consistent: no dangling links, no ref to a missing snapshot
-            assert [sorted(p for p, _ in rev.files) for rev in record.revisions] == [
-                ["onnx/model.onnx"]  # onnx/ is immutable: its direct entries stay, extra/ was emptied
-            ]
-            assert "main" in record.refs
+            assert not record.warnings
+            # Never half a repo: the one that could not be deleted whole is left as it was.
+            assert manifest(cache / MODEL_DIR) == model_before
             assert pane.marks  # the repo mark stays: it was not deleted
     finally:
         subprocess.run(["chattr", "-i", str(locked)], check=True)
@@ -276,7 +277,7 @@ async def test_item_removed_by_another_process_is_reported_not_a_crash(cache: Pa
         shutil.rmtree(cache / "spaces--acme--demo-space")
         await pilot.press("y")
         await settle(pilot, app)
-        assert any("already gone" in m for m, _ in notes)
+        assert any("Nothing deleted" in m and "gone" in m for m, _ in notes)
         assert "spaces--acme--demo-space" not in pane.table.records
 
 
@@ -334,8 +335,7 @@ async def test_corrupt_repo_shown_with_a_warning_and_the_rest_works(cache: Path)
 def test_unreadable_repo_dir_as_unprivileged_user(template_cache: Path) -> None:
     """Root reads everything, so the app runs as `nobody` in a subprocess over a cache with one
     repo folder it cannot read."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv")
+    skip_unless_nobody_can_run_python()
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="hftui-unreadable-"))
@@ -393,6 +393,8 @@ def test_unreadable_repo_dir_as_unprivileged_user(template_cache: Path) -> None:
 async def test_prune_previews_sizes_then_deletes(cache: Path) -> None:
     blobs = cache / MODEL_DIR / "blobs"
     (blobs / "deadbeef.0123abcd.incomplete").write_bytes(b"x" * 1234)
+    old = time.time() - 3600  # a leftover: one written a moment ago would count as a live download
+    os.utime(blobs / "deadbeef.0123abcd.incomplete", (old, old))
     (cache / MODEL_DIR / "refs" / "v0.9").unlink()  # the old revision becomes detached
     app = app_for(cache)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -556,22 +558,27 @@ async def test_a_big_scan_batch_is_added_in_slices_and_ends_sorted(tmp_path: Pat
     records = scan_cache(cache).repos
     app = app_for(tmp_path / "empty-hub")
     (tmp_path / "empty-hub").mkdir()
-    idles: list[int] = []
+    events: list[object] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         pane = app.query_one(CachePane)
         table = pane.table
-        original = table._update_dimensions
+        original = table.put
 
-        def measured(new_rows):  # the DataTable measures new rows when it is next idle
-            idles.append(len(list(new_rows)))
-            return original(new_rows)
+        def put(rows, marked, t):  # each slice, and a note of whether the loop ran in between
+            rows = list(rows)
+            events.append(len(rows))
+            app.call_later(events.append, "loop")
+            return original(rows, marked, t)
 
-        table._update_dimensions = measured  # type: ignore[method-assign]
-        pane.post_message(CachePane.ScanBatch(pane.generation, records, len(records), len(records)))
+        table.put = put  # type: ignore[method-assign]
+        pane.show_records(records, ())  # what the controller's listener calls with a scan batch
         await settle(pilot, app)
         assert table.row_count == len(records)
-        assert max(idles) <= cache_pane.ROWS_PER_SLICE  # never all rows in one stall
+        slices = [e for e in events if isinstance(e, int)]
+        assert sum(slices) == len(records) and max(slices) <= cache_pane.ROWS_PER_SLICE
+        # the event loop ran between slices: never all rows in one stall
+        assert all(events[i + 1] == "loop" for i, e in enumerate(events[:-1]) if isinstance(e, int)), events
         sizes = [
             pane.table.size_of(str(table.coordinate_to_cell_key((i, 0)).row_key.value))
             for i in range(table.row_count)
@@ -596,3 +603,80 @@ async def test_the_palette_lists_every_action_and_no_destructive_one_in_read_onl
     keyed = {b.action.split("(")[0] for b in CachePane.BINDINGS if isinstance(b, Binding)}
     assert keyed - cache_actions(False) == set()
     assert cache_actions(True) & CachePane.DESTRUCTIVE_ACTIONS == set()
+
+
+async def test_a_failing_plan_computation_is_shown_not_left_computing(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hftui.core.cache import cleanup
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cleanup, "plan_deletion", broken)
+    notes: list[tuple[str, str]] = []
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        app.notify = lambda message, **kw: notes.append((str(message), kw.get("severity", "")))  # type: ignore[method-assign]
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("space")
+        await settle(pilot, app)
+        panel = str(pane.query_one("#marked").render())
+        assert "could not compute what deleting frees" in panel and "disk on fire" in panel
+        assert "computing" not in panel
+        assert any(sev == "error" and "disk on fire" in m for m, sev in notes)
+        monkeypatch.undo()
+        await pilot.press("d")  # d tries again, and now the confirmation comes
+        await settle(pilot, app)
+        assert type(app.screen).__name__ == "DeleteConfirmScreen"
+
+
+async def test_a_folder_named_with_a_newline_stays_on_one_line(tmp_path: Path) -> None:
+    from cachebuilders import add_revision
+
+    cache = tmp_path / "hub"
+    add_revision(cache, "org/two\nlines\x1b[31m", {"w.bin": 5000})
+    add_revision(cache, "org/plain", {"w.bin": 1000})
+    name = "models--org--two\nlines\x1b[31m"
+    assert (cache / name).is_dir()
+    app = app_for(cache)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        cell = str(pane.table.get_cell(name, "repo"))
+        assert cell == "org/two\\nlines\\x1b[31m"  # escaped visibly, one line, no escape sequence
+        pane.table.move_cursor(row=pane.table.get_row_index(name))
+        await pilot.press("space")
+        await settle(pilot, app)
+        panel = pane.query_one("#marked")
+        lines = [line.text for line in panel.render_lines(panel.region.reset_offset)]
+        assert any("org/two\\nlines" in line for line in lines), lines
+        assert any("1 marked" in line and "deleting frees" in line for line in lines), lines
+        row = pane.table.get_row_index(name)
+        rendered = [strip.text for strip in pane.table.render_lines(pane.table.region.reset_offset)]
+        assert any("org/two\\nlines" in line for line in rendered)
+        assert pane.table.row_count == 2 and row in (0, 1)
+
+
+async def test_the_result_notification_is_on_screen_after_a_deletion(cache: Path) -> None:
+    app = app_for(cache)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("space", "d")
+        await settle(pilot, app)
+        await pilot.press("y")
+
+        def freed_on_screen() -> bool:
+            return any("Freed" in str(toast.render()) for toast in app.query("Toast"))
+
+        # Wait for the event (a loaded machine may take seconds to delete), not for a time.
+        for _ in range(1200):
+            if freed_on_screen() or (not pane.deleting and MODEL_DIR not in pane.table.records):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        assert freed_on_screen(), [str(toast.render()) for toast in app.query("Toast")]

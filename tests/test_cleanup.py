@@ -11,8 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import DATASET, MODEL, SPACE, blob_bytes, repos_by_key, revision_with, state
+from hubfixtures import DATASET, MODEL, SPACE
+from privileges import skip_unless_nobody_can_run_python
+from test_cleanup_support import blob_bytes, manifest, repos_by_key, revision_with, state
 
 from hftui.core.cache.cleanup import (
     Mark,
@@ -23,6 +24,7 @@ from hftui.core.cache.cleanup import (
     plan_shared_blobs,
     summarize,
 )
+from hftui.core.cache.revalidate import PlanChanged
 
 M = ("model", MODEL)
 
@@ -179,19 +181,31 @@ def test_symlink_pointing_outside_the_cache_is_unlinked_never_followed(cache: Pa
     assert not (cache / "spaces--acme--demo-space").exists()
 
 
-def test_vanished_items_are_reported_not_raised(cache: Path) -> None:
+def test_vanished_before_execution_gives_a_new_plan_and_during_it_is_reported_not_raised(cache: Path) -> None:
+    from hftui.core.cache.revalidate import PlanChanged
+
     repos = repos_by_key(cache)
     pr = revision_with(repos[M], "refs/pr/1")
-    plan = plan_deletion(
-        repos, [Mark.revision(*M, pr.commit_hash), Mark.repo("space", SPACE)], cache_dir=cache
-    )
-    shutil.rmtree(pr.snapshot_path)  # another process got there first
-    shutil.rmtree(cache / "spaces--acme--demo-space")
-    report = execute_plan(plan)
-    vanished = {o.path for o in report.vanished}
-    assert pr.snapshot_path in vanished and cache / "spaces--acme--demo-space" in vanished
+    marks = [Mark.revision(*M, pr.commit_hash), Mark.repo("space", SPACE)]
+    plan = plan_deletion(repos, marks, cache_dir=cache)
+    shutil.rmtree(cache / "spaces--acme--demo-space")  # another process got there first
+    before = state(cache)
+    changed = execute_plan(plan)
+    assert isinstance(changed, PlanChanged) and state(cache) == before  # nothing deleted
+    assert any("space" in line and "gone" in line for line in changed.changes)
+    assert changed.plan.not_found == (Mark.repo("space", SPACE),)
+
+    # Gone between the last check and its removal: "already gone", and the rest goes on.
+    def vanish(done: int, total: int) -> None:
+        if done == 1:
+            shutil.rmtree(pr.snapshot_path)
+
+    report = execute_plan(changed.plan, progress=vanish)
+    assert not isinstance(report, PlanChanged)
+    assert {o.path for o in report.vanished} == {pr.snapshot_path}
     assert not report.problems
     assert "already gone" in summarize(report)
+    assert pr.commit_hash not in state(cache)[M]
 
 
 def _chattr_works(path: Path) -> bool:
@@ -203,7 +217,7 @@ def _chattr_works(path: Path) -> bool:
     return ok
 
 
-def test_permission_denied_mid_deletion_is_reported_per_item_and_the_rest_goes_on(cache: Path) -> None:
+def test_a_repo_that_cannot_be_deleted_whole_is_not_started_and_the_rest_goes_on(cache: Path) -> None:
     if shutil.which("chattr") is None or not _chattr_works(cache):
         pytest.skip("chattr +i is not supported on this filesystem")
     repos = repos_by_key(cache)
@@ -216,26 +230,26 @@ def test_permission_denied_mid_deletion_is_reported_per_item_and_the_rest_goes_o
     ]
     plan = plan_deletion(repos, marks, cache_dir=cache)
     locked = main.snapshot_path / "onnx" / "extra"
+    model_dir = cache / "models--acme--bert-mini"
     subprocess.run(["chattr", "+i", str(locked)], check=True)
     try:
+        before = manifest(model_dir)
         report = execute_plan(plan)
+        assert manifest(model_dir) == before  # not half a repo: none of it
     finally:
         subprocess.run(["chattr", "-i", str(locked)], check=True)
-    failed = [o for o in report.outcomes if o.status == "failed"]
-    assert [o.path.name for o in failed] == ["quantized.onnx"]
-    assert "permission denied" in failed[0].message or "not permitted" in failed[0].message
-    kept = [o for o in report.outcomes if o.status == "kept"]
-    assert kept and kept[0].kind == "blob"  # its blob stays: the entry pointing to it is still there
-    assert (locked / "quantized.onnx").resolve().exists()  # the surviving entry is not dangling
-    assert not (main.snapshot_path / "onnx" / "model.onnx").exists()
+    assert not isinstance(report, PlanChanged)
+    (problem,) = report.problems
+    assert problem.kind == "repo" and problem.path == model_dir and problem.status == "refused"
+    assert "not started" in problem.message and "onnx/extra" in problem.message
+    assert "permission denied" in problem.message
     assert not (cache / "spaces--acme--demo-space").exists()
     assert report.freed_size < plan.expected_freed_size
 
 
 @pytest.mark.root
 def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_factory) -> None:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv")
+    skip_unless_nobody_can_run_python()
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="hftui-perm-"))
@@ -248,6 +262,7 @@ def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_f
         repos = repos_by_key(cache_dir)
         pr = revision_with(repos[M], "refs/pr/1")
         subprocess.run(["chown", "root:root", str(pr.snapshot_path)], check=True)
+        model_before = manifest(pr.snapshot_path.parents[1])
         script = textwrap.dedent(
             f"""
             import json
@@ -270,11 +285,11 @@ def test_permission_denied_as_unprivileged_user(template_cache: Path, tmp_path_f
         )
         assert proc.returncode == 0, proc.stderr
         outcomes = json.loads(proc.stdout.strip().splitlines()[-1])
-        failed = [o for o in outcomes if o[2] == "failed"]
-        assert failed and failed[0][0] == "snapshot" and "permission denied" in failed[0][3]
-        assert any(o[2] == "kept" and o[0] == "ref" for o in outcomes)  # the ref stays with its snapshot
+        problems = [o for o in outcomes if o[2] != "deleted"]
+        assert len(problems) == 1 and problems[0][:3] == ["repo", str(pr.snapshot_path.parents[1]), "refused"]
+        assert "not started" in problems[0][3] and "permission denied" in problems[0][3]
+        assert manifest(pr.snapshot_path.parents[1]) == model_before  # the repo is untouched
         assert not (cache_dir / "spaces--acme--demo-space").exists()  # the rest went on
-        assert pr.snapshot_path.exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from privileges import skip_unless_nobody_can_run_python
 
 import hftui
 
@@ -58,8 +59,7 @@ def test_tui_bad_cache_dir_is_one_line_exit_2(tmp_path: Path, kind: str) -> None
 
 
 def test_tui_unreadable_cache_dir_is_one_line_exit_2(world_tmp: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged user with setpriv")
+    skip_unless_nobody_can_run_python()
     cache = world_tmp / "cache"
     cache.mkdir()
     cache.chmod(0o000)
@@ -95,8 +95,7 @@ def test_demo_refuses_cache_dir(tmp_path: Path) -> None:
 
 
 def test_unreachable_default_cache_is_one_line_exit_2(world_tmp: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged user with setpriv")
+    skip_unless_nobody_can_run_python()
     locked = world_tmp / "root-only"
     (locked / "hub").mkdir(parents=True)
     locked.chmod(0o700)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hubfixtures import BIG, MIB, MODEL, hub_server, small_spec  # noqa: F401
+from privileges import skip_unless_nobody_can_run_python
 from test_download import OTHER, SLOW, assert_cache_matches, gets, incomplete_files, timing_spec
 
 from hftui.hub import HubServer
@@ -61,6 +62,7 @@ def test_local_dir_and_json_events(hub: HubServer, tmp_path: Path) -> None:
         "done": 1,
         "failed": 0,
         "bytes": running["bytes_total"],
+        "files": 4,
         "exit_code": 0,
     }
     for path, info in hub.files("acme/tiny-corpus", "main", "dataset").items():
@@ -107,6 +109,7 @@ def test_usage_errors_exit_2(hub: HubServer, args: tuple[str, ...], message: str
 
 @pytest.mark.root
 def test_unwritable_destination_fails_at_once_with_the_reason(hub: HubServer) -> None:
+    skip_unless_nobody_can_run_python()
     base = Path(tempfile.mkdtemp(prefix="hftui-perm-"))
     try:
         base.chmod(0o755)
@@ -214,3 +217,61 @@ def test_patterns_that_match_nothing_fail_the_job(hub: HubServer, tmp_path: Path
     result = run_download(hub, MODEL, "--include", "*.safetensor", "--cache-dir", str(tmp_path / "c"))
     assert result.returncode == 1
     assert f"failed    {MODEL}: no file of model {MODEL}@main matches --include *.safetensor" in result.stdout
+
+
+def test_offline_download_of_a_fully_cached_repo_prints_its_path_like_hf(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    """Issue 12.6: with HF_HUB_OFFLINE=1, `hf download` of a cached repo exits 0 with the path."""
+    cache = tmp_path / "cache"
+    assert run_download(hub, MODEL, "--cache-dir", str(cache)).returncode == 0
+    seen = len(hub.requests)
+    offline = {**hftui_env(hub), "HF_HUB_OFFLINE": "1"}
+    snapshots = cache / "models--acme--bert-mini" / "snapshots"
+    (expected,) = snapshots.iterdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "hftui", "download", MODEL, "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=offline,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"done      {MODEL}  (already cached)\n  path: {expected}\n" in result.stdout
+    assert hub.requests[seen:] == []  # offline means offline
+
+    # Not cached: a clear failure, still without a request.
+    result = subprocess.run(
+        [sys.executable, "-m", "hftui", "download", "datasets/acme/tiny-corpus", "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=offline,
+    )
+    assert result.returncode == 1
+    assert (
+        "failed    datasets/acme/tiny-corpus: offline (HF_HUB_OFFLINE=1): dataset acme/tiny-corpus@main"
+        in result.stdout
+    )
+    assert "Traceback" not in result.stderr and hub.requests[seen:] == []
+
+
+def test_json_summary_counts_every_attempt_after_a_retried_fault(tmp_path: Path) -> None:
+    """Issue 12.7: the second attempt fetches only what the first did not; the summary (and the done
+    line) still count everything the job downloaded."""
+    from hftui.hub import Fault
+
+    with HubServer(small_spec()) as hub:
+        hub.add_fault(Fault("status", path_glob="*/model.safetensors", status=503, times=1))
+        cache = tmp_path / "cache"
+        result = run_download(hub, MODEL, "--cache-dir", str(cache), "--json", "--max-workers", "1")
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [r.status for r in gets(hub, "/model.safetensors")] == [503, 200]  # a retried fault
+        files = hub.files(MODEL, "main")
+        done = [e for e in events if e.get("state") == "done"]
+        assert done[-1]["bytes_total"] == sum(info.size for info in files.values())
+        assert done[-1]["files_total"] == len(files)
+        assert events[-1]["bytes"] == sum(info.size for info in files.values())
+        assert events[-1]["files"] == len(files)
+        assert_cache_matches(cache, hub, MODEL)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cachebuilders import add_incomplete, add_lock, build_mixed_cache, repo_folder
+from privileges import skip_unless_nobody_can_run_python
 
 from hftui.cli import main
 
@@ -131,7 +132,7 @@ def test_table_output(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--cache-dir", str(cache), "scan", "--revisions"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
-    assert header == ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
+    assert header == ["ID", "REVISION", "SIZE", "FILES", "LAST_MODIFIED", "REFS", "STATUS"]
     assert "partial: 2 missing (10.0 kB)" in out
     assert "(detached)" in out
     assert "not-a-repo" in out and "corrupt" in out
@@ -178,8 +179,8 @@ def test_missing_default_cache_is_an_empty_result_with_a_hint(
     assert "no cache at" in captured.err and "0 repos" in captured.out
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
 def test_unreadable_repo_as_unprivileged_user(tmp_path: Path) -> None:
+    skip_unless_nobody_can_run_python()
     # pytest's own temp dirs are private to root: build where `nobody` can walk.
     base = Path(tempfile.mkdtemp(prefix="hftui-scan-nobody-"))
     base.chmod(0o755)

@@ -14,12 +14,14 @@ from hftui import __version__
 from hftui.commands import download as download_command
 from hftui.commands import hub_serve as hub_serve_command
 from hftui.commands import scan as scan_command
+from hftui.commands import update as update_command
 from hftui.errors import UsageError
 from hftui.settings import Settings, SettingsProblem
 
 SUBCOMMANDS = {
     "scan": scan_command,
     "download": download_command,
+    "update": update_command,
     "hub-serve": hub_serve_command,
 }
 
@@ -58,10 +60,51 @@ def _positive(value: int | None, flag: str) -> None:
         raise UsageError(f"{flag} must be at least 1 (got {value})")
 
 
+# Flags that name a path: an empty one would silently mean the current directory (or the default).
+_PATH_FLAGS = (
+    ("cache_dir", "--cache-dir"),
+    ("dl_cache_dir", "--cache-dir"),
+    ("dl_local_dir", "--local-dir"),
+    ("settings", "--settings"),
+    ("jobs_file", "--file"),
+)
+# Flags that set a setting: (attribute, flag as typed, setting), checked by the same rules.
+_SETTING_FLAGS = (
+    ("max_jobs", "--max-jobs", "max_jobs"),
+    ("processes", "--processes", "scan_processes"),
+    ("max_workers", "--max-workers", "max_workers"),
+    ("jobs", "--jobs", "max_jobs"),
+)
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Validate every flag the way its setting is validated; lower counts that would not help."""
+    from hftui.settings import check_setting
+
+    for attr, flag in _PATH_FLAGS:
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and not value.strip():
+            raise UsageError(f"{flag} is empty: give a path")
+        if isinstance(value, str) and "\0" in value:
+            raise UsageError(f"{flag} must not contain a NUL character")
+    for attr, flag, setting in _SETTING_FLAGS:
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        try:
+            checked, note = check_setting(setting, value)
+        except ValueError as exc:
+            raise UsageError(f"{flag} {exc} (got {value})") from None
+        if note is not None:
+            print(f"hftui: warning: {flag} {note}", file=sys.stderr)
+            setattr(args, attr, checked)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_flags(args)
         if args.command:
             return int(SUBCOMMANDS[args.command].run(args))
         return run_tui(args)
@@ -138,7 +181,8 @@ def _run_demo_session(settings: Settings, problems: list[SettingsProblem]) -> in
 
     # The server must be up and HF_ENDPOINT set before huggingface_hub is first imported,
     # because the library reads the endpoint at import time.
-    with demo_session() as demo:
+    # The Hub moves on after the cache was built, so the demo shows an update to try (`U`).
+    with demo_session(moved_upstream=True) as demo:
         os.environ["HF_ENDPOINT"] = demo.endpoint
         from hftui.tui.app import make_app
 

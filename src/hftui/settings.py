@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,8 @@ class Settings:
     scan_processes: int = 0
     """Processes used to scan the cache; 0 picks by CPU count and cache size."""
 
+    update_check_minutes: int = 60
+    """Minutes a Hub update check of a repo stays fresh (kept in the state dir); 0 asks the Hub every time."""
     keymap: dict[str, str] = field(default_factory=dict)
     """A `[keymap]` table: action id = "keys" (e.g. `"browse.search" = "f"`, `"queue.pause" = "space,p"`);
     `?` lists every action's id. Unknown ids are reported and ignored."""
@@ -117,6 +121,27 @@ def state_dir() -> Path:
     return Path(user_state_dir(APP_NAME, appauthor=False))
 
 
+def move_aside(path: Path, *, now: float | None = None) -> str:
+    """Move a corrupt state or settings file out of the way; return how it went, for the warning.
+
+    One rule for every file hftui keeps between runs (the saved queue, the settings, kept-bytes
+    state): a file that cannot be read back goes to `<name>.corrupt-<timestamp>` (never deleted:
+    the user may want what is in it) and the app starts without it."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while aside.exists():  # two corrupt files in one second: keep both
+        counter += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        return f"could not move it aside ({exc.strerror or exc})"
+    return f"moved aside to {aside}"
+
+
 def default_settings_path() -> Path:
     return config_dir() / "settings.toml"
 
@@ -131,45 +156,103 @@ def _line_of_key(text: str, key: str) -> int | None:
     return None
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """Check a TOML value against the field's type; raise ValueError with a user-facing reason."""
-    if name == "cache_dir" or name == "endpoint":
+def cpu_count() -> int:
+    """CPUs this process may run on: more scan processes than that cannot help."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+# name -> (lowest, highest) accepted. Counts of processes/threads above `_CAPS` are lowered to the
+# cap with a note (more would only contend); anything outside these ranges is refused.
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "max_jobs": (1, None),
+    "max_workers": (1, None),
+    "disk_margin_mb": (0, 1_000_000_000),  # 1 PB: beyond that every download would be held
+    "retries": (0, 100),
+    "scan_processes": (0, None),
+    "stall_timeout": (1.0, 3600.0),
+    "update_check_minutes": (0, 525_600),  # a year: an older answer is not a check
+}
+_CAPS: dict[str, tuple[Callable[[], int], str]] = {
+    "scan_processes": (cpu_count, "the CPUs this machine has"),
+    "max_jobs": (lambda: 16, "the most download jobs that help"),
+    "max_workers": (lambda: 64, "the most file threads per job that help"),
+}
+
+
+def check_endpoint(value: str) -> str:
+    """An http(s) URL with a host (and a valid port, if any); raises ValueError otherwise."""
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    if not text or any(ch.isspace() or ord(ch) < 32 for ch in text):
+        raise ValueError("must be a URL like https://huggingface.co")
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ValueError("must be a URL like https://huggingface.co (its port is not valid)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL like https://huggingface.co (http or https, with a host)")
+    if parts.query or parts.fragment:
+        raise ValueError("must be a URL without a query or a fragment")
+    return text.rstrip("/")
+
+
+def check_setting(name: str, value: Any) -> tuple[Any, str | None]:
+    """Validate one value for the setting `name`, from the settings file or a flag.
+
+    Returns the value to use and a note when it was lowered to what helps (process and thread
+    counts); raises ValueError with a reason the user can act on when the value is refused.
+    """
+    default = getattr(Settings(), name)
+    if name in ("cache_dir", "endpoint"):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")
-        return os.path.expanduser(value) if name == "cache_dir" else value.rstrip("/")
+        if "\0" in value:
+            raise ValueError("must not contain a NUL character")
+        return (os.path.expanduser(value) if name == "cache_dir" else check_endpoint(value)), None
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
-        return value
+        return value, None
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be a whole number")
-        if value < 0 or (name in ("max_jobs", "max_workers") and value < 1):
-            raise ValueError(
-                "must be at least 1" if name in ("max_jobs", "max_workers") else "must not be negative"
-            )
-        return value
-    if isinstance(default, float):
+    elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number")
-        if value <= 0:
-            raise ValueError("must be greater than 0")
-        return float(value)
-    if name == "resume_on_launch":
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        value = float(value)
+    elif name == "resume_on_launch":
         if value not in RESUME_CHOICES:
             raise ValueError(f"must be one of {', '.join(RESUME_CHOICES)}")
-        return value
-    if name == "keymap":
+        return value, None
+    elif name == "keymap":
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise ValueError('must be a table of action id = "keys" (strings)')
-        return dict(value)
-    if name == "theme":
+        return dict(value), None
+    elif name == "theme":
         if value not in THEME_CHOICES:
             raise ValueError(f"must be one of {', '.join(THEME_CHOICES)}")
-        return value
-    return value
+        return value, None
+    else:
+        return value, None
+    low, high = _RANGES.get(name, (0, None))
+    unit = " seconds" if name == "stall_timeout" else ""
+    if high is not None and not low <= value <= high:
+        raise ValueError(f"must be between {low:g} and {high:g}{unit}")
+    if value < low:
+        raise ValueError("must not be negative" if low == 0 else f"must be at least {low:g}{unit}")
+    cap = _CAPS.get(name)
+    if cap is not None and value > cap[0]():
+        limit = cap[0]()
+        return limit, f"{value} is more than {cap[1]} ({limit}); using {limit}"
+    return value, None
 
 
 def load_settings(path: Path | None = None) -> LoadedSettings:
@@ -181,8 +264,18 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return LoadedSettings(settings, path)
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(SettingsProblem(path, None, f"cannot read settings ({exc}); using defaults"))
+    except UnicodeDecodeError as exc:
+        where = move_aside(path)
+        problems.append(
+            SettingsProblem(
+                path, None, f"settings are not UTF-8 text ({exc.reason}); {where}; using defaults"
+            )
+        )
+        return LoadedSettings(settings, path, problems)
+    except OSError as exc:
+        problems.append(
+            SettingsProblem(path, None, f"cannot read settings ({exc.strerror or exc}); using defaults")
+        )
         return LoadedSettings(settings, path, problems)
     try:
         data = tomllib.loads(text)
@@ -191,7 +284,8 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
         found = re.search(r"at line (\d+)", str(exc))
         line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", getattr(exc, "msg", None) or str(exc))
-        problems.append(SettingsProblem(path, line, f"invalid TOML ({message}); using defaults"))
+        where = move_aside(path)
+        problems.append(SettingsProblem(path, line, f"invalid TOML ({message}); {where}; using defaults"))
         return LoadedSettings(settings, path, problems)
 
     defaults = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
@@ -202,11 +296,14 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
             problems.append(SettingsProblem(path, line, f"unknown setting {key!r}; ignored"))
             continue
         try:
-            changes[key] = _coerce(key, value, defaults[key])
+            changes[key], note = check_setting(key, value)
         except ValueError as exc:
             problems.append(
                 SettingsProblem(path, line, f"{key} {exc} (got {value!r}); using default {defaults[key]!r}")
             )
+        else:
+            if note is not None:
+                problems.append(SettingsProblem(path, line, f"{key}: {note}"))
     return LoadedSettings(settings.replace(**changes), path, problems)
 
 

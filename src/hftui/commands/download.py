@@ -140,6 +140,9 @@ def build_request(text: str, options: dict[str, Any], *, endpoint: str | None) -
     exclude = tuple(options.get("exclude") or [])
     cache_dir = options.get("dl_cache_dir")
     local_dir = options.get("dl_local_dir")
+    for flag, value in (("--cache-dir", cache_dir), ("--local-dir", local_dir)):
+        if value is not None and not str(value).strip():
+            raise LineError(f"{flag} is empty: give a path")
     try:
         return DownloadRequest(
             repo_id=ref.repo_id,
@@ -252,11 +255,11 @@ class _Display:
     def final_line(self, job: Any) -> str:
         if job.state == JobState.DONE:
             files = job.files_total or 0
+            # The path on a line of its own, as `hf download` prints it.
+            where = f"\n  path: {job.path}" if job.path else ""
             if not files:
-                return f"done      {job.title}  (already cached)"
-            return (
-                f"done      {job.title}  ({vocab.size(job.bytes_total or 0)}, {vocab.count(files, 'file')})"
-            )
+                return f"done      {job.title}  (already cached){where}"
+            return f"done      {job.title}  ({vocab.size(job.bytes_total or 0)}, {vocab.count(files, 'file')}){where}"
         if job.state == JobState.FAILED:
             return f"failed    {job.title}: {job.error}"
         return f"{job.state:<9} {job.title}" + (f": {job.message}" if job.message else "")
@@ -284,6 +287,7 @@ class _Display:
                         "files_total": job.files_total,
                         "error": job.error,
                         "message": job.message or None,
+                        "path": job.path,
                     }
                 )
             elif (
@@ -449,6 +453,7 @@ def _run_engine(
                 "done": len(jobs) - len(failed),
                 "failed": len(failed),
                 "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == JobState.DONE),
+                "files": sum(j.files_total or 0 for j in jobs if j.state == JobState.DONE),
                 "exit_code": code,
             }
         )

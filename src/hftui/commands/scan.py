@@ -37,14 +37,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="append",
         default=[],
         metavar="FILTER",
-        help="e.g. 'size>1GB', 'accessed>30d', 'modified<1w', 'type=model', 'refs=main', 'name=*bert*'; "
-        "repeat to AND them",
+        help="e.g. 'size>1GB', 'accessed>30d', 'modified<1w', 'type=model', 'refs=main', 'name=*bert*', "
+        "'update=available'; repeat to AND them",
     )
     parser.add_argument(
         "--sort",
         default="size",
         metavar="KEY[:asc|:desc]",
-        help="size, name, accessed, modified or files (default: size:desc)",
+        help="size, name, accessed, modified, files or update (default: size:desc)",
+    )
+    parser.add_argument(
+        "--updates",
+        action="store_true",
+        help="ask the Hub which repos have a newer revision (one request per repo, kept for "
+        "update_check_minutes); implied by an update= filter or --sort update",
     )
     parser.add_argument(
         "--processes",
@@ -90,20 +96,46 @@ def run(args: argparse.Namespace) -> int:
             f"hftui: no cache at {location.path} yet (nothing downloaded); use --cache-dir DIR to scan another one",
             file=sys.stderr,
         )
-    rows = _select(report, filters, sort, now, revisions=args.revisions)
+    updates = None
+    if args.updates or sort.key == "update" or any(f.key == "update" for f in filters):
+        updates, summary = _check_updates(report, args)
+        print(f"hftui: updates: {summary}", file=sys.stderr)
+    rows = _select(report, filters, sort, now, revisions=args.revisions, updates=updates)
     from hftui.core.downloads.kept import iter_kept
 
     kept = list(iter_kept(report.cache_dir)) if report.exists else []
     if args.json:
         # One write (json.dump() to a stream makes a system call per token), and no indent: with
         # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
-        data = _as_json(report, rows)
+        data = _as_json(report, rows, updates)
         data["kept_partial"] = _kept_json(kept)
         sys.stdout.write(json.dumps(data) + "\n")
     else:
-        _print_table(report, rows, now, revisions=args.revisions)
+        _print_table(report, rows, now, revisions=args.revisions, sort=sort, updates=updates)
         _print_kept(kept, now)
     return 0
+
+
+def _check_updates(report: CacheReport, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The update check of every valid repo (see `hftui update`), keyed by `type/id`, and its summary."""
+    import os
+    from pathlib import Path
+
+    from huggingface_hub.utils import logging as hf_logging
+
+    from hftui.core.hub.updates import CheckStore, UpdateChecker, default_store_path
+    from hftui.settings import load_settings
+
+    hf_logging.set_verbosity_error()
+    settings_path = getattr(args, "settings", None)
+    settings = load_settings(Path(settings_path) if settings_path else None).settings
+    checker = UpdateChecker(
+        endpoint=settings.endpoint or os.environ.get("HF_ENDPOINT") or None,
+        ttl_seconds=settings.update_check_minutes * 60,
+        store=CheckStore(default_store_path()),
+    )
+    check = checker.check(report.valid_repos)
+    return {f"{key[0]}/{key[1]}": result for key, result in check.results.items()}, check.summary()
 
 
 def _kept_json(kept: list[KeptFile]) -> list[dict[str, Any]]:
@@ -143,25 +175,31 @@ Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]
 
 
 def _select(
-    report: CacheReport, filters: list[Filter], sort: SortSpec, now: float, *, revisions: bool
+    report: CacheReport,
+    filters: list[Filter],
+    sort: SortSpec,
+    now: float,
+    *,
+    revisions: bool,
+    updates: dict[str, Any] | None = None,
 ) -> Rows:
     from hftui.core.cache.filters import matches, sort_repos
 
     rows: Rows = []
-    for repo in sort_repos(report.repos, sort):
+    for repo in sort_repos(report.repos, sort, updates=updates):
         ordered = sorted(repo.revisions, key=lambda rev: (-rev.last_modified, rev.commit_hash))
         if revisions and filters:
             # Like `hf cache ls --revisions`: each filter applies to the revision's own figures.
-            kept = [rev for rev in ordered if matches(repo, filters, now=now, revision=rev)]
-            if kept or (not repo.revisions and matches(repo, filters, now=now)):
+            kept = [rev for rev in ordered if matches(repo, filters, now=now, revision=rev, updates=updates)]
+            if kept or (not repo.revisions and matches(repo, filters, now=now, updates=updates)):
                 rows.append((repo, kept))
-        elif matches(repo, filters, now=now):
+        elif matches(repo, filters, now=now, updates=updates):
             rows.append((repo, ordered))
     return rows
 
 
-def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
-    return {
+def _as_json(report: CacheReport, rows: Rows, updates: dict[str, Any] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "schema_version": JSON_SCHEMA_VERSION,
         "cache_dir": report.cache_dir,
         "exists": report.exists,
@@ -217,9 +255,15 @@ def _as_json(report: CacheReport, rows: Rows) -> dict[str, Any]:
         ],
         "warnings": [
             {"path": warning.path, "kind": warning.kind, "message": warning.message}
-            for warning in sorted(report.warnings, key=lambda warning: warning.path)
+            for warning in sorted(report.warnings + report.notes, key=lambda warning: warning.path)
         ],
     }
+    if updates is not None:
+        # Only with --updates (or an update= filter / sort): `update` per repo, as `hftui update --json` has it.
+        for item in data["repos"]:
+            found = updates.get(item["cache_id"])
+            item["update"] = found.to_json() if found is not None else None
+    return data
 
 
 def _status(repo: RepoRecord) -> str:
@@ -238,43 +282,64 @@ def _revision_status(rev: RevisionRecord) -> str:
     return "complete" if done.state == "complete" else "unknown"
 
 
-def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool) -> None:
+def _print_table(
+    report: CacheReport,
+    rows: Rows,
+    now: float,
+    *,
+    revisions: bool,
+    sort: SortSpec | None = None,
+    updates: dict[str, Any] | None = None,
+) -> None:
+    from hftui.core.cache.filters import SortSpec, sort_revisions
+
     def age(timestamp: float) -> str:
         return vocab.ago(timestamp, now)
 
-    headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
     table: list[list[str]] = []
-    for repo, revs in rows:
-        if repo.corrupt:
-            table.append([repo.cache_id, "-", "-", "-", "-", "-", "", "corrupt"])
-            continue
-        table.append(
-            [
-                repo.cache_id,
-                vocab.size(repo.size_on_disk),
-                str(repo.nb_files),
-                str(len(repo.revisions)),
-                age(repo.last_accessed),
-                age(repo.last_modified),
-                ", ".join(sorted(repo.refs)),
-                _status(repo),
-            ]
-        )
-        if revisions:
-            for rev in revs:
-                table.append(
-                    [
-                        f"  {rev.commit_hash[:12]}",
-                        vocab.size(rev.size_on_disk),
-                        str(rev.nb_files),
-                        "",
-                        "",
-                        age(rev.last_modified),
-                        ", ".join(sorted(rev.refs)) or "(detached)",
-                        _revision_status(rev),
-                    ]
-                )
-    right = {1, 2, 3}
+    if revisions:
+        # One row per revision, sorted across repos like `hf cache ls --revisions --sort`.
+        headers = ["ID", "REVISION", "SIZE", "FILES", "LAST_MODIFIED", "REFS", "STATUS"]
+        right = {2, 3}
+        entries = [(repo, rev) for repo, revs in rows if not repo.corrupt for rev in revs]
+        for repo, rev in sort_revisions(entries, sort or SortSpec(), updates=updates):
+            table.append(
+                [
+                    repo.cache_id,
+                    rev.commit_hash[:12],
+                    vocab.size(rev.size_on_disk),
+                    str(rev.nb_files),
+                    age(rev.last_modified),
+                    ", ".join(sorted(rev.refs)) or "(detached)",
+                    _revision_status(rev),
+                ]
+            )
+        for repo, _ in rows:
+            if repo.corrupt:
+                table.append([repo.cache_id, "-", "-", "-", "-", "", "corrupt"])
+    else:
+        headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
+        right = {1, 2, 3}
+        for repo, _ in rows:
+            if repo.corrupt:
+                table.append([repo.cache_id, "-", "-", "-", "-", "-", "", "corrupt"])
+                continue
+            table.append(
+                [
+                    repo.cache_id,
+                    vocab.size(repo.size_on_disk),
+                    str(repo.nb_files),
+                    str(len(repo.revisions)),
+                    age(repo.last_accessed),
+                    age(repo.last_modified),
+                    ", ".join(sorted(repo.refs)),
+                    _status(repo),
+                ]
+            )
+    if updates is not None and not revisions:
+        headers.append("UPDATE")
+        for row, (repo, _) in zip(table, rows, strict=True):
+            row.append(_update_cell(updates.get(repo.cache_id)) if not repo.corrupt else "")
     widths = [max([_width(headers[i])] + [_width(row[i]) for row in table]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
@@ -308,11 +373,20 @@ def _print_table(report: CacheReport, rows: Rows, now: float, *, revisions: bool
         parts.append(
             f"{vocab.count(len(report.unreferenced_shared_blobs), 'unreferenced shared blob')} ({vocab.size(size)})"
         )
-    warnings = report.warnings
+    warnings = report.warnings + report.notes
     parts.append(vocab.count(len(warnings), "warning"))
     print(". ".join(parts) + ".")
     for warning in warnings:
         print(f"warning: {warning.message}")
+
+
+def _update_cell(update: Any) -> str:
+    """`update available (12.3 MB to fetch)`, `not checked (rate limited)`, `up to date`."""
+    if update is None:
+        return "not checked"
+    if update.state == "update available" and update.bytes_to_fetch is not None:
+        return f"{update.label} ({vocab.size(update.bytes_to_fetch)} to fetch)"
+    return str(update.label)
 
 
 def _width(text: str) -> int:

@@ -56,6 +56,19 @@ def sweep_shared_blob(store_path: Path, *, cache_dir: str | Path) -> int:
     return int(_shared_blobs().sweep_shared_blob(store_path, cache_dir=cache_dir))
 
 
+def expected_shared_blob_freed_size(
+    store_path: Path, *, blob_paths_to_delete: set[Path], cache_dir: str | Path
+) -> int:
+    """The payload's size if every valid manifest reference is among `blob_paths_to_delete` (so the
+    sweep after the deletion frees it), else 0. The library's own rule, asked once for a whole
+    combined plan (hftui.core.cache.cleanup: each library strategy asks it alone)."""
+    return int(
+        _shared_blobs().expected_shared_blob_freed_size(
+            store_path, blob_paths_to_delete=blob_paths_to_delete, cache_dir=cache_dir
+        )
+    )
+
+
 def unreferenced_shared_blobs(cache_dir: str | Path) -> dict[Path, int]:
     """The library's own view of store payloads with no valid reference, with their sizes."""
     return dict(_shared_blobs().unreferenced_shared_blobs(cache_dir))

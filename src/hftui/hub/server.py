@@ -9,6 +9,7 @@ See /work/shared/HUB_API.md for the client behaviour this mirrors.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fnmatch
 import hashlib
 import json
@@ -28,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from hftui.hub.content import Content
-from hftui.hub.spec import Commit, FileEntry, HubSpec, RepoSpec, load_spec
+from hftui.hub.spec import Commit, FileEntry, HubSpec, RepoSpec, check_ref_name, load_spec, make_file
 from hftui.hub.xet import BAD_XET_KINDS, BadXet, LazyStore, XetStore, content_key, xet_hash_of
 
 FaultKind = Literal["close_after", "reset_after", "status", "stall", "delay"]
@@ -194,6 +195,8 @@ class HubServer:
         self._faults: list[Fault] = []
         self._bandwidth: int | None = None
         self._dir_oids: dict[tuple[str, str], str] = {}
+        # (repo_type, old id) -> new id: a renamed repo answers its old URLs with a redirect, as the Hub does.
+        self._renamed: dict[tuple[str, str], str] = {}
 
     # lifecycle
 
@@ -441,6 +444,102 @@ class HubServer:
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self._requests.append(record)
+
+    # changing the served repos while running (refs that move upstream, repos deleted or renamed)
+    #
+    # Handler threads read the spec without a lock, so every change builds a new dict and swaps it
+    # in: a request sees the repo either before or after the change, never half of it.
+
+    def push(
+        self,
+        repo_id: str,
+        ref: str = "main",
+        *,
+        files: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        title: str | None = None,
+        repo_type: str = "model",
+    ) -> str:
+        """Commit on top of a branch (or `refs/pr/N`) and move it there; returns the new commit id.
+
+        `files` uses the spec's syntax (`"text"` or `{"size": N, "seed": s}`); `remove` drops paths.
+        A branch that does not exist yet is created from the default branch."""
+        repo = self._repo(repo_id, repo_type)
+        is_pr = ref.startswith("refs/pr/")
+        name = ref[len("refs/pr/") :] if is_pr else ref.removeprefix("refs/heads/")
+        if is_pr and not name.isdigit():
+            raise ValueError(f"{ref!r}: a pull request ref is refs/pr/<number>")
+        if not is_pr:
+            check_ref_name(name, "ref")
+        table = repo.prs if is_pr else repo.branches
+        parent = table.get(name) or repo.head
+        tree = dict(parent.files)
+        for path, value in (files or {}).items():
+            tree[path] = make_file(path, value)
+        for path in remove:
+            if path not in tree:
+                raise KeyError(f"{path!r} is not in {repo_id}@{ref}")
+            del tree[path]
+        commit = Commit(
+            files=dict(sorted(tree.items())),
+            parent=parent,
+            title=title or f"Update {len(files or {})} file(s)",
+            message=title or "",
+            date=_next_date(parent.date),
+        )
+        if is_pr:
+            repo.prs = {**repo.prs, name: commit}
+        else:
+            repo.branches = {**repo.branches, name: commit}
+        if self.xet and any(self.spec.is_xet(entry) for entry in tree.values()):
+            # The Xet store is packed once from every commit; new content needs a new packing.
+            self._xet_store = LazyStore(self._xet_contents)
+        return commit.sha
+
+    def set_tag(self, repo_id: str, tag: str, revision: str, *, repo_type: str = "model") -> str:
+        """Create or move a tag to `revision` (a branch, tag, refs/pr/N or commit); returns its commit id."""
+        repo = self._repo(repo_id, repo_type)
+        check_ref_name(tag, "tag")
+        commit = self._commit(repo_id, revision, repo_type)
+        repo.tags = {**repo.tags, tag: commit}
+        return commit.sha
+
+    def delete_ref(self, repo_id: str, ref: str, *, repo_type: str = "model") -> None:
+        """Delete a branch (not the default one), a tag or a `refs/pr/N`."""
+        repo = self._repo(repo_id, repo_type)
+        if ref.startswith("refs/pr/"):
+            repo.prs = {k: v for k, v in repo.prs.items() if k != ref[len("refs/pr/") :]}
+        elif ref in repo.tags:
+            repo.tags = {k: v for k, v in repo.tags.items() if k != ref}
+        elif ref in repo.branches and ref != repo.default_branch:
+            # History kept under its own key, so commits it reached stay resolvable by id.
+            repo.history = {**repo.history, f"\0deleted:{ref}": [repo.branches[ref]]}
+            repo.branches = {k: v for k, v in repo.branches.items() if k != ref}
+        else:
+            raise KeyError(f"{repo_id} has no deletable ref {ref!r}")
+
+    def delete_repo(self, repo_id: str, *, repo_type: str = "model") -> None:
+        self._repo(repo_id, repo_type)
+        self.spec.repos = {k: v for k, v in self.spec.repos.items() if k != (repo_type, repo_id)}
+
+    def rename_repo(self, repo_id: str, new_id: str, *, repo_type: str = "model") -> None:
+        """Move a repo to `new_id`; its old URLs answer 307 to the new ones from then on."""
+        repo = self._repo(repo_id, repo_type)
+        if self.spec.repo(new_id, repo_type) is not None:
+            raise ValueError(f"{new_id!r} already exists")
+        repo.id = new_id
+        repos = {k: v for k, v in self.spec.repos.items() if k != (repo_type, repo_id)}
+        repos[(repo_type, new_id)] = repo
+        self.spec.repos = repos
+        self._renamed = {**self._renamed, (repo_type, repo_id): new_id}
+
+    def _redirect_for(self, repo_type: str, repo_id: str) -> str | None:
+        seen: set[str] = set()
+        target = self._renamed.get((repo_type, repo_id))
+        while target is not None and target not in seen and self.spec.repo(target, repo_type) is None:
+            seen.add(target)
+            target = self._renamed.get((repo_type, target))
+        return target
 
     # faults and throttling
 
@@ -742,6 +841,13 @@ class _Router:
 
     def repo(self, repo_type: str, repo_id: str) -> RepoSpec:
         repo = self.hub.spec.repo(repo_id, repo_type)
+        moved_to = self.hub._redirect_for(repo_type, repo_id) if repo is None else None
+        if moved_to is not None:
+            # The Hub redirects a renamed repo's URLs (API and downloads) to its new name.
+            location = (self.raw_path + "/").replace(f"/{repo_id}/", f"/{moved_to}/", 1)[:-1]
+            if self.query:
+                location += f"?{self.query}"
+            raise _HubError(307, None, f"Repository moved to {moved_to}", {"Location": location})
         if repo is None or (repo.private and not self.handler.authorized()):
             raise _HubError(
                 404,
@@ -1173,6 +1279,12 @@ def _last_commit(commit: Commit, path: str, is_file: bool) -> Commit:
             break
         last = ancestor
     return last
+
+
+def _next_date(date: str) -> str:
+    """A day after `date` (the spec's format), so a pushed commit sorts after its parent."""
+    parsed = dt.datetime.strptime(date, "%Y-%m-%dT%H:%M:%S.%fZ") + dt.timedelta(days=1)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _content_type(path: str) -> str:

@@ -191,6 +191,17 @@ def load_spec(source: Mapping[str, Any] | str | Path | HubSpec) -> HubSpec:
     return _Parser().parse(source)
 
 
+def make_file(path: str, value: Any) -> FileEntry:
+    """One file from the spec's file syntax (a string, or `{"text"|"size", "seed", "lfs"}`), checked the
+    same way; for changing a running server's repos (`HubServer.push`)."""
+    where = f"files[{path!r}]"
+    return _RepoParser._file(_RepoParser._path(path, where), value, where)
+
+
+def check_ref_name(name: Any, where: str = "ref") -> str:
+    return _check_ref_name(name, where)
+
+
 def _read_file(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")

@@ -103,7 +103,7 @@ ACTIONS: tuple[Action, ...] = (
     A("cache.mark", "cache", "space", "toggle_mark", "Mark", "Mark/unmark a repo, a revision, or a file/folder in the tree", "Cache: mark/unmark", destructive=True),
     A("cache.delete", "cache", "d", "delete", "Delete…", "Delete the marked items (a confirmation shows what it frees first)", "Cache: delete marked…", destructive=True),
     A("cache.unmark", "cache", "u", "clear_marks", "Unmark all", "Clear every mark", "Cache: unmark all", show=False, destructive=True),
-    A("cache.back", "cache", "escape", "back", "Back", "Back to the repo list (or close the filter)", "Cache: back"),
+    A("cache.back", "cache", "escape", "back", "Back", "Back to the repo list, close the filter, or cancel a running deletion", "Cache: back"),
     A("cache.filter", "cache", "slash", "filter", "Filter", "Filter repos: text, size>1GB, accessed>30d, type=…, refs=…, name=GLOB", "Cache: filter"),
     A("cache.sort.size", "cache", "s", "sort('size')", "Sort: size", "Sort the repo table by size (again: reverse)", "Cache: sort by size"),
     A("cache.sort.name", "cache", "n", "sort('name')", "Sort: name", "Sort the repo table by name (again: reverse)", "Cache: sort by name", show=False),
@@ -114,6 +114,7 @@ ACTIONS: tuple[Action, ...] = (
     A("cache.verify", "cache", "v", "verify", "Verify", "Hash the files of a revision against the cached listing", "Cache: verify revision"),
     A("cache.rescan", "cache", "r", "rescan", "Rescan", "Scan the cache directory again", "Cache: rescan"),
     A("cache.browse", "cache", "b", "browse", "Browse", "Open the highlighted repo in the Browse pane", "Cache: browse repo", show=False),
+    A("cache.update", "cache", "U", "update_repo", "Update", "Download the highlighted repo's newer revision (same files); the old one is then marked for deletion", "Cache: update repo", show=False),
     A("cache.focus", "cache", "tab", "switch_focus", "Revisions/files", "In a repo: move between its revisions and its files", "Cache: revisions/files", show=False),
     A("cache.tree.mark", "cache.detail", "space", "toggle_node", "Mark", destructive=True, in_help=False),
     # -- Browse ------------------------------------------------------------------------------------

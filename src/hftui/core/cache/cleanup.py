@@ -15,17 +15,34 @@ files or folders inside a revision) become at most two library strategies per gr
 revisions by commit hash across all repos it is given, and two repos with identical content can
 share a commit hash, so repos whose hashes collide are planned in separate groups.
 
+What a plan frees is not the sum of the strategies' `expected_freed_size`: each strategy judges
+a shared-store payload on its own (the library frees it only when every manifest reference is in
+*that* strategy), so a payload referenced by a marked repo and by a marked file of another repo,
+or by two repos planned apart because their commit hashes collide, would be counted by none of
+them, and the library counts a blob hard-linked elsewhere or reached through a symlinked folder
+as freed. `hftui.core.cache.freed.LinkTally` counts the combined truth instead (see there).
+
+`reach` (from `cross_links(...)` over the whole scan) lists the entries that reach a blob or a
+store payload from outside their own repo folder. A target some entry that survives the plan
+still reaches is never deleted: such a blob is kept, such a payload is not swept, and a repo or
+revision folder that holds one is refused.
+
 Execution does not call `DeleteCacheStrategy.execute()`: that stops at the first permission
-error on a snapshot entry and only logs the rest. `execute_plan` follows the same order
-(snapshot entries, repos, snapshots, refs, blobs, then the shared-store sweep) item by item,
-refuses any path outside the cache directory, never follows a symlink (it is unlinked), keeps a
-blob while an entry that pointed to it could not be removed, and re-checks the filesystem at the
-end so the report says what is really gone.
+error on a snapshot entry and only logs the rest, and it removes a repo folder whole. `execute_plan`
+first checks the disk against what the plan was made from (`hftui.core.cache.revalidate`: a
+changed repo or a new writer gives `PlanChanged` and nothing is deleted), then goes repo by repo:
+each is checked again right before its turn and done whole or not started; inside it, snapshots
+(only if no ref points to them right now), refs, blobs (only if no remaining entry links to
+them), and a repo folder only once it holds nothing the confirmation did not show. Any path
+outside the cache, or reaching another repo folder through a symlink, is refused; a symlink is
+unlinked, never followed; the filesystem is re-checked at the end so the report says what is
+really gone. The rules, with their messages: docs/deletion-safety.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import stat
@@ -37,14 +54,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from hftui.core import compat
+from hftui.core.cache.freed import LinkTally, path_in
 
 if TYPE_CHECKING:
     from huggingface_hub import CachedFileInfo, CachedRepoInfo, CachedRevisionInfo, DeleteCacheStrategy
+
+    from hftui.core.cache.revalidate import PlanBasis, PlanChanged, RepoBasis
+    from hftui.core.cache.scan import RepoRecord
 
 RepoKey = tuple[str, str]
 """(repo_type, repo_id)."""
 
 MarkKind = Literal["repo", "revision", "path"]
+
+Entry = tuple[RepoKey, str, str]
+"""A snapshot entry: (repo key, commit hash, path in the snapshot)."""
+
+Reach = Mapping[str, Iterable[Entry]]
+"""Absolute target path -> the entries that reach it from outside their own repo folder."""
 
 
 @dataclass(frozen=True, order=True)
@@ -131,6 +158,13 @@ class DeletionPlan:
     ref_snapshots: Mapping[Path, Path] = field(default_factory=dict)
     """ref file -> snapshot dir of the revision it names (a ref is kept while its snapshot survives)."""
     repos: tuple[RepoKey, ...] = ()
+    tally: LinkTally = field(default_factory=LinkTally)
+    """The regular files the plan removes, by inode: the one source of `expected_freed_size`."""
+    protected: Mapping[Path, str] = field(default_factory=dict)
+    """Targets an entry outside the plan still reaches -> why; the executor never removes them."""
+    basis: PlanBasis | None = None
+    """What the plan was made from (see `hftui.core.cache.revalidate`): `execute_plan` checks the
+    disk against it before deleting anything."""
 
     @property
     def total_size(self) -> int:
@@ -143,7 +177,13 @@ class DeletionPlan:
 
     @property
     def expected_freed_size(self) -> int:
-        """Bytes the deletion really frees: the library's `expected_freed_size`, plus loose files."""
+        """Bytes the deletion really frees: the payloads whose last link it removes (see `freed`)."""
+        return self.tally.freed_size
+
+    @property
+    def library_freed_size(self) -> int:
+        """The sum of the library's per-strategy figures, plus loose files (for comparison only:
+        see the module doc for the cases where it is wrong)."""
         return (
             sum(s.expected_freed_size for s in self.strategies)
             + sum(f.size_on_disk for f in self.loose_files)
@@ -216,19 +256,18 @@ def _hash_groups(repos: Sequence[CachedRepoInfo]) -> list[list[CachedRepoInfo]]:
     return [members for _, members in groups]
 
 
-def plan_deletion(
+def _classify(
     repos: Mapping[RepoKey, CachedRepoInfo],
-    marks: Iterable[Mark],
-    *,
-    cache_dir: Path,
-    busy: Mapping[RepoKey, str] | None = None,
-) -> DeletionPlan:
-    """Turn marks into a plan. `repos` must hold (at least) every repo a mark touches.
-
-    `busy` maps repos that must not be touched (e.g. an active download) to the reason shown.
-    """
-    busy = busy or {}
-    marks = sorted(set(marks))
+    marks: Sequence[Mark],
+    busy: Mapping[RepoKey, str],
+    blocked: Mapping[Mark, str],
+) -> tuple[
+    list[PlanItem],
+    list[Refusal],
+    list[Mark],
+    dict[RepoKey, set[str]],
+    dict[RepoKey, set[CachedFileInfo]],
+]:
     refused: list[Refusal] = []
     not_found: list[Mark] = []
     items: list[PlanItem] = []
@@ -238,6 +277,9 @@ def plan_deletion(
     for mark in marks:
         if mark.repo_key in busy:
             refused.append(Refusal(mark, busy[mark.repo_key]))
+            continue
+        if mark in blocked:
+            refused.append(Refusal(mark, blocked[mark]))
             continue
         repo = repos.get(mark.repo_key)
         if repo is None:
@@ -269,6 +311,112 @@ def plan_deletion(
         items.append(PlanItem(mark, _unique_size(covered), len(covered), note))
         if not subsumed:
             selected_files[mark.repo_key].update(covered)
+    return items, refused, not_found, revisions_by_repo, selected_files
+
+
+def _protected_targets(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    reach: Reach,
+    revisions_by_repo: Mapping[RepoKey, set[str]],
+    selected_files: Mapping[RepoKey, set[CachedFileInfo]],
+) -> dict[str, Entry]:
+    """Targets some entry that the plan keeps still reaches -> one such entry."""
+    selected: set[Entry] = set()
+    for key, files in selected_files.items():
+        repo = repos[key]
+        for revision in repo.revisions:
+            for f in files & revision.files:
+                selected.add((key, revision.commit_hash, _rel(f, revision)))
+    protected: dict[str, Entry] = {}
+    for target, entries in reach.items():
+        for entry in entries:
+            key, commit, _path = entry
+            if commit in revisions_by_repo.get(key, ()) or entry in selected:
+                continue
+            protected[os.path.abspath(target)] = entry
+            break
+    return protected
+
+
+def _mark_path(repo: CachedRepoInfo, mark: Mark) -> Path:
+    revision = next((r for r in repo.revisions if r.commit_hash == mark.commit_hash), None)
+    snapshot = (
+        revision.snapshot_path if revision is not None else repo.repo_path / "snapshots" / mark.commit_hash
+    )
+    return snapshot / mark.path if mark.path else snapshot
+
+
+def _describe_entry(entry: Entry) -> str:
+    (repo_type, repo_id), commit, path = entry
+    return f"{repo_type}/{repo_id} @ {commit[:8]} : {path}"
+
+
+def plan_deletion(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    marks: Iterable[Mark],
+    *,
+    cache_dir: Path,
+    busy: Mapping[RepoKey, str] | None = None,
+    reach: Reach | None = None,
+    check_writers: bool = True,
+    state_dir: Path | None = None,
+) -> DeletionPlan:
+    """Turn marks into a plan. `repos` must hold (at least) every repo a mark touches.
+
+    `busy` maps repos that must not be touched (e.g. an active download) to the reason shown.
+    `reach` (`cross_links(...)` of the whole scan) protects what entries outside the plan reach.
+    With `check_writers`, repos with a live writer (`hftui.core.cache.writers`: a held lock, an
+    `.incomplete` file being written, a job in a running hftui's queue, `state_dir` being where
+    hftui keeps its queue) are refused too, with who writes.
+    """
+    given_busy = dict(busy or {})
+    reach = reach or {}
+    marks = sorted(set(marks))
+    busy = dict(given_busy)
+    if check_writers:
+        busy.update(_writer_reasons(repos, {m.repo_key for m in marks} - set(busy), cache_dir, state_dir))
+    blocked: dict[Mark, str] = {}
+    while True:
+        items, refused, not_found, revisions_by_repo, selected_files = _classify(repos, marks, busy, blocked)
+        protected = _protected_targets(repos, reach, revisions_by_repo, selected_files)
+        # A folder removed as a whole cannot keep one file: refuse the marks that remove a folder
+        # holding a target still in use (and plan again: the refused repo's entries now stay too).
+        newly: dict[Mark, str] = {}
+        for key, gone in revisions_by_repo.items():
+            repo = repos[key]
+            everything = gone >= {r.commit_hash for r in repo.revisions}
+            for target, entry in protected.items():
+                why = f"{target} is still used by {_describe_entry(entry)}"
+                if everything and not os.path.islink(repo.repo_path) and path_in(target, repo.repo_path):
+                    newly.update({m: why for m in marks if m.repo_key == key and m.kind != "path"})
+                for revision in repo.revisions:
+                    if revision.commit_hash in gone and path_in(target, revision.snapshot_path):
+                        newly.update(
+                            {
+                                m: why
+                                for m in marks
+                                if m.repo_key == key
+                                and (m.kind == "repo" or (m.kind == "revision" and m.commit_hash in gone))
+                            }
+                        )
+        # A file mark that would remove an entry another entry links to (a link into a snapshot).
+        for key, covered in selected_files.items():
+            for f in covered:
+                user = protected.get(os.path.abspath(f.file_path))
+                if user is None:
+                    continue
+                why = f"{f.file_path} is still used by {_describe_entry(user)}"
+                for m in marks:
+                    if (
+                        m.kind == "path"
+                        and m.repo_key == key
+                        and path_in(f.file_path, _mark_path(repos[key], m))
+                    ):
+                        newly[m] = why
+        newly = {m: why for m, why in newly.items() if m not in blocked}
+        if not newly:
+            break
+        blocked.update(newly)
 
     touched_keys = sorted(set(revisions_by_repo) | set(selected_files))
     strategies: list[DeleteCacheStrategy] = []
@@ -303,7 +451,9 @@ def plan_deletion(
         if files:
             strategies.append(_hf_cache_info(after, cache_dir).delete_files(*files))
 
-    return DeletionPlan(
+    in_use = {Path(target): f"still used by {_describe_entry(entry)}" for target, entry in protected.items()}
+    in_use.update(_blobs_still_used(repos, touched_keys, strategies, revisions_by_repo, selected_files))
+    plan = DeletionPlan(
         cache_dir=Path(cache_dir),
         items=tuple(items),
         strategies=tuple(strategies),
@@ -313,14 +463,200 @@ def plan_deletion(
         blob_sizes=blob_sizes,
         ref_snapshots=ref_snapshots,
         repos=tuple(touched_keys),
+        protected=in_use,
+        basis=_basis("marks", tuple(marks), given_busy, {key: repos[key] for key in touched_keys}, reach),
     )
+    _tally_strategies(plan)
+    return plan
+
+
+def _blobs_still_used(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    touched_keys: Sequence[RepoKey],
+    strategies: Sequence[DeleteCacheStrategy],
+    revisions_by_repo: Mapping[RepoKey, set[str]],
+    selected_files: Mapping[RepoKey, set[CachedFileInfo]],
+) -> dict[Path, str]:
+    """Blobs a strategy lists that an entry the plan keeps, in a repo of the plan, still uses.
+
+    Each library strategy only sees the repos of its group. A file marked in repo A whose entry links
+    into repo B's blobs makes A's `delete_files` list B's blob; B may be in another group (its
+    commit hashes collide with A's) with a revision that stays and uses that blob."""
+    listed = {blob for strategy in strategies for blob in strategy.blobs}
+    if not listed:
+        return {}
+    out: dict[Path, str] = {}
+    for key in touched_keys:
+        repo = repos[key]
+        gone = revisions_by_repo.get(key, set())
+        selected = selected_files.get(key, set())
+        for revision in repo.revisions:
+            if revision.commit_hash in gone:
+                continue
+            for f in revision.files:
+                if f.blob_path in listed and f not in selected and f.blob_path not in out:
+                    entry = (key, revision.commit_hash, _rel(f, revision))
+                    out[f.blob_path] = f"still used by {_describe_entry(entry)}"
+    return out
+
+
+def _basis(
+    kind: str,
+    marks: tuple[Mark, ...],
+    busy: Mapping[RepoKey, str],
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    reach: Reach,
+) -> PlanBasis:
+    from hftui.core.cache.revalidate import FolderIdentity, PlanBasis, RepoBasis
+
+    return PlanBasis(
+        kind,  # type: ignore[arg-type]
+        marks,
+        dict(busy),
+        {key: RepoBasis(info, FolderIdentity.of(info.repo_path)) for key, info in repos.items()},
+        reach=reach,
+    )
+
+
+def _writer_reasons(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    keys: Iterable[RepoKey],
+    cache_dir: Path,
+    state_dir: Path | None,
+) -> dict[RepoKey, str]:
+    from hftui.core.cache.writers import find_writers
+
+    folders = {repos[key].repo_path.name: key for key in keys if key in repos}
+    if not folders:
+        return {}
+    report = find_writers(cache_dir, folders, state_dir=state_dir)
+    return {key: reason for name, key in folders.items() if (reason := report.reason(name)) is not None}
+
+
+def blob_kept_reason(plan: DeletionPlan, blob: Path) -> str | None:
+    """Why the executor keeps a blob the library's strategy lists (None: it is removed). The plan's
+    figure and the executor both ask this, so what is counted is what is removed."""
+    why = plan.protected.get(blob)
+    if why is not None:
+        return why
+    owners = {_top_folder(p, plan.cache_dir) for p in plan.blob_entries.get(blob, ())}
+    if owners and _top_folder(blob, plan.cache_dir) not in owners:
+        # A snapshot entry linked into another repo's blobs (hand-deduplicated caches):
+        # the library only checks the repos it was given, so that repo may still need it.
+        return "it belongs to another repo folder, which may still use it"
+    return None
+
+
+def _store_candidates(plan: DeletionPlan) -> tuple[set[Path], set[Path]]:
+    """(store payloads the removed repo blobs link to, the repo blob links the plan removes)."""
+    if not compat.shared_store_in_use(plan.cache_dir):
+        return set(), set()
+    guard = _Guard(plan.cache_dir)
+    removed: set[Path] = set()
+    for strategy in plan.strategies:
+        removed |= {
+            b for b in strategy.blobs if guard.reason(b) is None and blob_kept_reason(plan, b) is None
+        }
+        for repo_path in strategy.repos:
+            if os.path.islink(repo_path) or guard.reason(repo_path) is not None:
+                continue
+            try:
+                removed.update((repo_path / "blobs").iterdir())
+            except OSError:
+                pass
+    targets = set()
+    for blob in removed:
+        target = compat.shared_blob_target(blob, plan.cache_dir)
+        if target is not None and target not in plan.protected:
+            targets.add(target)
+    return targets, removed
+
+
+def _tally_strategies(plan: DeletionPlan) -> None:
+    """Fill `plan.tally` with what the executor will remove, item by item as it removes it."""
+    guard = _Guard(plan.cache_dir)
+    tally = plan.tally
+    for strategy in plan.strategies:
+        for path in strategy.files:
+            if guard.reason(path) is None:
+                tally.add_file(path)
+        for path in strategy.repos:
+            if guard.reason(path) is None:
+                tally.add_tree(path, repo=True)
+        for path in strategy.snapshots:
+            if guard.reason(path) is None:
+                tally.add_tree(path)
+        for path in strategy.blobs:
+            if guard.reason(path) is None and blob_kept_reason(plan, path) is None:
+                tally.add_file(path)
+    # Shared store: a payload goes when every valid manifest reference is among the links the
+    # whole plan removes (the library asks the same of each strategy alone: see the module doc).
+    targets, removed = _store_candidates(plan)
+    for target in targets:
+        if compat.expected_shared_blob_freed_size(
+            target, blob_paths_to_delete=removed, cache_dir=plan.cache_dir
+        ):
+            tally.add_file(target)
+
+
+def cross_links(repos: Iterable[RepoRecord | CachedRepoInfo], cache_dir: Path | str) -> dict[str, set[Entry]]:
+    """Entries that reach a target outside their own repo folder, by target: another repo's blob,
+    a payload of the shared store (directly, or through a repo blob that links there), anything
+    else outside. Corrupt scan records are left out (their entries are unknown)."""
+    from hftui.core.cache.scan import RepoRecord
+
+    store = os.path.join(os.path.abspath(cache_dir), "blobs") + os.sep
+    out: dict[str, set[Entry]] = defaultdict(set)
+    for repo in repos:
+        if isinstance(repo, RepoRecord):
+            if repo.warnings or repo.repo_type is None:
+                continue
+            shared, outside = {**repo.shared_blobs, **repo.reached_store}, repo._physical[1]
+            inner = repo.inner_links
+            if not shared and not outside and not inner:
+                continue  # every entry stays inside the repo folder: skip unpacking its files
+            key = (repo.repo_type, repo.repo_id)
+            for revision in repo.revisions:
+                for rel, blob_key in revision.files:
+                    entry = (key, revision.commit_hash, rel)
+                    if os.path.isabs(blob_key):  # the path it links to (another repo's blob, say)
+                        out[blob_key].add(entry)
+                    elif blob_key in inner:  # a link into a snapshot (this or another revision)
+                        out[os.path.join(repo.repo_path, blob_key)].add(entry)
+                    if blob_key in shared:  # and the store payload behind it
+                        out[shared[blob_key]].add(entry)
+            continue
+        key = (repo.repo_type, repo.repo_id)
+        for rev in repo.revisions:
+            for f in rev.files:
+                blob = os.fspath(f.blob_path)
+                target = None
+                if not path_in(blob, repo.repo_path):
+                    target = blob
+                else:
+                    try:
+                        link = os.readlink(blob)
+                    except OSError:
+                        link = ""
+                    resolved = os.path.normpath(os.path.join(os.path.dirname(blob), link)) if link else ""
+                    if resolved.startswith(store):
+                        target = resolved
+                if target is not None:
+                    out[target].add((key, rev.commit_hash, _rel(f, rev)))
+    return dict(out)
 
 
 LINKED_REPO_NOTE = "a symlink to a folder elsewhere: only the link is removed, its target is kept"
 
 
 def plan_detached(
-    repos: Mapping[RepoKey, CachedRepoInfo], *, cache_dir: Path, busy: Mapping[RepoKey, str] | None = None
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    *,
+    cache_dir: Path,
+    busy: Mapping[RepoKey, str] | None = None,
+    reach: Reach | None = None,
+    check_writers: bool = True,
+    state_dir: Path | None = None,
 ) -> DeletionPlan:
     """Prune: every revision no ref points to."""
     marks = [
@@ -329,7 +665,17 @@ def plan_detached(
         for rev in repo.revisions
         if not rev.refs
     ]
-    return plan_deletion(repos, marks, cache_dir=cache_dir, busy=busy)
+    plan = plan_deletion(
+        repos,
+        marks,
+        cache_dir=cache_dir,
+        busy=busy,
+        reach=reach,
+        check_writers=check_writers,
+        state_dir=state_dir,
+    )
+    assert plan.basis is not None
+    return dataclasses.replace(plan, basis=dataclasses.replace(plan.basis, kind="detached"))
 
 
 def plan_loose_files(
@@ -366,12 +712,36 @@ def plan_loose_files(
                 )
                 continue
         kept.append(LooseFile(Path(path), size, kind))
-    return DeletionPlan(cache_dir=Path(cache_dir), loose_files=tuple(kept)), skipped
+    from hftui.core.cache.revalidate import LooseBasis, PlanBasis
+
+    seen: dict[Path, LooseBasis] = {}
+    for loose in kept:
+        try:
+            st = os.lstat(loose.path)
+        except OSError:
+            continue
+        seen[loose.path] = LooseBasis(st.st_size, st.st_mtime)
+    plan = DeletionPlan(
+        cache_dir=Path(cache_dir), loose_files=tuple(kept), basis=PlanBasis("loose", loose=seen)
+    )
+    for loose in plan.loose_files:
+        plan.tally.add_file(loose.path)
+    return plan, skipped
 
 
-def plan_shared_blobs(blobs: Iterable[tuple[Path, int]], *, cache_dir: Path) -> DeletionPlan:
-    """Prune: entries of the shared blob store that no repo references."""
-    return DeletionPlan(cache_dir=Path(cache_dir), shared_blobs=tuple(sorted(blobs)))
+def plan_shared_blobs(
+    blobs: Iterable[tuple[Path, int]], *, cache_dir: Path, reach: Reach | None = None
+) -> DeletionPlan:
+    """Prune: entries of the shared blob store that no repo references. A payload some scanned
+    entry reaches (`reach`), by whatever path, is left out even when its manifest is empty."""
+    reached = {os.path.abspath(target) for target, entries in (reach or {}).items() if entries}
+    chosen = tuple(sorted((Path(p), size) for p, size in blobs if os.path.abspath(p) not in reached))
+    from hftui.core.cache.revalidate import PlanBasis
+
+    plan = DeletionPlan(cache_dir=Path(cache_dir), shared_blobs=chosen, basis=PlanBasis("shared"))
+    for path, _ in chosen:
+        plan.tally.add_file(path)
+    return plan
 
 
 def unreferenced_shared_blobs(cache_dir: Path) -> list[tuple[Path, int]]:
@@ -425,17 +795,25 @@ def _describe(exc: BaseException) -> str:
 
 
 class _Guard:
-    """Refuses paths that are not strictly inside the cache directory (symlinks in the path resolved)."""
+    """Refuses paths that are not strictly inside the cache directory, and paths that reach another
+    top-level folder than the one they name (a repo folder that is a symlink to another one: an
+    alias). Symlinks in the path are resolved; the last component is not (it is unlinked)."""
 
     def __init__(self, cache_dir: Path) -> None:
+        self.lexical_root = os.path.abspath(cache_dir)
         self.root = os.path.realpath(cache_dir)
+        self.prefix = self.root.rstrip(os.sep) + os.sep
 
     def reason(self, path: Path) -> str | None:
         absolute = os.path.abspath(path)
         parent = os.path.realpath(os.path.dirname(absolute))
         candidate = os.path.join(parent, os.path.basename(absolute))
-        if candidate == self.root or not candidate.startswith(self.root.rstrip(os.sep) + os.sep):
+        if candidate == self.root or not candidate.startswith(self.prefix):
             return f"outside the cache directory {self.root}"
+        named = _top_folder(Path(absolute), Path(self.lexical_root))
+        reached = candidate[len(self.prefix) :].split(os.sep, 1)[0]
+        if named and named != reached:
+            return f"reached through {named}, a symlink to {reached}: never deleted through an alias"
         return None
 
 
@@ -481,52 +859,514 @@ def _remove(path: Path) -> tuple[Status, str]:
     return "deleted", ""
 
 
-def _freed_blobs(plan: DeletionPlan) -> dict[Path, int]:
-    """The blob entries the plan's figure counts (a blob kept for another revision is not among them)."""
-    out: dict[Path, int] = {}
+@dataclass
+class _RepoWork:
+    """What a plan deletes inside one top-level cache folder, narrowed to single paths."""
+
+    name: str
+    path: Path
+    key: RepoKey | None = None
+    basis: RepoBasis | None = None
+    whole: bool = False
+    snapshots: set[Path] = field(default_factory=set)
+    refs: set[Path] = field(default_factory=set)
+    files: set[Path] = field(default_factory=set)
+    blobs: set[Path] = field(default_factory=set)
+
+    @property
+    def steps(self) -> int:
+        return len(self.snapshots) + len(self.files) + len(self.refs) + len(self.blobs) + int(self.whole)
+
+    def expected_entries(self, commit: str) -> set[str] | None:
+        """Paths inside the snapshot of `commit` that the confirmation showed (None: unknown)."""
+        if self.basis is None:
+            return None
+        for rev in self.basis.info.revisions:
+            if rev.commit_hash == commit:
+                return {f.file_path.relative_to(rev.snapshot_path).as_posix() for f in rev.files}
+        return None
+
+
+def _repo_works(plan: DeletionPlan) -> tuple[list[_RepoWork], list[tuple[str, Path]]]:
+    """Group the plan's paths by repo folder. A whole repo becomes its revisions, refs and blobs
+    (what the confirmation showed), so the folder itself only goes once nothing else is in it."""
+    named = {
+        rb.info.repo_path.name: (key, rb) for key, rb in (plan.basis.repos if plan.basis else {}).items()
+    }
+    works: dict[str, _RepoWork] = {}
+    outside: list[tuple[str, Path]] = []
+
+    def work_for(path: Path) -> _RepoWork | None:
+        name = _top_folder(path, plan.cache_dir)
+        if not name:
+            return None
+        work = works.get(name)
+        if work is None:
+            key, basis = named.get(name, (None, None))
+            work = works[name] = _RepoWork(name, plan.cache_dir / name, key, basis)
+        return work
+
     for strategy in plan.strategies:
-        roots = [str(p) + os.sep for p in (*strategy.repos, *strategy.snapshots)]
-        for blob, size in plan.blob_sizes.items():
-            if (
-                blob in strategy.blobs
-                or blob in strategy.files
-                or any(str(blob).startswith(r) for r in roots)
-            ):
-                out[blob] = size
-    return out
+        for path in strategy.repos:
+            work = work_for(path)
+            if work is None:
+                outside.append(("repo", path))
+            else:
+                work.whole = True
+        for kind in ("snapshots", "refs", "files", "blobs"):
+            for path in getattr(strategy, kind):
+                work = work_for(path)
+                if work is None:
+                    outside.append((kind.rstrip("s"), path))
+                else:
+                    getattr(work, kind).add(path)
+    for work in works.values():
+        if not work.whole or work.basis is None:
+            continue
+        info = work.basis.info
+        own_blobs = str(info.repo_path / "blobs") + os.sep
+        for rev in info.revisions:
+            work.snapshots.add(rev.snapshot_path)
+            work.refs.update(info.repo_path / "refs" / ref for ref in rev.refs)
+            # Blobs elsewhere (another repo, outside the cache) are not this repo's to delete.
+            work.blobs.update(f.blob_path for f in rev.files if str(f.blob_path).startswith(own_blobs))
+    return [works[name] for name in sorted(works)], outside
 
 
-def _remove_repo(path: Path) -> tuple[Status, str]:
-    """Delete a whole repo folder, keeping it consistent if part of it cannot be removed.
+def _read_refs(repo_path: Path) -> dict[str, str]:
+    """ref name -> commit, read now (a ref may be rewritten while we delete)."""
+    refs: dict[str, str] = {}
+    root = repo_path / "refs"
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(folder, name)
+            try:
+                refs[path.relative_to(root).as_posix()] = path.read_text().strip()
+            except (OSError, UnicodeDecodeError):
+                continue
+    return refs
 
-    Snapshots go first. If an entry of one survives, its blobs and refs must survive too (no
-    dangling symlinks, no ref to a missing snapshot): then only the refs of snapshots that are
-    fully gone are removed and the blobs are left for a later attempt.
-    """
+
+def _referenced_blobs(repo_path: Path) -> dict[Path, Path]:
+    """blob path -> one snapshot entry that points to it, over what is left of the repo's snapshots."""
+    used: dict[Path, Path] = {}
+    for folder, _dirs, files in os.walk(repo_path / "snapshots"):
+        for name in files + _dirs:
+            entry = os.path.join(folder, name)
+            try:
+                target = os.readlink(entry)
+            except OSError:
+                continue
+            used.setdefault(Path(os.path.normpath(os.path.join(folder, target))), Path(entry))
+    return used
+
+
+def _unexpected_entry(snapshot: Path, expected: set[str], planned_at: float) -> str | None:
+    """A file in `snapshot` the confirmation did not show and that is newer than the plan (a
+    download completing this revision). Older ones were there to be seen: the library's record
+    leaves some out (a link to a folder, say)."""
+    for folder, dirs, files in os.walk(snapshot):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, snapshot).replace(os.sep, "/")
+            if rel in expected:
+                continue
+            try:
+                if os.lstat(path).st_mtime <= planned_at:
+                    continue
+            except OSError:
+                continue
+            return rel
+    return None
+
+
+def _not_writable(folder: str) -> str | None:
+    if os.access(folder, os.W_OK | os.X_OK, follow_symlinks=False):
+        return None
     try:
-        st = os.lstat(path)
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "permission denied"
+
+
+def _preflight(work: _RepoWork) -> str | None:
+    """Why this repo's part of the plan cannot be carried out whole (checked before the first removal)."""
+    folders: set[str] = set()
+    for path in (*work.snapshots, *work.files, *work.refs, *work.blobs):
+        folders.add(os.path.dirname(path))
+    trees = [str(p) for p in work.snapshots]
+    if work.whole:
+        folders.add(str(work.path))
+        trees = [str(work.path)]
+    for top in trees:
+        for folder, dirs, _files in os.walk(top):
+            folders.add(folder)
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+    for folder in sorted(folders):
+        if not os.path.isdir(folder) or os.path.islink(folder):
+            continue
+        why = _not_writable(folder)
+        if why is not None:
+            return f"{os.path.relpath(folder, work.path.parent)}: {why}"
+    return None
+
+
+class _Run:
+    """One execution: the report, the progress count and the checks shared by every step."""
+
+    def __init__(
+        self,
+        plan: DeletionPlan,
+        report: ExecutionReport,
+        cancel: Callable[[], bool] | None,
+        progress: Callable[[int, int], None] | None,
+        total: int,
+        state_dir: Path | None,
+    ) -> None:
+        self.plan = plan
+        self.report = report
+        self.guard = _Guard(plan.cache_dir)
+        self.cancel = cancel
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.state_dir = state_dir
+        self.problems = 0
+        """Outcomes so far that are problems (counted here: `report.problems` is a scan)."""
+
+    def cancelled(self) -> bool:
+        if self.cancel is not None and self.cancel():
+            self.report.cancelled = True
+        return self.report.cancelled
+
+    def step(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress is not None and count > 0:
+            self.progress(min(self.done, self.total), self.total)
+
+    def record(self, kind: str, path: Path, status: Status, message: str = "") -> None:
+        self.report.outcomes.append(Outcome(kind, path, status, message))
+        if status in ("failed", "refused", "kept"):
+            self.problems += 1
+
+
+def _run_repo(run: _Run, work: _RepoWork) -> None:
+    """Carry out one repo's part of the plan: all of it, or (when a check fails) none of it."""
+    from hftui.core.cache.revalidate import repo_changes
+    from hftui.core.cache.writers import find_writers
+
+    plan = run.plan
+    skip = work.steps
+    if work.basis is not None and work.key is not None:
+        # The plan as a whole was checked before the first repo; this repo may have changed since.
+        changes, _ = repo_changes(plan.cache_dir, work.key, work.basis)
+        reason = changes[0] if changes else None
+        if reason is None:
+            reason = find_writers(plan.cache_dir, [work.name], state_dir=run.state_dir).reason(work.name)
+        if reason is not None:
+            run.record("repo", work.path, "refused", f"not started: {reason}")
+            run.step(skip)
+            return
+        folder = work.basis.folder
+        if folder is not None and folder.linked:
+            run.step()
+            inside = os.path.dirname(folder.real_path) == run.guard.root
+            if inside:
+                # Another name for a repo folder of this cache: deleting "it" would delete that one.
+                run.record(
+                    "repo",
+                    work.path,
+                    "refused",
+                    f"not started: an alias of {os.path.basename(folder.real_path)} (a symlink to it); "
+                    "delete that repo instead",
+                )
+            elif work.whole:
+                status, message = _remove(work.path)  # the link only: what it points to is kept
+                run.record("repo", work.path, status, message)
+            else:
+                run.record(
+                    "repo",
+                    work.path,
+                    "refused",
+                    f"not started: the repo folder is a symlink to {folder.real_path}; "
+                    "nothing is deleted through it",
+                )
+            run.step(skip - 1)
+            return
+    problem = _preflight(work)
+    if problem is not None:
+        run.record("repo", work.path, "refused", f"not started: {problem}")
+        run.step(skip)
+        return
+
+    planned_at = plan.basis.planned_at if plan.basis is not None else 0.0
+    problems_before = run.problems
+    deleted_refs = {ref.relative_to(work.path / "refs").as_posix() for ref in work.refs}
+    for snapshot in sorted(work.snapshots):
+        run.step()
+        why = run.guard.reason(snapshot)
+        if why is not None:
+            run.record("snapshot", snapshot, "refused", why)
+            continue
+        # Re-read the refs for every revision: a ref rewritten a moment ago must not be left dangling.
+        holders = sorted(
+            ref
+            for ref, commit in _read_refs(work.path).items()
+            if commit == snapshot.name and ref not in deleted_refs
+        )
+        if holders:
+            run.record("snapshot", snapshot, "kept", f"the ref {holders[0]} now points to it")
+            continue
+        expected = work.expected_entries(snapshot.name)
+        extra = _unexpected_entry(snapshot, expected, planned_at) if expected is not None else None
+        if extra is not None:
+            run.record("snapshot", snapshot, "kept", f"{extra} appeared in it since the confirmation")
+            continue
+        status, message = _remove(snapshot)
+        run.record("snapshot", snapshot, status, message)
+
+    for entry in sorted(work.files):
+        run.step()
+        why = run.guard.reason(entry)
+        if why is not None:
+            run.record("file", entry, "refused", why)
+            continue
+        status, message = _remove(entry)
+        run.record("file", entry, status, message)
+
+    for ref in sorted(work.refs):
+        run.step()
+        why = run.guard.reason(ref)
+        if why is not None:
+            run.record("ref", ref, "refused", why)
+            continue
+        snapshot_path = plan.ref_snapshots.get(ref)
+        if snapshot_path is not None and _lexists(snapshot_path):
+            run.record("ref", ref, "kept", "its snapshot could not be fully deleted")
+            continue
+        try:
+            commit = ref.read_text().strip()
+        except FileNotFoundError:
+            run.record("ref", ref, "vanished", "already gone (removed by someone else?)")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            run.record("ref", ref, "failed", _describe(exc))
+            continue
+        if snapshot_path is not None and commit != snapshot_path.name:
+            run.record("ref", ref, "kept", f"it was moved to {commit[:8]} meanwhile")
+            continue
+        status, message = _remove(ref)
+        run.record("ref", ref, status, message)
+
+    used = _referenced_blobs(work.path) if work.blobs else {}
+    for blob in sorted(work.blobs):
+        run.step()
+        why = run.guard.reason(blob)
+        if why is not None:
+            run.record("blob", blob, "refused", why)
+            continue
+        still = [p for p in plan.blob_entries.get(blob, ()) if _lexists(p)] or (
+            [used[blob]] if blob in used else []
+        )
+        if still:
+            run.record("blob", blob, "kept", f"still used by {still[0]}, which is kept")
+            continue
+        kept_why = blob_kept_reason(plan, blob)
+        if kept_why is not None:
+            run.record("blob", blob, "kept", kept_why)
+            continue
+        status, message = _remove(blob)
+        run.record("blob", blob, status, message)
+
+    if work.whole:
+        run.step()
+        if run.problems > problems_before:
+            run.record("repo", work.path, "kept", "part of it could not be deleted (see the items above)")
+        else:
+            _finish_repo(run, work)
+
+
+def _finish_repo(run: _Run, work: _RepoWork) -> None:
+    """Remove the repo folder once it holds nothing but leftovers that were there when planned
+    (metadata, stale temp files): anything new, or anything a writer holds, keeps it."""
+    from hftui.core.cache.writers import incomplete_is_live
+
+    planned_at = run.plan.basis.planned_at if run.plan.basis is not None else 0.0
+    root = work.path
+    leftovers: list[Path] = []
+    unknown: list[str] = []
+    folders: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        folders.append(folder)
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        dirs[:] = [d for d in dirs if d not in links]
+        for name in files + links:
+            path = Path(folder, name)
+            rel = path.relative_to(root).as_posix()
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            new_or_live = (
+                rel.startswith("snapshots/")
+                or st.st_mtime > planned_at
+                or (name.endswith(".incomplete") and incomplete_is_live(str(path), run.plan.cache_dir))
+            )
+            if new_or_live:
+                unknown.append(rel)
+            else:
+                leftovers.append(path)
+    if unknown:
+        more = f" (+{len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        run.record(
+            "repo",
+            root,
+            "kept",
+            f"it now holds what the confirmation did not show: {unknown[0]}{more}; that was not deleted",
+        )
+        return
+    if not _lexists(root):
+        run.record("repo", root, "deleted")
+        return
+    for path in leftovers:
+        _remove(path)
+    for folder in sorted(folders, key=len, reverse=True):
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if folder == str(root) or exc.errno != errno.ENOTEMPTY:
+                run.record(
+                    "repo", root, "failed", f"{os.path.relpath(folder, root.parent)}: {_describe(exc)}"
+                )
+                return
+    run.record("repo", root, "deleted" if not _lexists(root) else "failed", "")
+
+
+def _run_loose(run: _Run, loose: LooseFile) -> None:
+    from hftui.core.cache.locks import lock_is_held
+    from hftui.core.cache.revalidate import loose_changes
+
+    run.step()
+    path = loose.path
+    why = run.guard.reason(path)
+    if why is not None:
+        run.record(loose.kind, path, "refused", why)
+        return
+    basis = run.plan.basis.loose.get(path) if run.plan.basis is not None else None
+    change = loose_changes(path, basis) if basis is not None else None
+    if change is not None:
+        run.record(loose.kind, path, "kept", change)
+        return
+    if loose.kind == "incomplete":
+        repo = _top_folder(path, run.plan.cache_dir)
+        etag = path.name[: -len(".incomplete")].split(".")[0]
+        lock = run.plan.cache_dir / ".locks" / repo / f"{etag}.lock"
+        if lock_is_held(str(lock)) is True:
+            run.record(loose.kind, path, "kept", "a download holds its lock")
+            return
+        status, message = _remove(path)
+        run.record(loose.kind, path, status, message)
+        return
+    if loose.kind == "lock":
+        status, message = _remove_unheld_lock(path)
+        run.record(loose.kind, path, status, message)
+        return
+    if loose.kind == "kept":
+        # Kept partial bytes go with their state file, never while a download writes them.
+        from hftui.core.downloads.kept import remove_path
+
+        kept_status, message = remove_path(path)
+        run.record(loose.kind, path, cast(Status, kept_status), message)
+        return
+    status, message = _remove(path)
+    run.record(loose.kind, path, status, message)
+
+
+def _remove_unheld_lock(path: Path) -> tuple[Status, str]:
+    """Unlink a lock file while holding its lock ourselves, so nobody holds it as it goes."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return "vanished", "already gone (removed by someone else?)"
     except OSError as exc:
         return "failed", _describe(exc)
-    if not stat.S_ISDIR(st.st_mode):
-        return _remove(path)  # a symlinked repo folder is unlinked, never followed
-    snapshots = path / "snapshots"
-    status, message = _remove(snapshots) if os.path.lexists(snapshots) else ("deleted", "")
-    if status != "failed":
-        status, message = _remove(path)
-        return ("deleted", "") if status == "vanished" else (status, message)
-    refs = path / "refs"
-    for root, _dirs, files in os.walk(refs):
-        for name in files:
-            ref = Path(root, name)
-            try:
-                commit = ref.read_text().strip()
-            except OSError:
-                continue
-            if not os.path.lexists(snapshots / commit):
-                _remove(ref)
-    return "failed", f"snapshots/{message} (its blobs and refs were kept)"
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return "kept", "a download took the lock meanwhile"
+        return _remove(path)
+    finally:
+        os.close(fd)
+
+
+def _revalidate(plan: DeletionPlan, state_dir: Path | None) -> PlanChanged | None:
+    """The plan made again on the disk as it is now, when that differs from the confirmed one."""
+    from hftui.core.cache.locks import lock_is_held
+    from hftui.core.cache.revalidate import PlanChanged, loose_changes, repo_changes
+    from hftui.core.cache.writers import find_writers
+
+    basis = plan.basis
+    if basis is None or basis.kind == "shared":
+        return None  # the library's sweep re-checks every reference under its own lock
+    changes: list[str] = []
+    if basis.kind == "loose":
+        kept: list[tuple[Path, int]] = []
+        for loose in plan.loose_files:
+            seen = basis.loose.get(loose.path)
+            change = loose_changes(loose.path, seen) if seen is not None else None
+            if change is None and loose.kind == "lock" and lock_is_held(str(loose.path)) is True:
+                change = f"{loose.path.name}: a download holds it now"
+            if change is None and loose.kind == "incomplete":
+                repo = _top_folder(loose.path, plan.cache_dir)
+                etag = loose.path.name[: -len(".incomplete")].split(".")[0]
+                if lock_is_held(str(plan.cache_dir / ".locks" / repo / f"{etag}.lock")) is True:
+                    change = f"{loose.path.name}: a download holds its lock now"
+            if change is None:
+                kept.append((loose.path, loose.size_on_disk))
+            else:
+                changes.append(change)
+        if not changes:
+            return None
+        kind = plan.loose_files[0].kind
+        new_plan, _ = plan_loose_files(kept, kind=kind, cache_dir=plan.cache_dir)
+        return PlanChanged(new_plan, tuple(changes), plan)
+
+    records: dict[RepoKey, RepoRecord] = {}
+    for key, repo_basis in basis.repos.items():
+        found, record = repo_changes(plan.cache_dir, key, repo_basis)
+        changes.extend(found)
+        if record is not None:
+            records[key] = record
+    folders = {rb.info.repo_path.name: key for key, rb in basis.repos.items()}
+    writers = find_writers(plan.cache_dir, folders, state_dir=state_dir)
+    for name, key in folders.items():
+        reason = writers.reason(name)
+        if reason is not None:
+            changes.append(f"{key[0]}/{key[1]}: {reason}")
+    if not changes:
+        return None
+    infos = {key: record.to_cached_repo_info() for key, record in records.items()}
+    if basis.kind == "detached":
+        new_plan = plan_detached(
+            infos, cache_dir=plan.cache_dir, busy=basis.busy, reach=basis.reach, state_dir=state_dir
+        )
+    else:
+        new_plan = plan_deletion(
+            infos,
+            basis.marks,
+            cache_dir=plan.cache_dir,
+            busy=basis.busy,
+            reach=basis.reach,
+            state_dir=state_dir,
+        )
+    return PlanChanged(new_plan, tuple(changes), plan)
 
 
 def execute_plan(
@@ -534,121 +1374,78 @@ def execute_plan(
     *,
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> ExecutionReport:
-    """Carry out a plan item by item; never raises for a single item. Safe to call from a thread."""
-    guard = _Guard(plan.cache_dir)
-    report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
-    # A repo folder that is a symlink is unlinked, never followed: its blobs are not freed.
-    linked_repos = [
-        str(repo) + os.sep for strategy in plan.strategies for repo in strategy.repos if os.path.islink(repo)
-    ]
-    steps = plan.paths()
-    done = 0
+    state_dir: Path | None = None,
+) -> ExecutionReport | PlanChanged:
+    """Check the plan against the disk, then carry it out repo by repo. Safe to call from a thread.
 
+    Returns `PlanChanged` (and deletes nothing) when the repos it touches changed since it was
+    made or gained a live writer: confirm `PlanChanged.plan` to go on. Otherwise returns the
+    `ExecutionReport`; it never raises for a single item. Each repo is checked once more right
+    before its turn and is then done whole or not started; `cancel` is honoured between repos.
+    `state_dir` is where hftui keeps its queue (default: the user's state dir).
+    """
+    changed = _revalidate(plan, state_dir)
+    if changed is not None:
+        return changed
+
+    report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
+    works, outside = _repo_works(plan)
+    total = len(outside) + sum(w.steps for w in works) + len(plan.loose_files) + len(plan.shared_blobs)
+    run = _Run(plan, report, cancel, progress, total, state_dir)
     # Shared-store payloads reachable from the blobs this plan unlinks (as the library's execute() does).
     store_paths: set[Path] = set()
     if compat.shared_store_in_use(plan.cache_dir):
-        candidates: set[Path] = set()
-        for strategy in plan.strategies:
-            candidates |= set(strategy.blobs)
-            for repo_path in strategy.repos:
-                try:
-                    candidates.update((repo_path / "blobs").iterdir())
-                except OSError:
-                    pass
-        for blob in candidates:
-            target = compat.shared_blob_target(blob, plan.cache_dir)
-            if target is not None:
-                store_paths.add(target)
+        for work in works:
+            for blob in work.blobs:
+                target = compat.shared_blob_target(blob, plan.cache_dir)
+                # A payload an entry outside the plan reaches directly is not the manifest's to free.
+                if target is not None and target not in plan.protected:
+                    store_paths.add(target)
 
-    def record(kind: str, path: Path, status: Status, message: str = "") -> None:
-        report.outcomes.append(Outcome(kind, path, status, message))
-
-    snapshot_of_ref = plan.ref_snapshots
-
-    for kind, path in steps:
-        if cancel is not None and cancel():
-            report.cancelled = True
+    for kind, path in outside:
+        run.step()
+        run.record(kind, path, "refused", run.guard.reason(path) or "outside the cache directory")
+    not_run: set[Path] = set()
+    for index, work in enumerate(works):
+        if run.cancelled():
+            for later in works[index:]:
+                not_run.add(later.path)
             break
-        done += 1
-        if progress is not None:
-            progress(done, len(steps))
-        why = guard.reason(path)
+        _run_repo(run, work)
+    for index, loose in enumerate(plan.loose_files):
+        if run.cancelled():
+            not_run.update(f.path for f in plan.loose_files[index:])
+            break
+        _run_loose(run, loose)
+    for index, (path, _size) in enumerate(plan.shared_blobs):
+        if run.cancelled():
+            not_run.update(p for p, _ in plan.shared_blobs[index:])
+            break
+        run.step()
+        why = run.guard.reason(path)
         if why is not None:
-            record(kind, path, "refused", why)
-            continue
-        if kind == "shared-blob":
-            if not _lexists(path):
-                record(kind, path, "vanished", "already gone")
-                continue
-            freed = compat.sweep_shared_blob(path, cache_dir=plan.cache_dir)
-            if freed or not _lexists(path):
-                record(kind, path, "deleted")
-            else:
-                record(kind, path, "kept", "referenced again or not removable")
-            continue
-        if kind == "blob":
-            still = [p for p in plan.blob_entries.get(path, ()) if _lexists(p)]
-            if still:
-                record(kind, path, "kept", f"still used by {still[0]}, which could not be deleted")
-                continue
-            owners = {_top_folder(p, plan.cache_dir) for p in plan.blob_entries.get(path, ())}
-            if owners and _top_folder(path, plan.cache_dir) not in owners:
-                # A snapshot entry linked into another repo's blobs (hand-deduplicated caches):
-                # the library only checks the repos it was given, so that repo may still need it.
-                record(kind, path, "kept", "it belongs to another repo folder, which may still use it")
-                continue
-        if kind == "ref":
-            snapshot = snapshot_of_ref.get(path)
-            if snapshot is not None and _lexists(snapshot):
-                record(kind, path, "kept", "its snapshot could not be fully deleted")
-                continue
-        if kind == "kept":
-            # Kept partial bytes go with their state file, never while a download writes them.
-            from hftui.core.downloads.kept import remove_path
-
-            kept_status, message = remove_path(path)
-            record(kind, path, cast(Status, kept_status), message)
-            continue
-        status, message = _remove_repo(path) if kind == "repo" else _remove(path)
-        record(kind, path, status, message)
+            run.record("shared-blob", path, "refused", why)
+        elif not _lexists(path):
+            run.record("shared-blob", path, "vanished", "already gone")
+        elif compat.sweep_shared_blob(path, cache_dir=plan.cache_dir) or not _lexists(path):
+            run.record("shared-blob", path, "deleted")
+        else:
+            run.record("shared-blob", path, "kept", "referenced again or not removable")
 
     # Shared store: collect payloads that lost their last reference (the library's own sweep, under its lock).
-    if not report.cancelled:
-        for store_path in sorted(store_paths):
-            compat.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
+    for store_path in sorted(store_paths):
+        compat.sweep_shared_blob(store_path, cache_dir=plan.cache_dir)
 
     # Re-check the filesystem: whatever is still there was not deleted, whatever we reported.
-    checked: list[Outcome] = []
-    for outcome in report.outcomes:
-        if outcome.status == "deleted" and _lexists(outcome.path):
-            checked.append(
-                dataclasses.replace(outcome, status="failed", message="still there after deletion")
-            )
-        else:
-            checked.append(outcome)
-    report.outcomes = checked
+    report.outcomes = [
+        dataclasses.replace(o, status="failed", message="still there after deletion")
+        if o.status == "deleted" and _lexists(o.path)
+        else o
+        for o in report.outcomes
+    ]
 
-    remaining = 0
-    for blob, size in _freed_blobs(plan).items():
-        if any(str(blob).startswith(repo) for repo in linked_repos) or (
-            _lexists(blob) and compat.shared_blob_target(blob, plan.cache_dir) is None
-        ):
-            remaining += size
-    for outcome in report.outcomes:
-        if outcome.kind in ("incomplete", "lock", "shared-blob", "kept") and outcome.status not in (
-            "deleted",
-            "vanished",
-        ):
-            remaining += next(
-                (f.size_on_disk for f in plan.loose_files if f.path == outcome.path),
-                next((s for p, s in plan.shared_blobs if p == outcome.path), 0),
-            )
-    if report.cancelled:
-        not_run = {p for _, p in steps[done:]}
-        remaining += sum(f.size_on_disk for f in plan.loose_files if f.path in not_run)
-        remaining += sum(s for p, s in plan.shared_blobs if p in not_run)
-    report.freed_size = max(0, plan.expected_freed_size - remaining)
+    # What the plan counted and is really gone (the same tally: see hftui.core.cache.freed).
+    report.freed_size = plan.tally.freed_size_now()
     return report
 
 

@@ -3,12 +3,15 @@
 A filter is `KEY OP VALUE`:
 
 * `size` (`=`, `!=`, `>`, `<`, `>=`, `<=`): bytes, with an optional unit k/kb, m/mb, g/gb, t/tb,
-  p/pb (powers of 1000, case-insensitive, as `hf` parses them); decimals such as `1.5GB` are
-  accepted too (an extension: `hf` only takes integers).
+  p/pb (powers of 1000, case-insensitive, as `hf` parses them). A value without a unit is read
+  the way `hf` reads it, with Python's `int()` (so `1_000`, `+5` and ` 7 ` are numbers);
+  decimals such as `1.5GB` are accepted too (an extension: `hf` only takes integers).
 * `accessed`, `modified` (same operators): an age, compared with `now - timestamp`, with units
   s, m, h, d, w, mo, y (a plain number is seconds). `accessed>30d` = not used for 30 days.
 * `type=model|dataset|space|kernel`, `refs=NAME` (`=` only, case-insensitive, as in `hf`).
 * `name=GLOB` / `name!=GLOB`: `fnmatch` on the repo id, case-insensitive (ours).
+* `update=available` / `update!=…` (ours): the update check's state (`available`, `up-to-date`,
+  `ref-gone`, `repo-gone`, `not-checked`); callers pass the check's results as `updates`.
 
 Several filters are ANDed. `parse_query` reads the TUI's filter box, where a word without an
 operator matches as a substring of the repo id. Errors are `FilterError`s whose message says
@@ -21,9 +24,9 @@ import fnmatch
 import re
 import shlex
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hftui.core.compat import BYTE_UNITS, TIME_UNITS
 from hftui.core.vocab import REPO_TYPES
@@ -42,14 +45,23 @@ __all__ = [
     "parse_query",
     "parse_sort",
     "sort_repos",
+    "sort_revisions",
 ]
 
 
-FILTER_KEYS = ("accessed", "modified", "name", "refs", "size", "type")
+FILTER_KEYS = ("accessed", "modified", "name", "refs", "size", "type", "update")
 OPERATORS = ("=", "!=", ">", "<", ">=", "<=")
 
-SORT_KEYS = ("accessed", "files", "modified", "name", "size")
-_DEFAULT_DESCENDING = {"accessed": True, "files": True, "modified": True, "size": True, "name": False}
+SORT_KEYS = ("accessed", "files", "modified", "name", "size", "update")
+# `update` ascending = most urgent first (update available, biggest fetch first; up to date last).
+_DEFAULT_DESCENDING = {
+    "accessed": True,
+    "files": True,
+    "modified": True,
+    "size": True,
+    "name": False,
+    "update": False,
+}
 
 _FILTER = re.compile(r"\s*(?P<key>[A-Za-z_]+)\s*(?P<op>==|!=|>=|<=|>|<|=)\s*(?P<value>.*?)\s*")
 _OPERATOR_CHARS = re.compile(r"[=!<>]")
@@ -79,9 +91,18 @@ class Filter:
         return self.source or f"{self.key}{self.op}{self.text}"
 
     def matches(
-        self, repo: RepoRecord, revision: RevisionRecord | None = None, *, now: float | None = None
+        self,
+        repo: RepoRecord,
+        revision: RevisionRecord | None = None,
+        *,
+        now: float | None = None,
+        updates: Mapping[str, Any] | None = None,
     ) -> bool:
         key = self.key
+        if key == "update":
+            found = (updates or {}).get(repo.cache_id)
+            state = found.state if found is not None else "not checked"
+            return (state == self.text) == (self.op == "=")
         if key == "size":
             size = revision.size_on_disk if revision is not None else repo.size_on_disk
             return _compare(size, self.op, self.number)
@@ -118,6 +139,10 @@ def _compare(left: float, op: str, right: float) -> bool:
 
 
 def _quantity(value: str, expr: str, units: dict[str, int], what: str, example: str) -> float:
+    try:
+        return int(value)  # hf's first try (`_parse_with_unit`): underscores, a sign, spaces
+    except ValueError:
+        pass
     match = _QUANTITY.fullmatch(value)
     if match is None:
         raise FilterError(
@@ -158,6 +183,15 @@ def parse_filter(text: str) -> Filter:
         return Filter(key, op, value, _quantity(value, expr, BYTE_UNITS, "size", "500MB"), expr)  # type: ignore[arg-type]
     if key in ("accessed", "modified"):
         return Filter(key, op, value, _quantity(value, expr, TIME_UNITS, "age", "30d"), expr)  # type: ignore[arg-type]
+    if key == "update":
+        from hftui.core.hub.updates import filter_state
+
+        if op not in ("=", "!="):
+            raise FilterError(f"only '=' and '!=' work with 'update' (got '{op}' in '{expr}')")
+        try:
+            return Filter(key, op, filter_state(value), source=expr)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise FilterError(f"{exc} (in '{expr}')") from None
     if key == "name":
         if op not in ("=", "!="):
             raise FilterError(f"only '=' and '!=' work with 'name' (got '{op}' in '{expr}')")
@@ -191,10 +225,12 @@ def matches(
     *,
     now: float | None = None,
     revision: RevisionRecord | None = None,
+    updates: Mapping[str, Any] | None = None,
 ) -> bool:
-    """True when the repo (or one of its revisions, if given) passes every filter."""
+    """True when the repo (or one of its revisions, if given) passes every filter. `updates` maps
+    `type/id` to the update check's `RepoUpdate` (for `update=`; a repo not in it is "not checked")."""
     now = time.time() if now is None else now
-    return all(item.matches(repo, revision, now=now) for item in filters)
+    return all(item.matches(repo, revision, now=now, updates=updates) for item in filters)
 
 
 @dataclass(frozen=True)
@@ -223,15 +259,46 @@ def parse_sort(text: str) -> SortSpec:
     return SortSpec(key, order.lower() == "desc")
 
 
-def sort_repos(repos: Sequence[RepoRecord], spec: SortSpec = SortSpec()) -> list[RepoRecord]:
-    """Sorted copy; ties (and the name key) go by `type/id`, so the order is stable."""
-    by_name = sorted(repos, key=lambda repo: repo.cache_id.lower())
-    if spec.key == "name":
-        return by_name[::-1] if spec.descending else by_name
-    if spec.key == "size":
-        return sorted(by_name, key=lambda repo: repo.size_on_disk, reverse=spec.descending)
-    if spec.key == "files":
-        return sorted(by_name, key=lambda repo: repo.nb_files, reverse=spec.descending)
-    if spec.key == "accessed":
-        return sorted(by_name, key=lambda repo: repo.last_accessed, reverse=spec.descending)
-    return sorted(by_name, key=lambda repo: repo.last_modified, reverse=spec.descending)
+def _sort_value(
+    spec: SortSpec,
+    repo: RepoRecord,
+    revision: RevisionRecord | None,
+    updates: Mapping[str, Any] | None = None,
+) -> Any:
+    key = spec.key
+    if key == "update":
+        from hftui.core.hub.updates import urgency
+
+        return urgency((updates or {}).get(repo.cache_id))
+    if key == "name":
+        return repo.cache_id.lower()
+    if key == "accessed":
+        return repo.last_accessed  # no per-revision access time, as in hf
+    if key == "size":
+        return revision.size_on_disk if revision is not None else repo.size_on_disk
+    if key == "files":
+        return revision.nb_files if revision is not None else repo.nb_files
+    return revision.last_modified if revision is not None else repo.last_modified
+
+
+def sort_repos(
+    repos: Sequence[RepoRecord], spec: SortSpec = SortSpec(), *, updates: Mapping[str, Any] | None = None
+) -> list[RepoRecord]:
+    """Sorted copy, ordered as `hf cache ls --sort` orders: rows start sorted by `type/id` and the
+    sort is stable, so ties stay in `type/id` order (case-sensitive, also when descending)."""
+    by_id = sorted(repos, key=lambda repo: repo.cache_id)
+    return sorted(by_id, key=lambda repo: _sort_value(spec, repo, None, updates), reverse=spec.descending)
+
+
+def sort_revisions(
+    entries: Iterable[tuple[RepoRecord, RevisionRecord]],
+    spec: SortSpec = SortSpec(),
+    *,
+    updates: Mapping[str, Any] | None = None,
+) -> list[tuple[RepoRecord, RevisionRecord]]:
+    """Revision rows sorted across repos (`hf cache ls --revisions --sort`): ties stay in
+    (`type/id`, commit hash) order."""
+    base = sorted(entries, key=lambda entry: (entry[0].cache_id, entry[1].commit_hash))
+    return sorted(
+        base, key=lambda entry: _sort_value(spec, entry[0], entry[1], updates), reverse=spec.descending
+    )

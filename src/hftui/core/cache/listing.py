@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
 FORMAT_VERSION = 1
+_XET_HASH = re.compile(r"[0-9a-fA-F]{64}")  # huggingface_hub.utils._xet.is_valid_xet_hash
 
 
 class ListingError(Exception):
@@ -72,6 +74,11 @@ def parse_listing(data: object, name: str = "the tree listing") -> dict[str, Lis
         # bool is an int to Python, a float (1e400) is not a byte count, a size is never negative.
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(blob_id, str):
             raise ListingError(f"malformed entry {entry!r} in {name}")
+        xet_hash = info.get("xet_hash")
+        if xet_hash is not None and (not isinstance(xet_hash, str) or not _XET_HASH.fullmatch(xet_hash)):
+            # huggingface_hub's reader (`_tree_cache.read_tree_cache`, 2.4.0) drops a listing with
+            # an invalid Xet hash (a masked one, say): so does hftui.
+            raise ListingError(f"invalid xet_hash for {entry!r} in {name}")
         lfs = info.get("lfs_sha256")
         out[entry] = ListedFile(entry, size, blob_id, lfs if isinstance(lfs, str) else None)
     return out

@@ -40,6 +40,9 @@ def resolve_cache_dir(explicit: str | os.PathLike[str] | None) -> CacheLocation:
         if exists and not os.access(path, os.R_OK | os.X_OK):
             raise CacheDirError(f"default cache is not readable (permission denied): {path}")
         return CacheLocation(path=path, explicit=False, exists=exists)
+    if not os.fspath(explicit).strip():
+        # Path("") is ".": an empty value would open whatever folder hftui was started in.
+        raise CacheDirError("the cache directory given is empty")
     path = Path(explicit).expanduser()
     try:
         is_dir = path.is_dir()

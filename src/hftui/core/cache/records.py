@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,6 +16,7 @@ from hftui.core.cache.shared_store import (
     is_marked_store,
     list_store,
     manifest_has_valid_reference,
+    store_problems,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +48,11 @@ CompletenessState = Literal["complete", "partial", "unknown"]
 class ScanWarning:
     """A problem found in one cache entry. `kind` is `"corrupted"` when `scan_cache_dir` reports
     the same problem (then `message` is the library's text, character for character) or `"error"`
-    for problems the library does not handle."""
+    for problems the library does not handle; both make the entry corrupt, and so does `"alias"`,
+    an entry that is a symlink to the same folder as another entry (the library lists it twice; we
+    show it once, under the other). `"warning"` is a problem that leaves the entry usable (an
+    unreadable tree listing, a snapshot entry linked to a folder, an odd shared store): see
+    `RepoRecord.notes` and `CacheReport.notes`."""
 
     __slots__ = ("kind", "message", "path")
 
@@ -264,8 +269,10 @@ class RepoRecord:
     e.g. a foreign folder), has no revisions and zero sizes; the UI shows it with a warning mark.
 
     `blobs` maps each blob key referenced by a snapshot to `(size, atime, mtime)` from a stat that
-    follows links; `shared_blobs` maps the keys that link into the shared blob store to the store
-    path.
+    follows links; `shared_blobs` maps the keys that link into the shared blob store the library's
+    way (a `<repo>/blobs/<name>` symlink to the payload) to the store path; `reached_store` maps the
+    keys whose bytes are a store payload reached any other way (a snapshot entry linked straight
+    into the store, a chain of links, a hard link) to the store path.
     """
 
     __slots__ = (
@@ -273,10 +280,13 @@ class RepoRecord:
         "_packed_blobs",
         "_physical",
         "incomplete_files",
+        "inner_links",
         "last_accessed",
         "last_modified",
         "lock_files",
         "name",
+        "notes",
+        "reached_store",
         "repo_id",
         "repo_path",
         "repo_type",
@@ -295,6 +305,11 @@ class RepoRecord:
         self._blobs: dict[str, tuple[int, float, float]] | None = {}
         self._packed_blobs: tuple[str, bytes, bytes, bytes] | None = None
         self.shared_blobs: dict[str, str] = {}
+        self.reached_store: dict[str, str] = {}
+        # Keys under snapshots/ that a snapshot entry reaches through a link (cleanup protects them).
+        self.inner_links: frozenset[str] = frozenset()
+        # Problems that leave the repo usable (kind "warning"); `warnings` are the fatal ones.
+        self.notes: tuple[ScanWarning, ...] = ()
         # Sum of the blob sizes, kept rather than summed on each access: sorting reads it often.
         self.size_on_disk = 0
         # (bytes of blobs inside the repo and not in the shared store, {absolute blob path: bytes}):
@@ -451,6 +466,12 @@ class CacheReport:
     unreferenced_shared_blobs: list[SharedBlob] = field(default_factory=list)
     shared_store: list[SharedBlob] = field(default_factory=list)
     orphan_lock_files: list[LockFile] = field(default_factory=list)
+    store_notes: list[ScanWarning] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[ScanWarning]:
+        """Problems that leave the cache usable (kind "warning"), for the user to see."""
+        return [note for repo in self.repos for note in repo.notes] + self.store_notes
 
     @property
     def valid_repos(self) -> list[RepoRecord]:
@@ -469,10 +490,25 @@ class CacheReport:
     def with_repo(self, record: RepoRecord) -> CacheReport:
         """A new report with `record` (e.g. from `rescan_repo` after a deletion) replacing the entry
         of the same folder, or removing it when the folder is gone; totals are recomputed."""
-        repos = [repo for repo in self.repos if repo.name != record.name]
-        if os.path.lexists(record.repo_path):
-            repos.append(record)
-        return build_report(self.cache_dir, self.exists, repos, self.orphan_lock_files)
+        return self.with_repos([record])
+
+    def with_repos(
+        self,
+        records: Iterable[RepoRecord] = (),
+        *,
+        gone: Iterable[str] = (),
+        removed_paths: Collection[str] = (),
+    ) -> CacheReport:
+        """A new report with `records` replacing the entries of the same folders (dropped when the
+        folder no longer exists), the folders named in `gone` dropped, and the orphaned lock files in
+        `removed_paths` forgotten. Totals are recomputed once, so folding in a bulk deletion costs
+        one pass over the cache, not one per repo."""
+        replaced = {record.name: record for record in records}
+        dropped = set(gone) | set(replaced)
+        repos = [repo for repo in self.repos if repo.name not in dropped]
+        repos.extend(record for record in replaced.values() if os.path.lexists(record.repo_path))
+        orphans = [lock for lock in self.orphan_lock_files if lock.path not in removed_paths]
+        return build_report(self.cache_dir, self.exists, repos, orphans)
 
     def to_hf_cache_info(self, repos: Sequence[RepoRecord] | None = None) -> HFCacheInfo:
         """huggingface_hub's `HFCacheInfo` for all valid repos (equal to `scan_cache_dir`'s, warnings
@@ -507,17 +543,33 @@ class CacheReport:
 
 
 def _physical_size(repos: Sequence[RepoRecord], store: Sequence[SharedBlob], *, only_referenced: bool) -> int:
-    """Sizes as scan_cache_dir adds them: repo blobs that are not shared-store links, plus the store's
-    payloads (all of them, or only those the given repos reference)."""
+    """Sizes as scan_cache_dir adds them: the union of the blob paths that are not shared-store
+    links, plus the store's payloads (all of them, or only those the given repos reference).
+
+    A blob path counts once however many entries reach it: an entry linked to another repo's blob
+    (that repo counts it already) or straight to a store payload (the store counts it) adds nothing.
+    """
     total = 0
     outside: dict[str, int] = {}
     referenced: set[str] = set()
+    by_name = {repo.name: repo for repo in repos}
     for repo in repos:
         local_size, repo_outside = repo._physical
         total += local_size
         outside.update(repo_outside)  # a link out of the repo: count each target once
         referenced.update(repo.shared_blobs.values())
-    total += sum(outside.values())
+    store_paths = {blob.path for blob in store}
+    for path, size in outside.items():
+        if path in store_paths:
+            referenced.add(path)
+            continue
+        root = os.path.dirname(repos[0].repo_path)
+        owner = by_name.get(path[len(root) + 1 :].split("/", 1)[0]) if path.startswith(root + "/") else None
+        if owner is not None:
+            key = path[len(owner.repo_path) + 1 :]
+            if key in owner.blobs and key not in owner.shared_blobs:
+                continue  # the owner counts it among its own blobs
+        total += size
     for blob in store:
         if not only_referenced or blob.path in referenced:
             total += blob.size_on_disk
@@ -538,7 +590,9 @@ def build_report(
     # A payload a scanned snapshot reaches is in use whatever its manifest says (and skipping its
     # manifest saves most of the reads); the others are unreferenced when their manifest lists no
     # valid link, which is what `hf cache prune` would collect.
-    reached = {path for repo in valid for path in repo.shared_blobs.values()}
+    reached = {
+        path for repo in valid for links in (repo.shared_blobs, repo.reached_store) for path in links.values()
+    }
     unreferenced = [
         blob
         for blob in store
@@ -555,4 +609,5 @@ def build_report(
         unreferenced_shared_blobs=unreferenced,
         shared_store=store,
         orphan_lock_files=orphan_lock_files,
+        store_notes=[ScanWarning("warning", message, path) for path, message in store_problems(root, store)],
     )

@@ -17,11 +17,12 @@ from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
     LOCKS_DIR_NAME,
     MISSING_ERRNOS,
+    REPO_DIR,
     REPO_TYPES_MAPPING,
     SHARED_BLOBS_DIR_NAME,
     TEMP_SUFFIX,
 )
-from hftui.core.cache.listing import ListingError, read_listing
+from hftui.core.cache.listing import ListingError, listing_path, read_listing
 from hftui.core.cache.locks import scan_locks
 from hftui.core.cache.records import (
     UNKNOWN_COMPLETENESS,
@@ -52,15 +53,21 @@ def _error(exc: OSError, path: str, what: str) -> _Corrupt:
 class ScanContext:
     """What every repo scan needs to know about the cache as a whole."""
 
-    __slots__ = ("lock_names", "root", "store_dir", "store_inodes")
+    __slots__ = ("aliases", "lock_names", "root", "store_dir", "store_inodes")
 
     def __init__(
-        self, root: str, store_inodes: dict[tuple[int, int], str], lock_names: frozenset[str]
+        self,
+        root: str,
+        store_inodes: dict[tuple[int, int], str],
+        lock_names: frozenset[str],
+        aliases: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
         self.store_inodes = store_inodes
         self.lock_names = lock_names
+        self.aliases = aliases or {}
+        """Top-level names that are symlinks to the same folder as another entry -> that entry."""
 
 
 def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
@@ -71,12 +78,23 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
     record.lock_files = scan_locks(locks_dir, name) if locks_dir else ()
     record.incomplete_files = scan_incomplete(repo_path, name, record.lock_files)
     try:
+        shown_as = ctx.aliases.get(name)
+        if shown_as is not None:
+            # Scanning it too would show one folder twice and let a plan reach it by two names.
+            raise _Corrupt(
+                "alias",
+                f"Same folder as {shown_as} (a symlink to it): shown once, as {shown_as}: {repo_path}",
+                repo_path,
+            )
         _fill_repo(ctx, record)
     except _Corrupt as exc:
         record.warnings = [exc.warning]
         record.revisions = ()
         record.blobs = {}
         record.shared_blobs = {}
+        record.reached_store = {}
+        record.inner_links = frozenset()
+        record.notes = ()
         record.size_on_disk = 0
         record._physical = (0, {})
         try:
@@ -129,6 +147,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
     prefix = repo_path + "/"
     blobs: dict[str, tuple[int, float, float]] = {}
     shared: dict[str, str] = {}
+    notes: list[ScanWarning] = []
     revisions: list[RevisionRecord] = []
     repo_fd: int | None = None
     try:
@@ -161,7 +180,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
                 last_modified = revision_stat.st_mtime
                 size = 0
             completeness = (
-                _completeness(repo_path, revision_name, files) if has_trees else UNKNOWN_COMPLETENESS
+                _completeness(repo_path, revision_name, files, notes) if has_trees else UNKNOWN_COMPLETENESS
             )
             revisions.append(
                 RevisionRecord(
@@ -204,7 +223,13 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
         else:
             local_size += entry[0]
     record._physical = (local_size, outside)
-    record.shared_blobs = shared
+    record.shared_blobs = {
+        key: path for key, path in shared.items() if key[:1] not in (_REACHED, _NOTE, _INNER)
+    }
+    record.reached_store = {key[1:]: path for key, path in shared.items() if key[:1] == _REACHED}
+    record.inner_links = frozenset(key[1:] for key in shared if key[:1] == _INNER)
+    notes.extend(ScanWarning("warning", text, key[1:]) for key, text in shared.items() if key[:1] == _NOTE)
+    record.notes = tuple(notes)
 
 
 def _read_refs(refs_path: str) -> dict[str, set[str]]:
@@ -393,22 +418,46 @@ def _collect(
                     raise _corrupted(f"Blob missing (broken symlink): {blob_path}", blob_path) from None
                 raise _error(exc, blob_path, "Cannot read blob") from None
             if stat_mod.S_ISDIR(blob_stat.st_mode):
-                continue  # a link to a folder: the library's is_dir() skips it
+                # A link to a folder: the library's is_dir() skips it. Say so: it may loop back
+                # into snapshots/ or hide files that then count nowhere.
+                entry_path = base + name
+                shared[_NOTE + entry_path] = (
+                    f"Snapshot entry links to a folder, skipped: {entry_path} -> {target}"
+                )
+                continue
             blobs[key] = (blob_stat.st_size, blob_stat.st_atime, blob_stat.st_mtime)
+            if relative and key.startswith("snapshots/"):
+                shared[_INNER + key] = ""  # a link into a snapshot: cleanup must not break it
             if ctx.store_inodes:
                 store_path = ctx.store_inodes.get((blob_stat.st_dev, blob_stat.st_ino))
                 if store_path is not None:
                     blob_path = repo_prefix + key if relative else key
-                    if _is_store_link(key, blob_path, store_path):
+                    if _is_store_link(ctx, key, blob_path, store_path):
                         shared[key] = store_path
+                    else:
+                        # Reached some other way (a link straight into the store, a chain of
+                        # links, a hard link): still in use, though not the library's kind of link.
+                        shared[_REACHED + key] = store_path
         append((rel_prefix + name, key))
     return subdirs
 
 
-def _is_store_link(key: str, blob_path: str, store_path: str) -> bool:
+# Prefix of the keys `_collect` adds to `shared` for payloads reached otherwise (split off in
+# `_fill_repo`): NUL never occurs in a path.
+_REACHED = "\0"
+_NOTE = "\1"
+_INNER = "\2"
+
+
+def _is_store_link(ctx: ScanContext, key: str, blob_path: str, store_path: str) -> bool:
     """The library's `shared_blob_target` test: `<repo>/blobs/<name>` is a symlink whose target is
-    a well-formed entry of the marked store (we only get here when it resolves to one)."""
-    if not key.startswith("blobs/") or "/" in key[6:] or not key[6:]:
+    a well-formed entry of the marked store (we only get here when it resolves to one). The repo
+    may be another one (an entry linked into another repo's blobs)."""
+    if os.path.isabs(key):
+        parts = os.path.relpath(key, ctx.root).split("/") if key.startswith(ctx.root + "/") else []
+        if len(parts) != 3 or parts[1] != "blobs" or REPO_DIR.fullmatch(parts[0]) is None:
+            return False
+    elif not key.startswith("blobs/") or "/" in key[6:] or not key[6:]:
         return False
     try:
         target = os.readlink(blob_path)
@@ -418,10 +467,17 @@ def _is_store_link(key: str, blob_path: str, store_path: str) -> bool:
     return resolved == store_path
 
 
-def _completeness(repo_path: str, commit_hash: str, files: list[tuple[str, str]]) -> Completeness:
+def _completeness(
+    repo_path: str, commit_hash: str, files: list[tuple[str, str]], notes: list[ScanWarning] | None = None
+) -> Completeness:
     try:
         listed = read_listing(repo_path, commit_hash)
-    except ListingError:  # any file, whatever it holds, must never stop a scan
+    except ListingError as exc:  # any file, whatever it holds, must never stop a scan
+        if notes is not None and not exc.missing:  # no listing at all is normal (hf_hub_download)
+            path = listing_path(repo_path, commit_hash)
+            notes.append(
+                ScanWarning("warning", f"Tree listing not used, completeness unknown: {exc}: {path}", path)
+            )
         return UNKNOWN_COMPLETENESS
     present = {rel for rel, _ in files}
     missing = tuple(sorted(path for path in listed if path not in present))

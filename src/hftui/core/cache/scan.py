@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
@@ -73,6 +73,7 @@ __all__ = [
     "SharedBlob",
     "iter_scan",
     "rescan_repo",
+    "rescan_repos",
     "scan_cache",
 ]
 
@@ -108,6 +109,33 @@ def _top_level_names(root: str) -> list[str]:
             continue
         names.append(name)
     return names
+
+
+def find_aliases(root: str, names: list[str]) -> dict[str, str]:
+    """Top-level entries that are symlinks to the same folder as another entry: alias -> the name
+    it is shown under. That is the entry that is a real folder, else the first name in sort
+    order. Everything is resolved once, here, so the same folder is never planned twice."""
+    wanted = set(names)
+    links: list[str] = []
+    try:
+        with os.scandir(root) as it:
+            links = sorted(e.name for e in it if e.name in wanted and e.is_symlink())
+    except OSError:
+        return {}
+    if not links:
+        return {}
+    shown: dict[str, str] = {}  # real path -> name shown
+    for name in links:
+        real = os.path.realpath(os.path.join(root, name))
+        if os.path.dirname(real) == root and os.path.basename(real) in wanted:
+            shown.setdefault(real, os.path.basename(real))
+    aliases: dict[str, str] = {}
+    for name in links:
+        real = os.path.realpath(os.path.join(root, name))
+        first = shown.setdefault(real, name)
+        if first != name:
+            aliases[name] = first
+    return aliases
 
 
 # Set in each worker process by _init_worker.
@@ -149,7 +177,8 @@ class ScanStream:
         self._store, inodes = (
             list_store(store_dir) if self.exists and is_marked_store(store_dir) else ([], {})
         )
-        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names)
+        aliases = find_aliases(self.cache_dir, self._names) if self.exists else {}
+        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names, aliases)
         self.total = len(self._names)
         self.done = 0
         self.processes = _choose_processes(processes, self.total)
@@ -288,9 +317,9 @@ def _start_resource_tracker() -> None:
 
 
 def _choose_processes(processes: int, total: int) -> int:
-    if processes > 0:
-        return processes
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if processes > 0:
+        return min(processes, cpus, max(total, 1))  # more processes than CPUs or repos cannot help
     if total < _MIN_ENTRIES_FOR_PROCESSES or cpus < 2:
         return 1
     return min(cpus, 8)
@@ -322,9 +351,27 @@ def rescan_repo(cache_dir: str | os.PathLike[str], repo: str) -> RepoRecord:
     its path), e.g. to refresh a row after a deletion. Use `CacheReport.with_repo` to fold it
     into a report. A folder that is gone comes back as a corrupt record
     ("Repo path is not a directory")."""
+    return rescan_repos(cache_dir, [repo])[0]
+
+
+def rescan_repos(
+    cache_dir: str | os.PathLike[str], repos: Iterable[str], *, cancel: Cancel = None
+) -> list[RepoRecord]:
+    """`rescan_repo` for many entries, listing the shared blob store once for all of them (a bulk
+    deletion rescans thousands of repos). Stops early, with what it has, once `cancel` is set."""
     root = _root_of(cache_dir)
-    name = os.path.basename(os.path.normpath(os.fspath(repo)))
     store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
     inodes = list_store(store_dir)[1] if is_marked_store(store_dir) else {}
-    lock_names = frozenset([name]) if os.path.isdir(os.path.join(root, LOCKS_DIR_NAME, name)) else frozenset()
-    return scan_repo(ScanContext(root, inodes, lock_names), name)
+    names = [os.path.basename(os.path.normpath(os.fspath(repo))) for repo in repos]
+    locks_root = os.path.join(root, LOCKS_DIR_NAME)
+    lock_names = frozenset(name for name in names if os.path.isdir(os.path.join(locks_root, name)))
+    # Aliases matter only for a folder that is itself a symlink: list the cache once if any is.
+    linked = any(os.path.islink(os.path.join(root, name)) for name in names)
+    aliases = find_aliases(root, _top_level_names(root)) if linked else {}
+    ctx = ScanContext(root, inodes, lock_names, aliases)
+    records: list[RepoRecord] = []
+    for name in names:
+        if records and _is_cancelled(cancel):
+            break
+        records.append(scan_repo(ctx, name))
+    return records

@@ -107,3 +107,45 @@ def manifest_has_valid_reference(root: str, store_path: str) -> bool | None:
         ):
             found = True
     return found
+
+
+def store_problems(root: str, store: list[SharedBlob]) -> list[tuple[str, str]]:
+    """(path, message) for what in the store `blobs/` folder the library would silently ignore or
+    keep forever: a marker that is not the library's (the folder is then no store at all), a
+    payload without a manifest (never collected), a manifest whose payload is gone."""
+    store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
+    marker = os.path.join(store_dir, SHARED_BLOBS_MARKER_NAME)
+    if not is_marked_store(store_dir):
+        if os.path.lexists(marker):
+            return [
+                (
+                    marker,
+                    f"Shared blob store marker is not huggingface_hub's, the folder is not used as a store: {marker}",
+                )
+            ]
+        return []
+    problems: list[tuple[str, str]] = []
+    payloads = {blob.path for blob in store}
+    for path in sorted(payloads):
+        if not os.path.lexists(path + ".refs"):
+            problems.append((path, f"Shared blob without a manifest, never collected: {path}"))
+    try:
+        prefixes = [entry.path for entry in os.scandir(store_dir) if HEX2.fullmatch(entry.name)]
+    except OSError:
+        return problems
+    for prefix in sorted(prefixes):
+        try:
+            names = os.listdir(prefix)
+        except OSError:
+            continue
+        for name in sorted(names):
+            if name.endswith(".refs") and XET_HASH.fullmatch(name[: -len(".refs")]):
+                payload = os.path.join(prefix, name[: -len(".refs")])
+                if payload not in payloads:
+                    problems.append(
+                        (
+                            payload + ".refs",
+                            f"Shared blob manifest names a payload that is not there: {payload}",
+                        )
+                    )
+    return problems

@@ -338,6 +338,11 @@ class DownloadEngine:
         with self._lock:
             return self.queue.active_repos(cache_dir, self.default_cache)
 
+    def running_ids(self) -> set[str]:
+        """Ids of the jobs whose thread has not returned yet."""
+        with self._lock:
+            return set(self._threads)
+
     def thread_count(self) -> int:
         """Job threads still alive (a stopped job's thread may outlive its state change briefly)."""
         with self._lock:
@@ -459,10 +464,13 @@ class DownloadEngine:
                 if self._closing or result.status == dl.JobOutcome.CANCELLED:
                     self.queue.interrupt(job_id)
                 elif result.status == dl.JobOutcome.DONE:
+                    job.path = result.path
                     if job.state == JobState.CHECKING:
                         self.queue.mark_running(
                             job_id, bytes_total=result.bytes_total, files_total=result.files_total
                         )
+                    else:  # after retries: every attempt's files, not just the last one's
+                        job.bytes_total, job.files_total = result.bytes_total, result.files_total
                     self.queue.finish(job_id)
                     finished = (job.repo_key,)
                 elif result.status == dl.JobOutcome.HELD:

@@ -395,6 +395,12 @@ def _request_url(err: BaseException | None) -> str:
 # -- filesystem checks -----------------------------------------------------------------------
 
 
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def destination_dir(request: DownloadRequest, default_cache: str | None = None) -> Path:
     if request.local_dir:
         return Path(request.local_dir).expanduser()
@@ -675,6 +681,7 @@ def run_job(
     cancel_signal: transport.CancelSignal | None = None,
     on_plan: Callable[[list[Any], float], None] | None = None,
     attempts_used: int = 0,
+    sole_job: bool = False,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
@@ -684,7 +691,10 @@ def run_job(
     one fits. `on_plan(files, started)` hears which files the job will fetch (each with
     `local_path` and `file_size`) and when it started, so that whoever stops it from outside
     can tell what is complete on disk (`kept_on_disk`). `attempts_used` counts retries already
-    spent on this job (by an earlier process of it), against `settings.retries`.
+    spent on this job (by an earlier process of it), against `settings.retries`. `sole_job`: this
+    process runs nothing else (a job process), so every request is this job's and none needs the
+    job header - which would otherwise also reach the Xet storage, hf_xet forwarding the
+    download's headers to it.
     """
     from huggingface_hub import snapshot_download
 
@@ -713,6 +723,8 @@ def run_job(
         job_token,
         JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal, on_note),
     )
+    if sole_job:
+        transport.set_sole_job(job_token)
     common: dict[str, Any] = {
         "repo_type": request.repo_type,
         "cache_dir": cache_dir,
@@ -722,19 +734,36 @@ def run_job(
         "force_download": request.force_download,
         "token": token,
         "endpoint": endpoint,
-        "headers": {JOB_HEADER: job_token},
+        "headers": {} if sole_job else {JOB_HEADER: job_token},
         "etag_timeout": float(settings.stall_timeout),
     }
     attempt = attempts_used
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
     kept_before = 0
+    # Every file some attempt set out to fetch: after a retry the dry run lists only what is still
+    # missing, but what the job downloaded is all of them (reported when it is done).
+    fetched: dict[str, int] = {}
     started = time.time()
     try:
         while True:
             if is_cancelled():
                 return JobResult(JobOutcome.CANCELLED)
             try:
+                if _offline():
+                    # What `hf download` does with HF_HUB_OFFLINE=1: the cached snapshot, if there is
+                    # one, and nothing else (the dry run below needs the Hub, so it cannot run).
+                    from huggingface_hub.errors import LocalEntryNotFoundError
+
+                    try:
+                        path = snapshot_download(request.repo_id, revision=request.revision, **common)
+                    except LocalEntryNotFoundError:
+                        return JobResult(
+                            JobOutcome.FAILED,
+                            f"offline (HF_HUB_OFFLINE=1): {request.repo_type} {request.repo_id}"
+                            f"@{request.revision or 'main'} is not in the cache",
+                        )
+                    return JobResult(JobOutcome.DONE, "", 0, 0, str(path))
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
                 report(Progress("checking", message="listing files"))
@@ -756,6 +785,7 @@ def run_job(
                 files_total = len(to_fetch)
                 if on_plan is not None:
                     on_plan(to_fetch, started)
+                fetched.update((info.filename, int(info.file_size or 0)) for info in to_fetch)
                 # Bytes kept by earlier attempts are already on the disk: only the rest needs room.
                 kept_before = kept_partial(request, dest, to_fetch)
                 to_write = max(0, bytes_to_write(plan, local_dir=bool(request.local_dir)) - kept_before)
@@ -822,7 +852,7 @@ def run_job(
                     tqdm_class=make_tqdm_class(tracker, count_files=not keep),
                     **common,
                 )
-                return JobResult(JobOutcome.DONE, "", bytes_total, files_total, str(path))
+                return JobResult(JobOutcome.DONE, "", sum(fetched.values()), len(fetched), str(path))
             except JobCancelled:
                 return JobResult(
                     JobOutcome.CANCELLED,
@@ -886,3 +916,5 @@ def run_job(
                     return JobResult(JobOutcome.CANCELLED, "", bytes_total, files_total)
     finally:
         transport.unregister(job_token)
+        if sole_job:
+            transport.set_sole_job(None)

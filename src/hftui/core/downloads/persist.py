@@ -6,7 +6,8 @@
   and holds the owner's PID; a second hftui gets `QueueInUse(pid)` and must not run those jobs.
   The kernel drops the lock when the process dies, so a `kill -9` never leaves a stale lock.
 * **Corrupt file**: moved aside to `queue.json.corrupt-<timestamp>` with a warning; the app
-  starts with an empty queue.
+  starts with an empty queue. A field of the wrong type or value (`check_job`) counts as corrupt:
+  the file is kept for the user to look at, never read half-way and never a crash.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hftui.settings import move_aside
 
 FORMAT_VERSION = 1
 
@@ -38,6 +41,72 @@ class QueueInUse(Exception):
 class Loaded:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+_STATES = frozenset({"queued", "checking", "running", "paused", "done", "failed", "cancelled"})
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+# field -> (what it must be, test); a field may be missing (the job's default applies).
+_Check = tuple[str, Callable[[Any], bool]]
+_WHOLE: _Check = ("a whole number >= 0", lambda v: type(v) is int and v >= 0)
+_WHOLE_OR_NULL: _Check = ("a whole number >= 0 or null", lambda v: v is None or (type(v) is int and v >= 0))
+_TEXT_OR_NULL: _Check = ("text or null", lambda v: v is None or isinstance(v, str))
+_TIME_OR_NULL: _Check = (
+    "a time in seconds or null",
+    lambda v: v is None or (type(v) in (int, float) and math.isfinite(v) and v >= 0),
+)
+_TEXT_LIST: _Check = ("a list of text", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+_JOB_FIELDS: dict[str, _Check] = {
+    "id": ("non-empty text", lambda v: isinstance(v, str) and bool(v)),
+    "state": ("a job state", lambda v: v in _STATES),
+    "bytes_done": _WHOLE,
+    "bytes_total": _WHOLE_OR_NULL,
+    "files_done": _WHOLE,
+    "files_total": _WHOLE_OR_NULL,
+    "error": _TEXT_OR_NULL,
+    "message": _TEXT_OR_NULL,
+    "held": ("true or false", lambda v: isinstance(v, bool)),
+    "added_at": _TIME_OR_NULL,
+    "finished_at": _TIME_OR_NULL,
+}
+_REQUEST_FIELDS: dict[str, _Check] = {
+    "repo_id": ("non-empty text", lambda v: isinstance(v, str) and bool(v.strip())),
+    "repo_type": ("model, dataset or space", lambda v: v in ("model", "dataset", "space")),
+    "revision": _TEXT_OR_NULL,
+    "allow_patterns": _TEXT_LIST,
+    "ignore_patterns": _TEXT_LIST,
+    "cache_dir": _TEXT_OR_NULL,
+    "local_dir": _TEXT_OR_NULL,
+    "force_download": ("true or false", lambda v: isinstance(v, bool)),
+    "label": _TEXT_OR_NULL,
+}
+
+
+def check_job(item: Any, where: str) -> None:
+    """Raise ValueError naming the first field of a saved job that has the wrong type or value.
+
+    A saved queue is read at every launch: one wrong-typed field used to crash the app there, every
+    time. Anything that does not match what `Job.to_json` writes makes the whole file corrupt."""
+    if not isinstance(item, dict):
+        raise ValueError(f"{where} must be an object, not {_kind(item)}")
+    for key in ("id", "request"):
+        if key not in item:
+            raise ValueError(f"{where} lacks {key!r}")
+    request = item["request"]
+    if not isinstance(request, dict):
+        raise ValueError(f"{where}.request must be an object, not {_kind(request)}")
+    if "repo_id" not in request:
+        raise ValueError(f"{where}.request lacks 'repo_id'")
+    for fields, data, prefix in ((_JOB_FIELDS, item, where), (_REQUEST_FIELDS, request, f"{where}.request")):
+        for key, (what, ok) in fields.items():
+            if key in data and not ok(data[key]):
+                raise ValueError(f"{prefix}.{key} must be {what} (got {data[key]!r:.40})")
+    if request.get("cache_dir") and request.get("local_dir"):
+        raise ValueError(f"{where}.request has both a cache dir and a local dir")
 
 
 class QueueStore:
@@ -96,20 +165,10 @@ class QueueStore:
             if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
                 raise ValueError("expected an object with a 'jobs' list")
             jobs = data["jobs"]
-            for item in jobs:
-                if (
-                    not isinstance(item, dict)
-                    or "id" not in item
-                    or not isinstance(item.get("request"), dict)
-                ):
-                    raise ValueError("a job entry lacks 'id' or 'request'")
-        except (ValueError, UnicodeDecodeError) as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                os.replace(self.path, aside)
-                where = f"moved aside to {aside}"
-            except OSError as move_exc:
-                where = f"could not move it aside ({move_exc.strerror})"
+            for index, item in enumerate(jobs):
+                check_job(item, f"jobs[{index}]")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            where = move_aside(self.path)
             return Loaded(
                 warnings=[f"the saved queue {self.path} is corrupt ({exc}); {where}; starting empty"]
             )

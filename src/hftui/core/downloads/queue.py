@@ -79,6 +79,8 @@ class Job:
     held: bool = False
     added_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    path: str | None = None
+    """Where a finished download is (the snapshot folder or the local dir); not saved."""
 
     def __post_init__(self) -> None:
         self.state = JobState(self.state)  # a plain word (from JSON or a caller) becomes the member

@@ -1,53 +1,62 @@
 """The Cache pane: see the cache like ncdu shows a disk, mark what to delete, free it safely.
 
-The pane owns the scan worker (rows stream in from `hftui.core.cache.scan.iter_scan`), the marks, and
-the plan → confirm → execute flow of `hftui.core.cache.cleanup`. Worker threads never touch widgets:
-they post the messages nested below, and handlers on the event loop update the table.
+A view over `hftui.core.controllers.cache.CacheController`, which decides everything (the scan,
+the marks and their plans, the prune plans, the plan -> confirm -> execute flow). The pane binds
+keys, forwards them as the controller's intents, and renders what the controller tells it. The
+controller's background work runs in thread workers started here; they never touch widgets: their
+results come back as `Delivered` messages, run on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, Outcome, execute_plan, summarize
+from hftui.core.cache.cleanup import Mark
+from hftui.core.cache.names import printable
+from hftui.core.controllers.cache import (
+    CacheController,
+    CacheListener,
+    ConfirmRequest,
+    Notice,
+    PruneOption,
+    describe,
+)
+from hftui.core.controllers.runner import Task
 from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
 from hftui.tui import actions
+from hftui.tui.cache_updates import CacheUpdates, UpdatesChanged, UpdatesLanded
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
 from hftui.tui.widgets.cache_table import CacheTable, size_text
 
 if TYPE_CHECKING:
-    from hftui.core.cache.filters import Filter
+    from hftui.core.cache.cleanup import DeletionPlan
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
     from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
 DESTRUCTIVE = actions.destructive_names("cache")
-SORT_KEYS = ("size", "name", "accessed", "modified")
-DEFAULT_DESCENDING = {"size": True, "name": False, "accessed": True, "modified": True}
-FIRST_BATCH_SECONDS = 0.02
-BATCH_SECONDS = 0.15
-MAX_BATCH_SECONDS = 0.8
 ROWS_PER_SLICE = 100
 SLICE_PAUSE = 0.01
+BULK_ROWS = 32
+"""More removed or updated rows than this and the table is rebuilt (a DataTable's `remove_row`
+re-indexes every row, so removing thousands one by one is quadratic)."""
 
 
 folder_name = cache_folder
@@ -57,6 +66,72 @@ disk_free = free_bytes
 def now() -> float:
     """The pane's clock (tests pin it for stable screenshots)."""
     return cache_table.now()
+
+
+class _WorkerTask:
+    """A controller's `Task` inside a Textual thread worker."""
+
+    def __init__(self, pane: CachePane, worker: Worker[None]) -> None:
+        self.pane = pane
+        self.worker = worker
+
+    def cancelled(self) -> bool:
+        return self.worker.is_cancelled
+
+    def deliver(self, callback: Callable[[], None]) -> None:
+        self.pane.post_message(CachePane.Delivered(callback))
+
+
+class _PaneRunner:
+    """The controller's `Runner`: thread workers of the pane (cancelled when the app exits)."""
+
+    def __init__(self, pane: CachePane) -> None:
+        self.pane = pane
+
+    def start(self, group: str, body: Callable[[Task], None]) -> None:
+        pane = self.pane
+
+        def run() -> None:
+            body(_WorkerTask(pane, get_current_worker()))
+
+        pane.run_worker(run, thread=True, group=group, exit_on_error=False, name=group)
+
+
+class _Listener(CacheListener):
+    """Forwards the controller's events to the pane's render methods."""
+
+    def __init__(self, pane: CachePane) -> None:
+        self.pane = pane
+
+    def scan_started(self) -> None:
+        self.pane.show_scan_started()
+
+    def records_changed(self, changed: Sequence[RepoRecord], removed: Sequence[str]) -> None:
+        self.pane.show_records(changed, removed)
+
+    def status_changed(self) -> None:
+        self.pane.update_header()
+
+    def marks_changed(self, names: Collection[str]) -> None:
+        self.pane.show_marks(names)
+
+    def plan_changed(self) -> None:
+        self.pane.render_marked()
+
+    def confirm(self, request: ConfirmRequest) -> None:
+        self.pane.ask_confirmation(request)
+
+    def prune_options(self, options: Sequence[PruneOption]) -> None:
+        self.pane.ask_prune(options)
+
+    def frees_ready(self, name: str, frees: Mapping[str, int]) -> None:
+        self.pane.show_frees(name, frees)
+
+    def notice(self, notice: Notice) -> None:
+        self.pane.show_notice(notice)
+
+    def cache_changed(self, repos: tuple[RepoKey, ...]) -> None:
+        self.pane.post_message(CacheChanged(repos=repos))
 
 
 class CachePane(Vertical):
@@ -81,63 +156,43 @@ class CachePane(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings("cache")
 
-    # -- messages from workers ------------------------------------------------------------------
-
     @dataclass
-    class ScanBatch(Message):
-        generation: int
-        records: list[RepoRecord]
-        done: int
-        total: int
+    class Delivered(Message):
+        """A result of the controller's background work, to run on the event loop."""
 
-    @dataclass
-    class ScanFinished(Message):
-        generation: int
-        report: CacheReport | None
-        error: str = ""
-
-    @dataclass
-    class PlanReady(Message):
-        generation: int
-        plan: DeletionPlan
-        confirm: bool
-
-    @dataclass
-    class ReposRescanned(Message):
-        records: list[RepoRecord]
-        gone: list[str]
-        report: ExecutionReport | None = None
-        title: str = ""
-
-    @dataclass
-    class RevisionFrees(Message):
-        name: str
-        frees: dict[str, int]
-
-    @dataclass
-    class PruneReady(Message):
-        plans: dict[str, tuple[DeletionPlan, list[tuple[str, str]]]] = field(default_factory=dict)
+        callback: Callable[[], None]
 
     # -- state ------------------------------------------------------------------------------------
 
     def __init__(self, services: AppServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
-        self.marks: set[Mark] = set()
-        self.sort_key = "size"
-        self.sort_descending = True
-        self.filters: list[Filter] = []
-        self.filter_text = ""
-        self.scanning = False
-        self.scan_done = 0
-        self.scan_total = 0
-        self.report: CacheReport | None = None
-        self.generation = 0
-        self.plan_generation = 0
-        self.plan: DeletionPlan | None = None
-        self.scan_error = ""
-        self._cancel_scan = threading.Event()
-        self.deleting = False
+        self._controller: CacheController | None = None
+        self._pending: deque[RepoRecord] = deque()
+        """Rows waiting to be added a slice at a time (see `_add_pending`)."""
+        self._adding = False
+        self.updates = CacheUpdates(self)
+        self._checked_report: CacheReport | None = None
+        self._held_notices: list[Notice] = []
+
+    @property
+    def controller(self) -> CacheController:
+        if self._controller is None:
+            services = self.services
+            controller = CacheController(
+                services.cache_dir,
+                _PaneRunner(self),
+                read_only=services.read_only,
+                processes=services.settings.scan_processes,
+                busy=self._active_repos,
+            )
+            controller.listeners.append(_Listener(self))
+            self._controller = controller
+        return self._controller
+
+    def _active_repos(self) -> set[RepoKey]:
+        """Repos a download of this app writes into right now (asked afresh each time)."""
+        return set(self.services.downloads.active_repos())
 
     def compose(self) -> ComposeResult:
         yield Static("Scanning…", id="cache-header")
@@ -152,9 +207,27 @@ class CachePane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(FileTree).read_only = self.read_only
+        self.table.badge = self.updates.badge
+        self.controller.update_results = self.updates.results
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
+
+    def on_unmount(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+
+    @on(Delivered)
+    def _delivered(self, event: Delivered) -> None:
+        event.stop()
+        event.callback()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The controller reports its own failures; this catches anything that escapes it.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(
+                f"{event.worker.name} failed: {describe(event.worker.error)}", severity="error", timeout=10
+            )
 
     # -- facts ------------------------------------------------------------------------------------
 
@@ -172,11 +245,36 @@ class CachePane(Vertical):
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.services.cache_dir)
+        return self.controller.cache_dir
 
     @property
     def read_only(self) -> bool:
         return self.services.read_only
+
+    @property
+    def marks(self) -> set[Mark]:
+        return self.controller.marks
+
+    @property
+    def plan(self) -> DeletionPlan | None:
+        return self.controller.plan
+
+    @property
+    def report(self) -> CacheReport | None:
+        return self.controller.report
+
+    @property
+    def scanning(self) -> bool:
+        return self.controller.scanning
+
+    @property
+    def deleting(self) -> bool:
+        return self.controller.operation is not None
+
+    @property
+    def busy(self) -> bool:
+        """Rows are still being added or a deletion runs."""
+        return self._adding or bool(self._pending) or self.deleting
 
     def focus_default(self) -> None:
         if self.view == "cache-detail":
@@ -190,220 +288,209 @@ class CachePane(Vertical):
         if action in ("delete", "clear_marks"):
             return bool(self.marks)
         if action == "back":
-            return self.view == "cache-detail" or self.has_class("-filtering")
+            return self.view == "cache-detail" or self.has_class("-filtering") or self.deleting
         if action == "switch_focus":
             return self.view == "cache-detail"
         return True
 
-    # -- scanning -----------------------------------------------------------------------------------
+    # -- scanning and rows ----------------------------------------------------------------------------
 
     def start_scan(self) -> None:
-        self._cancel_scan.set()
-        self._cancel_scan = threading.Event()
-        self.generation += 1
-        self.scanning = True
-        self.scan_done = self.scan_total = 0
-        self.scan_error = ""
-        self.report = None
-        self.table.clear()
-        self.table.records.clear()
-        self.table.sort_values.clear()
-        self.table.largest = 0
-        self._update_header()
-        processes = self.services.settings.scan_processes
-        self._scan(self.cache_dir, self.generation, self._cancel_scan, processes)
+        self.controller.start_scan()
 
-    @work(thread=True, exclusive=True, group="cache-scan", exit_on_error=False)
-    def _scan(self, cache_dir: Path, generation: int, cancel: threading.Event, processes: int) -> None:
-        worker = get_current_worker()
+    def show_scan_started(self) -> None:
+        self._pending.clear()
+        table = self.table
+        table.clear()
+        table.records.clear()
+        table.sort_values.clear()
+        table.largest = 0
 
-        def cancelled() -> bool:
-            return cancel.is_set() or worker.is_cancelled
+    def show_records(self, changed: Sequence[RepoRecord], removed: Sequence[str]) -> None:
+        table = self.table
+        updated = sum(1 for record in changed if record.name in table.records)
+        if len(removed) + updated > BULK_ROWS:
+            self._rebuild()
+        else:
+            for name in removed:
+                table.drop(name)
+            if updated:
+                with self.app.batch_update():
+                    self._put([record for record in changed if record.name in table.records])
+            fresh = [record for record in changed if record.name not in table.records]
+            if fresh:
+                self._pending.extend(fresh)
+                self._start_adding()
+        self._refresh_detail(changed, removed)
 
-        posted = 0
-        try:
-            try:
-                posted = self._stream(cache_dir, generation, cancelled, processes)
-            except Exception:
-                # Worker processes can fail to start inside a running TUI (e.g. "bad value(s) in
-                # fds_to_keep" from forkserver when the terminal's fds are redirected): scan in
-                # this process instead, unless rows were already shown.
-                if posted or processes == 1:
-                    raise
-                self._stream(cache_dir, generation, cancelled, 1)
-        except Exception as exc:  # the cache vanished, permission denied on the root...
-            self.post_message(self.ScanFinished(generation, None, f"{type(exc).__name__}: {exc}"))
+    def _rebuild(self) -> None:
+        """Clear the table and add every record again, a slice at a time, in the current order."""
+        controller = self.controller
+        cursor = self.table.current_name
+        self.show_scan_started()
+        key = controller.sort_key
+        records = sorted(
+            controller.records.values(),
+            key=lambda r: (_sort_value(r, key), r.cache_id.lower()),
+            reverse=controller.sort_descending,
+        )
+        self._pending.extend(records)
+        self._cursor_after_adding = cursor
+        self._start_adding()
 
-    def _stream(self, cache_dir: Path, generation: int, cancelled: Callable[[], bool], processes: int) -> int:
-        """Runs in the scan thread: post rows in batches (the first one at once); returns rows posted."""
-        from hftui.core.cache.scan import iter_scan
+    _cursor_after_adding: str | None = None
 
-        stream = iter_scan(cache_dir, cancel=cancelled, processes=processes)
-        batch: list[RepoRecord] = []
-        posted = 0
-        last = time.monotonic()
-        wait = FIRST_BATCH_SECONDS
-        for record in stream:
-            batch.append(record)
-            if time.monotonic() - last >= wait or stream.done == stream.first_batch:
-                self.post_message(self.ScanBatch(generation, batch, stream.done, stream.total))
-                posted += len(batch)
-                # Later batches come less often: each one re-sorts and redraws the visible rows.
-                batch, last = [], time.monotonic()
-                wait = min(MAX_BATCH_SECONDS, max(BATCH_SECONDS, wait * 2))
-        if stream.cancelled or cancelled():
-            return posted
-        self.post_message(self.ScanBatch(generation, batch, stream.done, stream.total))
-        self.post_message(self.ScanFinished(generation, stream.report))
-        return posted + len(batch)
+    def _start_adding(self) -> None:
+        if not self._adding:
+            self._adding = True
+            self.run_worker(self._add_pending(), group="cache-rows", exit_on_error=False, name="cache-rows")
 
-    @on(ScanBatch)
-    async def _scan_batch(self, event: ScanBatch) -> None:
+    async def _add_pending(self) -> None:
         # A DataTable measures every cell of its new rows in one go when it is next idle
         # (~0.15 ms a row): add big batches a slice at a time and let it run in between, so keys
         # and redraws never wait long while thousands of rows stream in.
-        records = event.records
-        for start in range(0, len(records), ROWS_PER_SLICE):
-            if event.generation != self.generation:
-                return
-            if start:
-                await asyncio.sleep(SLICE_PAUSE)
-            with self.app.batch_update():
-                self._put(
-                    records[start : start + ROWS_PER_SLICE], resort=start + ROWS_PER_SLICE >= len(records)
-                )
-        if event.generation != self.generation:
-            return
-        self.scan_done, self.scan_total = event.done, event.total
-        self._update_header()
-
-    @on(ScanFinished)
-    def _scan_finished(self, event: ScanFinished) -> None:
-        if event.generation != self.generation:
-            return
-        self.scanning = False
-        self.report = event.report
-        self.scan_error = event.error
-        self._update_header()
-        self._forget_stale_marks()
+        try:
+            first = True
+            while self._pending:
+                if not first:
+                    await asyncio.sleep(SLICE_PAUSE)
+                first = False
+                count = min(ROWS_PER_SLICE, len(self._pending))
+                chunk = [self._pending.popleft() for _ in range(count)]
+                with self.app.batch_update():
+                    self._put(chunk, resort=not self._pending)
+            cursor, self._cursor_after_adding = self._cursor_after_adding, None
+            table = self.table
+            if cursor is not None and cursor in table.rows:
+                table.move_cursor(row=table.get_row_index(cursor), animate=False)
+        finally:
+            self._adding = False
+        self.update_header()
+        held, self._held_notices = self._held_notices, []
+        for notice in held:
+            self.show_notice(notice)
 
     def _put(self, records: Iterable[RepoRecord], *, resort: bool = True) -> None:
         table = self.table
+        controller = self.controller
         records = list(records)
         t = now()
-        table.put(records, self._repo_marked, t)
-        if self.filters:
-            visible = {name for name, r in table.records.items() if self._passes(r, t)}
-            table.show_only(visible, self._repo_marked, t)
+        table.put(records, controller.is_repo_marked, t)
+        if controller.filters:
+            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
+            table.show_only(visible, controller.is_repo_marked, t)
         if resort:
             self._resort()
-
-    def _passes(self, record: RepoRecord, t: float) -> bool:
-        from hftui.core.cache.filters import matches
-
-        return matches(record, self.filters, now=t)
 
     def _resort(self) -> None:
         # The cursor follows its repo, except on the top row while rows stream in: then it stays
         # on top (the biggest repo), not on whichever repo happened to come first.
-        top = self.scanning and self.table.cursor_row <= 0
+        top = (self.scanning or self._adding) and self.table.cursor_row <= 0
         cursor = None if top else self.table.current_name
-        self.table.sort_by(self.sort_key, self.sort_descending)
+        self.table.sort_by(self.controller.sort_key, self.controller.sort_descending)
         if cursor is not None and cursor in self.table.rows:
             self.table.move_cursor(row=self.table.get_row_index(cursor), animate=False)
 
-    def _update_header(self) -> None:
-        records = self.table.records.values()
+    def update_header(self) -> None:
+        controller = self.controller
+        records = controller.records.values()
         corrupt = sum(1 for r in records if r.warnings)
-        size = (
-            self.report.size_on_disk
-            if self.report is not None
-            else sum(map(self.table.size_of, self.table.records))
-        )
+        report = controller.report
+        size = report.size_on_disk if report is not None else sum(r.size_on_disk for r in records)
         free = disk_free(self.cache_dir)
-        parts = [str(self.cache_dir), size_text(size), f"{len(self.table.records)} repos"]
+        parts = [printable(str(self.cache_dir)), size_text(size), f"{len(controller.records)} repos"]
         if corrupt:
             parts[-1] += f" ({corrupt} ⚠)"
         if free is not None:
             parts.append(f"{size_text(free)} free")
-        if self.filters:
-            parts.append(f"filter: {self.filter_text} ({self.table.row_count} shown)")
-        if self.scanning:
-            parts.append(f"scanning {self.scan_done}/{self.scan_total or '?'}…")
-        elif self.scan_error:
-            parts.append(f"scan failed: {self.scan_error}")
-        elif not self.table.records:
+        if controller.filters:
+            parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
+        operation = controller.operation
+        if operation is not None:
+            what = operation.title.rstrip("?")
+            if operation.cancelling:
+                parts.append(f"cancelling {what} after {operation.done}/{operation.total}…")
+            else:
+                parts.append(f"{what}: {operation.done}/{operation.total}… (escape: cancel)")
+            if controller.rescan_pending:
+                parts.append("rescan waits for it")
+        if controller.scanning:
+            parts.append(f"scanning {controller.scan_done}/{controller.scan_total or '?'}…")
+        elif controller.scan_error:
+            parts.append(f"scan failed: {controller.scan_error}")
+        elif not controller.records:
             parts.append("empty: nothing downloaded yet")
-        sort = f"sort: {self.sort_key} {'↓' if self.sort_descending else '↑'}"
+        if updates := self.updates.header():
+            parts.append(updates)
+        sort = f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}"
         self.query_one("#cache-header", Static).update(
             Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
         )
+        self.refresh_bindings()
+        report = controller.report
+        if report is not None and not controller.scanning and report is not self._checked_report:
+            # A scan finished: check its repos against the Hub (in the monitor's thread).
+            self._checked_report = report
+            self.updates.scan_finished(report)
+
+    def _refresh_detail(self, changed: Sequence[RepoRecord], removed: Sequence[str]) -> None:
+        if self.view != "cache-detail" or self.detail.record is None:
+            return
+        name = self.detail.record.name
+        if name in removed:
+            self.action_back()
+            return
+        current = next((record for record in changed if record.name == name), None)
+        if current is not None:
+            self.detail.show(current, is_marked=self._detail_marked, now=now(), keep_revision=True)
+            self.controller.compute_frees(name)
 
     # -- public hooks -------------------------------------------------------------------------------
 
     def repos_changed(self, repos: Iterable[RepoKey]) -> None:
-        """Downloads finished into these repos: rescan just them."""
-        names = [folder_name(t, i) for t, i in repos]
-        if names:
-            self._rescan_repos(self.cache_dir, names, None, "")
+        """Downloads finished into these repos: rescan just them (and move the refs of updates that landed)."""
+        repos = list(repos)
+        self.controller.repos_changed(repos)
+        self.updates.downloads_finished(repos)
 
-    @work(thread=True, group="cache-rescan", exit_on_error=False)
-    def _rescan_repos(
-        self, cache_dir: Path, names: list[str], report: ExecutionReport | None, title: str
-    ) -> None:
-        from hftui.core.cache.scan import rescan_repo
+    # -- updates ------------------------------------------------------------------------------------
 
-        records, gone = [], []
-        for name in names:
-            if os.path.lexists(cache_dir / name):
-                records.append(rescan_repo(cache_dir, name))
-            else:
-                gone.append(name)
-        self.post_message(self.ReposRescanned(records, gone, report, title))
+    def action_update_repo(self) -> None:
+        record, _ = self._current()
+        self.updates.update(record)
 
-    @on(ReposRescanned)
-    def _repos_rescanned(self, event: ReposRescanned) -> None:
-        for name in event.gone:
-            self.table.drop(name)
-        self._put(event.records)
-        if self.report is not None:
-            report = self.report
-            for record in event.records:
-                report = report.with_repo(record)
-            for name in event.gone:
-                report = report.with_repo(_GoneRecord(report.cache_dir, name))  # type: ignore[arg-type]
-            if event.report is not None:
-                deleted = {str(o.path) for o in event.report.outcomes if o.status in ("deleted", "vanished")}
-                report.stale_locks = [lock for lock in report.stale_locks if lock.path not in deleted]
-                report.unreferenced_shared_blobs = [
-                    b for b in report.unreferenced_shared_blobs if b.path not in deleted
-                ]
-            self.report = report
-        self._forget_stale_marks()
-        self._update_header()
-        if self.view == "cache-detail" and self.detail.record is not None:
-            current = self.table.records.get(self.detail.record.name)
-            if current is None:
-                self.action_back()
-            elif current in event.records:
-                self.detail.show(current, is_marked=self._detail_marked, now=now(), keep_revision=True)
-                self._compute_frees(current)
-        if event.report is not None:
-            self.deleting = False
-            self._announce(event.report, event.title)
-            keys = tuple(sorted(set(event.report.repos)))
-            self.post_message(CacheChanged(repos=keys))
+    @on(UpdatesChanged)
+    def _updates_changed(self, event: UpdatesChanged) -> None:
+        table = self.table
+        ids = set(event.cache_ids)
+        table.refresh_status([n for n, r in table.records.items() if not ids or r.cache_id in ids])
+        controller = self.controller
+        if any(f.key == "update" for f in controller.filters):
+            t = now()
+            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
+            table.show_only(visible, controller.is_repo_marked, t)
+        self.update_header()
 
-    def _announce(self, report: ExecutionReport, title: str) -> None:
-        text = summarize(report)
-        if report.problems:
-            lines = [f"{o.path.name}: {o.message}" for o in report.problems[:4]]
-            more = f"\n… {len(report.problems) - 4} more" if len(report.problems) > 4 else ""
-            self.notify(text + "\n" + "\n".join(lines) + more, title=title, severity="error", timeout=15)
-        elif report.vanished:
-            self.notify(text, title=title, severity="warning", timeout=8)
-        else:
-            self.notify(text, title=title, timeout=6)
+    @on(UpdatesLanded)
+    def _updates_landed(self, event: UpdatesLanded) -> None:
+        from hftui.core.hub.update_monitor import UpdateMonitor
+
+        if event.landed:
+            self.controller.repos_changed({s.repo_key for s in event.landed})
+        if event.offer is not None and event.offer.prunable:
+            self.controller.add_marks(UpdateMonitor.marks(event.offer))
+        title, text = self.updates.describe_landed(event, read_only=self.read_only)
+        if text:
+            self.notify(text, title=title, timeout=12)
+
+    def show_notice(self, notice: Notice) -> None:
+        # A notification's time starts when it is raised: while rows are still being added (a
+        # bulk deletion rebuilds the table a slice at a time) it waits for the table to show the
+        # change it reports, so it never expires before the screen catches up.
+        if self._adding or self._pending:
+            self._held_notices.append(notice)
+            return
+        self.notify(notice.text, title=notice.title, severity=notice.severity, timeout=notice.timeout)
 
     # -- navigation ---------------------------------------------------------------------------------
 
@@ -414,7 +501,7 @@ class CachePane(Vertical):
 
     def action_open(self) -> None:
         name = self.table.current_name
-        record = self.table.records.get(name or "")
+        record = self.controller.records.get(name or "")
         if record is None:
             return
         detail = self.detail
@@ -422,7 +509,7 @@ class CachePane(Vertical):
         self.query_one(ContentSwitcher).current = "cache-detail"
         detail.show(record, is_marked=self._detail_marked, now=now())
         detail.revisions.focus()
-        self._compute_frees(record)
+        self.controller.compute_frees(record.name)
         self.refresh_bindings()
 
     def action_back(self) -> None:
@@ -439,6 +526,9 @@ class CachePane(Vertical):
             if name and name in table.rows:
                 table.move_cursor(row=table.get_row_index(name), animate=False)
             self.refresh_bindings()
+            return
+        if self.controller.cancel_operation():
+            self.notify("Cancelling: the deletion stops before its next item.", timeout=4)
 
     def action_switch_focus(self) -> None:
         if self.view != "cache-detail":
@@ -463,12 +553,8 @@ class CachePane(Vertical):
         self.detail.file_tree.focus()
 
     def action_sort(self, key: str) -> None:
-        if key == self.sort_key:
-            self.sort_descending = not self.sort_descending
-        else:
-            self.sort_key, self.sort_descending = key, DEFAULT_DESCENDING[key]
+        self.controller.sort_by(key)
         self._resort()
-        self._update_header()
 
     # -- filter ---------------------------------------------------------------------------------
 
@@ -489,28 +575,22 @@ class CachePane(Vertical):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        from hftui.core.cache.filters import FilterError, parse_query
-
+        controller = self.controller
         box, error = event.input, self.query_one("#filter-error", Static)
-        try:
-            filters = parse_query(event.value)
-        except FilterError as exc:
+        problem = controller.set_filter(event.value)
+        if problem is not None:
             box.add_class("-invalid")
-            error.update(f"✗ {exc} (still showing: {self.filter_text or 'everything'})")
+            error.update(f"✗ {problem} (still showing: {controller.filter_text or 'everything'})")
             error.add_class("-shown")
             return
         box.remove_class("-invalid")
         error.remove_class("-shown")
-        self.filters, self.filter_text = filters, event.value.strip()
         t = now()
-        visible = (
-            {name for name, r in self.table.records.items() if self._passes(r, t)}
-            if filters
-            else set(self.table.records)
-        )
-        self.table.show_only(visible, self._repo_marked, t)
+        table = self.table
+        visible = {name for name, r in table.records.items() if controller.passes(r, t)}
+        table.show_only(visible, controller.is_repo_marked, t)
         self._resort()
-        self._update_header()
+        self.update_header()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -519,36 +599,18 @@ class CachePane(Vertical):
 
     # -- marks ----------------------------------------------------------------------------------
 
-    def _repo_marked(self, record: RepoRecord) -> bool:
-        return record.repo_type is not None and Mark.repo(record.repo_type, record.repo_id) in self.marks
-
     def _detail_marked(
         self, *, revision: RevisionRecord | None = None, path: str | None = None, is_dir: bool = False
     ) -> bool:
         record = self.detail.record
-        if record is None or record.repo_type is None:
+        if record is None:
             return False
-        key = (record.repo_type, record.repo_id)
-        if Mark.repo(*key) in self.marks:
-            return True
-        revision = revision or self.detail.revision
-        if revision is None:
-            return False
-        if Mark.revision(*key, revision.commit_hash) in self.marks:
-            return True
-        if path is None:
-            return False
-        if Mark.file(*key, revision.commit_hash, path, is_dir=is_dir) in self.marks:
-            return True
-        parts = path.split("/")
-        return any(
-            Mark.file(*key, revision.commit_hash, "/".join(parts[:i]), is_dir=True) in self.marks
-            for i in range(1, len(parts))
-        )
+        return self.controller.is_marked(record, revision or self.detail.revision, path, is_dir=is_dir)
 
     def action_toggle_mark(self) -> None:
         if self.read_only:
             return
+        controller = self.controller
         if self.view == "cache-detail":
             if self.detail.file_tree.has_focus:
                 node = self.detail.file_tree.cursor_node
@@ -558,19 +620,14 @@ class CachePane(Vertical):
             record, revision = self.detail.record, self.detail.revision
             if record is None or revision is None or record.repo_type is None:
                 return
-            self._toggle(Mark.revision(record.repo_type, record.repo_id, revision.commit_hash))
+            controller.toggle(Mark.revision(record.repo_type, record.repo_id, revision.commit_hash))
             table = self.detail.revisions
             if table.cursor_row < table.row_count - 1:
                 table.move_cursor(row=table.cursor_row + 1)
             return
         name = self.table.current_name
-        record = self.table.records.get(name or "")
-        if record is None:
+        if name is None or not controller.mark_repo(name):
             return
-        if record.warnings or record.repo_type is None:
-            self.notify(f"{record.name} cannot be marked: {record.warnings[0].message}", severity="warning")
-            return
-        self._toggle(Mark.repo(record.repo_type, record.repo_id))
         repo_table = self.table
         if repo_table.cursor_row < repo_table.row_count - 1:
             repo_table.move_cursor(row=repo_table.cursor_row + 1)
@@ -585,265 +642,85 @@ class CachePane(Vertical):
         record, revision = self.detail.record, self.detail.revision
         if record is None or revision is None or record.repo_type is None:
             return
-        self._toggle(
+        self.controller.toggle(
             Mark.file(record.repo_type, record.repo_id, revision.commit_hash, entry.path, is_dir=entry.is_dir)
         )
 
-    def _toggle(self, mark: Mark) -> None:
-        if mark in self.marks:
-            self.marks.discard(mark)
-        else:
-            self.marks.add(mark)
-        self._marks_changed()
-
     def action_clear_marks(self) -> None:
-        if self.marks:
-            self.marks.clear()
-            self._marks_changed()
+        self.controller.clear_marks()
 
-    def _marks_changed(self) -> None:
-        for name, record in self.table.records.items():
-            self.table.set_marked(name, self._repo_marked(record))
+    def show_marks(self, names: Collection[str]) -> None:
+        """Only the rows whose repo mark flipped are redrawn (a toggle never walks every row)."""
+        controller = self.controller
+        for name in names:
+            record = controller.records.get(name)
+            if record is not None:
+                self.table.set_marked(name, controller.is_repo_marked(record))
         if self.view == "cache-detail":
             self.detail.refresh_marks(self._detail_marked)
-        self.set_class(bool(self.marks), "-has-marks")
-        self.plan = None
-        self._render_marked(None)
-        if self.marks:
-            self._request_plan(confirm=False)
+        self.set_class(bool(controller.marks), "-has-marks")
+        self.render_marked()
         self.refresh_bindings()
 
-    def _forget_stale_marks(self) -> None:
-        """Drop marks whose repo/revision is gone (after a deletion or a rescan)."""
-        if not self.marks or self.scanning:
-            return
-        by_key = {(r.repo_type, r.repo_id): r for r in self.table.records.values() if r.repo_type}
-        keep = set()
-        for mark in self.marks:
-            record = by_key.get(mark.repo_key)
-            if record is None or record.warnings:
-                continue
-            if mark.kind != "repo":
-                revision = record.revision(mark.commit_hash)
-                if revision is None:
-                    continue
-                if mark.kind == "path":
-                    prefix = mark.path + "/"
-                    if not any(p == mark.path or p.startswith(prefix) for p, _ in revision.files):
-                        continue
-            keep.add(mark)
-        if keep != self.marks:
-            self.marks = keep
-            self._marks_changed()
-
-    def _render_marked(self, plan: DeletionPlan | None) -> None:
+    def render_marked(self) -> None:
+        controller = self.controller
         panel = self.query_one("#marked", Static)
-        if not self.marks:
+        if not controller.marks:
             panel.update("")
             return
-        labels = sorted(m.label for m in self.marks)
+        labels = sorted(printable(m.label) for m in controller.marks)
         text = Text("● " + " · ".join(labels) + "\n", no_wrap=True, overflow="ellipsis")
-        if plan is None:
-            text.append(f"{len(labels)} marked · computing what deleting frees…", style="bold")
+        count = f"{len(labels)} marked"
+        plan = controller.plan
+        if controller.plan_state == "failed":
+            text.append(
+                f"{count} · could not compute what deleting frees: {controller.plan_error}", style="bold"
+            )
+        elif plan is None:
+            text.append(f"{count} · computing what deleting frees…", style="bold")
         else:
             text.append(
-                f"{len(labels)} marked · {size_text(plan.total_size)} · deleting frees {size_text(plan.expected_freed_size)}",
+                f"{count} · {size_text(plan.total_size)} · deleting frees {size_text(plan.expected_freed_size)}",
                 style="bold",
             )
             if plan.refused:
-                text.append(f" · {len(plan.refused)} refused ({plan.refused[0].reason})")
+                text.append(f" · {len(plan.refused)} refused ({printable(plan.refused[0].reason)})")
         text.append("   d: delete · u: unmark all", style="italic")
         panel.update(text)
-
-    def _busy(self) -> dict[RepoKey, str]:
-        repos = self.services.downloads.active_repos()
-        return {(str(t), str(i)): "a download into this repo is running" for t, i in repos}
-
-    def _request_plan(self, *, confirm: bool) -> None:
-        self.plan_generation += 1
-        by_key = {
-            (r.repo_type, r.repo_id): r for r in self.table.records.values() if r.repo_type and not r.warnings
-        }
-        touched = {m.repo_key: by_key[m.repo_key] for m in self.marks if m.repo_key in by_key}
-        self._plan(self.plan_generation, set(self.marks), touched, self._busy(), self.cache_dir, confirm)
-
-    @work(thread=True, exclusive=True, group="cache-plan", exit_on_error=False)
-    def _plan(
-        self,
-        generation: int,
-        marks: set[Mark],
-        touched: dict[RepoKey, RepoRecord],
-        busy: dict[RepoKey, str],
-        cache_dir: Path,
-        confirm: bool,
-    ) -> None:
-        from hftui.core.cache.cleanup import plan_deletion
-
-        infos = {key: record.to_cached_repo_info() for key, record in touched.items()}
-        root = Path(os.path.realpath(cache_dir))
-        plan = plan_deletion(infos, marks, cache_dir=root, busy=busy)
-        self.post_message(self.PlanReady(generation, plan, confirm))
-
-    @on(PlanReady)
-    def _plan_ready(self, event: PlanReady) -> None:
-        if event.generation != self.plan_generation:
-            return
-        self.plan = event.plan
-        self._render_marked(event.plan)
-        if event.confirm:
-            self._confirm(event.plan, "Delete marked items?", skipped=[])
 
     # -- delete / prune -------------------------------------------------------------------------
 
     def action_delete(self) -> None:
         if self.read_only or not self.marks:
             return
-        self._request_plan(confirm=True)  # fresh plan: downloads may have started meanwhile
+        self.controller.request_delete()
 
-    def _confirm(self, plan: DeletionPlan, title: str, *, skipped: list[tuple[str, str]]) -> None:
+    def ask_confirmation(self, request: ConfirmRequest) -> None:
         from hftui.tui.screens.delete_confirm import DeleteConfirmScreen
 
         def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            busy = set(self._busy()) & set(plan.repos)
-            if busy:
-                self.notify(
-                    "Not deleted: a download started meanwhile in "
-                    + ", ".join(f"{t}/{i}" for t, i in sorted(busy)),
-                    severity="error",
-                )
-                return
-            if self.deleting:
-                self.notify("A deletion is still running.", severity="warning")
-                return
-            self.deleting = True
-            self._execute(plan, title)
+            if yes:
+                self.controller.confirmed(request)
 
-        self.app.push_screen(DeleteConfirmScreen(title, plan, skipped=skipped), answered)
-
-    @work(thread=True, group="cache-delete", exit_on_error=False)
-    def _execute(self, plan: DeletionPlan, title: str) -> None:
-        from hftui.core.cache.scan import rescan_repo
-
-        try:
-            report = execute_plan(plan)
-        except Exception as exc:  # a bug, not a per-item error: say so instead of staying "deleting"
-            report = ExecutionReport(expected_freed_size=plan.expected_freed_size, repos=plan.repos)
-            report.outcomes.append(Outcome("plan", plan.cache_dir, "failed", f"{type(exc).__name__}: {exc}"))
-        touched = {folder_name(t, i) for t, i in plan.repos}
-        for loose in plan.loose_files:
-            parts = (
-                loose.path.relative_to(plan.cache_dir).parts
-                if loose.path.is_relative_to(plan.cache_dir)
-                else ()
-            )
-            if loose.kind in ("incomplete", "kept") and parts:
-                touched.add(parts[0])
-        records, gone = [], []
-        for name in sorted(touched):
-            if os.path.lexists(plan.cache_dir / name):
-                records.append(rescan_repo(plan.cache_dir, name))
-            else:
-                gone.append(name)
-        self.post_message(self.ReposRescanned(records, gone, report, title))
+        screen = DeleteConfirmScreen(
+            request.title, request.plan, skipped=list(request.skipped), changes=request.changes
+        )
+        self.app.push_screen(screen, answered)
 
     def action_prune(self) -> None:
         if self.read_only:
             return
-        if self.report is None:
-            self.notify("Wait for the scan to finish.", severity="warning")
-            return
-        by_key = {
-            (r.repo_type, r.repo_id): r for r in self.table.records.values() if r.repo_type and not r.warnings
-        }
-        with_detached = {k: r for k, r in by_key.items() if any(rev.detached for rev in r.revisions)}
-        self._prune_plans(self.report, with_detached, self._busy(), self.cache_dir, self._queued_requests())
+        self.controller.request_prune()
 
-    def _queued_requests(self) -> list[Any] | None:
-        """Requests of the queue's unfinished jobs (their kept bytes are not abandoned), or None
-        when this hftui does not know the queue."""
-        downloads = getattr(self.app, "downloads", None)
-        jobs = getattr(downloads, "jobs", None)
-        if not callable(jobs):
-            return None
-        try:
-            return [job.request for job in jobs() if job.state != "done"]
-        except Exception:  # the download process is gone: judge by age only
-            return None
-
-    @work(thread=True, exclusive=True, group="cache-plan", exit_on_error=False)
-    def _prune_plans(
-        self,
-        report: CacheReport,
-        with_detached: dict[RepoKey, RepoRecord],
-        busy: dict[RepoKey, str],
-        cache_dir: Path,
-        queued: list[Any] | None = None,
-    ) -> None:
-        from hftui.core.cache.cleanup import plan_detached, plan_loose_files, plan_shared_blobs
-        from hftui.core.downloads.kept import abandoned, iter_kept
-
-        root = Path(report.cache_dir)
-        infos = {k: r.to_cached_repo_info() for k, r in with_detached.items()}
-        plans: dict[str, tuple[DeletionPlan, list[tuple[str, str]]]] = {}
-        plans["detached"] = (plan_detached(infos, cache_dir=root, busy=busy), [])
-        busy_dirs = [root / folder_name(t, i) for t, i in busy]
-        in_progress = [
-            (f.path, "a download holds its lock") for f in report.incomplete_files if f.in_progress
-        ]
-        plan, skipped = plan_loose_files(
-            [(Path(f.path), f.size_on_disk) for f in report.incomplete_files if not f.in_progress],
-            kind="incomplete",
-            cache_dir=root,
-            busy_repo_dirs=busy_dirs,
-        )
-        plans["incomplete"] = (plan, [(str(p), why) for p, why in skipped] + in_progress)
-        plan, skipped = plan_loose_files(
-            [(Path(lock.path), lock.size_on_disk) for lock in report.stale_locks], kind="lock", cache_dir=root
-        )
-        plans["locks"] = (plan, [(str(p), why) for p, why in skipped])
-        max_age = float(getattr(getattr(self.app, "settings", None), "kept_max_age_days", 14) or 0) * 86400
-        offer, keep = abandoned(list(iter_kept(root)), max_age=max_age, requests=queued)
-        plan, skipped = plan_loose_files(
-            [(e.part_path if e.part_exists else e.meta_path, e.part_bytes) for e, _ in offer],
-            kind="kept",
-            cache_dir=root,
-            busy_repo_dirs=busy_dirs,
-        )
-        plans["kept"] = (
-            plan,
-            [(str(p), why) for p, why in skipped] + [(str(e.part_path), why) for e, why in keep],
-        )
-        plans["shared"] = (
-            plan_shared_blobs(
-                [(Path(b.path), b.size_on_disk) for b in report.unreferenced_shared_blobs], cache_dir=root
-            ),
-            [],
-        )
-        self.post_message(self.PruneReady(plans))
-
-    @on(PruneReady)
-    def _prune_ready(self, event: PruneReady) -> None:
+    def ask_prune(self, options: Sequence[PruneOption]) -> None:
         from hftui.tui.screens.prune import PruneChoice, PruneScreen
 
-        titles = {
-            "detached": "Detached revisions",
-            "incomplete": "Orphaned .incomplete files",
-            "locks": "Stale lock files",
-            "shared": "Unreferenced shared blobs",
-            "kept": "Abandoned kept partial downloads",
-        }
-        choices = []
-        for key, title in titles.items():
-            plan, _ = event.plans[key]
-            count = len(plan.items) + len(plan.loose_files) + len(plan.shared_blobs)
-            choices.append(PruneChoice(key, title, count, plan.expected_freed_size))
+        by_key = {option.key: option for option in options}
+        choices = [PruneChoice(o.key, o.title, o.count, o.size) for o in options]
 
         def chosen(key: str | None) -> None:
-            if key:
-                plan, skipped = event.plans[key]
-                self._confirm(plan, f"Prune: {titles[key]}?", skipped=skipped)
+            if key and key in by_key:
+                self.controller.choose_prune(by_key[key])
 
         self.app.push_screen(PruneScreen(choices), chosen)
 
@@ -904,34 +781,18 @@ class CachePane(Vertical):
 
     # -- per-revision "frees" in the detail ----------------------------------------------------------
 
-    def _compute_frees(self, record: RepoRecord) -> None:
-        if record.repo_type is None or record.warnings:
-            return
-        self._frees(record, Path(os.path.realpath(self.cache_dir)))
-
-    @work(thread=True, exclusive=True, group="cache-frees", exit_on_error=False)
-    def _frees(self, record: RepoRecord, cache_dir: Path) -> None:
-        from hftui.core.cache.cleanup import plan_deletion
-
-        key = (str(record.repo_type), record.repo_id)
-        infos = {key: record.to_cached_repo_info()}
-        frees = {
-            rev.commit_hash: plan_deletion(
-                infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=cache_dir
-            ).expected_freed_size
-            for rev in record.revisions
-        }
-        self.post_message(self.RevisionFrees(record.name, frees))
-
-    @on(RevisionFrees)
-    def _frees_ready(self, event: RevisionFrees) -> None:
-        if self.detail.record is not None and self.detail.record.name == event.name:
-            self.detail.set_frees(event.frees)
+    def show_frees(self, name: str, frees: Mapping[str, int]) -> None:
+        if self.detail.record is not None and self.detail.record.name == name:
+            self.detail.set_frees(dict(frees))
 
 
-class _GoneRecord:
-    """Stand-in passed to `CacheReport.with_repo` to drop a folder that no longer exists."""
+def _sort_value(record: RepoRecord, key: str) -> Any:
+    return {
+        "size": record.size_on_disk,
+        "name": record.cache_id.lower(),
+        "accessed": record.last_accessed,
+        "modified": record.last_modified,
+    }[key]
 
-    def __init__(self, cache_dir: str, name: str) -> None:
-        self.name = name
-        self.repo_path = os.path.join(cache_dir, name)
+
+__all__ = ["CachePane", "folder_name"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from hftui.core.cache.names import printable
 
 
 class CopyMenuScreen(ModalScreen[str | None]):
@@ -30,7 +33,10 @@ class CopyMenuScreen(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Static("Copy to clipboard", id="title")
             yield OptionList(
-                *(Option(f"{label}: {text}", id=str(i)) for i, (label, text) in enumerate(self.choices))
+                *(
+                    Option(Text(f"{label}: {printable(text)}"), id=str(i))
+                    for i, (label, text) in enumerate(self.choices)
+                )
             )
 
     def on_mount(self) -> None:

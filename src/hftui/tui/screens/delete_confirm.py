@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,9 +13,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from hftui.core.cache.cleanup import DeletionPlan
+from hftui.core.cache.names import printable
 from hftui.core.vocab import size as size_text
 
 MAX_LISTED = 200
+MAX_CHANGES = 6
 
 
 def plan_table(plan: DeletionPlan, skipped: list[tuple[str, str]] | None = None) -> Table:
@@ -22,17 +26,19 @@ def plan_table(plan: DeletionPlan, skipped: list[tuple[str, str]] | None = None)
     table.add_column("size", justify="right", no_wrap=True)
     rows: list[tuple[Text | str, str]] = []
     for item in plan.items:
-        label = Text(item.mark.label)
+        label = Text(printable(item.mark.label))
         if item.note:
             label.append(f"  ({item.note})", style="italic")
         rows.append((label, size_text(item.size_on_disk)))
     for loose in plan.loose_files:
         rows.append(
             (
-                str(
-                    loose.path.relative_to(plan.cache_dir)
-                    if loose.path.is_relative_to(plan.cache_dir)
-                    else loose.path
+                printable(
+                    str(
+                        loose.path.relative_to(plan.cache_dir)
+                        if loose.path.is_relative_to(plan.cache_dir)
+                        else loose.path
+                    )
                 ),
                 size_text(loose.size_on_disk),
             )
@@ -44,14 +50,17 @@ def plan_table(plan: DeletionPlan, skipped: list[tuple[str, str]] | None = None)
     if len(rows) > MAX_LISTED:
         table.add_row(f"… and {len(rows) - MAX_LISTED} more", "")
     for mark in plan.not_found:
-        table.add_row(Text(f"✗ {mark.label}: no longer in the cache", style="italic"), "")
+        table.add_row(Text(f"✗ {printable(mark.label)}: no longer in the cache", style="italic"), "")
     for skipped_label, why in skipped or []:
-        table.add_row(Text(f"✗ {skipped_label}: skipped, {why}", style="italic"), "")
+        table.add_row(Text(f"✗ {printable(skipped_label)}: skipped, {printable(why)}", style="italic"), "")
     return table
 
 
 class DeleteConfirmScreen(ModalScreen[bool]):
-    """`y` deletes, `n`/`escape` cancels. Focus starts on Cancel."""
+    """`y` deletes, `n`/`escape` cancels. Focus starts on Cancel.
+
+    With `changes`, this is a second confirmation: the disk changed between the first one and the
+    deletion, nothing was deleted, and `plan` is the plan made again on the disk as it is now."""
 
     DEFAULT_CSS = """
     DeleteConfirmScreen { align: center middle; }
@@ -61,6 +70,7 @@ class DeleteConfirmScreen(ModalScreen[bool]):
     }
     DeleteConfirmScreen #title { text-style: bold; }
     DeleteConfirmScreen #items { height: auto; max-height: 45vh; }
+    DeleteConfirmScreen #changes { margin-bottom: 1; color: $text-warning; }
     DeleteConfirmScreen #refused { margin-top: 1; color: $text-error; text-style: bold; }
     DeleteConfirmScreen #freed { margin-top: 1; text-style: bold; }
     DeleteConfirmScreen #buttons { height: auto; align-horizontal: right; }
@@ -73,12 +83,18 @@ class DeleteConfirmScreen(ModalScreen[bool]):
     ]
 
     def __init__(
-        self, title: str, plan: DeletionPlan, *, skipped: list[tuple[str, str]] | None = None
+        self,
+        title: str,
+        plan: DeletionPlan,
+        *,
+        skipped: list[tuple[str, str]] | None = None,
+        changes: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.title_text = title
         self.plan = plan
         self.skipped = skipped or []
+        self.changes = tuple(changes)
 
     @property
     def allow_confirm(self) -> bool:
@@ -88,12 +104,27 @@ class DeleteConfirmScreen(ModalScreen[bool]):
         plan = self.plan
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="title")
+            if self.changes:
+                shown = [f"• {printable(change)}" for change in self.changes[:MAX_CHANGES]]
+                if len(self.changes) > MAX_CHANGES:
+                    shown.append(f"… and {len(self.changes) - MAX_CHANGES} more")
+                yield Static(
+                    Text(
+                        "The cache changed since you confirmed; nothing was deleted. What changed:\n"
+                        + "\n".join(shown)
+                        + "\nThe figures below are for the cache as it is now."
+                    ),
+                    id="changes",
+                )
             # Everything that can grow scrolls in one box, so the total and the buttons always fit.
             with VerticalScroll(id="items"):
                 yield Static(plan_table(plan, self.skipped))
                 if plan.refused:
                     yield Static(
-                        "\n".join(f"✗ {r.mark.label}: not deleted, {r.reason}" for r in plan.refused),
+                        "\n".join(
+                            f"✗ {printable(r.mark.label)}: not deleted, {printable(r.reason)}"
+                            for r in plan.refused
+                        ),
                         id="refused",
                     )
             if plan.is_empty:

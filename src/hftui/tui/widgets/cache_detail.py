@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
+from hftui.core.cache.names import printable
 from hftui.core.vocab import partial_text
 from hftui.tui import actions
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
@@ -137,15 +137,12 @@ class RepoDetail(Vertical):
         previous = self.revision.commit_hash if (keep_revision and self.revision) else None
         self.record = record
         title = Text.assemble(
-            (f"{record.repo_type}/{record.repo_id}", "bold"),
+            (printable(f"{record.repo_type}/{record.repo_id}"), "bold"),
             f"  ·  {size_text(record.size_on_disk)}  ·  {record.nb_files} files  ·  "
-            f"{len(record.revisions)} revision(s)  ·  {record.repo_path}",
+            f"{len(record.revisions)} revision(s)  ·  {printable(record.repo_path)}",
         )
         if record.warnings:
-            title.append(f"\n⚠ {record.warnings[0].message}")
-        kept = kept_by_repo("", list(iter_repo_kept(record.repo_path)))
-        if kept:
-            title.append(f"\nkept partial downloads: {describe(kept[0], now)} (resumed by the next download)")
+            title.append(f"\n⚠ {printable(record.warnings[0].message)}")
         self.query_one("#detail-title", Static).update(title)
         table = self.revisions
         table.clear()
@@ -167,7 +164,7 @@ class RepoDetail(Vertical):
         return [
             MARK if is_marked(revision=revision) else " ",
             revision.commit_hash[:10],
-            ", ".join(sorted(revision.refs)) or "(detached)",
+            printable(", ".join(sorted(revision.refs))) or "(detached)",
             Text(size_text(revision.size_on_disk), justify="right"),
             Text("…" if frees is None else size_text(frees), justify="right"),
             Text(str(revision.nb_files), justify="right"),
@@ -200,7 +197,7 @@ class RepoDetail(Vertical):
         files = [(path, blobs[key][0] if key in blobs else 0) for path, key in revision.files]
         missing = revision.completeness.missing_files
         self.query_one("#files-title", Static).update(
-            f"files of {revision.commit_hash[:10]} ({', '.join(sorted(revision.refs)) or 'detached'})"
+            f"files of {revision.commit_hash[:10]} ({printable(', '.join(sorted(revision.refs))) or 'detached'})"
             + (f" · {len(missing)} not downloaded" if missing else "")
         )
         tree = self.file_tree
@@ -214,7 +211,7 @@ class RepoDetail(Vertical):
                 )
             )
             for path in missing[:500]:
-                absent.add_leaf(Text(f"  ✗ {path}", style="italic"))
+                absent.add_leaf(Text(f"  ✗ {printable(path)}", style="italic"))
             if len(missing) > 500:
                 absent.add_leaf(Text(f"  … {len(missing) - 500} more", style="italic"))
         tree.root.expand()
@@ -241,7 +238,7 @@ class RepoDetail(Vertical):
 
     def _label(self, entry: FileEntry, is_marked: Callable[..., bool]) -> Text:
         marked = is_marked(path=entry.path, is_dir=entry.is_dir)
-        name = entry.path.rpartition("/")[2] + ("/" if entry.is_dir else "")
+        name = printable(entry.path.rpartition("/")[2]) + ("/" if entry.is_dir else "")
         return Text.assemble(
             (MARK + " " if marked else "  "),
             (name, "bold" if entry.is_dir else ""),

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from hftui.core.cache.names import printable
+
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
 from hftui.core.downloads.kept import KEPT_DIR_NAME
 from hftui.core.vocab import ago
@@ -80,6 +82,8 @@ class CacheTable(DataTable[Any]):
         self.sort_values: dict[str, dict[str, Any]] = {}
         """name -> precomputed sort keys (`RepoRecord.size_on_disk` sums its blobs on every call)."""
         self.largest = 0
+        self.badge: Callable[[RepoRecord], str] = lambda record: ""
+        """Extra words for the status cell (the update check's `↑12.3 MB`); set by the pane."""
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -90,9 +94,20 @@ class CacheTable(DataTable[Any]):
     def size_of(self, name: str) -> int:
         return int(self.sort_values[name]["size"]) if name in self.sort_values else 0
 
+    def status_text(self, record: RepoRecord) -> str:
+        badge = self.badge(record)
+        return f"{status_of(record)} {badge}" if badge else status_of(record)
+
+    def refresh_status(self, names: Iterable[str]) -> None:
+        for name in names:
+            record = self.records.get(name)
+            if record is not None and name in self.rows:
+                self.update_cell(name, "status", self.status_text(record), update_width=True)
+
     def _cells(self, record: RepoRecord, marked: bool, now: float) -> list[Any]:
         size = self.size_of(record.name)
-        name = KeyedText(record.repo_id if record.repo_type else record.name)
+        # Folder names may hold newlines or escape sequences: one visible line per row.
+        name = KeyedText(printable(record.repo_id if record.repo_type else record.name))
         name.row_name = record.name
         if record.warnings:
             name.stylize("bold")
@@ -102,10 +117,10 @@ class CacheTable(DataTable[Any]):
             name,
             Text(size_text(size), justify="right"),
             bar(size, self.largest),
-            status_of(record),
+            self.status_text(record),
             Text(str(record.nb_files), justify="right"),
             Text(str(len(record.revisions)), justify="right"),
-            ", ".join(sorted(record.refs)) or "-",
+            printable(", ".join(sorted(record.refs))) or "-",
             ago(record.last_accessed, now),
             ago(record.last_modified, now),
         ]

@@ -1,0 +1,232 @@
+"""Benchmark bulk deletions in the Cache pane: prune the detached revisions of N repos.
+
+Builds a small synthetic cache (N repos, each with a `main` revision and a detached one, three
+tiny files each, sharing one blob), opens the app headless the way `hftui --cache-dir DIR` does,
+waits for the scan, then presses `p`, picks "Detached revisions", and `y` in the confirmation.
+It times, from the `y`:
+
+* files gone: the last detached snapshot left the disk (checked from a side thread);
+* table done: no row says "detached" any more and no deletion is running;
+* notified: the "Freed ..." notification is on screen (a Toast is mounted);
+* worst event-loop stall from `y` to table done (a 10 ms timer's largest gap: how long keys and
+  redraws waited).
+
+`--baseline REF` runs the same steps on the code of a git ref (e.g. `main` before a change) side
+by side in the same run, on a fresh copy of the same cache, and prints the ratios.
+
+    python benchmarks/cache_bulk.py --repos 250 500 1000 5000
+    python benchmarks/cache_bulk.py --repos 250 1000 --baseline 0d8cd9f --timeout 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import asyncio, json, os, sys, threading, time
+cache_dir = sys.argv[1]
+from hftui.settings import Settings
+from hftui.tui.app import make_app
+
+app = make_app(Settings(cache_dir=cache_dir))
+out = {"files_gone": None, "table_done": None, "notified": None, "max_gap": 0.0}
+
+
+def detached_left():
+    for name in os.listdir(cache_dir):
+        if name == "blobs":
+            continue
+        if len(os.listdir(os.path.join(cache_dir, name, "snapshots"))) > 1:
+            return True
+    return False
+
+
+async def until(check, limit):
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > limit:
+            raise SystemExit("timed out")
+        await asyncio.sleep(0.01)
+
+
+async def main():
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        pane = app.cache_pane
+        await until(lambda: not pane.scanning and pane.report is not None, 300)
+        await pilot.pause()
+        await pilot.press("p")
+        await until(lambda: type(app.screen).__name__ == "PruneScreen", 300)
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(lambda: type(app.screen).__name__ == "DeleteConfirmScreen", 300)
+        await pilot.pause()
+        last = [time.monotonic()]
+        stop = threading.Event()
+
+        def tick():
+            now = time.monotonic()
+            if out["table_done"] is None:
+                out["max_gap"] = max(out["max_gap"], now - last[0])
+            last[0] = now
+
+        def watch_disk():
+            while not stop.is_set() and detached_left():
+                time.sleep(0.005)
+            out["files_gone"] = time.monotonic() - t0
+
+        timer = app.set_interval(0.01, tick)
+        t0 = time.monotonic()
+        last[0] = t0
+        threading.Thread(target=watch_disk, daemon=True).start()
+        await pilot.press("y")
+
+        def table_done():
+            table = pane.table
+            if getattr(pane, "deleting", False) or getattr(pane, "busy", False):
+                return False
+            return not any("detached" in str(table.get_cell(n, "status")) for n in table.rows)
+
+        limit = float(sys.argv[2])
+        start = time.monotonic()
+        while out["table_done"] is None or out["notified"] is None:
+            if time.monotonic() - start > limit:
+                break
+            if out["table_done"] is None and table_done():
+                out["table_done"] = time.monotonic() - t0
+            if out["notified"] is None and any("Freed" in str(t.render()) for t in app.query("Toast")):
+                out["notified"] = time.monotonic() - t0
+            await asyncio.sleep(0.01)
+        stop.set()
+        timer.stop()
+        out["rows"] = pane.table.row_count
+        # Report now and skip the teardown: a run that timed out still has work queued.
+        print(json.dumps(out), flush=True)
+        os._exit(0)
+
+
+asyncio.run(main())
+"""
+
+
+def _hex(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
+
+
+def build_cache(cache: Path, repos: int) -> None:
+    """N repos, each with a `main` revision and a detached one (every commit hash distinct); every
+    tenth repo keeps its weights in the cache-wide shared blob store, as `benchmarks/scan.py` does."""
+    if cache.exists():
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True)
+    store = cache / "blobs"
+    store.mkdir()
+    (store / ".huggingface-shared-blobs").write_text("1\n")
+    for r in range(repos):
+        repo = cache / f"models--org{r % 50}--model-{r}"
+        (repo / "blobs").mkdir(parents=True)
+        (repo / "refs").mkdir()
+        shared, own, old = _hex(r, "shared"), _hex(r, "own"), _hex(r, "old")
+        for etag, size in ((shared, 1200), (own, 5000), (old, 7000)):
+            blob = repo / "blobs" / etag
+            if r % 10 == 0 and etag != shared:
+                digest = hashlib.sha256(f"{r}{etag}".encode()).hexdigest()
+                payload = store / digest[:2] / digest
+                payload.parent.mkdir(exist_ok=True)
+                with open(payload, "wb") as f:
+                    f.truncate(size)
+                with open(payload.with_name(digest + ".refs"), "a") as f:
+                    f.write(f"{repo.name}/blobs/{etag}\n")
+                os.symlink(os.path.relpath(payload, blob.parent), blob)
+                continue
+            with open(blob, "wb") as f:
+                f.truncate(size)
+        main = _hex(r, "main")
+        for commit, weights in ((main, own), (_hex(r, "detached"), old)):
+            snapshot = repo / "snapshots" / commit
+            snapshot.mkdir(parents=True)
+            os.symlink(f"../../blobs/{shared}", snapshot / "config.json")
+            os.symlink(f"../../blobs/{weights}", snapshot / "model.safetensors")
+        (repo / "refs" / "main").write_text(main)
+
+
+def run_once(cache: Path, timeout: float, pythonpath: str | None) -> dict[str, float | None]:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cache), str(timeout)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 600,
+        env=env,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _baseline_tree(ref: str, into: Path) -> str:
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return str(into / "src")
+
+
+def _fmt(value: float | None, timeout: float) -> str:
+    return f"> {timeout:.0f} s" if value is None else f"{value:.2f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repos", type=int, nargs="+", default=[250, 1000, 5000])
+    parser.add_argument("--baseline", help="git ref to compare with, run side by side")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="give up waiting after this many seconds"
+    )
+    parser.add_argument("--baseline-only", action="store_true", help="run only the baseline")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hftui-bulk-"))
+    try:
+        versions: list[tuple[str, str | None]] = [("this tree", str(ROOT / "src"))]
+        if args.baseline:
+            versions.insert(0, (args.baseline, _baseline_tree(args.baseline, work)))
+            if args.baseline_only:
+                versions.pop()
+        for repos in args.repos:
+            results = {}
+            for label, path in versions:
+                cache = work / "hub"
+                build_cache(cache, repos)
+                results[label] = run_once(cache, args.timeout, path)
+            print(f"prune detached revisions of {repos} repos:")
+            for label, out in results.items():
+                print(
+                    f"  {label:>12}: files gone {_fmt(out['files_gone'], args.timeout)}, "
+                    f"table done {_fmt(out['table_done'], args.timeout)}, "
+                    f"notified {_fmt(out['notified'], args.timeout)}, "
+                    f"worst loop stall {out['max_gap']:.2f} s"
+                )
+            if len(results) == 2:
+                (_, before), (_, after) = results.items()
+                if before["table_done"] and after["table_done"]:
+                    print(f"  table done: {before['table_done'] / after['table_done']:.1f}x faster")
+            sys.stdout.flush()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
