@@ -160,6 +160,41 @@ async def queue_states(pilot: Any) -> None:
     await pilot.pause(0.6)
 
 
+async def cache_updates(pilot: Any) -> None:
+    """The Hub moves on after the cache was built: the status says ↑, U updates, the old revision is marked."""
+    from hftui.hub.demo import COMPLETE_REPO, move_upstream
+    from hftui.tui.panes.cache import CachePane, folder_name
+
+    await settle(pilot)
+    pane = pilot.app.query_one(CachePane)
+    pane.updates.monitor.wait(60)
+    if not _demo_hub.spec.repo(COMPLETE_REPO).head.title.startswith("Fix"):  # type: ignore[union-attr]
+        move_upstream(_demo_hub)  # last scenarios: the others see the Hub as the cache was built
+    assert pane.report is not None
+    pane.updates.monitor.check(pane.report.valid_repos, force=True)
+    pane.updates.monitor.wait(60)
+    await settle(pilot)
+    pane.table.move_cursor(row=pane.table.get_row_index(folder_name("model", COMPLETE_REPO)))
+    await settle(pilot)
+
+
+async def cache_updated(pilot: Any) -> None:
+    """After U: the update landed, the superseded revision is marked with what deleting it frees."""
+    from hftui.core.cache.cleanup import Mark
+    from hftui.hub.demo import COMPLETE_REPO
+    from hftui.tui.panes.cache import CachePane
+
+    await cache_updates(pilot)
+    pane = pilot.app.query_one(CachePane)
+    old = pane.updates.monitor.result(f"model/{COMPLETE_REPO}").refs[0].cached_commit
+    await pilot.press("U")
+    for _ in range(600):
+        await pilot.pause(0.1)
+        if Mark.revision("model", COMPLETE_REPO, old) in pane.marks:
+            break
+    await settle(pilot)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("cache-list", (120, 36), cache_list),
     Scenario("cache-list-80x24", (80, 24), cache_list),
@@ -169,6 +204,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("browse-selection", (120, 36), browse_selection),
     Scenario("browse-gguf", (120, 36), browse_gguf),
     Scenario("queue", (120, 36), queue_states, {"max_jobs": 2, "disk_margin_mb": 0}),
+    # Last: they move a branch on the shared demo Hub.
+    Scenario("cache-updates", (120, 36), cache_updates),
+    Scenario("cache-updated", (120, 36), cache_updated),
 ]
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="hftui-tests-"))
 os.environ.update(
@@ -59,6 +62,82 @@ def world_tmp():
             full = os.path.join(root, name)
             os.chmod(full, os.stat(full).st_mode | stat.S_IRWXU)
     shutil.rmtree(path, ignore_errors=True)
+
+
+# -- waiting on events (never sleep-then-assert) ----------------------------------------------------
+# Import them: `from conftest import until, wait_for`.
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll `predicate` until it holds; fail after `timeout` seconds (a budget, not a measurement)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+async def until(
+    pilot: Any, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """`wait_for` inside a Pilot test: the app keeps running between polls."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def record_notifications(app: Any) -> list[str]:
+    """Every message `app.notify` is given from now on (the toasts' text, without reading Textual's
+    private notification store)."""
+    seen: list[str] = []
+    original: Callable[..., Awaitable[None] | None] = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(message))
+        return original(message, *args, **kwargs)
+
+    app.notify = notify
+    return seen
+
+
+# -- real caches for the cleanup / verify / Cache pane tests ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def template_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real cache downloaded once per session from the local Hub, copied for each test (`cache`).
+
+    models: MODEL at main, v0.9 (older commit) and refs/pr/1 (shares blobs with main);
+    dataset: DATASET partially (README + one shard); space: SPACE complete."""
+    from hubfixtures import DATASET, MODEL, SPACE, download_into, small_spec
+
+    from hftui.hub import HubServer
+
+    root = tmp_path_factory.mktemp("template") / "hub"
+    with HubServer(small_spec()) as hub:
+        download_into(root, hub, MODEL)
+        download_into(root, hub, MODEL, revision="v0.9")
+        download_into(root, hub, MODEL, revision="refs/pr/1")
+        download_into(
+            root, hub, DATASET, repo_type="dataset", allow_patterns=["README.md", "data/train-00000*"]
+        )
+        download_into(root, hub, SPACE, repo_type="space")
+    return root
+
+
+@pytest.fixture
+def cache(template_cache: Path, tmp_path: Path) -> Iterator[Path]:
+    """The template cache copied (symlinks kept) into this test's tmp_path: each test deletes from its own."""
+    import shutil
+    import subprocess
+
+    target = tmp_path / "hub"
+    shutil.copytree(template_cache, target, symlinks=True)
+    yield target
+    # Undo immutable flags a test may have set, so tmp cleanup works.
+    subprocess.run(["chattr", "-R", "-i", str(target)], capture_output=True, check=False)
 
 
 def _pinned_version(package: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import until
 from rich.console import Console
 from textual.binding import Binding
 from textual.widgets import TabbedContent
@@ -112,9 +113,9 @@ async def test_a_palette_entry_shows_its_pane_then_acts(tmp_path: Path) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         commands["Show Queue pane"].callback()
-        await pilot.pause()
-        assert app.active_pane == "queue"
+        await until(pilot, lambda: app.active_pane == "queue", what="the Queue pane")
         commands["Cache: filter"].callback()
-        await pilot.pause()
-        await pilot.pause()
-        assert app.active_pane == "cache" and app.query_one(CachePane).has_class("-filtering")
+        pane = app.query_one(CachePane)
+        await until(
+            pilot, lambda: app.active_pane == "cache" and pane.has_class("-filtering"), what="the filter"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import record_notifications, until
 from textual.widgets import TabbedContent
 
 from hftui.settings import Settings, SettingsProblem
@@ -16,10 +17,20 @@ async def test_each_pane_is_one_key_away(tmp_path: Path) -> None:
     app = make_app(Settings(cache_dir=str(tmp_path)))
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.query_one(TabbedContent).active == "cache"
-        for key, pane in (("2", "browse"), ("3", "queue"), ("1", "cache"), ("f3", "queue"), ("f2", "browse")):
+        # Browse focuses its repo input (where digits are typed): function keys leave it.
+        steps = (
+            ("2", "browse"),
+            ("f3", "queue"),
+            ("1", "cache"),
+            ("3", "queue"),
+            ("f2", "browse"),
+            ("f1", "cache"),
+        )
+        for key, pane in steps:
             await pilot.press(key)
-            await pilot.pause()
-            assert app.active_pane == pane
+            await until(
+                pilot, lambda p=pane: app.active_pane == p and app.focused is not None, what=f"{pane} shown"
+            )
             summary = app.query_one(QueueSummary)
             assert summary.display and summary.region.height == 1, "queue summary must show on every pane"
 
@@ -57,9 +68,10 @@ async def test_palette_offers_pane_switching(tmp_path: Path) -> None:
 async def test_settings_problem_is_notified(tmp_path: Path) -> None:
     problem = SettingsProblem(tmp_path / "settings.toml", 3, "max_jobs must be a whole number")
     app = make_app(Settings(cache_dir=str(tmp_path)), startup_problems=[problem])
+    notes_seen = record_notifications(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
+        messages = list(notes_seen)
         assert any("settings.toml:3" in m for m in messages)
 
 

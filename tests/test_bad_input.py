@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cachebuilders import repo_folder, share_with_library
-from test_freed import *  # noqa: F403  (the cache/template fixtures)
-from test_freed import _delete_and_measure, _plan, _rev
+from test_freed import _delete_and_measure, _plan, _rev, freed_cache, freed_template  # noqa: F401  (fixtures)
 
 from hftui.core.cache.cleanup import Mark
 from hftui.core.cache.scan import CacheReport, scan_cache

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from hubfixtures import MODEL, SPACE
 from privileges import skip_unless_nobody_can_run_python
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import MODEL, SPACE, manifest, repos_by_key, revision_with, state
+from test_cleanup_support import manifest, repos_by_key, revision_with, state
 
 from hftui.settings import Settings
 from hftui.tui.app import make_app

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
 
 from hftui.settings import Settings
 from hftui.tui.app import make_app

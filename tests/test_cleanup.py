@@ -11,18 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hubfixtures import DATASET, MODEL, SPACE
 from privileges import skip_unless_nobody_can_run_python
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import (
-    DATASET,
-    MODEL,
-    SPACE,
-    blob_bytes,
-    manifest,
-    repos_by_key,
-    revision_with,
-    state,
-)
+from test_cleanup_support import blob_bytes, manifest, repos_by_key, revision_with, state
 
 from hftui.core.cache.cleanup import (
     Mark,

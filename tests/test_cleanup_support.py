@@ -1,48 +1,11 @@
-"""Caches for the cleanup/verify/cache-pane tests (no tests here; fixtures and helpers only).
-
-A template cache is downloaded once per session from the local Hub server and copied (symlinks
-kept) for each test, so every test deletes from its own real cache.
-"""
+"""Helpers for the cleanup/verify/cache-pane tests (no tests here). Their `cache` and
+`template_cache` fixtures live in conftest.py."""
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from hubfixtures import DATASET, MODEL, SPACE, download_into, small_spec
-
-from hftui.hub import HubServer
-
-__all__ = ["cache", "template_cache"]
-
-
-@pytest.fixture(scope="session")
-def template_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """models: MODEL at main, v0.9 (older commit) and refs/pr/1 (shares blobs with main);
-    dataset: DATASET partially (README + one shard); space: SPACE complete."""
-    root = tmp_path_factory.mktemp("template") / "hub"
-    with HubServer(small_spec()) as hub:
-        download_into(root, hub, MODEL)
-        download_into(root, hub, MODEL, revision="v0.9")
-        download_into(root, hub, MODEL, revision="refs/pr/1")
-        download_into(
-            root, hub, DATASET, repo_type="dataset", allow_patterns=["README.md", "data/train-00000*"]
-        )
-        download_into(root, hub, SPACE, repo_type="space")
-    return root
-
-
-@pytest.fixture
-def cache(template_cache: Path, tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "hub"
-    shutil.copytree(template_cache, target, symlinks=True)
-    yield target
-    # Undo immutable flags a test may have set, so tmp cleanup works.
-    os.system(f"chattr -R -i {target} 2>/dev/null")
 
 
 def state(cache_dir: Path) -> dict[tuple[str, str], Any]:

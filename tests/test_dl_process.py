@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 from hubfixtures import BIG, MODEL, hub_server  # noqa: F401
-from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec, wait_for
+from test_download import OTHER, SLOW, assert_cache_matches, incomplete_files, timing_spec
 
 from hftui.core.downloads.engine import STALL_DISPLAY_AFTER, EngineEvent, LoadReport
 from hftui.core.downloads.models import DownloadRequest
@@ -102,12 +103,15 @@ def test_cancel_through_the_process_stops_traffic_within_2s(make_process, tmp_pa
         engine, _ = make_process(hub)
         slow = engine.submit(DownloadRequest(SLOW)).job
         wait_for(lambda: engine.job(slow.id).bytes_done > 100_000, what="bytes moving")
-        started = time.monotonic()
         assert engine.cancel(slow.id).state == "cancelled"
-        wait_for(lambda: engine.thread_count() == 0, timeout=5, what="job thread to stop")
-        assert time.monotonic() - started < 2.0
+        # The promise is "traffic stops within 2 s": a budget for the event, not a measurement.
+        wait_for(lambda: engine.thread_count() == 0, timeout=2.0, what="the job thread to stop within 2 s")
         seen = len(hub.requests)
-        time.sleep(0.5)
+        # A window closed by an event, not a sleep: another whole download, during which the
+        # cancelled job must not ask the server for anything.
+        hub.set_bandwidth(None)
+        other = engine.submit(DownloadRequest(OTHER)).job
+        wait_for(lambda: engine.job(other.id).state == "done", timeout=60, what="the other download")
         assert [r for r in hub.requests[seen:] if SLOW in r.path] == []
         assert incomplete_files(tmp_path / "cache") == []
 
@@ -279,15 +283,15 @@ def test_pausing_a_job_waiting_for_an_answer_frees_its_slot_at_once(make_process
         other = engine.submit(DownloadRequest(OTHER)).job
         wait_for(lambda: engine.job(slow.id).state == "running", what="the first job to ask for its files")
         time.sleep(0.5)  # its metadata request now waits for the delayed answer
-        started = time.monotonic()
         assert engine.pause(slow.id).state == "paused"
-        wait_for(lambda: engine.job(other.id).state != "queued", timeout=5, what="the next job to start")
-        assert time.monotonic() - started < 2.0
+        wait_for(
+            lambda: engine.job(other.id).state != "queued",
+            timeout=2.0,
+            what="the next job to start within 2 s",
+        )
         wait_for(lambda: engine.job(other.id).state == "done", timeout=20, what="the next job to finish")
         assert_cache_matches(tmp_path / "cache", hub, OTHER)
         engine.resume(slow.id)
         wait_for(lambda: engine.job(slow.id).state == "running", what="the first job to ask again")
         time.sleep(0.5)
-        started = time.monotonic()
-        assert engine.shutdown(2.0)  # and quitting stops it cleanly, in time
-        assert time.monotonic() - started < 2.0
+        assert engine.shutdown(2.0)  # and quitting stops it cleanly, within its 2 s budget

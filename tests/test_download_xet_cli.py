@@ -67,7 +67,7 @@ def test_ctrl_c_stops_every_transfer_with_the_resume_hint(mode: str, tmp_path: P
 
 def test_json_and_plain_progress_have_speed_and_eta_while_bytes_arrive(mode: str, tmp_path: Path) -> None:
     with HubServer(spec()) as hub:
-        hub.set_bandwidth(2 * RATE)
+        hub.set_bandwidth(4 * RATE)
         result = subprocess.run(
             [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(tmp_path / "j"), "--json"],
             capture_output=True,

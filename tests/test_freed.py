@@ -28,7 +28,8 @@ from hftui.core.cache.cleanup import (
 from hftui.core.cache.scan import scan_cache
 from hftui.hub import HubServer
 
-__all__ = ["cache", "template"]  # the fixtures, for modules that build on these caches
+# The fixtures are registered as `template` and `cache`; modules that build on these caches import
+# `freed_template, freed_cache` (under those names ruff sees no parameter shadowing an import).
 
 MB = 1_000_000
 SHARED = {"size": MB, "seed": "shared-weights"}
@@ -53,8 +54,8 @@ def _spec() -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", name="template")
+def freed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("freed") / "hub"
     # Plain LFS: these cases build the shared store themselves (share_with_library) where they want it.
     with HubServer(_spec(), xet=False) as hub:
@@ -64,8 +65,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def cache(template: Path, tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(name="cache")
+def freed_cache(template: Path, tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "hub"
     shutil.copytree(template, target, symlinks=True)
     yield target
@@ -225,4 +226,28 @@ def test_a_repo_blob_that_links_into_the_store_and_is_reached_from_another_repo_
     entry.symlink_to(os.path.relpath(b_blob, entry.parent))
     plan = _plan(cache, [Mark.repo("model", "t/b")])
     assert plan.is_empty and "still used by model/t/a" in plan.refused[0].reason
+    assert scan_cache(cache).warnings == []
+
+
+def test_a_blob_listed_by_another_groups_strategy_stays_while_its_repo_uses_it(tmp_path: Path) -> None:
+    """Found by the property test: repos A and B share a commit hash, so they are planned in two
+    groups. A's marked file links into B's blobs, so A's `delete_files` lists B's blob; B's other
+    revision, which stays, still uses it."""
+    from cachebuilders import add_revision
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    same = "c" * 40
+    add_revision(cache, "h/a", {"w.bin": 20_000}, commit=same, store=True, tree=False)
+    add_revision(cache, "h/b", {"w.bin": 20_000}, commit=same, store=True, tree=False)
+    add_revision(cache, "h/b", {"w.bin": 20_000, "x.bin": 3_000}, refs=("v2",), store=True, tree=False)
+    b_blob = _blob_of(cache, "h/b", "w.bin")
+    entry = cache / repo_folder("h/a") / "snapshots" / same / "linked.bin"
+    entry.symlink_to(os.path.relpath(b_blob, entry.parent))
+    plan = _plan(cache, [Mark.file("model", "h/a", same, "linked.bin"), Mark.revision("model", "h/b", same)])
+    assert len(plan.strategies) == 2
+    freed, report = _delete_and_measure(cache, plan)
+    assert plan.expected_freed_size == freed == report.freed_size == 0
+    assert [(o.kind, o.status) for o in report.problems] == [("blob", "kept")]
+    assert "still used by" in report.problems[0].message
     assert scan_cache(cache).warnings == []

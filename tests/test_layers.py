@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "hftui.hub": {"hftui"},
     "hftui.tui": BASE | {"hftui.core"},
     "hftui.commands": BASE | {"hftui.core", "hftui.hub"},
-    "hftui.settings": {"hftui"},
+    "hftui.settings": {"hftui", "hftui.errors"},
     "hftui.errors": set(),
     "hftui": set(),
     "hftui.cli": BASE | {"hftui.core", "hftui.hub", "hftui.tui", "hftui.commands"},

@@ -522,3 +522,47 @@ def test_the_scan_shows_a_folder_reached_by_two_names_once(tmp_path: Path) -> No
 
     again = rescan_repo(cache, repo_folder("org/alias"))
     assert again.warnings and again.warnings[0].kind == "alias"
+
+
+async def test_the_cache_pane_shows_a_new_confirmation_when_the_cache_changed(
+    tmp_path: Path, hub: HubServer
+) -> None:
+    """End to end: scan, mark the only revision, a second process downloads another one, confirm:
+    nothing is deleted, the user is told why and sees a new confirmation with the new figures."""
+    from hftui.settings import Settings
+    from hftui.tui.app import make_app
+    from hftui.tui.panes.cache import CachePane
+
+    cache = tmp_path / "hub"
+    download_into(cache, hub, MODEL, revision="v0.9")
+    notes: list[str] = []
+    app = make_app(Settings(cache_dir=str(cache)))
+
+    async def settle(pilot: Any) -> None:
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        await settle(pilot)
+        pane = app.query_one(CachePane)
+        pane.table.move_cursor(row=pane.table.get_row_index(MODEL_DIR))
+        await pilot.press("space", "d")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "DeleteConfirmScreen"
+        first = app.screen.plan  # type: ignore[attr-defined]
+        download_elsewhere(cache, hub, MODEL, "main")  # while the confirmation is on screen
+        before = manifest(cache)
+        await pilot.press("y")
+        await settle(pilot)
+        assert manifest(cache) == before  # nothing deleted
+        assert any("Nothing deleted" in n and "new revision" in n for n in notes)
+        assert type(app.screen).__name__ == "DeleteConfirmScreen"  # the new confirmation
+        second = app.screen.plan  # type: ignore[attr-defined]
+        assert second is not first and len(second.items) == 1
+        assert second.items[0].size_on_disk > first.items[0].size_on_disk  # the repo grew
+        await pilot.press("y")
+        await settle(pilot)
+    assert not (cache / MODEL_DIR).exists()  # confirmed again on the disk as it is: the repo went

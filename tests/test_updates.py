@@ -442,3 +442,29 @@ def test_monitor_checks_in_the_background_then_updates_settles_and_offers(
         result.freed_size == offer.freed_bytes
         and not (cache / "models--acme--moving-gguf" / "snapshots" / old).exists()
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "problem"),
+    [
+        ("update_check_minutes = 0", 0, None),
+        ("update_check_minutes = 90", 90, None),
+        ("update_check_minutes = -1", 60, "must be between 0 and 525600"),
+        ("update_check_minutes = 1e3", 60, "must be a whole number"),
+        ('update_check_minutes = "soon"', 60, "must be a whole number"),
+        ("update_check_minutes = 600000", 60, "must be between 0 and 525600"),
+    ],
+)
+def test_update_check_minutes_setting_is_validated(
+    tmp_path: Path, text: str, expected: int, problem: str | None
+) -> None:
+    from hftui.settings import load_settings
+
+    path = tmp_path / "settings.toml"
+    path.write_text(text + "\n")
+    loaded = load_settings(path)
+    assert loaded.settings.update_check_minutes == expected
+    messages = [str(p) for p in loaded.problems]
+    assert (problem is None and messages == []) or (
+        problem is not None and any(problem in m for m in messages)
+    )

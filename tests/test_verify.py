@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import MODEL, repos_by_key, revision_with
+from hubfixtures import MODEL
+from test_cleanup_support import repos_by_key, revision_with
 
 from hftui.core.cache.verify import VerifyCancelled, VerifyError, git_blob_sha1, verify_revision
 

@@ -181,7 +181,8 @@ def _run_demo_session(settings: Settings, problems: list[SettingsProblem]) -> in
 
     # The server must be up and HF_ENDPOINT set before huggingface_hub is first imported,
     # because the library reads the endpoint at import time.
-    with demo_session() as demo:
+    # The Hub moves on after the cache was built, so the demo shows an update to try (`U`).
+    with demo_session(moved_upstream=True) as demo:
         os.environ["HF_ENDPOINT"] = demo.endpoint
         from hftui.tui.app import make_app
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hftui.core.state_files import move_aside
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -119,6 +117,27 @@ def state_dir() -> Path:
     return Path(user_state_dir(APP_NAME, appauthor=False))
 
 
+def move_aside(path: Path, *, now: float | None = None) -> str:
+    """Move a corrupt state or settings file out of the way; return how it went, for the warning.
+
+    One rule for every file hftui keeps between runs (the saved queue, the settings, kept-bytes
+    state): a file that cannot be read back goes to `<name>.corrupt-<timestamp>` (never deleted:
+    the user may want what is in it) and the app starts without it."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while aside.exists():  # two corrupt files in one second: keep both
+        counter += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        return f"could not move it aside ({exc.strerror or exc})"
+    return f"moved aside to {aside}"
+
+
 def default_settings_path() -> Path:
     return config_dir() / "settings.toml"
 
@@ -149,6 +168,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "retries": (0, 100),
     "scan_processes": (0, None),
     "stall_timeout": (1.0, 3600.0),
+    "update_check_minutes": (0, 525_600),  # a year: an older answer is not a check
 }
 _CAPS: dict[str, tuple[Callable[[], int], str]] = {
     "scan_processes": (cpu_count, "the CPUs this machine has"),

@@ -296,8 +296,22 @@ class DemoSession:
         return self.hub.token
 
 
+def move_upstream(hub: HubServer) -> str:
+    """What happens on the Hub after a cache was built: COMPLETE_REPO's main gets a fixed tokenizer
+    config and new weights, so the Cache pane shows an update (and `U` fetches it). Returns the commit."""
+    return hub.push(
+        COMPLETE_REPO,
+        "main",
+        files={
+            "tokenizer_config.json": json.dumps({"do_lower_case": True, "model_max_length": 1024}),
+            "model.safetensors": {"size": 6 * MIB, "seed": "bert-v2"},
+        },
+        title="Fix model_max_length and retrain",
+    )
+
+
 @contextmanager
-def demo_session() -> Iterator[DemoSession]:
+def demo_session(*, moved_upstream: bool = False) -> Iterator[DemoSession]:
     """Start the demo Hub and build a temporary cache from it; stop and delete both on exit.
 
     HF_ENDPOINT points at the demo Hub for the session (restored on exit): building the cache is what
@@ -310,6 +324,8 @@ def demo_session() -> Iterator[DemoSession]:
     os.environ["HF_ENDPOINT"] = hub.endpoint
     try:
         build_demo_cache(hub, cache_dir)
+        if moved_upstream:
+            move_upstream(hub)
         yield DemoSession(hub=hub, cache_dir=cache_dir)
     finally:
         if previous_endpoint is None:

@@ -114,6 +114,7 @@ ACTIONS: tuple[Action, ...] = (
     A("cache.verify", "cache", "v", "verify", "Verify", "Hash the files of a revision against the cached listing", "Cache: verify revision"),
     A("cache.rescan", "cache", "r", "rescan", "Rescan", "Scan the cache directory again", "Cache: rescan"),
     A("cache.browse", "cache", "b", "browse", "Browse", "Open the highlighted repo in the Browse pane", "Cache: browse repo", show=False),
+    A("cache.update", "cache", "U", "update_repo", "Update", "Download the highlighted repo's newer revision (same files); the old one is then marked for deletion", "Cache: update repo", show=False),
     A("cache.focus", "cache", "tab", "switch_focus", "Revisions/files", "In a repo: move between its revisions and its files", "Cache: revisions/files", show=False),
     A("cache.tree.mark", "cache.detail", "space", "toggle_node", "Mark", destructive=True, in_help=False),
     # -- Browse ------------------------------------------------------------------------------------

@@ -451,6 +451,8 @@ def plan_deletion(
         if files:
             strategies.append(_hf_cache_info(after, cache_dir).delete_files(*files))
 
+    in_use = {Path(target): f"still used by {_describe_entry(entry)}" for target, entry in protected.items()}
+    in_use.update(_blobs_still_used(repos, touched_keys, strategies, revisions_by_repo, selected_files))
     plan = DeletionPlan(
         cache_dir=Path(cache_dir),
         items=tuple(items),
@@ -461,13 +463,41 @@ def plan_deletion(
         blob_sizes=blob_sizes,
         ref_snapshots=ref_snapshots,
         repos=tuple(touched_keys),
-        protected={
-            Path(target): f"still used by {_describe_entry(entry)}" for target, entry in protected.items()
-        },
+        protected=in_use,
         basis=_basis("marks", tuple(marks), given_busy, {key: repos[key] for key in touched_keys}, reach),
     )
     _tally_strategies(plan)
     return plan
+
+
+def _blobs_still_used(
+    repos: Mapping[RepoKey, CachedRepoInfo],
+    touched_keys: Sequence[RepoKey],
+    strategies: Sequence[DeleteCacheStrategy],
+    revisions_by_repo: Mapping[RepoKey, set[str]],
+    selected_files: Mapping[RepoKey, set[CachedFileInfo]],
+) -> dict[Path, str]:
+    """Blobs a strategy lists that an entry the plan keeps, in a repo of the plan, still uses.
+
+    Each library strategy only sees the repos of its group. A file marked in repo A whose entry links
+    into repo B's blobs makes A's `delete_files` list B's blob; B may be in another group (its
+    commit hashes collide with A's) with a revision that stays and uses that blob."""
+    listed = {blob for strategy in strategies for blob in strategy.blobs}
+    if not listed:
+        return {}
+    out: dict[Path, str] = {}
+    for key in touched_keys:
+        repo = repos[key]
+        gone = revisions_by_repo.get(key, set())
+        selected = selected_files.get(key, set())
+        for revision in repo.revisions:
+            if revision.commit_hash in gone:
+                continue
+            for f in revision.files:
+                if f.blob_path in listed and f not in selected and f.blob_path not in out:
+                    entry = (key, revision.commit_hash, _rel(f, revision))
+                    out[f.blob_path] = f"still used by {_describe_entry(entry)}"
+    return out
 
 
 def _basis(
@@ -1011,9 +1041,9 @@ class _Run:
             self.report.cancelled = True
         return self.report.cancelled
 
-    def step(self) -> None:
-        self.done += 1
-        if self.progress is not None:
+    def step(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress is not None and count > 0:
             self.progress(min(self.done, self.total), self.total)
 
     def record(self, kind: str, path: Path, status: Status, message: str = "") -> None:
@@ -1037,7 +1067,7 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
             reason = find_writers(plan.cache_dir, [work.name], state_dir=run.state_dir).reason(work.name)
         if reason is not None:
             run.record("repo", work.path, "refused", f"not started: {reason}")
-            run.done += skip
+            run.step(skip)
             return
         folder = work.basis.folder
         if folder is not None and folder.linked:
@@ -1063,12 +1093,12 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
                     f"not started: the repo folder is a symlink to {folder.real_path}; "
                     "nothing is deleted through it",
                 )
-            run.done += skip - 1
+            run.step(skip - 1)
             return
     problem = _preflight(work)
     if problem is not None:
         run.record("repo", work.path, "refused", f"not started: {problem}")
-        run.done += skip
+        run.step(skip)
         return
 
     planned_at = plan.basis.planned_at if plan.basis is not None else 0.0

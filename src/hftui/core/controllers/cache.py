@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, execute_plan, summarize
 from hftui.core.cache.names import printable
@@ -224,6 +224,8 @@ class CacheController:
         self._deferred: set[str] = set()
 
         self.filters: list[Filter] = []
+        self.update_results: Callable[[], Mapping[str, Any]] = dict
+        """The update check's results by `type/id`, for the `update=` filter term (set by the view)."""
         self.filter_text = ""
         self.sort_key = "size"
         self.sort_descending = True
@@ -410,7 +412,7 @@ class CacheController:
     def passes(self, record: RepoRecord, now: float) -> bool:
         from hftui.core.cache.filters import matches
 
-        return not self.filters or matches(record, self.filters, now=now)
+        return not self.filters or matches(record, self.filters, now=now, updates=self.update_results())
 
     def sort_by(self, key: str) -> None:
         """Sort by `key`; again on the same key reverses the order."""
@@ -476,6 +478,14 @@ class CacheController:
         else:
             marks.add(mark)
         self._set_marks(marks)
+
+    def add_marks(self, marks: Iterable[Mark]) -> None:
+        """Mark these too (the revisions an update superseded); nothing in read-only mode."""
+        if self.read_only:
+            return
+        added = set(self.marks) | set(marks)
+        if added != self.marks:
+            self._set_marks(added)
 
     def clear_marks(self) -> None:
         if self.marks:
@@ -719,7 +729,12 @@ class CacheController:
             reach = cross_links(everything, root)
             return {
                 rev.commit_hash: plan_deletion(
-                    infos, [Mark.revision(*key, rev.commit_hash)], cache_dir=root, reach=reach
+                    # A figure, not a deletion: a live writer must not turn it into 0.
+                    infos,
+                    [Mark.revision(*key, rev.commit_hash)],
+                    cache_dir=root,
+                    reach=reach,
+                    check_writers=False,
                 ).expected_freed_size
                 for rev in record.revisions
             }

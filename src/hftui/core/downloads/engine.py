@@ -321,6 +321,11 @@ class DownloadEngine:
         with self._lock:
             return self.queue.active_repos(cache_dir, self.default_cache)
 
+    def running_ids(self) -> set[str]:
+        """Ids of the jobs whose thread has not returned yet."""
+        with self._lock:
+            return set(self._threads)
+
     def thread_count(self) -> int:
         """Job threads still alive (a stopped job's thread may outlive its state change briefly)."""
         with self._lock:

@@ -580,6 +580,7 @@ def run_job(
     cancel_signal: transport.CancelSignal | None = None,
     on_plan: Callable[[list[Any], float], None] | None = None,
     attempts_used: int = 0,
+    sole_job: bool = False,
 ) -> JobResult:
     """Download `request` to completion, or return why not. Never raises (except BaseException).
 
@@ -589,7 +590,10 @@ def run_job(
     one fits. `on_plan(files, started)` hears which files the job will fetch (each with
     `local_path` and `file_size`) and when it started, so that whoever stops it from outside
     can tell what is complete on disk (`kept_on_disk`). `attempts_used` counts retries already
-    spent on this job (by an earlier process of it), against `settings.retries`.
+    spent on this job (by an earlier process of it), against `settings.retries`. `sole_job`: this
+    process runs nothing else (a job process), so every request is this job's and none needs the
+    job header - which would otherwise also reach the Xet storage, hf_xet forwarding the
+    download's headers to it.
     """
     from huggingface_hub import snapshot_download
 
@@ -618,6 +622,8 @@ def run_job(
         job_token,
         JobChannel(is_cancelled, float(settings.stall_timeout), on_bytes, cancel_signal, on_note),
     )
+    if sole_job:
+        transport.set_sole_job(job_token)
     common: dict[str, Any] = {
         "repo_type": request.repo_type,
         "cache_dir": cache_dir,
@@ -627,7 +633,7 @@ def run_job(
         "force_download": request.force_download,
         "token": token,
         "endpoint": endpoint,
-        "headers": {JOB_HEADER: job_token},
+        "headers": {} if sole_job else {JOB_HEADER: job_token},
         "etag_timeout": float(settings.stall_timeout),
     }
     attempt = attempts_used
@@ -766,3 +772,5 @@ def run_job(
                     return JobResult(JobOutcome.CANCELLED, "", bytes_total, files_total)
     finally:
         transport.unregister(job_token)
+        if sole_job:
+            transport.set_sole_job(None)

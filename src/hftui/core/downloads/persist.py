@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hftui.core.state_files import move_aside
+from hftui.settings import move_aside
 
 FORMAT_VERSION = 1
 

@@ -5,10 +5,11 @@ every chunk they read runs Python code under the GIL. With 2 jobs at full speed 
 threads queueing for the GIL beside the UI thread, and each of the dozens of times the event
 loop wakes up to handle a key it waits its turn: measured on a 2-core box, key presses took
 up to 0.28 s with the engine in the app's process, under 0.08 s with the same downloads in
-a child process (`benchmarks/download.py`). So the TUI runs the very same `DownloadEngine`
-(its threads still call `snapshot_download`) in `python -m hftui.core.downloads.process`, at a lower
-OS priority, and talks to it over a socket pair. The headless CLI has no UI to protect and
-keeps the engine in its own process.
+a child process (`benchmarks/download.py`). So the TUI runs the very same `DownloadEngine` in
+`python -m hftui.core.downloads.process`, at a lower OS priority, and talks to it over a socket
+pair. The headless CLI has no UI to protect and keeps the engine in its own process. (Since
+Xet, the engine runs each job in a process of its own - `hftui.core.downloads.worker` - which
+inherits that priority; this process then mostly relays progress and answers the app.)
 
 Protocol. Length-prefixed pickles over a `socket.socketpair` the parent created (only we read
 what only our own child wrote). Parent -> child: one `Init`, then `("call", id, method, args)`.
@@ -71,6 +72,9 @@ PROGRESS_SEND_INTERVAL = 0.1
 
 CALL_TIMEOUT = 10.0
 """How long a call waits for the child (its first call also waits for it to start)."""
+
+JOB_NICENESS = 9
+"""Job processes run this many steps nicer than this process (10 + 9 = 19, the lowest priority)."""
 
 LOG_NAME = "download-process.log"
 
@@ -539,6 +543,11 @@ class _Child:
         if init.niceness:
             with contextlib.suppress(OSError):
                 os.nice(init.niceness)
+        from hftui.core.downloads import worker
+
+        # Job processes below this one: the Xet transfers' busy threads must not delay our
+        # answers to the app (an action key is a round trip through this process).
+        worker.set_job_niceness(JOB_NICENESS)
         # The library reads bodies in 10 MiB chunks: each one is copied twice in a single call
         # that holds the GIL for milliseconds, 25 times a second per 250 MB/s. This process
         # must also answer the app's calls (pause, cancel) at once; with 1 MiB chunks the

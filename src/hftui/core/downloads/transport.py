@@ -125,6 +125,19 @@ _installed = False
 _install_lock = threading.Lock()
 
 
+_sole_job: list[str] = []
+"""The job every untagged request belongs to, in a job process (see `set_sole_job`)."""
+
+
+def set_sole_job(token: str | None) -> None:
+    """In a process that runs one job only: every request without the job header is that job's.
+
+    The header is then not needed at all, and does not travel further than this process (hf_xet
+    forwards a download's headers to the Xet storage)."""
+    with _channels_lock:
+        _sole_job[:] = [token] if token else []
+
+
 def register(token: str, channel: JobChannel) -> None:
     with _channels_lock:
         _channels[token] = channel
@@ -218,7 +231,7 @@ class JobAwareTransport(httpx2.BaseTransport):
         token = request.headers.get(JOB_HEADER)
         if token is None:
             with _channels_lock:
-                token = _redirects.pop(str(request.url), None)
+                token = _redirects.pop(str(request.url), None) or (_sole_job[0] if _sole_job else None)
             if token is None:
                 return self._inner.handle_request(request)
         else:

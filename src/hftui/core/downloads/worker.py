@@ -68,7 +68,6 @@ class JobSpec:
     endpoint: str | None
     token: str | bool | None
     default_cache: str | None
-    attempts_used: int = 0
 
 
 class KeptFile(NamedTuple):
@@ -84,12 +83,18 @@ class KeptFile(NamedTuple):
 class _Child:
     """A started child process and the parent's end of its socket."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], niceness: int = 0) -> None:
         parent_end, child_end = socket.socketpair()
         self.env_key = _env_key(env)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hftui.core.downloads.worker", str(child_end.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    "hftui.core.downloads.worker",
+                    str(child_end.fileno()),
+                    str(niceness),
+                ],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -153,6 +158,8 @@ class _Spares:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spare: _Child | None = None
+        self.niceness = 0
+        """Added to this process's niceness in each job process (`set_job_niceness`)."""
 
     def take(self) -> _Child:
         env = _child_environment()
@@ -162,14 +169,14 @@ class _Spares:
         if spare is not None and (not spare.alive or spare.env_key != key):
             spare.kill()
             spare = None
-        return spare or _Child(env)
+        return spare or _Child(env, self.niceness)
 
     def warm(self) -> None:
         """Start the spare now, so the first job does not wait for the library's import."""
         with self._lock:
             if self._spare is None:
                 with contextlib.suppress(OSError):
-                    self._spare = _Child(_child_environment())
+                    self._spare = _Child(_child_environment(), self.niceness)
 
     def close(self) -> None:
         with self._lock:
@@ -179,6 +186,14 @@ class _Spares:
 
 
 spares = _Spares()
+
+
+def set_job_niceness(increment: int) -> None:
+    """Run job processes `increment` steps nicer than this process (the TUI's engine process sets
+    it, so that the busy threads of Xet transfers never delay the engine's answers to the app:
+    measured, see docs/downloads-xet.md)."""
+    spares.niceness = increment
+    spares.close()  # a spare started before runs at the old priority
 
 
 def close_spares() -> None:
@@ -213,6 +228,9 @@ def run_job_in_process(
         default_cache = constants.HF_HUB_CACHE
     retries = int(settings.retries)
     attempt = 0
+    # Every file an attempt set out to fetch (local path -> size): a retry plans only what is still
+    # missing, but a finished job reports all it downloaded.
+    fetched: dict[str, int] = {}
     while True:
         if is_cancelled():
             return dl.JobResult(dl.JobOutcome.CANCELLED)
@@ -238,7 +256,9 @@ def run_job_in_process(
                 attempts_used=attempt,
             )
         spec = JobSpec(request, settings, endpoint, token, default_cache)
-        result = _attempt(child, spec, request, report, is_cancelled, claim_space)
+        result = _attempt(child, spec, request, report, is_cancelled, claim_space, fetched)
+        if result.status == dl.JobOutcome.DONE and fetched:
+            return replace(result, bytes_total=sum(fetched.values()), files_total=len(fetched))
         if result.status != dl.JobOutcome.FAILED or not result.transient:
             return result
         if result.progressed:
@@ -262,8 +282,10 @@ def _attempt(
     report: Callable[[dl.Progress], None],
     is_cancelled: Callable[[], bool],
     claim_space: Callable[[Path, int], int] | None,
+    fetched: dict[str, int] | None = None,
 ) -> dl.JobResult:
-    """One attempt in `child`: relay its messages until its result, or kill it when stopped."""
+    """One attempt in `child`: relay its messages until its result, or kill it when stopped.
+    `fetched` gathers the files the attempt planned (local path -> size)."""
     planned: list[KeptFile] = []
     started = time.time()
     bytes_total = files_total = 0
@@ -309,6 +331,8 @@ def _attempt(
         elif kind == "plan":
             planned = [KeptFile(path, size) for path, size in message[1]]
             started = message[2]
+            if fetched is not None:
+                fetched.update((str(path), int(size or 0)) for path, size in message[1])
         elif kind == "claim":
             others = claim_space(Path(message[1]), int(message[2])) if claim_space is not None else 0
             try:
@@ -348,12 +372,14 @@ def _configure_xet(settings: Any) -> None:
       default is 300 s);
     * no retries inside hf_xet: a reset, a 5xx/429 or a timeout reaches hftui at once, which
       retries the file under its own budget and says so on the row (hf_xet would retry for up
-      to 6 minutes, silently).
+      to 6 minutes, silently). The price: such a retry fetches the file from its first byte
+      (hf_xet 1.8 keeps no chunk cache). A user who prefers hf_xet's own retries sets
+      HF_XET_CLIENT_RETRY_MAX_ATTEMPTS, which is then left alone.
     """
     stall = max(1, round(float(settings.stall_timeout)))
     os.environ[XET_READ_TIMEOUT_ENV] = f"{stall}s"
     os.environ[XET_CONNECT_TIMEOUT_ENV] = f"{stall}s"
-    os.environ[XET_RETRY_ENV] = "0"
+    os.environ.setdefault(XET_RETRY_ENV, "0")
 
 
 class _ChildSide:
@@ -413,7 +439,7 @@ class _ChildSide:
             on_plan=lambda files, since: self.send(
                 ("plan", [(f.local_path, f.file_size) for f in files], since)
             ),
-            attempts_used=spec.attempts_used,
+            sole_job=True,
         )
         self.send(("result", result))
         return 0
@@ -421,10 +447,15 @@ class _ChildSide:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m hftui.core.downloads.worker FD  (started by hftui)", file=sys.stderr)
+    if len(args) not in (1, 2) or not all(a.isdigit() for a in args):
+        print(
+            "usage: python -m hftui.core.downloads.worker FD [NICENESS]  (started by hftui)", file=sys.stderr
+        )
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if len(args) == 2 and int(args[1]):
+        with contextlib.suppress(OSError):
+            os.nice(int(args[1]))
     sock = socket.socket(fileno=int(args[0]))
     code = _ChildSide(sock).run()
     sys.stdout.flush()

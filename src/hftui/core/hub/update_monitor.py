@@ -134,6 +134,11 @@ class UpdateMonitor:
         self._thread.start()
         return True
 
+    def recheck(self, repos: Iterable[RepoRecord]) -> None:
+        """Check these repos again now, in the calling thread (after an update landed: the stored refs
+        answer, so this asks the Hub nothing while they are fresh)."""
+        self.checker.check(list(repos), cancel=self._cancel.is_set, on_result=self._store)
+
     def wait(self, timeout: float | None = None) -> bool:
         thread = self._thread
         if thread is not None:

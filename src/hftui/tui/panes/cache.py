@@ -39,6 +39,7 @@ from hftui.core.controllers.runner import Task
 from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
 from hftui.tui import actions
+from hftui.tui.cache_updates import CacheUpdates, UpdatesChanged, UpdatesLanded
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
@@ -170,6 +171,8 @@ class CachePane(Vertical):
         self._pending: deque[RepoRecord] = deque()
         """Rows waiting to be added a slice at a time (see `_add_pending`)."""
         self._adding = False
+        self.updates = CacheUpdates(self)
+        self._checked_report: CacheReport | None = None
         self._held_notices: list[Notice] = []
 
     @property
@@ -204,6 +207,8 @@ class CachePane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(FileTree).read_only = self.read_only
+        self.table.badge = self.updates.badge
+        self.controller.update_results = self.updates.results
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
         self.call_after_refresh(self.focus_default)
@@ -415,11 +420,18 @@ class CachePane(Vertical):
             parts.append(f"scan failed: {controller.scan_error}")
         elif not controller.records:
             parts.append("empty: nothing downloaded yet")
+        if updates := self.updates.header():
+            parts.append(updates)
         sort = f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}"
         self.query_one("#cache-header", Static).update(
             Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
         )
         self.refresh_bindings()
+        report = controller.report
+        if report is not None and not controller.scanning and report is not self._checked_report:
+            # A scan finished: check its repos against the Hub (in the monitor's thread).
+            self._checked_report = report
+            self.updates.scan_finished(report)
 
     def _refresh_detail(self, changed: Sequence[RepoRecord], removed: Sequence[str]) -> None:
         if self.view != "cache-detail" or self.detail.record is None:
@@ -436,8 +448,40 @@ class CachePane(Vertical):
     # -- public hooks -------------------------------------------------------------------------------
 
     def repos_changed(self, repos: Iterable[RepoKey]) -> None:
-        """Downloads finished into these repos: rescan just them."""
+        """Downloads finished into these repos: rescan just them (and move the refs of updates that landed)."""
+        repos = list(repos)
         self.controller.repos_changed(repos)
+        self.updates.downloads_finished(repos)
+
+    # -- updates ------------------------------------------------------------------------------------
+
+    def action_update_repo(self) -> None:
+        record, _ = self._current()
+        self.updates.update(record)
+
+    @on(UpdatesChanged)
+    def _updates_changed(self, event: UpdatesChanged) -> None:
+        table = self.table
+        ids = set(event.cache_ids)
+        table.refresh_status([n for n, r in table.records.items() if not ids or r.cache_id in ids])
+        controller = self.controller
+        if any(f.key == "update" for f in controller.filters):
+            t = now()
+            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
+            table.show_only(visible, controller.is_repo_marked, t)
+        self.update_header()
+
+    @on(UpdatesLanded)
+    def _updates_landed(self, event: UpdatesLanded) -> None:
+        from hftui.core.hub.update_monitor import UpdateMonitor
+
+        if event.landed:
+            self.controller.repos_changed({s.repo_key for s in event.landed})
+        if event.offer is not None and event.offer.prunable:
+            self.controller.add_marks(UpdateMonitor.marks(event.offer))
+        title, text = self.updates.describe_landed(event, read_only=self.read_only)
+        if text:
+            self.notify(text, title=title, timeout=12)
 
     def show_notice(self, notice: Notice) -> None:
         # A notification's time starts when it is raised: while rows are still being added (a

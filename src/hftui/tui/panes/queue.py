@@ -208,7 +208,7 @@ class QueuePane(Vertical):
     def _overall(self, jobs: list[Job]) -> str:
         # A second hftui does not own the saved queue: say so for as long as it runs (the
         # warning toast at launch goes away, the reason why the list is empty does not).
-        report = getattr(self._controller, "load_report", None)
+        report = self._controller.load_report
         in_use = ""
         if report is not None and report.in_use:
             who = f"PID {report.in_use_pid}" if report.in_use_pid else "another process"

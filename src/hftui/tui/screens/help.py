@@ -21,7 +21,7 @@ def bindings_table(*, read_only: bool, keymap: Mapping[str, str] | None = None) 
     With --read-only the destructive keys do nothing, so help does not advertise them."""
     table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
     table.add_column("key", style="bold", no_wrap=True)
-    table.add_column("action")
+    table.add_column("action", ratio=1)
     table.add_column("id", style="dim", no_wrap=True)
     for title, scopes in actions.HELP_SECTIONS:
         rows = actions.help_rows(scopes, read_only=read_only, keymap=keymap)
@@ -51,7 +51,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(
-                "[b]hftui keys[/b]  (escape closes; the dim ids rebind keys in settings.toml [keymap])\n"
+                "[b]hftui keys[/b]  (escape closes; the dim ids rebind keys in settings.toml \\[keymap])\n"
             )
             yield Static(self.table)
 

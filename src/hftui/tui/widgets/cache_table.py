@@ -78,6 +78,8 @@ class CacheTable(DataTable[Any]):
         self.sort_values: dict[str, dict[str, Any]] = {}
         """name -> precomputed sort keys (`RepoRecord.size_on_disk` sums its blobs on every call)."""
         self.largest = 0
+        self.badge: Callable[[RepoRecord], str] = lambda record: ""
+        """Extra words for the status cell (the update check's `↑12.3 MB`); set by the pane."""
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -87,6 +89,16 @@ class CacheTable(DataTable[Any]):
 
     def size_of(self, name: str) -> int:
         return int(self.sort_values[name]["size"]) if name in self.sort_values else 0
+
+    def status_text(self, record: RepoRecord) -> str:
+        badge = self.badge(record)
+        return f"{status_of(record)} {badge}" if badge else status_of(record)
+
+    def refresh_status(self, names: Iterable[str]) -> None:
+        for name in names:
+            record = self.records.get(name)
+            if record is not None and name in self.rows:
+                self.update_cell(name, "status", self.status_text(record), update_width=True)
 
     def _cells(self, record: RepoRecord, marked: bool, now: float) -> list[Any]:
         size = self.size_of(record.name)
@@ -101,7 +113,7 @@ class CacheTable(DataTable[Any]):
             name,
             Text(size_text(size), justify="right"),
             bar(size, self.largest),
-            status_of(record),
+            self.status_text(record),
             Text(str(record.nb_files), justify="right"),
             Text(str(len(record.revisions)), justify="right"),
             printable(", ".join(sorted(record.refs))) or "-",
