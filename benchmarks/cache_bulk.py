@@ -11,11 +11,16 @@ It times, from the `y`:
 * worst event-loop stall from `y` to table done (a 10 ms timer's largest gap: how long keys and
   redraws waited).
 
+`--fold` times, without the UI, what turns a bulk deletion's rescans into the report a table shows:
+the repos rescanned one by one and folded in one by one (what the pane did before, on its event loop)
+against `rescan_repos` + `CacheReport.with_repos` (one store listing, one rebuild), side by side.
+
 `--baseline REF` runs the same steps on the code of a git ref (e.g. `main` before a change) side
 by side in the same run, on a fresh copy of the same cache, and prints the ratios.
 
     python benchmarks/cache_bulk.py --repos 250 500 1000 5000
     python benchmarks/cache_bulk.py --repos 250 1000 --baseline 0d8cd9f --timeout 120
+    python benchmarks/cache_bulk.py --fold --repos 250 1000 5000 --one-by-one-up-to 1000
 """
 
 from __future__ import annotations
@@ -176,6 +181,36 @@ def run_once(cache: Path, timeout: float, pythonpath: str | None) -> dict[str, f
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def fold(cache: Path, one_by_one: bool) -> None:
+    import time
+
+    from hftui.core.cache.scan import rescan_repo, rescan_repos, scan_cache
+
+    report = scan_cache(cache, processes=1)
+    names = [record.name for record in report.repos]
+    line = f"  {len(names)} repos:"
+    if one_by_one:
+        start = time.perf_counter()
+        records = [rescan_repo(cache, name) for name in names]
+        rescanned = time.perf_counter() - start
+        start = time.perf_counter()
+        before = report
+        for record in records:
+            before = before.with_repo(record)
+        folded = time.perf_counter() - start
+        line += f" one by one: rescan {rescanned:.2f} s + fold {folded:.2f} s;"
+    start = time.perf_counter()
+    records = rescan_repos(cache, names)
+    rescanned = time.perf_counter() - start
+    start = time.perf_counter()
+    after = report.with_repos(records)
+    folded = time.perf_counter() - start
+    line += f" rescan_repos {rescanned:.2f} s + with_repos {folded:.3f} s"
+    if one_by_one:
+        assert after.size_on_disk == before.size_on_disk
+    print(line, flush=True)
+
+
 def _baseline_tree(ref: str, into: Path) -> str:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
@@ -196,8 +231,23 @@ def main() -> int:
         "--timeout", type=float, default=120.0, help="give up waiting after this many seconds"
     )
     parser.add_argument("--baseline-only", action="store_true", help="run only the baseline")
+    parser.add_argument(
+        "--fold", action="store_true", help="time rescans and the report rebuild only (no UI)"
+    )
+    parser.add_argument(
+        "--one-by-one-up-to", type=int, default=1000, help="--fold: skip the quadratic way above"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hftui-bulk-"))
+    if args.fold:
+        print(f"load average {os.getloadavg()[0]:.1f}; rescans folded into the report:")
+        try:
+            for repos in args.repos:
+                build_cache(work / "hub", repos)
+                fold(work / "hub", repos <= args.one_by_one_up_to)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     try:
         versions: list[tuple[str, str | None]] = [("this tree", str(ROOT / "src"))]
         if args.baseline:
@@ -210,7 +260,7 @@ def main() -> int:
                 cache = work / "hub"
                 build_cache(cache, repos)
                 results[label] = run_once(cache, args.timeout, path)
-            print(f"prune detached revisions of {repos} repos:")
+            print(f"prune detached revisions of {repos} repos (load average {os.getloadavg()[0]:.1f}):")
             for label, out in results.items():
                 print(
                     f"  {label:>12}: files gone {_fmt(out['files_gone'], args.timeout)}, "
