@@ -12,6 +12,9 @@ Pause to silence: an in-process local Hub (to read its byte counters) serves a l
 capped rate; the engine downloads it, is told to pause, and the time from that call to the last
 byte the server wrote for the file is measured, over Xet and over HTTP.
 
+Resume: the bytes a resume fetches again after a pause and after a `kill -9` at ~50 %, next to
+the file size, over Xet and plain HTTP (kept bytes, docs/kept-bytes.md).
+
 Then it starts the TUI headless (Textual's `run_test`), submits 2 jobs downloading at full speed
 and measures key presses on the Queue pane: cursor moves, and `p` on a third, waiting job (an action:
 a round trip to the download process). Each is the time from sending the key to the app having
@@ -19,6 +22,7 @@ handled it and refreshed: median, p95 and worst.
 
     python benchmarks/download.py                     # 8 x 64 MiB, 3 rounds
     python benchmarks/download.py --files 8 --size-mib 64 --rounds 5 --keys 40
+    python benchmarks/download.py --only resume --resume-size-mib 256
 
 Not a test: numbers depend on the machine. Both tools use their defaults (8 file threads).
 """
@@ -166,6 +170,102 @@ def pause_to_silence(args: argparse.Namespace, work: Path) -> dict[str, list[flo
     return results
 
 
+def _part_size(cache: Path) -> int:
+    """Bytes kept: the prefix recorded in the kept file's state (over Xet, a `.part` may also hold
+    ranges written ahead of it, which a resume does not trust after a kill)."""
+    import json
+
+    kept = 0
+    for state in cache.rglob(".hftui-partial/*.json") if cache.exists() else ():
+        try:
+            kept = max(kept, int(json.loads(state.read_text())["kept"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    return kept
+
+
+def _wait(predicate, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str, int, int, int, int]]:
+    """Bytes the server sent again after a stop at ~50 % (docs/kept-bytes.md).
+
+    For each path (Xet, plain HTTP through the CAS bridge) and each stop (a pause of the engine,
+    a `kill -9` of a headless `hftui download`): the file is served at a capped rate until at
+    least half of it is kept on disk, the download is stopped, then resumed at full speed. What
+    the resume re-fetched = bytes the server sent for the file after the stop minus the bytes
+    that were missing (size - kept). Rows: (path, stop, size, kept, sent after, re-fetched).
+    """
+    import signal
+
+    from hftui.core.downloads.engine import DownloadEngine
+    from hftui.core.downloads.models import DownloadRequest
+    from hftui.hub import HubServer
+    from hftui.settings import Settings
+
+    size = args.resume_size_mib * 2**20
+    repo = "bench/resume"
+    spec_ = {"repos": [{"id": repo, "branches": {"main": {"files": {"big.bin": {"size": size}}}}}]}
+    rows = []
+    with HubServer(spec_) as hub:
+        xet_hash = hub.xet_hash(repo, "big.bin")
+        for mode in args.resume_paths.split(","):
+            os.environ["HF_HUB_DISABLE_XET"] = "0" if mode == "xet" else "1"
+            glob = f"/xorbs/{xet_hash}/*" if mode == "xet" else f"/bridge/{xet_hash}"
+
+            def sent() -> int:
+                return hub.bytes_sent(glob, server="cas")  # noqa: B023 (read at once)
+
+            for stop in ("pause", "kill -9"):
+                cache = work / f"resume-{mode}-{stop.replace(' ', '')}"
+                hub.set_bandwidth(args.pause_rate_mib * 2**20)
+                if stop == "pause":
+                    engine = DownloadEngine(
+                        Settings(disk_margin_mb=0),
+                        endpoint=hub.endpoint,
+                        token=False,
+                        default_cache=str(cache),
+                    )
+                    engine.start()
+                    try:
+                        job = engine.submit(DownloadRequest(repo)).job
+                        _wait(lambda: _part_size(cache) >= size // 2)  # noqa: B023
+                        engine.pause(job.id)
+                        _wait(lambda: engine.thread_count() == 0, 10)  # noqa: B023
+                        kept, before = _part_size(cache), sent()
+                        hub.set_bandwidth(None)
+                        engine.resume(job.id)
+                        engine.wait_idle(300)
+                    finally:
+                        engine.shutdown(2.0)
+                else:
+                    cmd = [sys.executable, "-m", "hftui", "download", repo, "--cache-dir", str(cache)]
+                    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
+                    proc = subprocess.Popen(
+                        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    )
+                    _wait(lambda: _part_size(cache) >= size // 2)  # noqa: B023
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    time.sleep(0.5)  # the job process notices its parent is gone
+                    kept, before = _part_size(cache), sent()
+                    hub.set_bandwidth(None)
+                    subprocess.run(
+                        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+                    )
+                after = sent() - before
+                rows.append((mode, stop, size, kept, after, after - (size - kept)))
+                shutil.rmtree(cache, ignore_errors=True)
+        os.environ.pop("HF_HUB_DISABLE_XET", None)
+    return rows
+
+
 async def key_latency(
     args: argparse.Namespace, hub: ServerProcess, work: Path
 ) -> tuple[list[float], list[float], bool]:
@@ -248,7 +348,14 @@ def main() -> int:
     parser.add_argument("--pause-rounds", type=int, default=5)
     parser.add_argument("--pause-rate-mib", type=int, default=40, help="server cap per response (MiB/s)")
     parser.add_argument(
-        "--only", choices=["throughput", "latency", "pause"], action="append", help="run only these phases"
+        "--only",
+        choices=["throughput", "latency", "pause", "resume"],
+        action="append",
+        help="run only these phases",
+    )
+    parser.add_argument("--resume-size-mib", type=int, default=1024, help="file size of the resume phase")
+    parser.add_argument(
+        "--resume-paths", default="xet,http", help="paths of the resume phase (comma-separated: xet, http)"
     )
     args = parser.parse_args()
 
@@ -261,7 +368,7 @@ def main() -> int:
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec(args.files, size, args.latency_files)))
     hub = ServerProcess(spec_path)
-    phases = set(args.only or ["throughput", "latency", "pause"])
+    phases = set(args.only or ["throughput", "latency", "pause", "resume"])
     try:
         print(
             f"local hub {hub.endpoint}: {REPO} = {args.files} x {args.size_mib} MiB ({total / 2**20:.0f} MiB)"
@@ -283,6 +390,22 @@ def main() -> int:
                 print(
                     f"  {mode:<4} median {statistics.median(ms):6.1f} ms, max {ms[-1]:6.1f} ms "
                     f"over {len(ms)} pauses (target < 2000 ms)"
+                )
+
+        if "resume" in phases:
+            print(
+                f"bytes re-fetched by a resume after a stop at ~50 % "
+                f"(one {args.resume_size_mib} MiB file, {args.pause_rate_mib} MiB/s until the stop):"
+            )
+            print(
+                f"  {'path':<5} {'stop':<8} {'size':>9} {'kept':>9} {'sent after':>11} {'re-fetched':>11}  of kept"
+            )
+            for mode, stop, size, kept, after, refetched in resume_refetch(args, work):
+                share = 100 * max(0, refetched) / kept if kept else 0.0
+                print(
+                    f"  {mode:<5} {stop:<8} {size / 2**20:7.1f}Mi {kept / 2**20:7.1f}Mi "
+                    f"{after / 2**20:9.1f}Mi {refetched / 2**20:9.2f}Mi  {share:5.1f} % "
+                    "(target <= 10 % or one xorb)"
                 )
 
         if "latency" in phases:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubfixtures import BIG, MODEL, hub_server, small_spec  # noqa: F401
+from hubfixtures import BIG, MIB, MODEL, hub_server, small_spec  # noqa: F401
 from privileges import skip_unless_nobody_can_run_python
 from test_download import OTHER, SLOW, assert_cache_matches, gets, incomplete_files, timing_spec
 
@@ -178,7 +178,13 @@ def test_kill_9_midway_then_rerun_completes_cleanly(tmp_path: Path) -> None:
         finally:
             proc.wait(10)
         assert proc.returncode == -signal.SIGKILL
-        assert incomplete_files(cache), "the killed run should have left temp files behind"
+        # What arrived of weights.bin and other.bin is kept (not .incomplete files the library
+        # would ignore).
+        parts = sorted(cache.rglob("*.part"))
+        assert {p.parent.parent.name for p in parts} == {"models--test--slow", "models--test--other"}
+        assert incomplete_files(cache) == []
+        kept = sum(p.stat().st_size for p in parts)
+        assert kept > 500_000
         small_gets = len(gets(hub, "/small.json"))
 
         hub.set_bandwidth(None)
@@ -188,6 +194,9 @@ def test_kill_9_midway_then_rerun_completes_cleanly(tmp_path: Path) -> None:
         assert len(gets(hub, "/small.json")) == small_gets == 1  # finished file not fetched again
         assert_cache_matches(cache, hub, SLOW)  # also asserts no .incomplete anywhere
         assert_cache_matches(cache, hub, OTHER)
+        # The reruns fetched the rest of each file, not the whole file again.
+        assert hub.bytes_sent("*/weights.bin") + hub.bytes_sent("*/other.bin") <= 6 * MIB + 0.1 * kept
+        assert sorted(cache.rglob("*.part")) == []
 
 
 def test_top_level_cache_dir_is_honoured(hub: HubServer, tmp_path: Path) -> None:

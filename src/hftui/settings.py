@@ -58,6 +58,10 @@ class Settings:
     stall_timeout: float = 30.0
     """Seconds without a byte before a download read counts as stalled and is retried."""
 
+    kept_max_age_days: int = 14
+    """Partial downloads kept for a resume (see docs/kept-bytes.md) that got no byte for this many
+    days are offered by prune (0: only those no queued download needs)."""
+
     retries: int = 3
     """How many times a transient fault (reset, 5xx, 429, stall) is retried before a job fails."""
 

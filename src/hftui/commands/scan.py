@@ -13,6 +13,7 @@ from hftui.core import vocab
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter, SortSpec
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.core.downloads.kept import KeptFile
 
 JSON_SCHEMA_VERSION = 1
 
@@ -100,12 +101,18 @@ def run(args: argparse.Namespace) -> int:
         updates, summary = _check_updates(report, args)
         print(f"hftui: updates: {summary}", file=sys.stderr)
     rows = _select(report, filters, sort, now, revisions=args.revisions, updates=updates)
+    from hftui.core.downloads.kept import iter_kept
+
+    kept = list(iter_kept(report.cache_dir)) if report.exists else []
     if args.json:
         # One write (json.dump() to a stream makes a system call per token), and no indent: with
         # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
-        sys.stdout.write(json.dumps(_as_json(report, rows, updates)) + "\n")
+        data = _as_json(report, rows, updates)
+        data["kept_partial"] = _kept_json(kept)
+        sys.stdout.write(json.dumps(data) + "\n")
     else:
         _print_table(report, rows, now, revisions=args.revisions, sort=sort, updates=updates)
+        _print_kept(kept, now)
     return 0
 
 
@@ -129,6 +136,39 @@ def _check_updates(report: CacheReport, args: argparse.Namespace) -> tuple[dict[
     )
     check = checker.check(report.valid_repos)
     return {f"{key[0]}/{key[1]}": result for key, result in check.results.items()}, check.summary()
+
+
+def _kept_json(kept: list[KeptFile]) -> list[dict[str, Any]]:
+    """Partial downloads kept for a resume (docs/kept-bytes.md), one object per file."""
+    return [
+        {
+            "repo_id": entry.repo_id,
+            "repo_type": entry.repo_type,
+            "path": entry.meta.path if entry.meta is not None else None,
+            "etag": entry.etag,
+            "kept_bytes": entry.part_bytes,
+            "size": entry.size,
+            "last_modified": entry.updated,
+            "kept_path": str(entry.part_path),
+            "problem": entry.problem,
+        }
+        for entry in kept
+    ]
+
+
+def _print_kept(kept: list[KeptFile], now: float) -> None:
+    from hftui.core.downloads.kept import describe, kept_by_repo
+
+    if not kept:
+        return
+    repos = kept_by_repo("", kept)
+    total = sum(repo.bytes for repo in repos)
+    print(
+        f"\n{vocab.count(len(kept), 'kept partial download')} ({vocab.size(total)}) "
+        f"in {vocab.count(len(repos), 'repo')}, resumed by the next download of the same files:"
+    )
+    for repo in repos:
+        print(f"  {vocab.display_id(repo.repo_type, repo.repo_id)}  {describe(repo, now)}")
 
 
 Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]

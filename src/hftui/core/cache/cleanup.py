@@ -51,7 +51,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from hftui.core import compat
 from hftui.core.cache.freed import LinkTally, path_in
@@ -137,7 +137,7 @@ class LooseFile:
 
     path: Path
     size_on_disk: int
-    kind: str  # "incomplete" | "lock"
+    kind: str  # "incomplete" | "lock" | "kept" (partial bytes kept for a resume, hftui.core.downloads.kept)
 
 
 @dataclass(frozen=True)
@@ -1274,6 +1274,13 @@ def _run_loose(run: _Run, loose: LooseFile) -> None:
     if loose.kind == "lock":
         status, message = _remove_unheld_lock(path)
         run.record(loose.kind, path, status, message)
+        return
+    if loose.kind == "kept":
+        # Kept partial bytes go with their state file, never while a download writes them.
+        from hftui.core.downloads.kept import remove_path
+
+        kept_status, message = remove_path(path)
+        run.record(loose.kind, path, cast(Status, kept_status), message)
         return
     status, message = _remove(path)
     run.record(loose.kind, path, status, message)

@@ -57,7 +57,10 @@ PRUNE_TITLES = {
     "incomplete": "Orphaned .incomplete files",
     "locks": "Stale lock files",
     "shared": "Unreferenced shared blobs",
+    "kept": "Abandoned kept partial downloads",
 }
+KEPT_MAX_AGE_DAYS = 14
+"""Kept partial downloads with no byte for this long are offered by prune (the setting's default)."""
 
 Severity = Literal["information", "warning", "error"]
 PlanState = Literal["idle", "computing", "ready", "failed"]
@@ -796,7 +799,7 @@ def _touched_folders(plan: DeletionPlan, names: Mapping[RepoKey, str]) -> list[s
     for loose in plan.loose_files:
         if loose.path.is_relative_to(root):
             parts = loose.path.relative_to(root).parts
-            if loose.kind == "incomplete" and parts:
+            if loose.kind in ("incomplete", "kept") and parts:
                 touched.add(parts[0])
             elif loose.kind == "lock" and len(parts) > 1:
                 touched.add(parts[1])  # .locks/<folder>/...: the folder's record lists its locks
@@ -841,4 +844,21 @@ def _prune_options(
         reach=reach,
     )
     options.append(PruneOption("shared", PRUNE_TITLES["shared"], shared))
+    from hftui.core.downloads.kept import abandoned, iter_kept
+
+    offer, keep = abandoned(list(iter_kept(root)), max_age=KEPT_MAX_AGE_DAYS * 86400.0)
+    plan, skipped = plan_loose_files(
+        [(e.part_path if e.part_exists else e.meta_path, e.part_bytes) for e, _ in offer],
+        kind="kept",
+        cache_dir=root,
+        busy_repo_dirs=busy_dirs,
+    )
+    options.append(
+        PruneOption(
+            "kept",
+            PRUNE_TITLES["kept"],
+            plan,
+            tuple((str(p), why) for p, why in skipped) + tuple((str(e.part_path), why) for e, why in keep),
+        )
+    )
     return options

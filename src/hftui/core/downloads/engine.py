@@ -169,11 +169,28 @@ class DownloadEngine:
                         job.state = JobState.PAUSED
                         job.message = "from the last session"
                 job.speed, job.eta = 0.0, None
+                self._count_kept(job)
                 self.queue.jobs.append(job)
                 report.restored += 1
             report.ask = policy == "ask" and bool(report.unfinished)
             self._save()
         return report
+
+    def _count_kept(self, job: Job) -> None:
+        """A restored unfinished job counts the bytes kept for it on disk (after a kill -9 the
+        saved count is from before they arrived), so its row does not read 0 until resumed."""
+        if job.state in (JobState.DONE, JobState.CANCELLED) or job.request.local_dir:
+            return
+        cache = job.request.cache_dir or self.default_cache
+        if not cache:
+            return
+        from hftui.core.downloads.kept import kept_for_request
+
+        try:
+            kept, _ = kept_for_request(cache, job.request)
+        except Exception:  # a count for display: never a reason to lose a saved job
+            return
+        job.bytes_done = max(job.bytes_done, kept)
 
     def start(self) -> None:
         with self._lock:
@@ -438,9 +455,10 @@ class DownloadEngine:
                 job = self.queue.get(job_id)
             except QueueError:
                 job = None
-            if job is not None and result.status == dl.JobOutcome.CANCELLED and result.kept is not None:
-                # What the row says is kept must be what a resume keeps: whole files only (the
-                # library deleted the partial ones), not the bytes that had arrived.
+            stopped = (dl.JobOutcome.CANCELLED, dl.JobOutcome.FAILED)
+            if job is not None and result.status in stopped and result.kept is not None:
+                # What the row says is kept must be what a resume (or retry) keeps: whole files
+                # and the kept bytes of unfinished ones, not every byte that had arrived.
                 job.bytes_done, job.files_done = result.kept
             if job is not None and job.state in WORKING_STATES:
                 if self._closing or result.status == dl.JobOutcome.CANCELLED:

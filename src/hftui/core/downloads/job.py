@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import tempfile
 import threading
 import time
@@ -222,7 +223,7 @@ class ProgressTracker:
         self._report(self.snapshot())
 
 
-def make_tqdm_class(tracker: ProgressTracker) -> type:
+def make_tqdm_class(tracker: ProgressTracker, *, count_files: bool = True) -> type:
     """A tqdm look-alike bound to one job, for `snapshot_download(tqdm_class=...)`.
 
     snapshot_download creates three bars from it: the file-count bar (`hf_thread_map`, updated
@@ -230,6 +231,8 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
     from hf_xet, per body chunk over HTTP) and a "Reconstructing" bar that gets every written
     block (up to 64 MiB at a time for Xet). We count all three. `update()` raises when cancelled
     (which stops a plain HTTP read; hf_xet swallows it, which is why a job runs in its own process).
+    `count_files=False` for the call that follows a pre-fetch (its file bar counts files the
+    job has counted already).
     """
 
     class JobTqdm:
@@ -250,7 +253,10 @@ def make_tqdm_class(tracker: ProgressTracker) -> type:
             amount = int(n or 0)
             self.n += amount
             if self.kind == "files":
-                tracker.add_file(amount)
+                if count_files:
+                    tracker.add_file(amount)
+                else:
+                    tracker.check_cancel()
             elif self.kind == "bytes":
                 tracker.add_disk(amount)
             else:
@@ -567,6 +573,101 @@ def kept_on_disk(to_fetch: list[Any], since: float) -> tuple[int, int] | None:
     return kept_bytes, kept_files
 
 
+def kept_partial(request: DownloadRequest, dest: Path, to_fetch: list[Any]) -> int:
+    """Bytes of the planned files kept by earlier attempts (see `hftui.core.downloads.kept`)."""
+    if request.local_dir or not to_fetch:
+        return 0
+    from hftui.core.downloads.kept import kept_for
+
+    return kept_for(dest, request.repo_id, request.repo_type, {info.filename for info in to_fetch})[0]
+
+
+def kept_now(
+    request: DownloadRequest, dest: Path, to_fetch: list[Any], since: float
+) -> tuple[int, int] | None:
+    """What a resume keeps of a stopped job: (bytes, files) of whole files on disk plus the bytes
+    of unfinished files in the kept-bytes store (files counts whole files only)."""
+    whole = kept_on_disk(to_fetch, since)
+    if whole is None:
+        return None
+    return whole[0] + kept_partial(request, dest, to_fetch), whole[1]
+
+
+def keep_candidates(request: DownloadRequest, to_fetch: list[Any]) -> list[Any]:
+    """Planned files fetched with kept bytes (large ones, into a cache, not forced)."""
+    if request.local_dir or request.force_download:
+        return []
+    from hftui.core.downloads import resume
+
+    return resume.candidates(to_fetch)
+
+
+def escape_glob(path: str) -> str:
+    """A pattern that matches exactly `path` (fnmatch, as the library's `filter_repo_objects`)."""
+    return re.sub(r"([*?[])", r"[\1]", path)
+
+
+def kept_after_stop(
+    request: DownloadRequest, default_cache: str | None, planned: list[Any], since: float
+) -> tuple[int, int] | None:
+    """`kept_now` for whoever stopped the job from outside (the engine killing its process):
+    it knows the planned files' final paths but not their names, so the kept bytes are the ones
+    of the files the request selects."""
+    whole = kept_on_disk(planned, since)
+    if whole is None or request.local_dir:
+        return whole
+    from hftui.core.downloads.kept import kept_for_request
+
+    try:
+        partial, _ = kept_for_request(destination_dir(request, default_cache), request)
+    except OSError:
+        partial = 0
+    return whole[0] + partial, whole[1]
+
+
+def prefetch_kept(
+    request: DownloadRequest,
+    dest: Path,
+    plan: list[Any],
+    tracker: ProgressTracker,
+    settings: Any,
+    endpoint: str | None,
+    token: str | bool | None,
+    job_token: str,
+    is_cancelled: Callable[[], bool],
+    *,
+    commit: str,
+) -> Any:
+    """Fetch the job's large files with kept bytes before `snapshot_download` links them
+    (`hftui.core.downloads.resume`); a failure there is classified like the library's own."""
+    from hftui.core.downloads import resume
+
+    def note(text: str) -> None:
+        tracker.note(text, 30.0)
+
+    try:
+        return resume.prefetch(
+            plan,
+            cache_dir=dest,
+            repo_id=request.repo_id,
+            repo_type=request.repo_type,
+            endpoint=endpoint,
+            token=token,
+            headers={JOB_HEADER: job_token},
+            stall_timeout=float(settings.stall_timeout),
+            max_workers=int(settings.max_workers),
+            on_written=tracker.add_disk,
+            # Xet bytes never pass through the transport; counted as received (speed, stalls).
+            on_received=tracker.add_transfer,
+            commit=commit,
+            files=resume.remote_files(plan),
+            note=note,
+            is_cancelled=is_cancelled,
+        )
+    except resume.PrefetchFailure as exc:
+        raise JobFailure(exc.message, transient=exc.transient) from None
+
+
 def run_job(
     request: DownloadRequest,
     *,
@@ -639,6 +740,7 @@ def run_job(
     attempt = attempts_used
     bytes_total = files_total = 0
     to_fetch: list[Any] = []
+    kept_before = 0
     # Every file some attempt set out to fetch: after a retry the dry run lists only what is still
     # missing, but what the job downloaded is all of them (reported when it is done).
     fetched: dict[str, int] = {}
@@ -684,7 +786,9 @@ def run_job(
                 if on_plan is not None:
                     on_plan(to_fetch, started)
                 fetched.update((info.filename, int(info.file_size or 0)) for info in to_fetch)
-                to_write = bytes_to_write(plan, local_dir=bool(request.local_dir))
+                # Bytes kept by earlier attempts are already on the disk: only the rest needs room.
+                kept_before = kept_partial(request, dest, to_fetch)
+                to_write = max(0, bytes_to_write(plan, local_dir=bool(request.local_dir)) - kept_before)
                 others = claim_space(dest, to_write) if claim_space is not None else 0
                 short = space_shortfall(to_write + others, dest, int(settings.disk_margin_bytes))
                 if short:
@@ -709,17 +813,53 @@ def run_job(
                 )
                 tracker_box["t"] = tracker
                 report(Progress("start", 0, bytes_total, 0, files_total))
+                keep = keep_candidates(request, to_fetch)
+                if keep and len(keep) < len(to_fetch):
+                    # Small files first (configs before weights), as the library alone would
+                    # deliver them; the large ones are left out of this call only.
+                    left_out = [*(request.ignore_patterns or ()), *(escape_glob(i.filename) for i in keep)]
+                    snapshot_download(
+                        request.repo_id,
+                        revision=job_plan.revision,
+                        max_workers=int(settings.max_workers),
+                        tqdm_class=make_tqdm_class(tracker),
+                        **{**common, "ignore_patterns": left_out},
+                    )
+                elif keep:
+                    tracker.files_skipped = 0  # no library call counts the files already there
+                if keep:
+                    prefetched = prefetch_kept(
+                        request,
+                        dest,
+                        keep,
+                        tracker,
+                        settings,
+                        endpoint,
+                        token,
+                        job_token,
+                        is_cancelled,
+                        commit=job_plan.commit,
+                    )
+                    tracker.add_file(len(prefetched.placed))
+                    if prefetched.progressed:
+                        attempt = 0  # bytes were kept: a later fault starts its retry budget afresh
+                # The call that decides the job: it links the blobs placed above and fetches
+                # anything still missing (a blob another process was writing, ...).
                 path = snapshot_download(
                     request.repo_id,
                     revision=job_plan.revision,
                     max_workers=int(settings.max_workers),
-                    tqdm_class=make_tqdm_class(tracker),
+                    tqdm_class=make_tqdm_class(tracker, count_files=not keep),
                     **common,
                 )
                 return JobResult(JobOutcome.DONE, "", sum(fetched.values()), len(fetched), str(path))
             except JobCancelled:
                 return JobResult(
-                    JobOutcome.CANCELLED, "", bytes_total, files_total, kept=kept_on_disk(to_fetch, started)
+                    JobOutcome.CANCELLED,
+                    "",
+                    bytes_total,
+                    files_total,
+                    kept=kept_now(request, dest, to_fetch, started),
                 )
             except Exception as exc:
                 if is_cancelled():
@@ -728,7 +868,7 @@ def run_job(
                         "",
                         bytes_total,
                         files_total,
-                        kept=kept_on_disk(to_fetch, started),
+                        kept=kept_now(request, dest, to_fetch, started),
                     )
                 last = tracker_box.get("t")
                 failure = classify(
@@ -739,7 +879,10 @@ def run_job(
                     plan=to_fetch,
                     stall_timeout=float(settings.stall_timeout),
                 )
-                progressed = last is not None and last.files_done > last.files_skipped
+                # Files completed, or bytes kept for the next attempt: progress either way.
+                progressed = (last is not None and last.files_done > last.files_skipped) or (
+                    kept_partial(request, dest, to_fetch) > kept_before
+                )
                 if failure.transient and progressed:
                     # That attempt completed files, which the next one will not fetch again:
                     # progress was made, so the retry budget starts afresh (still bounded, by
@@ -758,6 +901,7 @@ def run_job(
                         files_total,
                         transient=failure.transient,
                         progressed=progressed,
+                        kept=kept_now(request, dest, to_fetch, started),
                     )
                 attempt += 1
                 delay = backoff_delay(attempt)

@@ -41,6 +41,11 @@ class PlannedFile:
     """Where the finished file appears: the snapshot link in the cache, or the file in a local dir."""
     xet_hash: str | None = None
     """From the tree listing: with hf_xet enabled (the default) this file travels over Xet."""
+    blob_id: str | None = None
+    """Git blob SHA-1 from the tree listing (of the pointer, for an LFS file)."""
+    lfs_sha256: str | None = None
+    """SHA-256 of an LFS file's content: its blob's name in the cache, and what kept bytes are
+    checked against (`hftui.core.downloads.resume`)."""
 
 
 @dataclass(frozen=True)
@@ -111,5 +116,7 @@ def make_plan(
         else:
             local_path = os.path.join(storage, "snapshots", commit, *f.path.split("/"))
             fetch = local.will_download(f.path, force=force)
-        planned.append(PlannedFile(f.path, f.size, fetch, local_path, xet_hashes.get(f.path)))
+        planned.append(
+            PlannedFile(f.path, f.size, fetch, local_path, xet_hashes.get(f.path), f.blob_id, f.lfs_sha256)
+        )
     return JobPlan(revision, commit, planned)

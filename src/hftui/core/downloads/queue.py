@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any
 
 from hftui.core.downloads.models import DownloadRequest
-from hftui.core.vocab import display_id
+from hftui.core.vocab import display_id, size
 
 
 class JobState(str, Enum):
@@ -96,6 +96,20 @@ class Job:
             return request.label
         # The same prefixes the repo input accepts, so a dataset is not mistaken for a model.
         return display_id(request.repo_type, request.repo_id)
+
+    @property
+    def kept_summary(self) -> str | None:
+        """For a stopped job with bytes on disk: what is kept and what a resume will fetch
+        ("kept 2.1 MB · resume fetches 2.1 MB"); None otherwise.
+
+        A stopped job's `bytes_done` is what a resume keeps (whole files and the kept bytes of
+        unfinished ones, see `hftui.core.downloads.kept`), so the rest is what it fetches."""
+        if self.state not in (JobState.QUEUED, JobState.PAUSED, JobState.FAILED, JobState.CANCELLED):
+            return None
+        if not self.bytes_total or not 0 < self.bytes_done < self.bytes_total:
+            return None
+        verb = "resume" if self.state in (JobState.QUEUED, JobState.PAUSED) else "retry"
+        return f"kept {size(self.bytes_done)} · {verb} fetches {size(self.bytes_total - self.bytes_done)}"
 
     def to_json(self) -> dict[str, Any]:
         return {

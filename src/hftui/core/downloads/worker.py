@@ -12,7 +12,9 @@ Parent side (`run_job_in_process`, the engine's default runner): same signature 
 It takes a warm child, sends it the job, relays its progress to `report`, answers its disk-space
 claims and returns its `JobResult`. On pause/cancel/quit it kills the child, removes the
 `.incomplete` files it left (under the library's locks, like `sweep_orphans`) and reports what
-is complete on disk (`kept_on_disk`), never the bytes that had arrived.
+a resume keeps (`kept_after_stop`): whole files on disk and the bytes of unfinished large files
+in the kept-bytes store (`hftui.core.downloads.kept`, which survives the kill), never the bytes
+that had merely arrived.
 
 Child side (`python -m hftui.core.downloads.worker FD`): imports the library while it waits for a
 job (a spare child is kept warm, so a job does not pay the ~0.4 s import), configures hf_xet
@@ -302,7 +304,11 @@ def _attempt(
             child.kill()
             _remove_partial_files(request, spec.default_cache)
             return dl.JobResult(
-                dl.JobOutcome.CANCELLED, "", bytes_total, files_total, kept=dl.kept_on_disk(planned, started)
+                dl.JobOutcome.CANCELLED,
+                "",
+                bytes_total,
+                files_total,
+                kept=dl.kept_after_stop(request, spec.default_cache, planned, started),
             )
         try:
             ready, _, _ = select.select([child.sock], [], [], POLL_INTERVAL)

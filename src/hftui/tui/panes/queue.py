@@ -78,6 +78,10 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
     else:
         dest = "cache"
     note = job.error if job.state == JobState.FAILED and job.error else job.message
+    kept = job.kept_summary
+    if kept is not None:
+        progress = progress.replace(" / ", " kept / ", 1)
+        note = f"{note} · {kept}" if note else kept
     return {
         "pos": str(position),
         # Text, not str: DataTable reads a str as markup, and "[onnx/*]" would vanish as a tag.
@@ -203,6 +207,9 @@ class QueuePane(Vertical):
         if note:
             text.append("\n")
             text.append(note, style="red" if job.state == JobState.FAILED else "yellow" if job.held else "")
+        if job.kept_summary is not None:
+            text.append("\n" if not note else "  ·  ")
+            text.append(job.kept_summary)
         detail.show_content(text)
 
     def _overall(self, jobs: list[Job]) -> str:

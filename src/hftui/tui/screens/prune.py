@@ -16,7 +16,7 @@ from hftui.core.vocab import size as size_text
 
 @dataclass(frozen=True)
 class PruneChoice:
-    key: str  # "detached" | "incomplete" | "locks" | "shared"
+    key: str  # "detached" | "incomplete" | "locks" | "shared" | "kept"
     title: str
     count: int
     size: int

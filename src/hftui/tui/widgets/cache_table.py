@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from textual.widgets import DataTable
 from hftui.core.cache.names import printable
 
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
+from hftui.core.downloads.kept import KEPT_DIR_NAME
 from hftui.core.vocab import ago
 from hftui.core.vocab import size as size_text
 
@@ -62,6 +64,8 @@ def status_of(record: RepoRecord) -> str:
         parts.append("detached")
     if record.incomplete_files:
         parts.append("tmp")
+    if os.path.isdir(os.path.join(record.repo_path, KEPT_DIR_NAME)):
+        parts.append("kept")  # partial downloads kept for a resume (docs/kept-bytes.md)
     return "+".join(parts)
 
 

@@ -1,0 +1,179 @@
+"""Kept bytes over Xet (issue 11): the same cases as `test_kept_bytes.py` where Xet differs.
+
+The server serves weights.bin over Xet (`"xet": True`); the client uses hf_xet's public ranged
+stream to continue from the kept bytes. The witness is the CAS's xorb byte counter.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import test_download
+from hubfixtures import MIB
+from test_download import assert_cache_matches, wait_for
+from test_kept_bytes import (
+    REPO,
+    SIZE,
+    _download_cmd,
+    assert_clean,
+    kept_spec,
+    part_size,
+    parts,
+    pause_at_half,
+)
+
+import hftui.hub.xet
+from hftui.core.downloads import kept as kept_mod
+from hftui.core.downloads.models import DownloadRequest
+from hftui.hub import Fault, HubServer
+
+engine_factory = test_download.engine_factory
+
+
+@pytest.fixture
+def small_xorbs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Xorbs of 512 KiB on the local CAS (our server's packing, not the client's): hf_xet hands a
+    file over a xorb range at a time, several at once, so a 4 MiB file then arrives in steps
+    and a test can stop it half-way. (benchmarks/download.py measures the real 64 MiB xorbs.)"""
+    monkeypatch.setattr(hftui.hub.xet, "MAX_XORB_BYTES", SMALL_XORB)
+    # ... and Xet files are kept from one (small) xorb on, as from 64 MiB on the real Hub.
+    monkeypatch.setenv("HFTUI_XET_KEEP_MIN_BYTES", str(SMALL_XORB))
+
+
+RATE = 1_000_000
+SMALL_XORB = 512 * 1024
+
+
+def xet_spec() -> dict:
+    spec = kept_spec()
+    spec["xet"] = True
+    return spec
+
+
+def xorb_bytes(hub: HubServer) -> int:
+    return hub.bytes_sent("/xorbs/*", server="cas")
+
+
+def test_the_file_travels_over_xet_into_the_kept_store(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(REPO)).job
+        assert engine.wait_idle(30) and engine.job(job.id).state == "done"
+        assert hub.bytes_sent("*/resolve/*/weights.bin", server="hub") == 0  # not over HTTP
+        assert hub.bytes_sent("/bridge/*") == 0
+        assert SIZE <= xorb_bytes(hub) <= SIZE * 1.01  # chunk headers only
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+def test_pause_at_half_then_resume_over_xet(engine_factory, small_xorbs: None, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        hub.set_bandwidth(RATE // 4)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(REPO)).job
+        store = kept_mod.KeptStore(cache, REPO, "model")
+        etag = hub.files(REPO)["weights.bin"].sha256
+
+        def prefix() -> int:
+            try:
+                meta = store.read_meta(etag)
+            except (OSError, ValueError):
+                return 0
+            return meta.kept if meta is not None else 0
+
+        wait_for(lambda: prefix() >= SIZE // 2, what="half of weights.bin kept")
+        engine.pause(job.id)
+        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
+        kept = part_size(cache)
+        assert 0 < kept < SIZE and kept == prefix()  # cut back to the prefix: no hole kept
+        paused = engine.job(job.id)
+        assert paused.state == "paused" and paused.bytes_done >= kept
+        before = xorb_bytes(hub)
+        hub.set_bandwidth(None)
+        engine.resume(job.id)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done"
+        # The resume asked the CAS for the file from the kept offset on ...
+        reconstructions = [r for r in hub.requests if r.path.startswith("/v2/reconstructions/")]
+        assert reconstructions[-1].headers.get("range") == f"bytes={kept}-{SIZE - 1}"
+        # ... and fetched the rest, plus at most 10 % of the kept bytes or one xorb again.
+        resumed = xorb_bytes(hub) - before
+        assert resumed <= (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01), (kept, resumed)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+def test_reset_on_the_cas_mid_file_ends_with_the_right_blob(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        hub.set_bandwidth(RATE)
+        engine = engine_factory(hub, retries=3)
+        job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: part_size(cache) >= MIB, what="1 MiB kept")
+        # The next xorb request is reset half-way.
+        hub.add_fault(Fault("reset_after", path_glob="/xorbs/*", after_bytes=200_000, server="cas"))
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+        # The retry asked the CAS for the file from what was kept, not from byte 0.
+        ranges = [
+            r.headers.get("range", "") for r in hub.requests if r.path.startswith("/v2/reconstructions/")
+        ]
+        assert len(ranges) >= 2 and int(ranges[-1].split("=")[1].split("-")[0]) >= MIB, ranges
+
+
+def test_corrupted_kept_bytes_over_xet_are_fetched_again(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        hub.set_bandwidth(RATE)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(REPO)).job
+        kept = pause_at_half(engine, job.id, cache)
+        with open(parts(cache)[0], "r+b") as handle:
+            handle.seek(kept // 3)
+            handle.write(b"\x00\xff" * 1000)
+        hub.set_bandwidth(None)
+        notes: list[str] = []
+        engine.on_event = lambda e: notes.append(engine.job(job.id).message)
+        engine.resume(job.id)
+        assert engine.wait_idle(30) and engine.job(job.id).state == "done"
+        assert any("SHA-256" in n for n in notes), notes
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+def test_kill_9_at_half_then_relaunch_over_xet(small_xorbs: None, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        hub.set_bandwidth(RATE)
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
+        env.pop("HF_HUB_DISABLE_XET", None)
+        proc = subprocess.Popen(
+            _download_cmd(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
+        try:
+            wait_for(lambda: part_size(cache) >= SIZE // 2, what="half of weights.bin kept")
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(10)
+        kept = part_size(cache)
+        before = xorb_bytes(hub)
+        hub.set_bandwidth(None)
+        rerun = subprocess.run(_download_cmd(cache), capture_output=True, text=True, timeout=90, env=env)
+        assert rerun.returncode == 0, rerun.stderr
+        # The rest, and at most 10 % of the kept bytes or one xorb again (whichever is larger):
+        # hf_xet fetches xorb ranges, so the one holding the kept offset may come again.
+        assert xorb_bytes(hub) - before <= (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
