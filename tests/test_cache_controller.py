@@ -213,7 +213,8 @@ def test_prune_offers_four_plans_and_rescan_waits_for_the_running_prune(cache: P
     runner.run_next("cache-plan")
     runner.drain()
     (options,) = seen.prunes
-    assert [o.key for o in options] == ["detached", "incomplete", "locks", "shared"]
+    # The four prune plans first (kept partial downloads, when that feature offers them, after).
+    assert [o.key for o in options][:4] == ["detached", "incomplete", "locks", "shared"]
     detached = options[0]
     assert detached.count == 1 and detached.size > 0
     controller.choose_prune(detached)
