@@ -1033,6 +1033,8 @@ class _Run:
         self.total = total
         self.done = 0
         self.state_dir = state_dir
+        self.store_inodes: dict[tuple[int, int], str] | None = None
+        """The shared store's listing taken by the first check, reused by each repo's own check."""
         self.problems = 0
         """Outcomes so far that are problems (counted here: `report.problems` is a scan)."""
 
@@ -1061,7 +1063,7 @@ def _run_repo(run: _Run, work: _RepoWork) -> None:
     skip = work.steps
     if work.basis is not None and work.key is not None:
         # The plan as a whole was checked before the first repo; this repo may have changed since.
-        changes, _ = repo_changes(plan.cache_dir, work.key, work.basis)
+        changes, _ = repo_changes(plan.cache_dir, work.key, work.basis, run.store_inodes)
         reason = changes[0] if changes else None
         if reason is None:
             reason = find_writers(plan.cache_dir, [work.name], state_dir=run.state_dir).reason(work.name)
@@ -1306,7 +1308,9 @@ def _remove_unheld_lock(path: Path) -> tuple[Status, str]:
         os.close(fd)
 
 
-def _revalidate(plan: DeletionPlan, state_dir: Path | None) -> PlanChanged | None:
+def _revalidate(
+    plan: DeletionPlan, state_dir: Path | None, inodes: dict[tuple[int, int], str] | None = None
+) -> PlanChanged | None:
     """The plan made again on the disk as it is now, when that differs from the confirmed one."""
     from hftui.core.cache.locks import lock_is_held
     from hftui.core.cache.revalidate import PlanChanged, loose_changes, repo_changes
@@ -1340,7 +1344,7 @@ def _revalidate(plan: DeletionPlan, state_dir: Path | None) -> PlanChanged | Non
 
     records: dict[RepoKey, RepoRecord] = {}
     for key, repo_basis in basis.repos.items():
-        found, record = repo_changes(plan.cache_dir, key, repo_basis)
+        found, record = repo_changes(plan.cache_dir, key, repo_basis, inodes)
         changes.extend(found)
         if record is not None:
             records[key] = record
@@ -1384,7 +1388,12 @@ def execute_plan(
     before its turn and is then done whole or not started; `cancel` is honoured between repos.
     `state_dir` is where hftui keeps its queue (default: the user's state dir).
     """
-    changed = _revalidate(plan, state_dir)
+    from hftui.core.cache.scan import store_inodes
+
+    # One listing of the shared store for the whole execution: the store only grows through a
+    # download, and a download into a touched repo is a writer, which each repo's check refuses.
+    inodes = store_inodes(plan.cache_dir) if plan.basis is not None and plan.basis.repos else None
+    changed = _revalidate(plan, state_dir, inodes)
     if changed is not None:
         return changed
 
@@ -1392,6 +1401,7 @@ def execute_plan(
     works, outside = _repo_works(plan)
     total = len(outside) + sum(w.steps for w in works) + len(plan.loose_files) + len(plan.shared_blobs)
     run = _Run(plan, report, cancel, progress, total, state_dir)
+    run.store_inodes = inodes
     # Shared-store payloads reachable from the blobs this plan unlinks (as the library's execute() does).
     store_paths: set[Path] = set()
     if compat.shared_store_in_use(plan.cache_dir):

@@ -75,6 +75,7 @@ __all__ = [
     "rescan_repo",
     "rescan_repos",
     "scan_cache",
+    "store_inodes",
 ]
 
 
@@ -346,22 +347,35 @@ def scan_cache(cache_dir: str | os.PathLike[str], *, processes: int = 0) -> Cach
     return stream.report
 
 
-def rescan_repo(cache_dir: str | os.PathLike[str], repo: str) -> RepoRecord:
+def store_inodes(cache_dir: str | os.PathLike[str]) -> dict[tuple[int, int], str]:
+    """The shared blob store's payloads by (device, inode), as a rescan needs them: list it once
+    and pass it to several `rescan_repo(s)` calls of one operation."""
+    store_dir = os.path.join(_root_of(cache_dir), SHARED_BLOBS_DIR_NAME)
+    return list_store(store_dir)[1] if is_marked_store(store_dir) else {}
+
+
+def rescan_repo(
+    cache_dir: str | os.PathLike[str], repo: str, *, inodes: dict[tuple[int, int], str] | None = None
+) -> RepoRecord:
     """Scan one top-level entry again (`repo` is its folder name, e.g. `models--org--name`, or
     its path), e.g. to refresh a row after a deletion. Use `CacheReport.with_repo` to fold it
     into a report. A folder that is gone comes back as a corrupt record
     ("Repo path is not a directory")."""
-    return rescan_repos(cache_dir, [repo])[0]
+    return rescan_repos(cache_dir, [repo], inodes=inodes)[0]
 
 
 def rescan_repos(
-    cache_dir: str | os.PathLike[str], repos: Iterable[str], *, cancel: Cancel = None
+    cache_dir: str | os.PathLike[str],
+    repos: Iterable[str],
+    *,
+    cancel: Cancel = None,
+    inodes: dict[tuple[int, int], str] | None = None,
 ) -> list[RepoRecord]:
     """`rescan_repo` for many entries, listing the shared blob store once for all of them (a bulk
     deletion rescans thousands of repos). Stops early, with what it has, once `cancel` is set."""
     root = _root_of(cache_dir)
-    store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
-    inodes = list_store(store_dir)[1] if is_marked_store(store_dir) else {}
+    if inodes is None:
+        inodes = store_inodes(cache_dir)
     names = [os.path.basename(os.path.normpath(os.fspath(repo))) for repo in repos]
     locks_root = os.path.join(root, LOCKS_DIR_NAME)
     lock_names = frozenset(name for name in names if os.path.isdir(os.path.join(locks_root, name)))
