@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from cachebuilders import add_revision
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import MODEL, repos_by_key, state
+from hubfixtures import MODEL
+from test_cleanup_support import repos_by_key, state
 
 from hftui.core.cache import cleanup
 from hftui.core.cache.cleanup import Mark
