@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+from hubfixtures import MODEL
 from test_cache_pane import MODEL_DIR, app_for, settle
-from test_cleanup_support import *  # noqa: F403  (the cache/template_cache fixtures)
-from test_cleanup_support import MODEL
 
 from hftui.core.downloads import kept
 from hftui.tui.panes.cache import CachePane
@@ -36,6 +36,9 @@ def seed(cache: Path, nbytes: int) -> kept.KeptStore:
 
 async def test_cache_pane_shows_and_prunes_abandoned_kept_bytes(cache: Path) -> None:
     store = seed(cache, 4321)
+    month_ago = time.time() - 30 * 86400  # no byte for a month: abandoned
+    for path in store.folder.iterdir():
+        os.utime(path, (month_ago, month_ago))
     app = app_for(cache)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
@@ -46,7 +49,7 @@ async def test_cache_pane_shows_and_prunes_abandoned_kept_bytes(cache: Path) -> 
         screen = app.screen
         assert type(screen).__name__ == "PruneScreen"
         by_key = {c.key: c for c in screen.choices}
-        # No queued download needs big.bin (the queue is empty): offered, with its real size.
+        # No byte for longer than kept_max_age_days: offered, with its real size.
         assert by_key["kept"].count == 1 and by_key["kept"].size == 4321
         options = screen.query_one("OptionList")
         options.highlighted = [c.key for c in screen.choices].index("kept")

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from hftui.core.cache.names import printable
+from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
 from hftui.core.vocab import partial_text
 from hftui.tui import actions
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
@@ -143,6 +144,9 @@ class RepoDetail(Vertical):
         )
         if record.warnings:
             title.append(f"\n⚠ {printable(record.warnings[0].message)}")
+        kept = kept_by_repo("", list(iter_repo_kept(record.repo_path)))
+        if kept:
+            title.append(f"\nkept partial downloads: {describe(kept[0], now)} (resumed by the next download)")
         self.query_one("#detail-title", Static).update(title)
         table = self.revisions
         table.clear()
