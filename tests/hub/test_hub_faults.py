@@ -99,7 +99,8 @@ def test_bandwidth_cap(server: HubServer, tmp_path: Path) -> None:
         MODEL, "model.safetensors", endpoint=server.endpoint, cache_dir=tmp_path, token=False
     )
     elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 3, elapsed  # 300 kB at 1 MB/s
+    # 300 kB at 1 MB/s cannot arrive sooner; no upper bound (a loaded machine is slower, not wrong).
+    assert elapsed >= 0.25, elapsed
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == server.file_sha256(
         MODEL, "model.safetensors"
     )
