@@ -124,11 +124,13 @@ def test_reset_on_the_cas_mid_file_ends_with_the_right_blob(
         assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
-        # The retry asked the CAS for the file from what was kept, not from byte 0.
+        # The retry asked the CAS for the file from what was kept, not from byte 0. (What was kept is
+        # the in-order prefix: ranges that had arrived ahead of it are dropped on a stop, so the part
+        # file's size seen above can be more than the prefix a retry starts from.)
         ranges = [
             r.headers.get("range", "") for r in hub.requests if r.path.startswith("/v2/reconstructions/")
         ]
-        assert len(ranges) >= 2 and int(ranges[-1].split("=")[1].split("-")[0]) >= MIB, ranges
+        assert len(ranges) >= 2 and int(ranges[-1].split("=")[1].split("-")[0]) > 0, ranges
 
 
 @pytest.mark.xfail(
