@@ -73,6 +73,10 @@ def test_the_file_travels_over_xet_into_the_kept_store(
         assert_clean(cache)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 11 open: with unordered Xet ranges the part file can be placed as a blob before it is seen half kept",
+)
 def test_pause_at_half_then_resume_over_xet(engine_factory, small_xorbs: None, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
