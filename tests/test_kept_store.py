@@ -26,7 +26,7 @@ def paused_cache(engine_factory, hub: HubServer, cache: Path) -> int:
     hub.set_bandwidth(1_000_000)
     engine = engine_factory(hub)
     job = engine.submit(DownloadRequest(REPO)).job
-    kept_bytes = pause_at_half(engine, job.id, cache)
+    kept_bytes = pause_at_half(engine, job.id, cache, hub)
     engine.remove(job.id)
     return kept_bytes
 

@@ -104,16 +104,37 @@ def run(args: argparse.Namespace) -> int:
     from hftui.core.downloads.kept import iter_kept
 
     kept = list(iter_kept(report.cache_dir)) if report.exists else []
+    abandoned = _abandoned(kept, args, now) if kept else {}
     if args.json:
         # One write (json.dump() to a stream makes a system call per token), and no indent: with
         # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
         data = _as_json(report, rows, updates)
-        data["kept_partial"] = _kept_json(kept)
+        data["kept_partial"] = _kept_json(kept, abandoned)
         sys.stdout.write(json.dumps(data) + "\n")
     else:
         _print_table(report, rows, now, revisions=args.revisions, sort=sort, updates=updates)
-        _print_kept(kept, now)
+        _print_kept(kept, now, abandoned)
     return 0
+
+
+def _abandoned(kept: list[KeptFile], args: argparse.Namespace, now: float) -> dict[str, str]:
+    """Why prune would offer each abandoned kept file (by `.part` path): the same rules as the
+    Cache pane's prune, with `kept_max_age_days` from the settings and the jobs of the saved queue."""
+    from pathlib import Path
+
+    from hftui.core.downloads.kept import abandoned
+    from hftui.core.downloads.persist import unfinished_requests
+    from hftui.settings import load_settings, state_dir
+
+    settings_path = getattr(args, "settings", None)
+    settings = load_settings(Path(settings_path) if settings_path else None).settings
+    offer, _ = abandoned(
+        kept,
+        max_age=max(0, settings.kept_max_age_days) * 86400.0,
+        requests=unfinished_requests(state_dir()),
+        now=now,
+    )
+    return {str(entry.part_path): why for entry, why in offer}
 
 
 def _check_updates(report: CacheReport, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -138,8 +159,9 @@ def _check_updates(report: CacheReport, args: argparse.Namespace) -> tuple[dict[
     return {f"{key[0]}/{key[1]}": result for key, result in check.results.items()}, check.summary()
 
 
-def _kept_json(kept: list[KeptFile]) -> list[dict[str, Any]]:
-    """Partial downloads kept for a resume (docs/kept-bytes.md), one object per file."""
+def _kept_json(kept: list[KeptFile], abandoned: dict[str, str]) -> list[dict[str, Any]]:
+    """Partial downloads kept for a resume (docs/kept-bytes.md), one object per file;
+    `abandoned` says why prune would offer it (null: kept for a resume)."""
     return [
         {
             "repo_id": entry.repo_id,
@@ -151,12 +173,13 @@ def _kept_json(kept: list[KeptFile]) -> list[dict[str, Any]]:
             "last_modified": entry.updated,
             "kept_path": str(entry.part_path),
             "problem": entry.problem,
+            "abandoned": abandoned.get(str(entry.part_path)),
         }
         for entry in kept
     ]
 
 
-def _print_kept(kept: list[KeptFile], now: float) -> None:
+def _print_kept(kept: list[KeptFile], now: float, abandoned: dict[str, str]) -> None:
     from hftui.core.downloads.kept import describe, kept_by_repo
 
     if not kept:
@@ -169,6 +192,17 @@ def _print_kept(kept: list[KeptFile], now: float) -> None:
     )
     for repo in repos:
         print(f"  {vocab.display_id(repo.repo_type, repo.repo_id)}  {describe(repo, now)}")
+    offered = [entry for entry in kept if str(entry.part_path) in abandoned]
+    if offered:
+        print(
+            f"{vocab.count(len(offered), 'of them is', 'of them are')} abandoned "
+            f"({vocab.size(sum(e.part_bytes for e in offered))}); prune (`p` in the Cache pane) offers to delete:"
+        )
+        for entry in offered:
+            name = entry.meta.path if entry.meta is not None else entry.etag[:12]
+            print(
+                f"  {vocab.display_id(entry.repo_type, entry.repo_id)}  {name}: {abandoned[str(entry.part_path)]}"
+            )
 
 
 Rows = list[tuple["RepoRecord", list["RevisionRecord"]]]

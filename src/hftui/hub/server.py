@@ -32,7 +32,7 @@ from hftui.hub.content import Content
 from hftui.hub.spec import Commit, FileEntry, HubSpec, RepoSpec, check_ref_name, load_spec, make_file
 from hftui.hub.xet import BAD_XET_KINDS, BadXet, LazyStore, XetStore, content_key, xet_hash_of
 
-FaultKind = Literal["close_after", "reset_after", "status", "stall", "delay"]
+FaultKind = Literal["close_after", "reset_after", "status", "stall", "delay", "hold"]
 ServerRole = Literal["hub", "cas"]
 _TYPE_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
 _URL_PREFIXES = {"datasets": "dataset", "spaces": "space", "kernels": "kernel"}
@@ -52,6 +52,8 @@ class Fault:
       status       answer `status` instead (with `Retry-After: retry_after` if set) and an error JSON body.
       stall        pause `stall_seconds` after `after_bytes` of the body, then finish normally.
       delay        wait `stall_seconds` before answering at all (slow metadata calls).
+      hold         send `after_bytes`, then wait until `HubServer.release_holds()` (at most
+                   `stall_seconds`), then finish: a test stops a client at a known byte.
     Matching: `method` (None = any) and `path_glob` (fnmatch against the percent-decoded URL path,
     e.g. "*/model.safetensors" or "/api/models/*/tree/*"), and `server` ("hub", "cas" or None = both).
     CAS paths: `/v2/reconstructions/{xet_hash}`, `/v1/reconstructions/{xet_hash}`,
@@ -70,7 +72,7 @@ class Fault:
     server: ServerRole | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("close_after", "reset_after", "status", "stall", "delay"):
+        if self.kind not in ("close_after", "reset_after", "status", "stall", "delay", "hold"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.after_bytes < 0:
             raise ValueError("after_bytes must be >= 0")
@@ -180,6 +182,8 @@ class HubServer:
         self._xet_tokens: dict[str, float] = {}
         self._xet_bad: dict[str, BadXet] = {}
         self._bytes: dict[tuple[ServerRole, str], int] = {}
+        self._writing: dict[tuple[ServerRole, str], int] = {}
+        self._released = threading.Event()
         self._cas_httpd: _HTTPServer | None = None
         self._cas_thread: threading.Thread | None = None
         # Like the real Hub: LFS files answer a same-origin 302 to a content URL instead of a 200.
@@ -333,6 +337,16 @@ class HubServer:
         stored = self.xet_store.files[xet_hash_of(content_key(entry.content))]
         return [segment.xorb.hash for segment in stored.segments]
 
+    def xorb_starts(
+        self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model"
+    ) -> list[tuple[str, int]]:
+        """(xorb hash, offset in the file of its first byte) of each xorb run of a file, in file order."""
+        entry = self._entry(repo_id, path, revision, repo_type)
+        if not self._is_xet(entry):
+            raise KeyError(f"{path!r} of {repo_id} is not served over Xet")
+        stored = self.xet_store.files[xet_hash_of(content_key(entry.content))]
+        return [(segment.xorb.hash, segment.layout.start(segment.first)) for segment in stored.segments]
+
     @property
     def xet_store(self) -> XetStore:
         return self._xet_store.get()
@@ -422,6 +436,26 @@ class HubServer:
                 if server is None or role == server:
                     totals[path] = totals.get(path, 0) + n
             return totals
+
+    def bodies_in_flight(self, path_glob: str = "*", server: ServerRole | None = None) -> int:
+        """Response bodies still being written whose decoded path matches. A client that stopped
+        (paused, killed) is noticed only at the server's next write, so a byte counter is final for
+        a path once this is 0: tests wait on it before they read one."""
+        with self._lock:
+            return sum(
+                n
+                for (role, path), n in self._writing.items()
+                if (server is None or role == server) and fnmatch.fnmatchcase(path, path_glob)
+            )
+
+    def _writing_body(self, role: ServerRole, path: str, delta: int) -> None:
+        with self._lock:
+            key = (role, path)
+            self._writing[key] = self._writing.get(key, 0) + delta
+
+    def release_holds(self) -> None:
+        """Let every response held by a `hold` fault go on (and the ones that come later)."""
+        self._released.set()
 
     def reset_byte_counters(self) -> None:
         with self._lock:
@@ -715,12 +749,17 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "HEAD":
             return
         body_fault = (
-            fault if fault is not None and fault.kind in ("close_after", "reset_after", "stall") else None
+            fault
+            if fault is not None and fault.kind in ("close_after", "reset_after", "stall", "hold")
+            else None
         )
+        self.hub._writing_body(self.server.role, self._count_key, 1)
         try:
             self._write_body(reply, body_fault)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            self.hub._writing_body(self.server.role, self._count_key, -1)
 
     def _write_body(self, reply: _Reply, fault: Fault | None) -> None:
         limit = fault.after_bytes if fault is not None else None
@@ -737,7 +776,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.kind == "reset_after":
                     self._reset()
                     return
-                time.sleep(fault.stall_seconds)
+                if fault.kind == "hold":
+                    self.hub._released.wait(fault.stall_seconds)
+                else:
+                    time.sleep(fault.stall_seconds)
                 limit = None
             self._throttled_write(part)
             sent += len(part)

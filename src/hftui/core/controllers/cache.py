@@ -197,8 +197,15 @@ class CacheController:
         processes: int = 0,
         busy: Callable[[], Collection[RepoKey]] = frozenset,
         clock: Callable[[], float] = time.time,
+        kept_max_age_days: int = KEPT_MAX_AGE_DAYS,
+        queued_requests: Callable[[], Collection[Any] | None] | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.kept_max_age_days = kept_max_age_days
+        """Prune offers kept partial downloads that got no byte for this many days (0: no age limit)."""
+        self.queued_requests = queued_requests
+        """The requests of every unfinished download job (`DownloadRequest`s), or None when they
+        cannot be known: prune offers the kept partial downloads none of them would resume."""
         self.runner = runner
         self.read_only = read_only
         self.processes = processes
@@ -599,14 +606,25 @@ class CacheController:
             key: r for key, r in self._valid_by_key().items() if any(rev.detached for rev in r.revisions)
         }
         busy = self.busy_reasons()
+        requests = self._queued()
+        max_age = max(0, self.kept_max_age_days) * 86400.0
         self._spawn(
             "cache-plan",
-            lambda task: _prune_options(report, with_detached, busy),
+            lambda task: _prune_options(report, with_detached, busy, kept_max_age=max_age, requests=requests),
             lambda options: self._emit("prune_options", options),
             lambda exc: self._notice(
                 f"Could not compute the prune plans: {describe(exc)}", "error", timeout=10
             ),
         )
+
+    def _queued(self) -> list[Any] | None:
+        if self.queued_requests is None:
+            return None
+        try:
+            found = self.queued_requests()
+        except Exception:  # the queue cannot be read: prune falls back to the age rule
+            return None
+        return None if found is None else list(found)
 
     def choose_prune(self, option: PruneOption) -> None:
         self._emit("confirm", ConfirmRequest(option.plan, f"Prune: {option.title}?", option.skipped))
@@ -807,7 +825,12 @@ def _touched_folders(plan: DeletionPlan, names: Mapping[RepoKey, str]) -> list[s
 
 
 def _prune_options(
-    report: CacheReport, with_detached: Mapping[RepoKey, RepoRecord], busy: Mapping[RepoKey, str]
+    report: CacheReport,
+    with_detached: Mapping[RepoKey, RepoRecord],
+    busy: Mapping[RepoKey, str],
+    *,
+    kept_max_age: float = KEPT_MAX_AGE_DAYS * 86400.0,
+    requests: list[Any] | None = None,
 ) -> list[PruneOption]:
     from hftui.core.cache.cleanup import cross_links, plan_detached, plan_loose_files, plan_shared_blobs
 
@@ -846,7 +869,7 @@ def _prune_options(
     options.append(PruneOption("shared", PRUNE_TITLES["shared"], shared))
     from hftui.core.downloads.kept import abandoned, iter_kept
 
-    offer, keep = abandoned(list(iter_kept(root)), max_age=KEPT_MAX_AGE_DAYS * 86400.0)
+    offer, keep = abandoned(list(iter_kept(root)), max_age=kept_max_age, requests=requests)
     plan, skipped = plan_loose_files(
         [(e.part_path if e.part_exists else e.meta_path, e.part_bytes) for e, _ in offer],
         kind="kept",

@@ -238,3 +238,26 @@ class BackgroundSaver:
                 with self._cond:
                     self._written = version
                     self._cond.notify_all()
+
+
+def unfinished_requests(directory: Path) -> list[Any] | None:
+    """The `DownloadRequest`s of the jobs not done in the queue saved in `directory`, read only.
+
+    For prune's "whose job is gone" rule (kept partial downloads no queued job would resume).
+    [] when there is no saved queue; None when there is one that cannot be read (then nobody
+    can tell which kept bytes a job still needs, and that rule must not be applied). Unlike
+    `QueueStore.load`, a corrupt file is left where it is: its owner moves it aside."""
+    from hftui.core.downloads.models import DownloadRequest
+
+    try:
+        text = (Path(directory) / "queue.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    try:
+        data = json.loads(text)
+        jobs = data["jobs"]
+        return [DownloadRequest.from_json(job["request"]) for job in jobs if job.get("state") != "done"]
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None

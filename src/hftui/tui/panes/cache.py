@@ -185,6 +185,8 @@ class CachePane(Vertical):
                 read_only=services.read_only,
                 processes=services.settings.scan_processes,
                 busy=self._active_repos,
+                kept_max_age_days=services.settings.kept_max_age_days,
+                queued_requests=self._queued_requests,
             )
             controller.listeners.append(_Listener(self))
             self._controller = controller
@@ -193,6 +195,19 @@ class CachePane(Vertical):
     def _active_repos(self) -> set[RepoKey]:
         """Repos a download of this app writes into right now (asked afresh each time)."""
         return set(self.services.downloads.active_repos())
+
+    def _queued_requests(self) -> list[Any] | None:
+        """Requests of every unfinished job: the saved queue (which the download process keeps
+        up to date) and the live one (a change it has not saved yet). None when the saved queue
+        cannot be read: then prune cannot tell which kept bytes a job still needs."""
+        from hftui.core.downloads.persist import unfinished_requests
+        from hftui.settings import state_dir
+
+        saved = unfinished_requests(state_dir())
+        if saved is None:
+            return None
+        live = [job.request for job in self.services.downloads.jobs() if job.state != "done"]
+        return saved + live
 
     def compose(self) -> ComposeResult:
         yield Static("Scanning…", id="cache-header")
