@@ -350,8 +350,9 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=["throughput", "latency", "pause", "resume"],
-        action="append",
-        help="run only these phases",
+        action="extend",
+        nargs="+",
+        help="run only these phases (`--only pause resume`, or the flag repeated)",
     )
     parser.add_argument("--resume-size-mib", type=int, default=1024, help="file size of the resume phase")
     parser.add_argument(

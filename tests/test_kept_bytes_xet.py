@@ -19,7 +19,10 @@ from test_kept_bytes import (
     REPO,
     SIZE,
     _download_cmd,
+    _run,
+    _seed_store,
     assert_clean,
+    fill_up,
     kept_spec,
     part_size,
     parts,
@@ -33,6 +36,7 @@ from hftui.core.downloads.models import DownloadRequest
 from hftui.hub import Fault, HubServer
 
 engine_factory = test_download.engine_factory
+small_fs = test_download.small_fs
 
 
 @pytest.fixture
@@ -202,3 +206,118 @@ def test_kill_9_at_half_then_relaunch_over_xet(small_xorbs: None, tmp_path: Path
         assert xorb_bytes(hub) - before <= (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
+
+
+# -- bad kept-bytes input over Xet (the HTTP cases are in test_kept_bytes.py) -------------------
+
+
+@pytest.mark.parametrize("case", ["larger", "truncated", "missing", "unreadable-state"])
+def test_bad_kept_bytes_over_xet(case: str, engine_factory, small_xorbs: None, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        data = hub.read_file(REPO, "weights.bin")
+        start = 0
+        if case == "larger":
+            _seed_store(cache, hub, part=b"\0" * (SIZE + 10))
+            note = "larger than the file"
+        elif case == "truncated":
+            _seed_store(cache, hub, part=data[:MIB], kept=3 * MIB)  # the state says 3 MiB, 1 MiB is there
+            note, start = "shorter than recorded", MIB
+        elif case == "missing":
+            _seed_store(cache, hub, part=None, kept=2 * MIB)
+            note = "are gone"
+        else:
+            store = _seed_store(cache, hub, part=data[:MIB])
+            store.meta_path(hub.files(REPO)["weights.bin"].sha256).write_text("{not json")
+            note = "state unreadable"
+        job, notes = _run(engine_factory, hub, cache)
+        assert job.state == "done", job
+        assert any(note in n for n in notes), notes
+        if start:  # resumed from the bytes that are there
+            ranges = [
+                r.headers.get("range") for r in hub.requests if r.path.startswith("/v2/reconstructions/")
+            ]
+            assert ranges[-1] == f"bytes={start}-{SIZE - 1}", ranges
+        # What was missing, plus at most the xorb holding the first missing byte again.
+        assert xorb_bytes(hub) <= (SIZE - start) * 1.01 + (SMALL_XORB * 1.01 if start else 0)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("xet", [False, True], ids=["plain", "xet"])
+def test_full_disk_while_resuming_keeps_a_valid_prefix_and_spares_other_jobs(
+    xet: bool, small_fs: Path, small_xorbs: None, tmp_path: Path
+) -> None:
+    from hftui.core.downloads.engine import DownloadEngine
+    from hftui.settings import Settings
+
+    cache, other_cache = small_fs / "cache", tmp_path / "other"
+    with HubServer(xet_spec() if xet else kept_spec()) as hub:
+        measure = kept_prefix if xet else part_size
+
+        def sent() -> int:
+            return xorb_bytes(hub) if xet else hub.bytes_sent("*/weights.bin")
+
+        engine = DownloadEngine(
+            Settings(disk_margin_mb=0, stall_timeout=30.0, retries=1), endpoint=hub.endpoint, token=False
+        )
+        engine.start()
+        try:
+            xet_hash = hub.xet_hash(REPO, "weights.bin") if xet else ""
+            if xet:
+                held_at = hold_past_half(hub)
+            else:
+                hub.add_fault(
+                    Fault(
+                        "hold", path_glob="*/weights.bin", after_bytes=SIZE // 2 + 100_000, stall_seconds=120
+                    )
+                )
+            job = engine.submit(DownloadRequest(REPO, cache_dir=str(cache))).job
+            kept = pause_at_half(engine, job.id, cache, hub, kept=measure)
+            # The resume is held again a little further on; the disk fills meanwhile.
+            if xet:
+                for xorb, at in hub.xorb_starts(REPO, "weights.bin"):
+                    if at > held_at:
+                        hub.add_fault(
+                            Fault(
+                                "hold",
+                                path_glob=f"/xorbs/{xet_hash}/{xorb}",
+                                server="cas",
+                                times=None,
+                                stall_seconds=120,
+                            )
+                        )
+            else:
+                hub.add_fault(
+                    Fault("hold", path_glob="*/weights.bin", after_bytes=300_000, stall_seconds=120)
+                )
+            engine.resume(job.id)
+            wait_for(lambda: measure(cache) > kept, timeout=60, what="the resume to write")
+            fill_up(small_fs / "filler")
+            other = engine.submit(DownloadRequest("acme/big-file", cache_dir=str(other_cache))).job
+            hub.release_holds()
+            assert engine.wait_idle(60)
+            failed = engine.job(job.id)
+            assert failed.state == "failed" and failed.error is not None, failed
+            assert failed.error.startswith("disk full") and str(small_fs) in failed.error, failed.error
+            assert engine.job(other.id).state == "done"  # another job is unaffected
+            # What is kept is a true prefix of the file, at least what the pause kept: nothing corrupt.
+            hub.clear_faults()
+            settled(hub)
+            prefix = measure(cache)
+            data = parts(cache)[0].read_bytes()[:prefix]
+            assert prefix >= kept and data == hub.read_file(REPO, "weights.bin")[:prefix]
+            blobs = cache / "models--test--kept" / "blobs"
+            assert not (blobs / hub.files(REPO)["weights.bin"].sha256).exists()
+            # Room again: the retry completes from the kept bytes.
+            (small_fs / "filler").unlink()
+            before = sent()
+            engine.retry(job.id)
+            assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
+            allowed = (SIZE - prefix) * 1.01 + SMALL_XORB * 1.01 if xet else (SIZE - prefix) + 0.1 * prefix
+            assert sent() - before <= allowed, (prefix, sent() - before)
+            assert_cache_matches(cache, hub, REPO)
+            assert_clean(cache)
+        finally:
+            engine.shutdown(2.0)

@@ -579,6 +579,8 @@ class HubServer:
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
+            if fault.kind == "hold":
+                self._released.clear()  # a new hold waits for the next `release_holds()`
             self._faults.append(fault)
 
     def clear_faults(self) -> None:
