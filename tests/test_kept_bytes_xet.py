@@ -321,3 +321,34 @@ def test_full_disk_while_resuming_keeps_a_valid_prefix_and_spares_other_jobs(
             assert_clean(cache)
         finally:
             engine.shutdown(2.0)
+
+
+def test_a_xet_file_below_one_xorb_is_left_to_the_library_and_fetched_whole_again(
+    engine_factory, tmp_path: Path
+) -> None:
+    """Below one xorb (64 MiB) a Xet file is not kept: the library's own Xet download fetches
+    it, and a stop loses what arrived. A resume then fetches the whole file again, which is less
+    than one xorb: within the issue's bound ("10 % of what it had, or one xorb, whichever is
+    larger"). No environment override here: the real thresholds and the local CAS's 64 MiB xorbs."""
+    from hftui.core.downloads.resume import XET_KEEP_MIN_BYTES
+
+    assert os.environ.get("HFTUI_XET_KEEP_MIN_BYTES") is None
+    assert SIZE < XET_KEEP_MIN_BYTES == hftui.hub.xet.MAX_XORB_BYTES
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        hub.set_bandwidth(RATE)
+        engine = engine_factory(hub)
+        job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: xorb_bytes(hub) >= SIZE // 2, timeout=60, what="half of weights.bin sent")
+        engine.pause(job.id)
+        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
+        settled(hub)
+        assert parts(cache) == []  # nothing kept: the library's download
+        before = xorb_bytes(hub)
+        hub.set_bandwidth(None)
+        engine.resume(job.id)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done"
+        again = xorb_bytes(hub) - before
+        assert SIZE <= again <= SIZE * 1.01 < XET_KEEP_MIN_BYTES, again  # the whole file: < one xorb
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
