@@ -352,3 +352,130 @@ def test_a_xet_file_below_one_xorb_is_left_to_the_library_and_fetched_whole_agai
         assert SIZE <= again <= SIZE * 1.01 < XET_KEEP_MIN_BYTES, again  # the whole file: < one xorb
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
+
+
+# -- the other stops of test_kept_bytes.py, over Xet ---------------------------------------------
+
+
+def refetch_allowed(kept: int) -> float:
+    """The rest, plus at most 10 % of the kept bytes or one xorb again (chunk headers: 1 %)."""
+    return (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01)
+
+
+def test_a_file_changed_on_the_hub_discards_the_old_kept_bytes_over_xet(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    hub = HubServer(xet_spec()).start()
+    port = hub.port
+    try:
+        hold_past_half(hub)
+        engine = engine_factory(hub, stall_timeout=30.0)
+        job = engine.submit(DownloadRequest(REPO)).job
+        assert pause_at_half(engine, job.id, cache, hub, kept=kept_prefix) > 0
+        old = parts(cache)[0]
+    finally:
+        hub.stop()
+    changed = kept_spec("v2")
+    changed["xet"] = True
+    with HubServer(changed, port=port) as hub2:
+        notes: list[str] = []
+        engine.on_event = lambda e: notes.append(engine.job(job.id).message)
+        engine.resume(job.id)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done"
+        assert any("changed on the Hub" in n for n in notes), notes
+        assert not old.exists()
+        assert SIZE <= xorb_bytes(hub2) <= SIZE * 1.01  # the new file, from its first byte
+        assert_cache_matches(cache, hub2, REPO)
+        assert_clean(cache)
+        assert not (cache / "models--test--kept" / "blobs" / old.name.removesuffix(".part")).exists()
+
+
+def test_cancel_at_half_then_retry_over_xet(engine_factory, small_xorbs: None, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        held_at = hold_past_half(hub)
+        engine = engine_factory(hub, stall_timeout=30.0)
+        job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: kept_prefix(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+        engine.cancel(job.id)
+        wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
+        hub.release_holds()
+        hub.clear_faults()
+        settled(hub)
+        kept = kept_prefix(cache)
+        assert kept == held_at
+        cancelled = engine.job(job.id)
+        assert cancelled.state == "cancelled" and cancelled.kept_summary is not None
+        before = xorb_bytes(hub)
+        engine.retry(job.id)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done"
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+def test_kill_9_of_the_job_process_at_half_over_xet(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
+    from test_kept_bytes import _job_processes
+
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        held_at = hold_past_half(hub)
+        engine = engine_factory(hub, stall_timeout=30.0)
+        job = engine.submit(DownloadRequest(REPO)).job
+        wait_for(lambda: kept_prefix(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+        for pid in _job_processes():  # the job's process (and a warm spare, if any)
+            os.kill(pid, signal.SIGKILL)
+        hub.release_holds()
+        hub.clear_faults()
+        settled(hub)
+        kept = kept_prefix(cache)
+        assert kept == held_at
+        before = xorb_bytes(hub)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
+        reconstructions = [r for r in hub.requests if r.path.startswith("/v2/reconstructions/")]
+        assert reconstructions[-1].headers.get("range") == f"bytes={kept}-{SIZE - 1}"
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
+
+
+def test_two_processes_resuming_the_same_job_over_xet(small_xorbs: None, tmp_path: Path) -> None:
+    import json
+
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        held_at = hold_past_half(hub)
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
+        env.pop("HF_HUB_DISABLE_XET", None)
+        proc = subprocess.Popen(
+            _download_cmd(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
+        try:
+            wait_for(lambda: kept_prefix(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(10)
+        hub.release_holds()
+        hub.clear_faults()
+        settled(hub)
+        kept = kept_prefix(cache)
+        assert kept == held_at
+        before = xorb_bytes(hub)
+        # Two hftui processes resume at once: one writes the blob under the library's lock, the
+        # other waits for it and links it.
+        runs = [
+            subprocess.Popen(
+                _download_cmd(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            for _ in range(2)
+        ]
+        for run in runs:
+            out, err = run.communicate(timeout=90)
+            assert run.returncode == 0, err
+            assert json.loads(out.strip().splitlines()[-1])["done"] == 1
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept)
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)
