@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -170,12 +171,18 @@ def pause_to_silence(args: argparse.Namespace, work: Path) -> dict[str, list[flo
     return results
 
 
-def _part_size(cache: Path) -> int:
-    """Bytes kept: the prefix recorded in the kept file's state (over Xet, a `.part` may also hold
-    ranges written ahead of it, which a resume does not trust after a kill)."""
+def _part_size(cache: Path, mode: str = "xet") -> int:
+    """Bytes kept. Over Xet, the prefix recorded in the kept file's state (a `.part` may also hold
+    ranges written ahead of it, which a resume does not trust). Over HTTP, the `.part`'s size: the
+    state is refreshed only every 2 s, and the size is what a resume starts from."""
     import json
 
     kept = 0
+    if mode != "xet":
+        for part in cache.rglob(".hftui-partial/*.part") if cache.exists() else ():
+            with contextlib.suppress(OSError):
+                kept = max(kept, part.stat().st_size)
+        return kept
     for state in cache.rglob(".hftui-partial/*.json") if cache.exists() else ():
         try:
             kept = max(kept, int(json.loads(state.read_text())["kept"]))
@@ -235,10 +242,13 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
                     engine.start()
                     try:
                         job = engine.submit(DownloadRequest(repo)).job
-                        _wait(lambda: _part_size(cache) >= size // 2)  # noqa: B023
+                        _wait(lambda: _part_size(cache, mode) >= size // 2)  # noqa: B023
                         engine.pause(job.id)
                         _wait(lambda: engine.thread_count() == 0, 10)  # noqa: B023
-                        kept, before = _part_size(cache), sent()
+                        # The server notices a stopped client at its next write: counters are
+                        # final once it has stopped writing.
+                        _wait(lambda: hub.bodies_in_flight() == 0, 30)
+                        kept, before = _part_size(cache, mode), sent()
                         hub.set_bandwidth(None)
                         engine.resume(job.id)
                         engine.wait_idle(300)
@@ -250,11 +260,13 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
                     proc = subprocess.Popen(
                         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                     )
-                    _wait(lambda: _part_size(cache) >= size // 2)  # noqa: B023
+                    _wait(lambda: _part_size(cache, mode) >= size // 2)  # noqa: B023
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
-                    time.sleep(0.5)  # the job process notices its parent is gone
-                    kept, before = _part_size(cache), sent()
+                    # The job process ends when it notices its parent is gone; the server then
+                    # stops writing to it.
+                    _wait(lambda: hub.bodies_in_flight() == 0, 30)
+                    kept, before = _part_size(cache, mode), sent()
                     hub.set_bandwidth(None)
                     subprocess.run(
                         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
