@@ -200,14 +200,16 @@ def _wait(predicate, timeout: float = 120.0) -> bool:
     return True
 
 
-def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str, int, int, int, int]]:
+def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str, int, int, int, int, int]]:
     """Bytes the server sent again after a stop at ~50 % (docs/kept-bytes.md).
 
     For each path (Xet, plain HTTP through the CAS bridge) and each stop (a pause of the engine,
     a `kill -9` of a headless `hftui download`): the file is served at a capped rate until at
     least half of it is kept on disk, the download is stopped, then resumed at full speed. What
     the resume re-fetched = bytes the server sent for the file after the stop minus the bytes
-    that were missing (size - kept). Rows: (path, stop, size, kept, sent after, re-fetched).
+    that were missing (size - kept). Rows: (path, stop, size, kept, sent after, re-fetched,
+    sent before the stop). What was sent before the stop but not kept (in flight, or over Xet
+    ranges completed ahead of the kept prefix, which a stop drops) is sent before - kept.
     """
     import signal
 
@@ -230,6 +232,7 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
                 return hub.bytes_sent(glob, server="cas")  # noqa: B023 (read at once)
 
             for stop in ("pause", "kill -9"):
+                start = sent()
                 cache = work / f"resume-{mode}-{stop.replace(' ', '')}"
                 hub.set_bandwidth(args.pause_rate_mib * 2**20)
                 if stop == "pause":
@@ -272,7 +275,7 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
                         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
                     )
                 after = sent() - before
-                rows.append((mode, stop, size, kept, after, after - (size - kept)))
+                rows.append((mode, stop, size, kept, after, after - (size - kept), before - start))
                 shutil.rmtree(cache, ignore_errors=True)
         os.environ.pop("HF_HUB_DISABLE_XET", None)
     return rows
@@ -413,12 +416,13 @@ def main() -> int:
             print(
                 f"  {'path':<5} {'stop':<8} {'size':>9} {'kept':>9} {'sent after':>11} {'re-fetched':>11}  of kept"
             )
-            for mode, stop, size, kept, after, refetched in resume_refetch(args, work):
+            for mode, stop, size, kept, after, refetched, before in resume_refetch(args, work):
                 share = 100 * max(0, refetched) / kept if kept else 0.0
                 print(
                     f"  {mode:<5} {stop:<8} {size / 2**20:7.1f}Mi {kept / 2**20:7.1f}Mi "
                     f"{after / 2**20:9.1f}Mi {refetched / 2**20:9.2f}Mi  {share:5.1f} % "
-                    "(target <= 10 % or one xorb)"
+                    f"(target <= 10 % or one xorb); sent before the stop {before / 2**20:.1f}Mi, "
+                    f"not kept {(before - kept) / 2**20:.1f}Mi"
                 )
 
         if "latency" in phases:
