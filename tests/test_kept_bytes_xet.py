@@ -479,3 +479,54 @@ def test_two_processes_resuming_the_same_job_over_xet(small_xorbs: None, tmp_pat
         assert xorb_bytes(hub) - before <= refetch_allowed(kept)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
+
+
+def test_ranges_completed_ahead_of_the_prefix_are_kept_and_only_the_gaps_are_fetched(
+    engine_factory, small_xorbs: None, tmp_path: Path
+) -> None:
+    """hf_xet completes xorb ranges out of order: a stop keeps those written in full past the
+    prefix (recorded in the state file), and the resume fetches only the gaps between them."""
+    cache = tmp_path / "cache"
+    with HubServer(xet_spec()) as hub:
+        xet_hash = hub.xet_hash(REPO, "weights.bin")
+        xorb, gap_start = next((x, at) for x, at in hub.xorb_starts(REPO, "weights.bin") if at >= SIZE // 2)
+        # Only the first xorb past half is held: xorbs after it complete ahead of the prefix.
+        hub.add_fault(
+            Fault("hold", path_glob=f"/xorbs/{xet_hash}/{xorb}", server="cas", times=None, stall_seconds=120)
+        )
+        engine = engine_factory(hub, stall_timeout=30.0)
+        job = engine.submit(DownloadRequest(REPO)).job
+        store = kept_mod.KeptStore(cache, REPO, "model")
+        etag = hub.files(REPO)["weights.bin"].sha256
+
+        def state() -> kept_mod.KeptMeta | None:
+            try:
+                return store.read_meta(etag)
+            except (OSError, ValueError):
+                return None
+
+        def ahead_kept() -> bool:
+            meta = state()
+            return meta is not None and meta.kept == gap_start and bool(meta.ranges)
+
+        wait_for(ahead_kept, timeout=60, what="the prefix at the held xorb and a range past it")
+        kept = pause_at_half(engine, job.id, cache, hub, kept=kept_prefix)
+        meta = state()
+        assert meta is not None and kept == gap_start and meta.ranges, meta
+        ranges, held = meta.ranges, meta.held
+        assert held > kept
+        paused = engine.job(job.id)
+        assert paused.state == "paused" and paused.bytes_done >= held, (paused, held)
+        before, asked = xorb_bytes(hub), len(hub.requests)
+        engine.resume(job.id)
+        assert engine.wait_idle(60) and engine.job(job.id).state == "done"
+        # The resume asked for the first gap (from the prefix to the first kept range) ...
+        reconstructions = [r for r in hub.requests[asked:] if r.path.startswith("/v2/reconstructions/")]
+        assert reconstructions[0].headers.get("range") == f"bytes={kept}-{ranges[0][0] - 1}", reconstructions
+        # ... and fetched only the gaps, not the ranges it had kept (chunk headers: 1 %; a chunk
+        # at each cut may come twice).
+        missing = SIZE - held
+        assert xorb_bytes(hub) - before <= missing * 1.01 + 2 * 64 * 1024 * (len(ranges) + 1)
+        assert xorb_bytes(hub) - before < SIZE - kept  # less than the rest of the file
+        assert_cache_matches(cache, hub, REPO)
+        assert_clean(cache)

@@ -40,7 +40,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +89,17 @@ class KeptMeta:
     kept: int = 0
     updated: float = 0.0
     format_version: int = FORMAT_VERSION
+    ranges: list[list[int]] = field(default_factory=list)
+    """Over Xet: [start, end) ranges past the prefix `kept` written in full (hf_xet completes
+    xorb ranges out of order); a resume keeps them and fetches only the gaps."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def held(self) -> int:
+        """Bytes a resume keeps: the prefix and the recorded ranges past it."""
+        return self.kept + sum(end - start for start, end in self.ranges)
 
     @classmethod
     def from_json(cls, data: Any) -> KeptMeta:
@@ -103,7 +111,24 @@ class KeptMeta:
         meta = cls(**{k: v for k, v in data.items() if k in known})
         if not isinstance(meta.size, int) or meta.size < 0 or not isinstance(meta.etag, str) or not meta.etag:
             raise ValueError("bad size or etag")
+        meta.ranges = _valid_ranges(meta.ranges, meta.kept, meta.size)
         return meta
+
+
+def _valid_ranges(ranges: Any, kept: Any, size: int) -> list[list[int]]:
+    """The recorded ranges that can be trusted: whole numbers, past the prefix, inside the file,
+    sorted and not overlapping. Anything else is dropped (fetched again), never guessed."""
+    if not isinstance(ranges, list) or not isinstance(kept, int):
+        return []
+    out: list[list[int]] = []
+    edge = kept
+    for item in sorted(r for r in ranges if isinstance(r, list) and len(r) == 2):
+        start, end = item
+        if type(start) is not int or type(end) is not int or not edge < start < end <= size:
+            continue
+        out.append([start, end])
+        edge = end
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,6 +172,14 @@ class KeptFile:
 
     def age(self, now: float | None = None) -> float:
         return max(0.0, (time.time() if now is None else now) - self.updated)
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes a resume keeps. Over HTTP the `.part` size (the state lags it); over Xet the
+        recorded prefix and ranges (the `.part` may have holes and unrecorded bytes)."""
+        if self.meta is not None and self.meta.transport == "xet":
+            return min(self.part_bytes, self.meta.held)
+        return self.part_bytes
 
     @property
     def disk_bytes(self) -> int:
@@ -313,7 +346,7 @@ def kept_for(
             continue
         if paths is not None and entry.meta.path not in paths:
             continue
-        total += entry.part_bytes
+        total += entry.kept_bytes
         files += 1
     return total, files
 
@@ -338,7 +371,7 @@ def kept_for_request(cache_dir: str | os.PathLike[str], request: Any) -> tuple[i
         )
     )
     chosen = [e for e in entries if e.path in selected]
-    return sum(e.part_bytes for e in chosen), len(chosen)
+    return sum(e.kept_bytes for e in chosen), len(chosen)
 
 
 def remove_entry(entry: KeptFile) -> tuple[bool, str]:

@@ -329,6 +329,8 @@ class _Prefetch:
         self.is_cancelled = is_cancelled
         self.outcome = PrefetchOutcome()
         self._lock = threading.Lock()
+        self._adopted_ranges: dict[str, list[list[int]]] = {}
+        """etag -> ranges past the prefix kept by an earlier Xet attempt (`KeptMeta.ranges`)."""
 
     # shared bookkeeping (many file threads)
 
@@ -390,6 +392,7 @@ class _Prefetch:
             raise _LeaveToLibrary(f"cannot create {store.folder} ({exc.strerror or exc})") from None
         digest = _Digest(file)
         start = self._adopt(file, digest)
+        ranges = self._adopted_ranges.pop(file.etag, [])
         for _ in range(2):
             meta = KeptMeta(
                 repo_id=store.repo_id,
@@ -404,6 +407,7 @@ class _Prefetch:
                 transport="xet" if self.over_xet(file) else "http",
                 kept=start,
                 updated=time.time(),
+                ranges=ranges,
             )
             self._write_meta(meta, required=True)
             self._transfer(file, meta, digest)
@@ -424,7 +428,7 @@ class _Prefetch:
                 "fetching the file again"
             )
             digest.reset()
-            start = 0
+            start, ranges = 0, []
             store.ensure()
 
     def _adopt(self, file: RemoteFile, digest: _Digest) -> int:
@@ -457,13 +461,18 @@ class _Prefetch:
             self._discard(file, f"kept bytes larger than the file ({size} > {file.size} bytes)")
             return 0
         if meta.transport == "xet" and size > meta.kept:
-            # Written out of order by a process that died: past the recorded prefix there may be
-            # holes. Cut back to the prefix (bytes ahead of it were not counted as kept).
+            # Written out of order: past the prefix, only the ranges recorded as written in full
+            # are kept (a resume fetches the gaps); the rest may be holes or half a range when
+            # the process died. Cut after the last recorded range.
+            ranges = [r for r in meta.ranges if r[1] <= size] if self.over_xet(file) else []
+            end = ranges[-1][1] if ranges else meta.kept
             try:
-                os.truncate(part, meta.kept)
+                if size > end:
+                    os.truncate(part, end)
             except OSError as exc:
                 self._discard(file, f"kept bytes not usable ({exc.strerror or exc})")
                 return 0
+            self._adopted_ranges[file.etag] = ranges
             size = meta.kept
         if size < meta.kept:
             self.note(
@@ -547,13 +556,14 @@ class _Prefetch:
             raise _LeaveToLibrary(f"cannot write {part} ({exc.strerror or exc})") from None
         xet = self.over_xet(file)
         position = start
-        ahead: dict[int, int] = {}
-        """offset -> length of ranges written past the prefix (Xet only)."""
+        ahead: dict[int, int] = {s: e - s for s, e in meta.ranges} if xet else {}
+        """offset -> length of ranges written past the prefix (Xet only), kept ones included."""
         pending = 0
         last_meta = time.monotonic()
         try:
-            os.ftruncate(fd, start)
-            chunks = self._xet_chunks(file, start) if xet else self._http_chunks(file, start)
+            if not ahead:
+                os.ftruncate(fd, start)
+            chunks = self._xet_gaps(file, start, ahead) if xet else self._http_chunks(file, start)
             for offset, chunk in chunks:
                 if offset != position and not xet:  # the server ignored the Range: start over
                     self.note(f"{file.path}: the server sent the whole file instead of the rest; restarting")
@@ -565,6 +575,10 @@ class _Prefetch:
                 self.count(fetched=written)
                 if offset != position:
                     ahead[offset] = written
+                    # Recorded once written in full: a resume (after a stop or a kill -9) keeps it.
+                    meta.ranges = sorted([at, at + n] for at, n in ahead.items())
+                    meta.updated = time.time()
+                    self._write_meta(meta)
                     continue
                 digest.update(chunk)
                 position += written
@@ -583,6 +597,7 @@ class _Prefetch:
                 # a resume trusts (bytes past it may have holes).
                 if xet or joined or time.monotonic() - last_meta >= META_INTERVAL:
                     meta.kept, meta.updated = position, time.time()
+                    meta.ranges = sorted([at, at + n] for at, n in ahead.items())
                     self._write_meta(meta)
                     last_meta = time.monotonic()
             if position != file.size:
@@ -605,11 +620,14 @@ class _Prefetch:
             if pending:
                 with contextlib.suppress(JobCancelled):
                     self.on_written(pending)
-            if ahead:
+            if ahead and not xet:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, position)
             os.close(fd)
+            # Over Xet the ranges completed ahead of the prefix stay, recorded: a resume fetches
+            # only the gaps between them.
             meta.kept, meta.updated = position, time.time()
+            meta.ranges = sorted([at, at + n] for at, n in ahead.items()) if xet else []
             self._write_meta(meta)
 
     def _write_at(self, fd: int, chunk: bytes, offset: int, file: RemoteFile, prefix: int) -> int:
@@ -712,7 +730,20 @@ class _Prefetch:
             )
             return self._group
 
-    def _xet_chunks(self, file: RemoteFile, start: int) -> Iterator[tuple[int, bytes]]:
+    def _xet_gaps(self, file: RemoteFile, start: int, kept: dict[int, int]) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes) of what is missing from `start` on, `kept` (offset -> length) being the
+        ranges already there: one ranged stream per gap, in file order."""
+        at = start
+        for offset, length in sorted(kept.items()):  # a copy: the caller joins (pops) them meanwhile
+            if offset > at:
+                yield from self._xet_chunks(file, at, offset)
+            at = max(at, offset + length)
+        if at < file.size:
+            yield from self._xet_chunks(file, at, file.size)
+
+    def _xet_chunks(
+        self, file: RemoteFile, start: int, end: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
         """(offset, bytes) of the file from `start` on, in the order hf_xet completes them, over its
         public ranged stream (`download_unordered_stream(info, start=...)`).
 
@@ -726,7 +757,7 @@ class _Prefetch:
         from hf_xet import XetFileInfo
 
         stream = self._xet_group().download_unordered_stream(
-            XetFileInfo(file.xet_hash, file.size), start=start or None, end=file.size
+            XetFileInfo(file.xet_hash, file.size), start=start or None, end=end or file.size
         )
         chunks: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=XET_QUEUE_CHUNKS)
         abandoned = threading.Event()
