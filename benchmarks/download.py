@@ -172,8 +172,8 @@ def pause_to_silence(args: argparse.Namespace, work: Path) -> dict[str, list[flo
 
 
 def _part_size(cache: Path, mode: str = "xet") -> int:
-    """Bytes kept. Over Xet, the prefix recorded in the kept file's state (a `.part` may also hold
-    ranges written ahead of it, which a resume does not trust). Over HTTP, the `.part`'s size: the
+    """Bytes kept. Over Xet, the prefix and the ranges past it recorded in the kept file's state
+    (a `.part` may also hold bytes past them, which a resume does not trust). Over HTTP, the `.part`'s size: the
     state is refreshed only every 2 s, and the size is what a resume starts from."""
     import json
 
@@ -185,8 +185,10 @@ def _part_size(cache: Path, mode: str = "xet") -> int:
         return kept
     for state in cache.rglob(".hftui-partial/*.json") if cache.exists() else ():
         try:
-            kept = max(kept, int(json.loads(state.read_text())["kept"]))
-        except (OSError, ValueError, KeyError):
+            data = json.loads(state.read_text())
+            ahead = sum(end - start for start, end in data.get("ranges") or ())
+            kept = max(kept, int(data["kept"]) + ahead)
+        except (OSError, ValueError, KeyError, TypeError):
             continue
     return kept
 

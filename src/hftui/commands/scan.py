@@ -168,7 +168,7 @@ def _kept_json(kept: list[KeptFile], abandoned: dict[str, str]) -> list[dict[str
             "repo_type": entry.repo_type,
             "path": entry.meta.path if entry.meta is not None else None,
             "etag": entry.etag,
-            "kept_bytes": entry.part_bytes,
+            "kept_bytes": entry.kept_bytes,
             "size": entry.size,
             "last_modified": entry.updated,
             "kept_path": str(entry.part_path),
