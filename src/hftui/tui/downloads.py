@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,16 @@ PROGRESS_UI_INTERVAL = 0.25
 
 MAX_RESTARTS = 3
 """Times the download process is restarted after it ended unexpectedly, per app session."""
+
+_ACTIONS = {
+    "toggle_pause": "toggle_pause",
+    "cancel": "cancel",
+    "retry": "retry",
+    "remove": "remove",
+    "up": "move",
+    "down": "move",
+}
+"""The Queue pane's job actions -> the engine action that `EngineProcess.begin` sends."""
 
 
 @dataclass(frozen=True)
@@ -263,25 +274,53 @@ class DownloadsController:
     def totals(self) -> QueueTotals:
         return self._build().totals()
 
-    def act(self, action: str, job_id: str) -> str:
-        """Run a user action on a job; returns a message for the user (errors included)."""
-        engine = self._build()
+    async def perform(self, action: str, job_id: str, shown: Callable[[], None]) -> str:
+        """Run a user action on a job (on the UI thread); returns a message for the user.
+
+        The action is sent without waiting and the engine's mirror shows its outcome at once
+        (`EngineProcess.begin`): `shown` is called then, to repaint the queue before the download
+        process answers. The answer is awaited off the event loop; a refusal says why (and the
+        mirror shows the child's state again). If the process is not running, `act` starts it in
+        a thread first, as any call does.
+        """
+        engine = self.engine
+        if engine is None or not engine.started or engine.lost is not None or action not in _ACTIONS:
+            return await asyncio.to_thread(self.act, action, job_id)
         try:
-            if action == "toggle_pause":
-                job = engine.toggle_pause(job_id)
-                return f"{'Paused' if job.state == JobState.PAUSED else 'Resumed'}: {job.title}"
-            if action == "cancel":
-                return f"Cancelled: {engine.cancel(job_id).title}"
-            if action == "retry":
-                return f"Retrying: {engine.retry(job_id).title}"
-            if action == "remove":
-                return f"Removed: {engine.remove(job_id).title}"
-            if action in ("up", "down"):
-                moved = engine.move(job_id, -1 if action == "up" else 1)
-                return "" if moved else f"Already at the {'top' if action == 'up' else 'bottom'}"
+            call = engine.begin(_ACTIONS[action], job_id, -1 if action == "up" else 1)
         except (QueueError, EngineUnavailable) as exc:
             return f"Cannot do that: {exc}"
-        return f"unknown action {action}"
+        shown()
+        return await asyncio.to_thread(self._outcome, action, call.result)
+
+    def act(self, action: str, job_id: str) -> str:
+        """Run a user action on a job and wait for it (off the UI thread); returns a message."""
+        engine = self._build()
+        if action not in _ACTIONS:
+            return f"unknown action {action}"
+        calls: dict[str, Callable[[], Any]] = {
+            "toggle_pause": lambda: engine.toggle_pause(job_id),
+            "cancel": lambda: engine.cancel(job_id),
+            "retry": lambda: engine.retry(job_id),
+            "remove": lambda: engine.remove(job_id),
+            "up": lambda: engine.move(job_id, -1),
+            "down": lambda: engine.move(job_id, 1),
+        }
+        return self._outcome(action, calls[action])
+
+    @staticmethod
+    def _outcome(action: str, answer: Callable[[], Any]) -> str:
+        try:
+            value = answer()
+        except (QueueError, EngineUnavailable) as exc:
+            return f"Cannot do that: {exc}"
+        if action in ("up", "down"):
+            return "" if value else f"Already at the {'top' if action == 'up' else 'bottom'}"
+        job: Job = value
+        if action == "toggle_pause":
+            return f"{'Paused' if job.state == JobState.PAUSED else 'Resumed'}: {job.title}"
+        verb = {"cancel": "Cancelled", "retry": "Retrying", "remove": "Removed"}[action]
+        return f"{verb}: {job.title}"
 
     def active_repos(self) -> set[tuple[str, str]]:
         """(repo_type, repo_id) of jobs checking or running into the app's cache."""
