@@ -4,9 +4,11 @@ The engine runs in a child process (`hftui.core.downloads.process.EngineProcess`
 `DownloadEngine` as the headless CLI, kept away from the UI's GIL). This controller starts
 it, turns its events into `DownloadsChanged` messages (posted thread-safely from the
 process's reader thread, never touching widgets there), and offers the small API the app and
-the panes use. Reads come from the process's mirror and never block; actions wait for the
-child's answer (a millisecond or two). Progress is throttled by the engine (≤ 10/s per job)
-and again here for the UI; `DownloadsChanged.can_replace` coalesces adjacent messages.
+the panes use. Reads come from the process's mirror and never block; an action shows its
+outcome at once and its answer is awaited off the event loop (`perform`). Progress is throttled
+by the engine (≤ 10/s per job) and paced here for the UI (one refresh per 0.25 s for all jobs,
+the last one never dropped: `hftui.core.downloads.pacing`); `DownloadsChanged.can_replace`
+coalesces adjacent messages.
 
 The child starts with the app when a saved queue exists (to restore and resume it), else on
 the first download, so browsing the cache never costs a process.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from hftui.core import vocab
 from hftui.core.downloads.engine import EngineEvent, LoadReport
 from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.pacing import Pacer
 from hftui.core.downloads.persist import QueueStore
 from hftui.core.downloads.process import EngineProcess, EngineUnavailable
 from hftui.core.downloads.queue import Job, JobState, QueueError, QueueTotals
@@ -66,7 +68,8 @@ class DownloadsController:
         self._started = False
         self._closing = False
         self._restarts = 0
-        self._last_progress_post = 0.0
+        self.progress_pacer = Pacer(self._post_progress, PROGRESS_UI_INTERVAL)
+        """Paces the progress refreshes of the queue (`hftui.core.downloads.pacing`)."""
         self._save_errors_shown = 0
         self._save_errors_lock = threading.Lock()
 
@@ -213,20 +216,27 @@ class DownloadsController:
             answer,
         )
 
+    def _post_progress(self) -> None:
+        from hftui.tui.messages import DownloadsChanged
+
+        if not self._closing:
+            self.app.post_message(DownloadsChanged())
+
     def _on_event(self, event: EngineEvent) -> None:
-        # Called from job threads or the UI thread; post_message is thread-safe and non-blocking.
+        # Called from the download process's reader thread; post_message is thread-safe and
+        # non-blocking.
         from hftui.tui.messages import DownloadsChanged
 
         if self._closing:
             return  # the app is tearing down: its widgets may already be gone
         self._report_save_errors()
         if event.kind == "progress":
-            # Progress ticks only refresh numbers: at most PROGRESS_UI_INTERVAL apart for all jobs
-            # together, so the UI thread spends its time on keys, not on redrawing counters.
-            now = time.monotonic()
-            if now - self._last_progress_post < PROGRESS_UI_INTERVAL:
-                return
-            self._last_progress_post = now
+            # Progress ticks only refresh numbers: at most one refresh per PROGRESS_UI_INTERVAL for
+            # all jobs together (the last one is never dropped), so the UI thread spends its time
+            # on keys, not on redrawing counters.
+            self.progress_pacer.poke()
+            return
+        self.progress_pacer.delivered()
         finished: tuple[tuple[str, str], ...] = ()
         if event.finished and self.engine is not None:
             cache = str(self.app.cache_dir)
