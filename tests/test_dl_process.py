@@ -371,3 +371,16 @@ def test_an_action_shows_its_outcome_before_the_child_answers(make_process) -> N
         assert [j.id for j in engine.jobs()] == [slow.id, other.id]
         assert engine.begin("move", other.id, -1).result() is True
         assert [j.id for j in engine.jobs()] == [other.id, slow.id]
+
+
+def test_headless_job_processes_keep_a_session_of_their_own() -> None:
+    """At the engine's own priority (headless `hftui download`) a job process starts a session of
+    its own, as before: each job keeps its CPU share when other programs compete for the cores."""
+    from hftui.core.downloads import worker
+
+    child = worker._Child(worker._child_environment(), 0)
+    try:
+        assert os.getsid(child.proc.pid) == child.proc.pid != os.getsid(0)
+        assert os.getpriority(os.PRIO_PROCESS, child.proc.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        child.kill()

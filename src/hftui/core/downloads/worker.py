@@ -22,8 +22,9 @@ from the job's settings (its read timeout becomes hftui's stall timeout, its own
 turned off so every fault reaches hftui's retry budget and shows a note), runs `job.run_job` -
 the one caller of `snapshot_download` - and sends its result. It exits at once when the engine's
 end of the socket closes (quit, crash, kill -9 of the engine), and ignores terminal signals (it
-runs in a process group of its own): the engine decides. It stays in the engine's session, so that
-its niceness counts against the UI's (see `hftui.core.downloads.process`, `process_group`).
+runs in a process group or a session of its own): the engine decides. Under the TUI's download
+process it stays in that process's session, so that its niceness counts against the UI's (see
+`hftui.core.downloads.process`, `process_group`).
 
 Protocol: the length-prefixed pickles of `hftui.core.downloads.process` over a socket pair.
 Parent -> child: `("job", JobSpec)`, `("claimed", others)`. Child -> parent: `("progress",
@@ -101,7 +102,12 @@ class _Child:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=_log_target(),
-                process_group=0,  # not a new session: see `process.EngineProcess.start`
+                # Niced below us (the TUI's download process): our session, so that the nice
+                # value counts against the UI's (autogroups: see `process.EngineProcess.start`).
+                # At our priority (headless `hftui download`): a session of its own, as before,
+                # which keeps each job's CPU share when other programs compete for the cores.
+                process_group=0 if niceness > 0 else None,
+                start_new_session=niceness <= 0,
                 close_fds=True,
                 env=env,
             )
