@@ -53,6 +53,25 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
         await settle(pilot, app)
         assert len(pane.table.rows) == 2
 
+        # `t` sorts by update status: the repo with an update first whatever its name, again: last.
+        def order() -> list[str]:
+            return [str(pane.table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(2)]
+
+        pane.table.focus()
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert order() == ["models--acme--doomed", FOLDER]
+        await pilot.press("t")
+        await settle(pilot, app)
+        assert order() == [FOLDER, "models--acme--doomed"]
+        assert "sort: update ↑" in str(pane.query_one("#cache-header").render())
+        await pilot.press("t")
+        await settle(pilot, app)
+        assert order() == ["models--acme--doomed", FOLDER]
+        assert "sort: update ↓" in str(pane.query_one("#cache-header").render())
+        await pilot.press("s")  # back to the default (the header's words are checked below)
+        await settle(pilot, app)
+
         pane.table.move_cursor(row=pane.table.get_row_index(FOLDER))
         await pilot.press("U")
         superseded = Mark.revision("model", MOVING, old)

@@ -295,3 +295,92 @@ def test_pausing_a_job_waiting_for_an_answer_frees_its_slot_at_once(make_process
         wait_for(lambda: engine.job(slow.id).state == "running", what="the first job to ask again")
         time.sleep(0.5)
         assert engine.shutdown(2.0)  # and quitting stops it cleanly, within its 2 s budget
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _autogroup(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/autogroup").read_text().split()[0]
+    except (OSError, IndexError):
+        return None  # a kernel without autogroup scheduling: nice values count everywhere
+
+
+def test_the_download_processes_share_the_apps_session_so_their_niceness_counts(make_process) -> None:
+    """The download process and its job processes run nicer than the app, in process groups of
+    their own (terminal signals reach the app only) but in the app's session: with Linux's
+    autogroup scheduling each session gets an equal CPU share whatever its nice values, so a job
+    process in a session of its own competed with the UI as an equal (docs/benchmarks.md)."""
+    engine, _ = make_process(None)
+    engine.start()
+    assert engine.wait_loaded(30)
+    child = engine.pid
+    assert child is not None
+    # The engine keeps a warm job process once started: the process a job will run in.
+    wait_for(lambda: _children(child) != [], what="a warm job process")
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    for pid, niceness in [(child, 10), *((job, 19) for job in _children(child))]:
+        assert os.getsid(pid) == os.getsid(0), "a session of its own escapes nice (autogroups)"
+        assert os.getpgid(pid) not in (os.getpgid(0), os.getpgid(child) if pid != child else -1)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + niceness)
+        assert _autogroup(pid) == _autogroup(os.getpid())
+
+
+def test_an_action_shows_its_outcome_before_the_child_answers(make_process) -> None:
+    """`begin` sends an action without waiting: the mirror shows the job as the action leaves it at
+    once (the child is stopped with SIGSTOP here, so it cannot have answered), and the answer
+    reconciles: what the child accepts stays, what it refuses raises and shows the child's state."""
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        engine, _ = make_process(hub)
+        slow = engine.submit(DownloadRequest(SLOW)).job
+        wait_for(lambda: engine.job(slow.id).state == "running", what="the job to run")
+        child = engine.pid
+        assert child is not None
+        os.kill(child, signal.SIGSTOP)
+        try:
+            pause = engine.begin("toggle_pause", slow.id)
+            assert engine.job(slow.id).state == "paused" and engine.jobs()[0].state == "paused"
+            assert engine.totals().paused == 1 and engine.totals().running == 0
+            assert not pause.answered and engine.pending_actions() == 1
+            cancel = engine.begin("cancel", slow.id)
+            twice = engine.begin("cancel", slow.id)  # the view cannot cancel it again: unchanged
+            assert engine.job(slow.id).state == "cancelled" and engine.pending_actions() == 3
+            with pytest.raises(QueueError, match="unknown action"):
+                engine.begin("shutdown", slow.id)
+        finally:
+            os.kill(child, signal.SIGCONT)
+        assert pause.result().state == "paused"
+        assert cancel.result().state == "cancelled"
+        with pytest.raises(QueueError, match="cannot cancel a cancelled job"):
+            twice.result()
+        assert engine.pending_actions() == 0 and engine.job(slow.id).state == "cancelled"
+        # A move lands where it was expected, once, whatever the snapshots in between say.
+        other = engine.submit(DownloadRequest(OTHER)).job
+        assert [j.id for j in engine.jobs()] == [slow.id, other.id]
+        assert engine.begin("move", other.id, -1).result() is True
+        assert [j.id for j in engine.jobs()] == [other.id, slow.id]
+
+
+def test_headless_job_processes_keep_a_session_of_their_own() -> None:
+    """At the engine's own priority (headless `hftui download`) a job process starts a session of
+    its own, as before: each job keeps its CPU share when other programs compete for the cores."""
+    from hftui.core.downloads import worker
+
+    child = worker._Child(worker._child_environment(), 0)
+    try:
+        assert os.getsid(child.proc.pid) == child.proc.pid != os.getsid(0)
+        assert os.getpriority(os.PRIO_PROCESS, child.proc.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        child.kill()

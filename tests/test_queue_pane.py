@@ -417,3 +417,38 @@ async def test_the_summary_line_counts_cancelled_jobs(tmp_path: Path) -> None:
             assert overall.startswith(
                 "1 job: 0 running, 0 queued, 0 paused, 0 done, 0 failed, 1 cancelled"
             ), overall
+
+
+async def test_p_shows_the_new_state_before_the_download_process_answers(tmp_path: Path) -> None:
+    """A key press shows the action's outcome at once, even when the download process is slow to
+    answer (here it cannot: it is stopped with SIGSTOP); its answer then confirms it."""
+    import os
+    import signal
+
+    from textual import events
+
+    with HubServer(timing_spec()) as hub:
+        hub.set_bandwidth(300_000)
+        app = app_for(hub, tmp_path / "cache")
+        async with app.run_test(size=SIZE) as pilot:
+            notes = record_notifications(app)
+            app.enqueue_download(DownloadRequest(SLOW))
+            await show_queue(app, pilot)
+            await until(pilot, lambda: states(app)[SLOW] == "running", what="the job to run")
+            (job,) = app.downloads.jobs()
+            await until(pilot, lambda: cell(app, job.id, "state") == "running", what="the row")
+            engine = app.downloads.engine
+            assert engine is not None and engine.pid is not None
+            os.kill(engine.pid, signal.SIGSTOP)
+            try:
+                # A real key event, not `pilot.press` (which waits for the action to finish).
+                app.post_message(events.Key("p", "p"))
+                await until(pilot, lambda: cell(app, job.id, "state") == "paused", what="paused shown")
+                assert engine.pending_actions() == 1  # shown before any answer
+                assert not any(note.startswith("Paused") for note in notes)
+            finally:
+                os.kill(engine.pid, signal.SIGCONT)
+            await until(pilot, lambda: engine.pending_actions() == 0, what="the answer")
+            await until(pilot, lambda: any(n == f"Paused: {job.title}" for n in notes), what="the toast")
+            assert cell(app, job.id, "state") == "paused"
+            await until(pilot, lambda: engine.thread_count() == 0, what="the job process to stop")

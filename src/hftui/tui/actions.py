@@ -109,6 +109,7 @@ ACTIONS: tuple[Action, ...] = (
     A("cache.sort.name", "cache", "n", "sort('name')", "Sort: name", "Sort the repo table by name (again: reverse)", "Cache: sort by name", show=False),
     A("cache.sort.accessed", "cache", "a", "sort('accessed')", "Sort: accessed", "Sort the repo table by last access (again: reverse)", "Cache: sort by accessed", show=False),
     A("cache.sort.modified", "cache", "m", "sort('modified')", "Sort: modified", "Sort the repo table by last modification (again: reverse)", "Cache: sort by modified", show=False),
+    A("cache.sort.update", "cache", "t", "sort('update')", "Sort: updates", "Sort the repo table by update status: update available first, biggest fetch first (again: reverse)", "Cache: sort by update status", show=False),
     A("cache.prune", "cache", "p", "prune", "Prune…", "Prune detached revisions, orphaned .incomplete files, stale locks, unreferenced shared blobs, abandoned kept partial downloads", "Cache: prune…", destructive=True),
     A("cache.copy", "cache", "c", "copy", "Copy…", "Copy the snapshot path, the repo id or a from_pretrained snippet", "Cache: copy…"),
     A("cache.verify", "cache", "v", "verify", "Verify", "Hash the files of a revision against the cached listing", "Cache: verify revision"),

@@ -4,9 +4,11 @@ The engine runs in a child process (`hftui.core.downloads.process.EngineProcess`
 `DownloadEngine` as the headless CLI, kept away from the UI's GIL). This controller starts
 it, turns its events into `DownloadsChanged` messages (posted thread-safely from the
 process's reader thread, never touching widgets there), and offers the small API the app and
-the panes use. Reads come from the process's mirror and never block; actions wait for the
-child's answer (a millisecond or two). Progress is throttled by the engine (≤ 10/s per job)
-and again here for the UI; `DownloadsChanged.can_replace` coalesces adjacent messages.
+the panes use. Reads come from the process's mirror and never block; an action shows its
+outcome at once and its answer is awaited off the event loop (`perform`). Progress is throttled
+by the engine (≤ 10/s per job) and paced here for the UI (one refresh per 0.25 s for all jobs,
+the last one never dropped: `hftui.core.downloads.pacing`); `DownloadsChanged.can_replace`
+coalesces adjacent messages.
 
 The child starts with the app when a saved queue exists (to restore and resume it), else on
 the first download, so browsing the cache never costs a process.
@@ -16,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hftui.core import vocab
 from hftui.core.downloads.engine import EngineEvent, LoadReport
 from hftui.core.downloads.models import DownloadRequest
+from hftui.core.downloads.pacing import Pacer
 from hftui.core.downloads.persist import QueueStore
 from hftui.core.downloads.process import EngineProcess, EngineUnavailable
 from hftui.core.downloads.queue import Job, JobState, QueueError, QueueTotals
@@ -38,6 +41,16 @@ PROGRESS_UI_INTERVAL = 0.25
 
 MAX_RESTARTS = 3
 """Times the download process is restarted after it ended unexpectedly, per app session."""
+
+_ACTIONS = {
+    "toggle_pause": "toggle_pause",
+    "cancel": "cancel",
+    "retry": "retry",
+    "remove": "remove",
+    "up": "move",
+    "down": "move",
+}
+"""The Queue pane's job actions -> the engine action that `EngineProcess.begin` sends."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,8 @@ class DownloadsController:
         self._started = False
         self._closing = False
         self._restarts = 0
-        self._last_progress_post = 0.0
+        self.progress_pacer = Pacer(self._post_progress, PROGRESS_UI_INTERVAL)
+        """Paces the progress refreshes of the queue (`hftui.core.downloads.pacing`)."""
         self._save_errors_shown = 0
         self._save_errors_lock = threading.Lock()
 
@@ -202,20 +216,27 @@ class DownloadsController:
             answer,
         )
 
+    def _post_progress(self) -> None:
+        from hftui.tui.messages import DownloadsChanged
+
+        if not self._closing:
+            self.app.post_message(DownloadsChanged())
+
     def _on_event(self, event: EngineEvent) -> None:
-        # Called from job threads or the UI thread; post_message is thread-safe and non-blocking.
+        # Called from the download process's reader thread; post_message is thread-safe and
+        # non-blocking.
         from hftui.tui.messages import DownloadsChanged
 
         if self._closing:
             return  # the app is tearing down: its widgets may already be gone
         self._report_save_errors()
         if event.kind == "progress":
-            # Progress ticks only refresh numbers: at most PROGRESS_UI_INTERVAL apart for all jobs
-            # together, so the UI thread spends its time on keys, not on redrawing counters.
-            now = time.monotonic()
-            if now - self._last_progress_post < PROGRESS_UI_INTERVAL:
-                return
-            self._last_progress_post = now
+            # Progress ticks only refresh numbers: at most one refresh per PROGRESS_UI_INTERVAL for
+            # all jobs together (the last one is never dropped), so the UI thread spends its time
+            # on keys, not on redrawing counters.
+            self.progress_pacer.poke()
+            return
+        self.progress_pacer.delivered()
         finished: tuple[tuple[str, str], ...] = ()
         if event.finished and self.engine is not None:
             cache = str(self.app.cache_dir)
@@ -263,25 +284,53 @@ class DownloadsController:
     def totals(self) -> QueueTotals:
         return self._build().totals()
 
-    def act(self, action: str, job_id: str) -> str:
-        """Run a user action on a job; returns a message for the user (errors included)."""
-        engine = self._build()
+    async def perform(self, action: str, job_id: str, shown: Callable[[], None]) -> str:
+        """Run a user action on a job (on the UI thread); returns a message for the user.
+
+        The action is sent without waiting and the engine's mirror shows its outcome at once
+        (`EngineProcess.begin`): `shown` is called then, to repaint the queue before the download
+        process answers. The answer is awaited off the event loop; a refusal says why (and the
+        mirror shows the child's state again). If the process is not running, `act` starts it in
+        a thread first, as any call does.
+        """
+        engine = self.engine
+        if engine is None or not engine.started or engine.lost is not None or action not in _ACTIONS:
+            return await asyncio.to_thread(self.act, action, job_id)
         try:
-            if action == "toggle_pause":
-                job = engine.toggle_pause(job_id)
-                return f"{'Paused' if job.state == JobState.PAUSED else 'Resumed'}: {job.title}"
-            if action == "cancel":
-                return f"Cancelled: {engine.cancel(job_id).title}"
-            if action == "retry":
-                return f"Retrying: {engine.retry(job_id).title}"
-            if action == "remove":
-                return f"Removed: {engine.remove(job_id).title}"
-            if action in ("up", "down"):
-                moved = engine.move(job_id, -1 if action == "up" else 1)
-                return "" if moved else f"Already at the {'top' if action == 'up' else 'bottom'}"
+            call = engine.begin(_ACTIONS[action], job_id, -1 if action == "up" else 1)
         except (QueueError, EngineUnavailable) as exc:
             return f"Cannot do that: {exc}"
-        return f"unknown action {action}"
+        shown()
+        return await asyncio.to_thread(self._outcome, action, call.result)
+
+    def act(self, action: str, job_id: str) -> str:
+        """Run a user action on a job and wait for it (off the UI thread); returns a message."""
+        engine = self._build()
+        if action not in _ACTIONS:
+            return f"unknown action {action}"
+        calls: dict[str, Callable[[], Any]] = {
+            "toggle_pause": lambda: engine.toggle_pause(job_id),
+            "cancel": lambda: engine.cancel(job_id),
+            "retry": lambda: engine.retry(job_id),
+            "remove": lambda: engine.remove(job_id),
+            "up": lambda: engine.move(job_id, -1),
+            "down": lambda: engine.move(job_id, 1),
+        }
+        return self._outcome(action, calls[action])
+
+    @staticmethod
+    def _outcome(action: str, answer: Callable[[], Any]) -> str:
+        try:
+            value = answer()
+        except (QueueError, EngineUnavailable) as exc:
+            return f"Cannot do that: {exc}"
+        if action in ("up", "down"):
+            return "" if value else f"Already at the {'top' if action == 'up' else 'bottom'}"
+        job: Job = value
+        if action == "toggle_pause":
+            return f"{'Paused' if job.state == JobState.PAUSED else 'Resumed'}: {job.title}"
+        verb = {"cancel": "Cancelled", "retry": "Retrying", "remove": "Removed"}[action]
+        return f"{verb}: {job.title}"
 
     def active_repos(self) -> set[tuple[str, str]]:
         """(repo_type, repo_id) of jobs checking or running into the app's cache."""

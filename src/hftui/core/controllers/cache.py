@@ -45,7 +45,8 @@ RepoKey = tuple[str, str]
 T = TypeVar("T")
 
 SORT_KEYS = ("size", "name", "accessed", "modified")
-DEFAULT_DESCENDING = {"size": True, "name": False, "accessed": True, "modified": True}
+DEFAULT_DESCENDING = {"size": True, "name": False, "accessed": True, "modified": True, "update": False}
+"""Each sort key's first order. `update` ascending is the most urgent first (`hub.updates.urgency`)."""
 FIRST_BATCH_SECONDS = 0.02
 BATCH_SECONDS = 0.15
 MAX_BATCH_SECONDS = 0.8
@@ -423,6 +424,13 @@ class CacheController:
         from hftui.core.cache.filters import matches
 
         return not self.filters or matches(record, self.filters, now=now, updates=self.update_results())
+
+    def update_urgency(self, record: RepoRecord) -> tuple[int, int]:
+        """The `update` sort key of a repo: an update available first (biggest fetch first), then
+        ref or repo gone, up to date, not checked - as `hftui scan --sort update` orders them."""
+        from hftui.core.hub.updates import urgency
+
+        return urgency(self.update_results().get(record.cache_id))
 
     def sort_by(self, key: str) -> None:
         """Sort by `key`; again on the same key reverses the order."""

@@ -22,7 +22,9 @@ from the job's settings (its read timeout becomes hftui's stall timeout, its own
 turned off so every fault reaches hftui's retry budget and shows a note), runs `job.run_job` -
 the one caller of `snapshot_download` - and sends its result. It exits at once when the engine's
 end of the socket closes (quit, crash, kill -9 of the engine), and ignores terminal signals (it
-runs in its own session): the engine decides.
+runs in a process group or a session of its own): the engine decides. Under the TUI's download
+process it stays in that process's session, so that its niceness counts against the UI's (see
+`hftui.core.downloads.process`, `process_group`).
 
 Protocol: the length-prefixed pickles of `hftui.core.downloads.process` over a socket pair.
 Parent -> child: `("job", JobSpec)`, `("claimed", others)`. Child -> parent: `("progress",
@@ -50,7 +52,7 @@ from typing import Any, NamedTuple
 
 from hftui.core.downloads import job as dl
 from hftui.core.downloads.models import DownloadRequest
-from hftui.core.downloads.process import _child_environment, recv_message, send_message
+from hftui.core.downloads.process import _child_environment, lower_priority, recv_message, send_message
 
 POLL_INTERVAL = 0.05
 """Seconds between looks at the job's stop flag while waiting for its child."""
@@ -95,13 +97,17 @@ class _Child:
                     "-m",
                     "hftui.core.downloads.worker",
                     str(child_end.fileno()),
-                    str(niceness),
                 ],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=_log_target(),
-                start_new_session=True,
+                # Niced below us (the TUI's download process): our session, so that the nice
+                # value counts against the UI's (autogroups: see `process.EngineProcess.start`).
+                # At our priority (headless `hftui download`): a session of its own, as before,
+                # which keeps each job's CPU share when other programs compete for the cores.
+                process_group=0 if niceness > 0 else None,
+                start_new_session=niceness <= 0,
                 close_fds=True,
                 env=env,
             )
@@ -110,6 +116,7 @@ class _Child:
             raise
         finally:
             child_end.close()
+        lower_priority(self.proc.pid, niceness)
         self.sock = parent_end
         self.send_lock = threading.Lock()
 
@@ -453,15 +460,10 @@ class _ChildSide:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (1, 2) or not all(a.isdigit() for a in args):
-        print(
-            "usage: python -m hftui.core.downloads.worker FD [NICENESS]  (started by hftui)", file=sys.stderr
-        )
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m hftui.core.downloads.worker FD  (started by hftui)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if len(args) == 2 and int(args[1]):
-        with contextlib.suppress(OSError):
-            os.nice(int(args[1]))
     sock = socket.socket(fileno=int(args[0]))
     code = _ChildSide(sock).run()
     sys.stdout.flush()

@@ -223,6 +223,7 @@ class CachePane(Vertical):
     def on_mount(self) -> None:
         self.query_one(FileTree).read_only = self.read_only
         self.table.badge = self.updates.badge
+        self.table.urgency = self.controller.update_urgency
         self.controller.update_results = self.updates.results
         self.start_scan()
         # The Cache pane is the first one shown: start with the table focused, not the tabs.
@@ -346,7 +347,7 @@ class CachePane(Vertical):
         key = controller.sort_key
         records = sorted(
             controller.records.values(),
-            key=lambda r: (_sort_value(r, key), r.cache_id.lower()),
+            key=lambda r: (_sort_value(r, key, controller.update_urgency), r.cache_id.lower()),
             reverse=controller.sort_descending,
         )
         self._pending.extend(records)
@@ -484,6 +485,8 @@ class CachePane(Vertical):
             t = now()
             visible = {name for name, r in table.records.items() if controller.passes(r, t)}
             table.show_only(visible, controller.is_repo_marked, t)
+        if controller.sort_key == "update":
+            self._resort()  # the order depends on the results that just arrived
         self.update_header()
 
     @on(UpdatesLanded)
@@ -801,7 +804,9 @@ class CachePane(Vertical):
             self.detail.set_frees(dict(frees))
 
 
-def _sort_value(record: RepoRecord, key: str) -> Any:
+def _sort_value(record: RepoRecord, key: str, urgency: Callable[[RepoRecord], Any]) -> Any:
+    if key == "update":
+        return urgency(record)
     return {
         "size": record.size_on_disk,
         "name": record.cache_id.lower(),

@@ -8,7 +8,6 @@ layout of the whole screen. Keys act on the highlighted job.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -241,9 +240,9 @@ class QueuePane(Vertical):
         if job_id is None:
             self.app.notify("No job selected", severity="warning")
             return
-        # The answer comes from the download process (a few ms); waiting for it off the event
-        # loop keeps the screen drawing even if that process is slow to answer.
-        message = await asyncio.to_thread(self._controller.act, action, job_id)
+        # The row shows the action's outcome at once (`refresh_jobs` as soon as it is sent); the
+        # download process's answer, awaited off the event loop, confirms it or says why not.
+        message = await self._controller.perform(action, job_id, self.refresh_jobs)
         self.refresh_jobs()
         if message:
             self.app.notify(

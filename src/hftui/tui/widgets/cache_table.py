@@ -84,6 +84,8 @@ class CacheTable(DataTable[Any]):
         self.largest = 0
         self.badge: Callable[[RepoRecord], str] = lambda record: ""
         """Extra words for the status cell (the update check's `↑12.3 MB`); set by the pane."""
+        self.urgency: Callable[[RepoRecord], Any] = lambda record: 0
+        """The `update` sort key (read when sorting: check results arrive after the rows); set by the pane."""
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -174,9 +176,12 @@ class CacheTable(DataTable[Any]):
 
     def sort_by(self, key: str, descending: bool) -> None:
         values = self.sort_values
+        records, urgency = self.records, self.urgency
 
         def sort_key(cell: KeyedText) -> Any:
             entry = values[cell.row_name]
+            if key == "update":
+                return (urgency(records[cell.row_name]), entry["name"])
             return (entry[key], entry["name"])
 
         self.sort("repo", key=sort_key, reverse=descending)
