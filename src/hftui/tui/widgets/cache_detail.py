@@ -16,7 +16,7 @@ from textual.widgets.tree import TreeNode
 
 from hftui.core.cache.names import printable
 from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
-from hftui.core.vocab import partial_text
+from hftui.core.vocab import revision_status as vocab_revision_status
 from hftui.tui import actions
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
 
@@ -34,14 +34,8 @@ class FileEntry:
 
 
 def revision_status(revision: RevisionRecord) -> str:
-    c = revision.completeness
-    if c.state == "complete":
-        text = "complete"
-    elif c.state == "partial":
-        text = partial_text(len(c.missing_files), c.missing_bytes)
-    else:
-        text = "? (no listing)"
-    return ("detached · " if revision.detached else "") + text
+    """`hftui scan --revisions`' words (core/vocab.py), plus `detached` (the CLI has it in REFS)."""
+    return ("detached, " if revision.detached else "") + vocab_revision_status(revision)
 
 
 class RevisionTable(DataTable[Any]):
