@@ -460,5 +460,5 @@ def _run_engine(
             }
         )
     elif failed:
-        print(f"hftui: {len(failed)} of {len(jobs)} job(s) failed", file=sys.stderr)
+        print(f"hftui: {len(failed)} of {vocab.count(len(jobs), 'job')} failed", file=sys.stderr)
     return code

@@ -168,6 +168,14 @@ def entries_text(repos: int, other: int) -> str:
     return text
 
 
+# -- titles of destructive dialogs --------------------------------------------------------------
+
+
+def delete_title(items: int, freed: int, *, what: str = "item", verb: str = "Delete") -> str:
+    """A confirmation's title states what happens, with its figures: `Delete 3 items (frees 1.2 GB)?`."""
+    return f"{verb} {count(items, what)} (frees {size(freed)})?"
+
+
 # -- a finished download in a few words ----------------------------------------------------------
 
 
@@ -230,6 +238,7 @@ __all__ = [
     "ago",
     "cache_folder",
     "count",
+    "delete_title",
     "display_id",
     "done_figures",
     "duration",

@@ -162,7 +162,7 @@ class DownloadsController:
             # the next action starts it: say that, not that downloads are gone for good.
             stops = self._restarts + 1
             self.app.notify(
-                f"{reason}; it stopped {stops} time{'' if stops == 1 else 's'}, so it is not restarted "
+                f"{reason}; it stopped {vocab.count(stops, 'time')}, so it is not restarted "
                 f"automatically: unfinished jobs carry on with your next download or queue action. "
                 f"Details: {log}",
                 title="Download queue",
@@ -189,7 +189,7 @@ class DownloadsController:
                 except EngineUnavailable as exc:
                     self.app.notify(f"Cannot resume: {exc}", severity="error")
                     return
-                self.app.notify(f"Resumed {len(job_ids)} download(s)")
+                self.app.notify(f"Resumed {vocab.count(len(job_ids), 'download')}")
             else:
                 self.app.notify("Unfinished downloads stay paused in the Queue pane (p resumes)")
 

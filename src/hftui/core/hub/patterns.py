@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from hftui.core import compat
+from hftui.core import compat, vocab
 from hftui.core.disk import free_space
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
@@ -213,7 +213,7 @@ def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_f
     message = None
     if still:
         blockers = [g for g in new.exclude if match_paths([still[0].path], Selection(include=(g,)))]
-        what = f"{len(still)} file(s)" if is_folder else repr(path)
+        what = vocab.count(len(still), "file") if is_folder else repr(path)
         message = f"{what} stay excluded by {', '.join(repr(b) for b in blockers)}; edit the exclude globs to take them."
     return ToggleResult(new, not still, message)
 

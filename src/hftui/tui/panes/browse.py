@@ -482,7 +482,7 @@ def preview_text(p: Preview) -> tuple[str, str]:
     """The preview line and its severity."""
     approx = "≈" if p.approximate else ""
     parts = [
-        f"{p.count:,} of {p.total_files:,} files",
+        f"{p.count:,} of {vocab.count(p.total_files, 'file')}",
         f"{vocab.size(p.bytes)} matched",
         f"{approx}{vocab.size(p.download_bytes)} to download ({vocab.count(p.download_files, 'file')})",
     ]

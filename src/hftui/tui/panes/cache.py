@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from hftui.core import vocab
 from hftui.core.cache.cleanup import Mark
 from hftui.core.cache.names import printable
 from hftui.core.controllers.cache import (
@@ -33,6 +34,7 @@ from hftui.core.controllers.cache import (
     ConfirmRequest,
     Notice,
     PruneOption,
+    action_name,
     describe,
 )
 from hftui.core.controllers.runner import Task
@@ -398,16 +400,16 @@ class CachePane(Vertical):
         report = controller.report
         size = report.size_on_disk if report is not None else sum(r.size_on_disk for r in records)
         free = disk_free(self.cache_dir)
-        parts = [printable(str(self.cache_dir)), size_text(size), f"{len(controller.records)} repos"]
-        if corrupt:
-            parts[-1] += f" ({corrupt} ⚠)"
+        # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
+        repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
+        parts = [printable(str(self.cache_dir)), size_text(size), repos + (" ⚠" if corrupt else "")]
         if free is not None:
             parts.append(f"{size_text(free)} free")
         if controller.filters:
             parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
         operation = controller.operation
         if operation is not None:
-            what = operation.title.rstrip("?")
+            what = action_name(operation.title)
             if operation.cancelling:
                 parts.append(f"cancelling {what} after {operation.done}/{operation.total}…")
             else:
