@@ -486,6 +486,10 @@ def preview_text(p: Preview) -> tuple[str, str]:
         f"{vocab.size(p.bytes)} matched",
         f"{approx}{vocab.size(p.download_bytes)} to download ({vocab.count(p.download_files, 'file')})",
     ]
+    if p.copy_files:
+        parts.append(
+            f"{approx}{vocab.size(p.copy_bytes)} copied from the cache ({vocab.count(p.copy_files, 'file')})"
+        )
     severity = "information"
     if p.free_after is not None:
         if p.free_after < 0:
