@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from hftui.core import vocab
 from hftui.core.cache.cleanup import Mark
 from hftui.core.cache.names import printable
+from hftui.core.cache.verify import VerifyResult, redownload_request
 from hftui.core.controllers.cache import (
     CacheController,
     CacheListener,
@@ -50,6 +51,7 @@ from hftui.tui.widgets.cache_table import CacheTable, size_text
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.core.downloads.models import DownloadRequest
     from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
@@ -772,7 +774,28 @@ class CachePane(Vertical):
         if record is None or revision is None:
             self.notify("Nothing to verify here.", severity="warning")
             return
-        self.app.push_screen(VerifyScreen(Path(record.repo_path), revision.commit_hash, record.cache_id))
+        repo_type, repo_id = record.repo_type, record.repo_id
+
+        def redownload(result: VerifyResult) -> None:
+            # The bad files go through the normal queue (progress, pause, free-space checks).
+            if self.read_only:
+                self.notify("Read-only: nothing is downloaded.", severity="warning")
+                return
+            request = redownload_request(
+                result, repo_type=repo_type or "model", repo_id=repo_id, cache_dir=str(self.cache_dir)
+            )
+            if request is not None:
+                self._queue_redownload(request)
+
+        self.app.push_screen(
+            VerifyScreen(Path(record.repo_path), revision.commit_hash, record.cache_id, redownload=redownload)
+        )
+
+    @work(group="cache-redownload", exit_on_error=False)
+    async def _queue_redownload(self, request: DownloadRequest) -> None:
+        # Queuing asks the download process (and may first start it): off the event loop.
+        outcome = await asyncio.to_thread(self.services.enqueue_download, request)
+        self.notify(outcome or f"Queued {request.label}.", title="Verify")
 
     def action_browse(self) -> None:
         record, _ = self._current()
