@@ -129,7 +129,7 @@ class DownloadsController:
                 "resuming" if self.app.settings.resume_on_launch == "auto" else "paused (press p to resume)"
             )
             self.app.notify(
-                f"{len(report.unfinished)} unfinished download(s) from the last session: {state}",
+                f"{vocab.count(len(report.unfinished), 'unfinished download')} from the last session: {state}",
                 title="Download queue",
                 timeout=6,
             )
@@ -195,7 +195,7 @@ class DownloadsController:
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Resume {len(job_ids)} unfinished download(s)?",
+                f"Resume {vocab.count(len(job_ids), 'unfinished download')}?",
                 body or "(unfinished jobs)",
                 confirm_label="Resume",
             ),

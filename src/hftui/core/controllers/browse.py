@@ -320,7 +320,7 @@ class BrowseController:
             label += " - offline: cached listing"
         counts = loaded.local.counts()
         summary = (
-            f"{ref.prefixed_id}@{info.revision} · commit {info.commit[:10]} · {total[0]:,} files, "
+            f"{ref.prefixed_id}@{info.revision} · commit {info.commit[:10]} · {vocab.count(total[0], 'file')}, "
             f"{vocab.size(total[1])} · {counts['cached']:,} cached, {counts['other']:,} in another revision"
         )
         severity: Severity = "information"

@@ -34,6 +34,7 @@ from hftui.core.cache.names import printable
 from hftui.core.cache.revalidate import PlanChanged
 from hftui.core.controllers.runner import Runner, Task
 from hftui.core.vocab import cache_folder, delete_title
+from hftui.core.vocab import count as vocab_count
 
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
@@ -394,7 +395,9 @@ class CacheController:
             "cache-rescan",
             lambda task: _rescan(root, ordered, base, frozenset()),
             self._apply,
-            lambda exc: self._notice(f"Rescanning {len(ordered)} folder(s) failed: {describe(exc)}", "error"),
+            lambda exc: self._notice(
+                f"Rescanning {vocab_count(len(ordered), 'folder')} failed: {describe(exc)}", "error"
+            ),
         )
 
     def _apply(self, rescanned: Rescanned) -> None:

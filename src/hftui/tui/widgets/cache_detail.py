@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from hftui.core import vocab
 from hftui.core.cache.names import printable
 from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
 from hftui.core.vocab import revision_status as vocab_revision_status
@@ -133,8 +134,8 @@ class RepoDetail(Vertical):
         self.record = record
         title = Text.assemble(
             (printable(f"{record.repo_type}/{record.repo_id}"), "bold"),
-            f"  ·  {size_text(record.size_on_disk)}  ·  {record.nb_files} files  ·  "
-            f"{len(record.revisions)} revision(s)  ·  {printable(record.repo_path)}",
+            f"  ·  {size_text(record.size_on_disk)}  ·  {vocab.count(record.nb_files, 'file')}  ·  "
+            f"{vocab.count(len(record.revisions), 'revision')}  ·  {printable(record.repo_path)}",
         )
         if record.warnings:
             title.append(f"\n⚠ {printable(record.warnings[0].message)}")
