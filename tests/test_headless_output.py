@@ -96,7 +96,9 @@ def test_local_dir_copy_from_the_cache_says_what_it_copied(hub: HubServer, tmp_p
         timeout=90,
         env=hftui_env(hub),
     )
-    (done,) = [e for e in map(json.loads, json_run.stdout.splitlines()) if e.get("state") == "done"]
+    events = [json.loads(line) for line in json_run.stdout.splitlines()]
+    (done,) = [e for e in events if e.get("state") == "done"]
+    assert events[-1]["files_copied"] == 0 and events[-1]["event"] == "summary"
     # A second run finds every file in the dir already: nothing copied, and it says so.
     assert (done["files_copied"], done["bytes_copied"], done["path"]) == (0, 0, str(target))
 

@@ -123,3 +123,38 @@ def test_the_cache_preview_is_what_the_job_fetches(tmp_path: Path, hub: HubServe
     job = _run(engine_for(hub, cache), request)
     assert (job.files_total, job.bytes_total) == (p.download_files, p.download_bytes)
     assert hub.bytes_sent() >= p.download_bytes  # bodies really travelled (plus listings)
+
+
+async def test_enter_in_browse_on_a_cached_selection_queues_nothing_and_says_so(
+    tmp_path: Path, hub: HubServer
+) -> None:
+    from test_browse_pane import browse, open_typed, set_globs, settle
+
+    download_into(tmp_path / "cache", hub, MODEL, allow_patterns=["*.json"])
+    async with browse(tmp_path, hub.endpoint) as (app, pilot, pane, queued):
+        await open_typed(app, pilot, pane, MODEL)
+        await settle(app, pilot)
+        await set_globs(app, pilot, pane, "*.json")
+        assert "0 B to download (0 files)" in str(app.query_one("#preview-line").render())
+        pane.repo_tree.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert queued == []  # no no-op job
+        assert "Not queued" in pane.message_text and "already cached" in pane.message_text
+
+
+def test_a_local_dir_copy_reads_as_copied_in_the_queue_pane() -> None:
+    from hftui.core.downloads.models import DownloadRequest
+    from hftui.tui.panes.queue import job_cells
+
+    copied = Job(
+        DownloadRequest(MODEL, local_dir="/models/x"),
+        state="done",
+        bytes_total=0,
+        files_total=0,
+        copied=(1234, 3),
+    )
+    cells = job_cells(copied, 1)
+    assert (cells["progress"], cells["files"]) == ("copied 1.2 kB", "3/3")
+    unchanged = Job(DownloadRequest(MODEL, local_dir="/models/x"), state="done", bytes_total=0, files_total=0)
+    assert job_cells(unchanged, 1)["progress"] == "already in the local dir"

@@ -456,6 +456,8 @@ def _run_engine(
                 "failed": len(failed),
                 "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == JobState.DONE),
                 "files": sum(j.files_total or 0 for j in jobs if j.state == JobState.DONE),
+                "bytes_copied": sum(j.copied[0] for j in jobs if j.state == JobState.DONE),
+                "files_copied": sum(j.copied[1] for j in jobs if j.state == JobState.DONE),
                 "exit_code": code,
             }
         )
