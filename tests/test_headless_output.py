@@ -167,3 +167,12 @@ def test_scan_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
     assert first.split()[:2] == [b"ID", b"SIZE"]
     assert code in (0, 141), code
     assert "Traceback" not in err.read_text() and "BrokenPipe" not in err.read_text()
+
+
+def test_a_whole_filter_with_spaces_stays_one_filter_as_in_hf() -> None:
+    from hftui.core.cache.filters import parse_cli_filter
+
+    (one,) = parse_cli_filter("size= 1000")  # `hf cache ls -f "size= 1000"`
+    assert (one.key, one.op, one.number) == ("size", "=", 1000)
+    words = parse_cli_filter("org1/ size>1GB")  # the TUI's box: two terms, ANDed
+    assert [(f.key, f.op) for f in words] == [("text", "~"), ("size", ">")]

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from hftui.core.cache.filters import FilterError, parse_query, parse_sort
+    from hftui.core.cache.filters import FilterError, parse_cli_filter, parse_sort
     from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
     from hftui.core.cache.scan import scan_cache
     from hftui.errors import UsageError
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # The TUI's filter grammar: `-f org1/` is a bare word (a substring of the repo id), as in the
         # Cache pane's filter box; `-f "size>1GB org1/"` ANDs both.
-        filters = [f for text in args.filter for f in parse_query(text)]
+        filters = [f for text in args.filter for f in parse_cli_filter(text)]
         sort = parse_sort(args.sort)
     except FilterError as exc:
         raise UsageError(str(exc)) from None
