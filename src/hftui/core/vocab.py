@@ -109,12 +109,12 @@ def count(n: int, word: str, many: str | None = None) -> str:
 
 STATUS_LEGEND: tuple[tuple[str, str], ...] = (
     ("complete", "every file the revision's listing names is on disk"),
-    ("partial", "some listed files were never downloaded (`partial: 2 missing (10.0 kB)`)"),
+    ("partial", "some listed files were never downloaded (a revision says: partial: 2 missing (10.0 kB))"),
     ("no listing", "fetched file by file (hf_hub_download): no listing to judge completeness by"),
     ("detached", "a revision no branch, tag or PR points at any more (prune removes it)"),
     ("temp files", ".incomplete files an interrupted download left behind"),
     ("kept", "partial downloads kept so the next download resumes them"),
-    ("corrupt", "a folder that is not a valid repo folder (the library's scan leaves it out)"),
+    ("corrupt", "a file or folder that is not a valid repo folder (the library's scan leaves it out)"),
     ("unreadable", "a repo folder that cannot be read (permissions)"),
 )
 """Every status word the Cache pane and `hftui scan` print, with what it means (the `?` help and
