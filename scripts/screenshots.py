@@ -86,6 +86,31 @@ async def cache_prune(pilot: Any) -> None:
     await settle(pilot)
 
 
+async def cache_verify(pilot: Any) -> None:
+    """`v` on a repo with a corrupt blob: the mismatch, and `r` offered to re-download just that file."""
+    from hftui.hub.demo import COMPLETE_REPO
+    from hftui.tui.panes.cache import CachePane, folder_name
+    from hftui.tui.screens.cache_verify import VerifyScreen
+
+    await settle(pilot)
+    pane = pilot.app.query_one(CachePane)
+    record = pane.table.records[folder_name("model", COMPLETE_REPO)]
+    revision = record.revision("main")
+    snapshot = Path(record.repo_path) / "snapshots" / revision.commit_hash
+    largest = max((p for p in snapshot.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    blob = largest.resolve()
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the hash can tell
+    blob.write_bytes(bytes(data))
+    pane.table.move_cursor(row=pane.table.get_row_index(record.name))
+    await pilot.press("v")
+    for _ in range(300):
+        await pilot.pause(0.05)
+        if isinstance(pilot.app.screen, VerifyScreen) and pilot.app.screen.result is not None:
+            break
+    await settle(pilot)
+
+
 # -- Browse pane --------------------------------------------------------------------------------
 
 
@@ -201,6 +226,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("cache-detail-marks", (120, 36), cache_detail_marks),
     Scenario("cache-confirm", (120, 36), cache_confirm),
     Scenario("cache-prune", (120, 36), cache_prune),
+    Scenario("cache-verify", (120, 36), cache_verify),
     Scenario("browse-selection", (120, 36), browse_selection),
     Scenario("browse-gguf", (120, 36), browse_gguf),
     Scenario("queue", (120, 36), queue_states, {"max_jobs": 2, "disk_margin_mb": 0}),

@@ -63,6 +63,8 @@ def test_local_dir_and_json_events(hub: HubServer, tmp_path: Path) -> None:
         "failed": 0,
         "bytes": running["bytes_total"],
         "files": 4,
+        "bytes_copied": 0,
+        "files_copied": 0,
         "exit_code": 0,
     }
     for path, info in hub.files("acme/tiny-corpus", "main", "dataset").items():

@@ -130,15 +130,18 @@ def test_filters_and_sort(cache: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_table_output(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--cache-dir", str(cache), "scan", "--revisions"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     header = out.splitlines()[0].split()
     assert header == ["ID", "REVISION", "SIZE", "FILES", "LAST_MODIFIED", "REFS", "STATUS"]
     assert "partial: 2 missing (10.0 kB)" in out
     assert "(detached)" in out
     assert "not-a-repo" in out and "corrupt" in out
-    assert "in 7 repos, 8 revisions. 1 incomplete file (321 B). 1 stale lock." in out
+    assert "in 7 repos, 1 other entry, 8 revisions. 1 incomplete file (321 B). 1 stale lock." in out
     assert "1 warning." in out
-    assert "warning: Repo path is not a valid HuggingFace cache directory" in out
+    # The warning itself goes to stderr: a script reading the table gets rows only.
+    assert "warning: Repo path" not in out
+    assert "hftui: warning: Repo path is not a valid HuggingFace cache directory" in captured.err
 
 
 @pytest.mark.parametrize("kind", ["missing", "file"])

@@ -113,6 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (`hftui scan | head -1`): stop quietly, the way `ls | head`
+    does, with 128 + SIGPIPE. stdout is pointed at /dev/null first, or the interpreter's final flush
+    of the buffered rest would raise again and print a traceback."""
+    import signal
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 def run_tui(args: argparse.Namespace) -> int:

@@ -254,12 +254,11 @@ class _Display:
 
     def final_line(self, job: Any) -> str:
         if job.state == JobState.DONE:
-            files = job.files_total or 0
-            # The path on a line of its own, as `hf download` prints it.
+            # Where the files are, on lines of their own (`hf download` prints the path too).
             where = f"\n  path: {job.path}" if job.path else ""
-            if not files:
-                return f"done      {job.title}  (already cached){where}"
-            return f"done      {job.title}  ({vocab.size(job.bytes_total or 0)}, {vocab.count(files, 'file')}){where}"
+            if job.commit:
+                where += f"\n  commit: {job.commit}"
+            return f"done      {job.title}  ({vocab.done_figures(job)}){where}"
         if job.state == JobState.FAILED:
             return f"failed    {job.title}: {job.error}"
         return f"{job.state:<9} {job.title}" + (f": {job.message}" if job.message else "")
@@ -288,6 +287,9 @@ class _Display:
                         "error": job.error,
                         "message": job.message or None,
                         "path": job.path,
+                        "commit": job.commit,
+                        "bytes_copied": job.copied[0],
+                        "files_copied": job.copied[1],
                     }
                 )
             elif (
@@ -454,9 +456,11 @@ def _run_engine(
                 "failed": len(failed),
                 "bytes": sum(j.bytes_total or 0 for j in jobs if j.state == JobState.DONE),
                 "files": sum(j.files_total or 0 for j in jobs if j.state == JobState.DONE),
+                "bytes_copied": sum(j.copied[0] for j in jobs if j.state == JobState.DONE),
+                "files_copied": sum(j.copied[1] for j in jobs if j.state == JobState.DONE),
                 "exit_code": code,
             }
         )
     elif failed:
-        print(f"hftui: {len(failed)} of {len(jobs)} job(s) failed", file=sys.stderr)
+        print(f"hftui: {len(failed)} of {vocab.count(len(jobs), 'job')} failed", file=sys.stderr)
     return code

@@ -68,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(
             f"cannot listen on {args.host} (ports {args.port}, {args.cas_port}): {exc.strerror or exc}"
         )
+    from hftui.core import vocab
+
     repos = ", ".join(f"{repo.id} ({repo.type})" for repo in spec.repos.values())
-    print(f"Local Hub serving {len(spec.repos)} repo(s) at {server.endpoint}", flush=True)
+    print(f"Local Hub serving {vocab.count(len(spec.repos), 'repo')} at {server.endpoint}", flush=True)
     print(f"  repos: {repos}")
     print(f"  token for gated/private repos: {spec.token}")
     print(f"  use it: HF_ENDPOINT={server.endpoint} hf download <repo_id>   (Ctrl-C to stop)", flush=True)

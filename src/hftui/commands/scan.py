@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="list the cached repos (table or --json)",
         description=(
             "Scan the Hub cache and list its repos with sizes, ages, refs and completeness. "
-            "Filters use the grammar of `hf cache ls -f`, plus name=GLOB."
+            "Filters use the grammar of `hf cache ls -f`, plus name=GLOB and the TUI's bare words."
         ),
     )
     # SUPPRESS keeps a value given before the subcommand (`hftui --cache-dir D scan`).
@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=[],
         metavar="FILTER",
         help="e.g. 'size>1GB', 'accessed>30d', 'modified<1w', 'type=model', 'refs=main', 'name=*bert*', "
-        "'update=available'; repeat to AND them",
+        "'update=available', or a bare word matched inside the repo id (as in the TUI: 'org1/'); "
+        "repeat to AND them",
     )
     parser.add_argument(
         "--sort",
@@ -67,13 +68,15 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from hftui.core.cache.filters import FilterError, parse_filter, parse_sort
+    from hftui.core.cache.filters import FilterError, parse_cli_filter, parse_sort
     from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
     from hftui.core.cache.scan import scan_cache
     from hftui.errors import UsageError
 
     try:
-        filters = [parse_filter(text) for text in args.filter]
+        # The TUI's filter grammar: `-f org1/` is a bare word (a substring of the repo id), as in the
+        # Cache pane's filter box; `-f "size>1GB org1/"` ANDs both.
+        filters = [f for text in args.filter for f in parse_cli_filter(text)]
         sort = parse_sort(args.sort)
     except FilterError as exc:
         raise UsageError(str(exc)) from None
@@ -300,22 +303,6 @@ def _as_json(report: CacheReport, rows: Rows, updates: dict[str, Any] | None = N
     return data
 
 
-def _status(repo: RepoRecord) -> str:
-    if repo.corrupt:
-        return "corrupt"
-    status = {True: "complete", False: "partial", None: "-"}[repo.complete]
-    if repo.incomplete_files:
-        status += f" +{len(repo.incomplete_files)} incomplete"
-    return status
-
-
-def _revision_status(rev: RevisionRecord) -> str:
-    done = rev.completeness
-    if done.state == "partial":
-        return vocab.partial_text(len(done.missing_files), done.missing_bytes)
-    return "complete" if done.state == "complete" else "unknown"
-
-
 def _print_table(
     report: CacheReport,
     rows: Rows,
@@ -325,6 +312,8 @@ def _print_table(
     sort: SortSpec | None = None,
     updates: dict[str, Any] | None = None,
 ) -> None:
+    import sys
+
     from hftui.core.cache.filters import SortSpec, sort_revisions
 
     def age(timestamp: float) -> str:
@@ -345,18 +334,18 @@ def _print_table(
                     str(rev.nb_files),
                     age(rev.last_modified),
                     ", ".join(sorted(rev.refs)) or "(detached)",
-                    _revision_status(rev),
+                    vocab.revision_status(rev),
                 ]
             )
         for repo, _ in rows:
             if repo.corrupt:
-                table.append([repo.cache_id, "-", "-", "-", "-", "", "corrupt"])
+                table.append([repo.cache_id, "-", "-", "-", "-", "", vocab.repo_status(repo)])
     else:
         headers = ["ID", "SIZE", "FILES", "REVISIONS", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "STATUS"]
         right = {1, 2, 3}
         for repo, _ in rows:
             if repo.corrupt:
-                table.append([repo.cache_id, "-", "-", "-", "-", "-", "", "corrupt"])
+                table.append([repo.cache_id, "-", "-", "-", "-", "-", "", vocab.repo_status(repo)])
                 continue
             table.append(
                 [
@@ -367,7 +356,7 @@ def _print_table(
                     age(repo.last_accessed),
                     age(repo.last_modified),
                     ", ".join(sorted(repo.refs)),
-                    _status(repo),
+                    vocab.repo_status(repo),
                 ]
             )
     if updates is not None and not revisions:
@@ -394,8 +383,10 @@ def _print_table(
     )
     shown_all = len(rows) == len(report.repos)
     total = report.size_on_disk if shown_all else sum(repo.size_on_disk for repo in valid)
+    other = len(rows) - len(valid)
     parts = [
-        f"\n{vocab.size(total)} on disk in {vocab.count(len(valid), 'repo')}, {vocab.count(nb_revisions, 'revision')}"
+        f"\n{vocab.size(total)} on disk in {vocab.entries_text(len(valid), other)}, "
+        f"{vocab.count(nb_revisions, 'revision')}"
     ]
     if report.incomplete_files:
         size = sum(item.size_on_disk for item in report.incomplete_files)
@@ -410,8 +401,10 @@ def _print_table(
     warnings = report.warnings + report.notes
     parts.append(vocab.count(len(warnings), "warning"))
     print(". ".join(parts) + ".")
+    # Warnings go to stderr, so a script reading the table (or `| head`) gets rows only.
+    sys.stdout.flush()
     for warning in warnings:
-        print(f"warning: {warning.message}")
+        print(f"hftui: warning: {warning.message}", file=sys.stderr)
 
 
 def _update_cell(update: Any) -> str:

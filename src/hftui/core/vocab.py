@@ -9,10 +9,12 @@ UI-free (no Textual, no Rich): plain strings. The views style them.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hftui.core.downloads.queue import QueueTotals
+    from hftui.core.cache.records import RepoRecord, RevisionRecord
+    from hftui.core.downloads.queue import Job, QueueTotals
 
 # -- repo types ----------------------------------------------------------------------------------
 
@@ -105,10 +107,93 @@ def count(n: int, word: str, many: str | None = None) -> str:
 
 # -- status words ---------------------------------------------------------------------------------
 
+STATUS_LEGEND: tuple[tuple[str, str], ...] = (
+    ("complete", "every file the revision's listing names is on disk"),
+    ("partial", "some listed files were never downloaded (a revision says: partial: 2 missing (10.0 kB))"),
+    ("no listing", "fetched file by file (hf_hub_download): no listing to judge completeness by"),
+    ("detached", "a revision no branch, tag or PR points at any more (prune removes it)"),
+    ("temp files", ".incomplete files an interrupted download left behind"),
+    ("kept", "partial downloads kept so the next download resumes them"),
+    ("corrupt", "a file or folder that is not a valid repo folder (the library's scan leaves it out)"),
+    ("unreadable", "a repo folder that cannot be read (permissions)"),
+)
+"""Every status word the Cache pane and `hftui scan` print, with what it means (the `?` help and
+docs/cache.md show this legend)."""
+
+COMPLETENESS_WORDS = {"complete": "complete", "partial": "partial", "unknown": "no listing"}
+"""A revision's `Completeness.state` -> its word."""
+
 
 def partial_text(missing_files: int, missing_bytes: int) -> str:
     """A revision with files listed but not downloaded: `partial: 2 missing (10.0 kB)`."""
     return f"partial: {missing_files:,} missing ({size(missing_bytes)})"
+
+
+def revision_status(revision: RevisionRecord) -> str:
+    """`complete`, `partial: 2 missing (10.0 kB)` or `no listing` (refs say whether it is detached)."""
+    done = revision.completeness
+    if done.state == "partial":
+        return partial_text(len(done.missing_files), done.missing_bytes)
+    return COMPLETENESS_WORDS[done.state]
+
+
+def repo_status_words(record: RepoRecord) -> list[str]:
+    """The status words of one cache entry, most important first: `partial`, `detached`, `temp files`..."""
+    if record.warnings:
+        return ["unreadable" if record.warnings[0].kind == "error" else "corrupt"]
+    complete = record.complete
+    words = [{True: "complete", False: "partial", None: "no listing"}[complete]]
+    if any(revision.detached for revision in record.revisions):
+        words.append("detached")
+    if record.incomplete_files:
+        words.append("temp files")
+    from hftui.core.downloads.kept import KEPT_DIR_NAME  # kept.py imports this module
+
+    if os.path.isdir(os.path.join(record.repo_path, KEPT_DIR_NAME)):
+        words.append("kept")
+    return words
+
+
+def repo_status(record: RepoRecord) -> str:
+    """`partial, detached, temp files`: the words of `repo_status_words` in one cell."""
+    return ", ".join(repo_status_words(record))
+
+
+def entries_text(repos: int, other: int) -> str:
+    """The repo count of a cache: `301 repos` (+ `, 10 other entries` for folders and files that are
+    not repos, like `version.txt`): the header and `hftui scan` count the same way."""
+    text = count(repos, "repo")
+    if other:
+        text += f", {count(other, 'other entry', 'other entries')}"
+    return text
+
+
+# -- titles of destructive dialogs --------------------------------------------------------------
+
+
+def delete_title(items: int, freed: int, *, what: str = "item", verb: str = "Delete") -> str:
+    """A confirmation's title states what happens, with its figures: `Delete 3 items (frees 1.2 GB)?`."""
+    return f"{verb} {count(items, what)} (frees {size(freed)})?"
+
+
+# -- a finished download in a few words ----------------------------------------------------------
+
+
+def done_figures(job: Job) -> str:
+    """What a finished job put on the disk: `12.3 MB, 7 files`, `copied from the cache: 6.3 MB,
+    7 files`, both, or `already cached` (the CLI's done line)."""
+    copied_bytes, copied_files = job.copied
+    parts = []
+    if job.files_total:
+        parts.append(f"{size(job.bytes_total or 0)}, {count(job.files_total, 'file')}")
+    if copied_files:
+        parts.append(f"copied from the cache: {size(copied_bytes)}, {count(copied_files, 'file')}")
+    return "; ".join(parts) or nothing_fetched(job)
+
+
+def nothing_fetched(job: Job) -> str:
+    """A finished job that fetched and copied nothing: every file was already there."""
+    return "already in the local dir" if job.request.local_dir else "already cached"
 
 
 # -- the download queue in one line ------------------------------------------------------------
@@ -146,16 +231,25 @@ def queue_totals(totals: QueueTotals, *, every_state: bool = False) -> str:
 
 
 __all__ = [
+    "COMPLETENESS_WORDS",
     "REPO_TYPES",
+    "STATUS_LEGEND",
     "TYPE_PREFIXES",
     "ago",
     "cache_folder",
     "count",
+    "delete_title",
     "display_id",
+    "done_figures",
     "duration",
+    "entries_text",
+    "nothing_fetched",
     "partial_text",
     "plural",
     "queue_totals",
+    "repo_status",
+    "repo_status_words",
+    "revision_status",
     "size",
     "speed",
 ]

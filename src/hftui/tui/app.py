@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from hftui import __version__
+from hftui.core import vocab
 from hftui.core.downloads.engine import LoadReport
 from hftui.core.downloads.models import DownloadRequest
 from hftui.settings import Settings, SettingsProblem
@@ -151,7 +152,8 @@ class HfTuiApp(App[int]):
         self.push_screen(
             ConfirmScreen(
                 "Quit hftui?",
-                f"{running} download job(s) are running. They will be stopped cleanly "
+                f"{vocab.count(running, 'download job')} {'is' if running == 1 else 'are'} running. "
+                "They will be stopped cleanly "
                 "(finished files are kept) and resume on the next launch.",
                 confirm_label="Stop and quit",
             ),

@@ -143,7 +143,7 @@ class DownloadsController:
                 "resuming" if self.app.settings.resume_on_launch == "auto" else "paused (press p to resume)"
             )
             self.app.notify(
-                f"{len(report.unfinished)} unfinished download(s) from the last session: {state}",
+                f"{vocab.count(len(report.unfinished), 'unfinished download')} from the last session: {state}",
                 title="Download queue",
                 timeout=6,
             )
@@ -176,7 +176,7 @@ class DownloadsController:
             # the next action starts it: say that, not that downloads are gone for good.
             stops = self._restarts + 1
             self.app.notify(
-                f"{reason}; it stopped {stops} time{'' if stops == 1 else 's'}, so it is not restarted "
+                f"{reason}; it stopped {vocab.count(stops, 'time')}, so it is not restarted "
                 f"automatically: unfinished jobs carry on with your next download or queue action. "
                 f"Details: {log}",
                 title="Download queue",
@@ -203,13 +203,13 @@ class DownloadsController:
                 except EngineUnavailable as exc:
                     self.app.notify(f"Cannot resume: {exc}", severity="error")
                     return
-                self.app.notify(f"Resumed {len(job_ids)} download(s)")
+                self.app.notify(f"Resumed {vocab.count(len(job_ids), 'download')}")
             else:
                 self.app.notify("Unfinished downloads stay paused in the Queue pane (p resumes)")
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Resume {len(job_ids)} unfinished download(s)?",
+                f"Resume {vocab.count(len(job_ids), 'unfinished download')}?",
                 body or "(unfinished jobs)",
                 confirm_label="Resume",
             ),

@@ -123,6 +123,9 @@ class PlanItem:
     size_on_disk: int
     nb_files: int
     note: str = ""
+    covered: bool = False
+    """Inside another marked item (a file of a marked revision, a revision of a marked repo): it is
+    listed, but its bytes are already in the other item's, so totals leave it out."""
 
 
 @dataclass(frozen=True)
@@ -168,11 +171,19 @@ class DeletionPlan:
 
     @property
     def total_size(self) -> int:
-        """Sum of the marked items' sizes (what the table shows next to each mark)."""
+        """Sum of the marked items' sizes (what the table shows next to each mark), each byte once:
+        an item inside another marked item is not added again."""
         return (
-            sum(item.size_on_disk for item in self.items)
+            sum(item.size_on_disk for item in self.items if not item.covered)
             + sum(f.size_on_disk for f in self.loose_files)
             + sum(size for _, size in self.shared_blobs)
+        )
+
+    @property
+    def item_count(self) -> int:
+        """What the plan deletes, counted as the user marked it (covered items not twice)."""
+        return (
+            sum(1 for item in self.items if not item.covered) + len(self.loose_files) + len(self.shared_blobs)
         )
 
     @property
@@ -273,6 +284,7 @@ def _classify(
     items: list[PlanItem] = []
     revisions_by_repo: dict[RepoKey, set[str]] = defaultdict(set)
     path_marks: list[tuple[Mark, CachedRevisionInfo]] = []
+    marked = set(marks)
 
     for mark in marks:
         if mark.repo_key in busy:
@@ -296,7 +308,9 @@ def _classify(
             continue
         if mark.kind == "revision":
             revisions_by_repo[mark.repo_key].add(mark.commit_hash)
-            items.append(PlanItem(mark, revision.size_on_disk, revision.nb_files))
+            in_repo = Mark.repo(*mark.repo_key) in marked
+            note = "already covered by the marked repo" if in_repo else ""
+            items.append(PlanItem(mark, revision.size_on_disk, revision.nb_files, note, covered=in_repo))
         else:
             path_marks.append((mark, revision))
 
@@ -307,8 +321,19 @@ def _classify(
             not_found.append(mark)
             continue
         subsumed = revision.commit_hash in revisions_by_repo.get(mark.repo_key, ())
-        note = "already covered by a marked revision or repo" if subsumed else ""
-        items.append(PlanItem(mark, _unique_size(covered), len(covered), note))
+        in_folder = any(
+            other.is_dir and other.commit_hash == mark.commit_hash and mark.path.startswith(other.path + "/")
+            for other, _ in path_marks
+            if other.repo_key == mark.repo_key and other != mark
+        )
+        note = (
+            "already covered by a marked revision or repo"
+            if subsumed
+            else "already covered by a marked folder"
+            if in_folder
+            else ""
+        )
+        items.append(PlanItem(mark, _unique_size(covered), len(covered), note, covered=subsumed or in_folder))
         if not subsumed:
             selected_files[mark.repo_key].update(covered)
     return items, refused, not_found, revisions_by_repo, selected_files

@@ -41,6 +41,7 @@ __all__ = [
     "FilterError",
     "SortSpec",
     "matches",
+    "parse_cli_filter",
     "parse_filter",
     "parse_query",
     "parse_sort",
@@ -217,6 +218,15 @@ def parse_query(text: str) -> list[Filter]:
         else:
             filters.append(Filter("text", "~", word.lower(), source=word))
     return filters
+
+
+def parse_cli_filter(text: str) -> list[Filter]:
+    """One `-f` of `hftui scan`: a whole `KEY OP VALUE` is one filter, exactly as `hf cache ls -f`
+    reads it (`size= 1000` included); anything else is read like the TUI's filter box, so a bare
+    word (`org1/`) matches inside the repo id and `"org1/ size>1GB"` ANDs two terms."""
+    if _FILTER.fullmatch(text):
+        return [parse_filter(text)]
+    return parse_query(text)
 
 
 def matches(

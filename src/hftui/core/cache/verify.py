@@ -13,9 +13,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hftui.core import vocab
 from hftui.core.cache import listing
 from hftui.core.cache.listing import ListedFile
+
+if TYPE_CHECKING:
+    from hftui.core.downloads.models import DownloadRequest
 
 CHUNK = 1024 * 1024
 
@@ -45,7 +50,9 @@ class VerifyResult:
         return not (self.mismatched or self.unreadable)
 
     def summary(self) -> str:
-        parts = [f"{len(self.checked)} file(s) match"]
+        parts = [
+            f"{vocab.count(len(self.checked), 'file')} {'matches' if len(self.checked) == 1 else 'match'}"
+        ]
         if self.mismatched:
             parts.append(f"{len(self.mismatched)} mismatched")
         if self.unreadable:
@@ -55,6 +62,37 @@ class VerifyResult:
         if self.extra:
             parts.append(f"{len(self.extra)} not in the listing")
         return ", ".join(parts)
+
+    @property
+    def bad_paths(self) -> list[str]:
+        """Files whose bytes differ from the listing's hash or size: what a re-download replaces."""
+        return sorted(path for path, _ in self.mismatched)
+
+
+def redownload_request(
+    result: VerifyResult, *, repo_type: str, repo_id: str, cache_dir: str
+) -> DownloadRequest | None:
+    """The download that replaces exactly the mismatched files of a verified revision, or None.
+
+    Pinned to the verified commit; each path as a glob matching only itself; `force_download`, since
+    the library would otherwise see the (corrupt) blob in place and skip it. It goes through the normal
+    queue, so it shows progress, can be paused, and is checked against free space like any job."""
+    from hftui.core.downloads.job import escape_glob
+    from hftui.core.downloads.models import DownloadRequest
+
+    paths = result.bad_paths
+    if not paths:
+        return None
+    label = f"{vocab.display_id(repo_type, repo_id)}@{result.commit_hash[:10]} · re-download {vocab.count(len(paths), 'bad file')}"
+    return DownloadRequest(
+        repo_id=repo_id,
+        repo_type=repo_type,
+        revision=result.commit_hash,
+        allow_patterns=tuple(escape_glob(path) for path in paths),
+        cache_dir=cache_dir,
+        force_download=True,
+        label=label,
+    )
 
 
 def read_listing(repo_path: Path, commit_hash: str) -> dict[str, ListedFile]:

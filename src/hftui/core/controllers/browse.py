@@ -320,7 +320,7 @@ class BrowseController:
             label += " - offline: cached listing"
         counts = loaded.local.counts()
         summary = (
-            f"{ref.prefixed_id}@{info.revision} · commit {info.commit[:10]} · {total[0]:,} files, "
+            f"{ref.prefixed_id}@{info.revision} · commit {info.commit[:10]} · {vocab.count(total[0], 'file')}, "
             f"{vocab.size(total[1])} · {counts['cached']:,} cached, {counts['other']:,} in another revision"
         )
         severity: Severity = "information"
@@ -669,8 +669,21 @@ class BrowseController:
                 f"Not queued: {self.listing.notice or 'offline'} Downloads need the Hub.", "error", "retry"
             )
             return None
+        local_dir = fields["local_dir"]
+        if p.nothing_to_do and not fields["force"]:
+            # A job would fetch nothing and copy nothing: queue none, and say why (force re-fetches).
+            where = f"already in {local_dir}" if local_dir else "already cached"
+            self.say(
+                f"Not queued: all {vocab.count(p.count, 'file')} ({vocab.size(p.bytes)}) {where}; "
+                "nothing to download (force download fetches them again)."
+            )
+            return None
         rev = fields["revision"] or "main"
         name = self.ref.prefixed_id if self.ref else fields["repo_id"]
+        # The label announces what moves: the bytes to fetch (and to copy), not the whole selection's.
+        moving = [f"{vocab.size(p.download_bytes)} to fetch"] if p.download_files or fields["force"] else []
+        if p.copy_files:
+            moving.append(f"{vocab.size(p.copy_bytes)} to copy")
         return DownloadRequest(
             repo_id=fields["repo_id"],
             repo_type=fields["repo_type"],
@@ -680,7 +693,7 @@ class BrowseController:
             cache_dir=None,
             local_dir=str(fields["local_dir"]) if fields["local_dir"] else None,
             force_download=fields["force"],
-            label=f"{name}@{rev} · {vocab.count(p.count, 'file')}, {vocab.size(p.bytes)}",
+            label=f"{name}@{rev} · {vocab.count(p.count, 'file')}, {', '.join(moving)}",
         )
 
     def queued(self, request: DownloadRequest, outcome: str) -> None:

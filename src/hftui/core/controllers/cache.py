@@ -33,7 +33,8 @@ from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, execut
 from hftui.core.cache.names import printable
 from hftui.core.cache.revalidate import PlanChanged
 from hftui.core.controllers.runner import Runner, Task
-from hftui.core.vocab import cache_folder
+from hftui.core.vocab import cache_folder, delete_title
+from hftui.core.vocab import count as vocab_count
 
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
@@ -60,6 +61,14 @@ PRUNE_TITLES = {
     "shared": "Unreferenced shared blobs",
     "kept": "Abandoned kept partial downloads",
 }
+PRUNE_NOUNS = {
+    "detached": "detached revision",
+    "incomplete": "orphaned .incomplete file",
+    "locks": "stale lock file",
+    "shared": "unreferenced shared blob",
+    "kept": "abandoned kept partial download",
+}
+"""One of each PRUNE_TITLES, for the confirmation's title (`Prune 3 detached revisions (frees 1.2 GB)?`)."""
 KEPT_MAX_AGE_DAYS = 14
 """Kept partial downloads with no byte for this long are offered by prune (the setting's default)."""
 
@@ -75,6 +84,12 @@ class Notice:
     severity: Severity = "information"
     title: str = ""
     timeout: float = 6.0
+
+
+def action_name(title: str) -> str:
+    """A confirmation's title without its question and figures, for the progress line and the toast
+    that follow: `Delete 3 items (frees 1.2 GB)?` -> `Delete 3 items`."""
+    return title.split(" (frees ")[0].rstrip("?")
 
 
 @dataclass(frozen=True)
@@ -388,7 +403,9 @@ class CacheController:
             "cache-rescan",
             lambda task: _rescan(root, ordered, base, frozenset()),
             self._apply,
-            lambda exc: self._notice(f"Rescanning {len(ordered)} folder(s) failed: {describe(exc)}", "error"),
+            lambda exc: self._notice(
+                f"Rescanning {vocab_count(len(ordered), 'folder')} failed: {describe(exc)}", "error"
+            ),
         )
 
     def _apply(self, rescanned: Rescanned) -> None:
@@ -581,7 +598,9 @@ class CacheController:
         self.plan, self.plan_state = plan, "ready"
         self._emit("plan_changed")
         if confirm:
-            self._emit("confirm", ConfirmRequest(plan, "Delete marked items?"))
+            self._emit(
+                "confirm", ConfirmRequest(plan, delete_title(plan.item_count, plan.expected_freed_size))
+            )
 
     def _plan_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self.plan_generation:
@@ -635,7 +654,8 @@ class CacheController:
         return None if found is None else list(found)
 
     def choose_prune(self, option: PruneOption) -> None:
-        self._emit("confirm", ConfirmRequest(option.plan, f"Prune: {option.title}?", option.skipped))
+        title = delete_title(option.count, option.size, what=PRUNE_NOUNS[option.key], verb="Prune")
+        self._emit("confirm", ConfirmRequest(option.plan, title, option.skipped))
 
     # -- execution ------------------------------------------------------------------------------------
 
@@ -684,7 +704,12 @@ class CacheController:
         def failed(exc: BaseException) -> None:
             # A bug, not a per-item error (those are in the report): say so, show the disk as it is.
             self._finish_operation()
-            self._notice(f"The deletion stopped: {describe(exc)}", "error", title=request.title, timeout=15)
+            self._notice(
+                f"The deletion stopped: {describe(exc)}",
+                "error",
+                title=action_name(request.title),
+                timeout=15,
+            )
             self.rescan_folders(touched)
 
         self._spawn("cache-delete", work, partial(self._executed, request), failed)
@@ -707,7 +732,7 @@ class CacheController:
         self._finish_operation()
         changed, report = executed.changed, executed.report
         if changed is not None:
-            self._notice(changed.summary(), "warning", title=request.title, timeout=10)
+            self._notice(changed.summary(), "warning", title=action_name(request.title), timeout=10)
             if not changed.plan.is_empty or changed.plan.refused:
                 self._emit(
                     "confirm",
@@ -715,7 +740,7 @@ class CacheController:
                 )
             return
         assert report is not None
-        self._announce(report, request.title)
+        self._announce(report, action_name(request.title))
         self._emit("cache_changed", tuple(sorted(set(report.repos))))
 
     def _finish_operation(self) -> None:

@@ -464,7 +464,7 @@ class DownloadEngine:
                 if self._closing or result.status == dl.JobOutcome.CANCELLED:
                     self.queue.interrupt(job_id)
                 elif result.status == dl.JobOutcome.DONE:
-                    job.path = result.path
+                    job.path, job.commit, job.copied = result.path, result.commit, result.copied
                     if job.state == JobState.CHECKING:
                         self.queue.mark_running(
                             job_id, bytes_total=result.bytes_total, files_total=result.files_total

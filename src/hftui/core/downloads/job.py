@@ -95,6 +95,11 @@ class JobResult:
     `run_job` is spent: whoever runs attempts in fresh processes retries it (`worker`)."""
     progressed: bool = False
     """The failed attempt completed files (a retry will not fetch them again)."""
+    commit: str | None = None
+    """The commit a finished download is at (what `hf download` resolves the revision to)."""
+    copied: tuple[int, int] = (0, 0)
+    """(bytes, files) a local-dir job copied from the Hub cache instead of downloading: they are
+    not in `bytes_total`/`files_total` (nothing travelled) but they did land in the local dir."""
 
 
 class JobFailure(Exception):
@@ -411,6 +416,14 @@ def destination_dir(request: DownloadRequest, default_cache: str | None = None) 
     from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
+
+
+def _snapshot_commit(path: str | os.PathLike[str], request: DownloadRequest) -> str | None:
+    """The commit of an offline answer: a cache snapshot folder is named by it (a local dir is not)."""
+    name = Path(path).name
+    if request.local_dir or len(name) != 40 or not all(c in "0123456789abcdef" for c in name):
+        return None
+    return name
 
 
 def ensure_writable(path: Path) -> None:
@@ -763,7 +776,9 @@ def run_job(
                             f"offline (HF_HUB_OFFLINE=1): {request.repo_type} {request.repo_id}"
                             f"@{request.revision or 'main'} is not in the cache",
                         )
-                    return JobResult(JobOutcome.DONE, "", 0, 0, str(path))
+                    return JobResult(
+                        JobOutcome.DONE, "", 0, 0, str(path), commit=_snapshot_commit(path, request)
+                    )
                 report(Progress("checking", message="checking destination"))
                 ensure_writable(dest)
                 report(Progress("checking", message="listing files"))
@@ -781,6 +796,13 @@ def run_job(
                         f"matches {' '.join(patterns)}",
                     )
                 to_fetch = [info for info in plan if info.will_download]
+                # A local-dir job copies what the Hub cache holds and the local dir lacks: the
+                # library says `will_download=False` for those, but they do land in the dir.
+                to_copy = [
+                    info
+                    for info in plan
+                    if request.local_dir and not info.will_download and not os.path.exists(info.local_path)
+                ]
                 bytes_total = sum(int(info.file_size or 0) for info in to_fetch)
                 files_total = len(to_fetch)
                 if on_plan is not None:
@@ -852,7 +874,15 @@ def run_job(
                     tqdm_class=make_tqdm_class(tracker, count_files=not keep),
                     **common,
                 )
-                return JobResult(JobOutcome.DONE, "", sum(fetched.values()), len(fetched), str(path))
+                return JobResult(
+                    JobOutcome.DONE,
+                    "",
+                    sum(fetched.values()),
+                    len(fetched),
+                    str(path),
+                    commit=job_plan.commit,
+                    copied=(sum(int(info.file_size or 0) for info in to_copy), len(to_copy)),
+                )
             except JobCancelled:
                 return JobResult(
                     JobOutcome.CANCELLED,

@@ -81,6 +81,10 @@ class Job:
     finished_at: float | None = None
     path: str | None = None
     """Where a finished download is (the snapshot folder or the local dir); not saved."""
+    commit: str | None = None
+    """The commit a finished download is at; not saved."""
+    copied: tuple[int, int] = (0, 0)
+    """(bytes, files) a finished local-dir job copied from the Hub cache (not downloaded); not saved."""
 
     def __post_init__(self) -> None:
         self.state = JobState(self.state)  # a plain word (from JSON or a caller) becomes the member

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from hftui.core import compat
+from hftui.core import compat, vocab
 from hftui.core.disk import free_space
 from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
@@ -213,7 +213,7 @@ def toggle(files: Sequence[RemoteFile], selection: Selection, path: str, *, is_f
     message = None
     if still:
         blockers = [g for g in new.exclude if match_paths([still[0].path], Selection(include=(g,)))]
-        what = f"{len(still)} file(s)" if is_folder else repr(path)
+        what = vocab.count(len(still), "file") if is_folder else repr(path)
         message = f"{what} stay excluded by {', '.join(repr(b) for b in blockers)}; edit the exclude globs to take them."
     return ToggleResult(new, not still, message)
 
@@ -357,6 +357,10 @@ class Preview:
     folder_totals: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
     """folder -> (matched files, matched bytes) below it, for every folder holding a matched file."""
     approximate: bool = False
+    copy_files: int = 0
+    copy_bytes: int = 0
+    """A local-dir destination: files the Hub cache holds for this commit and the dir lacks. The
+    library copies them (no transfer), so they are not "to download", but they land all the same."""
 
     @property
     def count(self) -> int:
@@ -372,7 +376,13 @@ class Preview:
 
     @property
     def free_after(self) -> int | None:
-        return None if self.free_bytes is None else self.free_bytes - self.download_bytes
+        # A copy takes the same room as a download.
+        return None if self.free_bytes is None else self.free_bytes - self.download_bytes - self.copy_bytes
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """Every matched file is already where the download would put it: queuing would change nothing."""
+        return bool(self.matched) and not self.download_files and not self.copy_files
 
     def problem(self) -> str | None:
         """Why this selection must not be queued, or None."""
@@ -449,17 +459,19 @@ def preview(
     flagged ``approximate=True``.
     """
     matched = tuple(match(files, selection))
+    copies: list[RemoteFile] = []
     if local_dir is not None:
         ld = Path(local_dir).expanduser()
-        todo = [
-            f
-            for f in matched
-            if force
-            or not (
-                _local_dir_present(ld, f, local.commit if local is not None else None)
-                or (local is not None and local.state(f.path) == "cached")
-            )
-        ]
+        todo = []
+        for f in matched:
+            if force:
+                todo.append(f)
+            elif _local_dir_present(ld, f, local.commit if local is not None else None):
+                continue
+            elif local is not None and local.state(f.path) == "cached":
+                copies.append(f)  # `snapshot_download(local_dir=)` copies it out of the cache
+            else:
+                todo.append(f)
         free, disk = free_space(ld)
     else:
         todo = [f for f in matched if local is None or local.will_download(f.path, force=force)]
@@ -478,6 +490,8 @@ def preview(
         dead_excludes=dead_globs(files, selection.exclude),
         folder_totals=folder_totals(matched),
         approximate=local_dir is not None,
+        copy_files=len(copies),
+        copy_bytes=sum(f.size for f in copies),
     )
 
 

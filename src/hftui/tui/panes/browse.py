@@ -482,10 +482,14 @@ def preview_text(p: Preview) -> tuple[str, str]:
     """The preview line and its severity."""
     approx = "≈" if p.approximate else ""
     parts = [
-        f"{p.count:,} of {p.total_files:,} files",
+        f"{p.count:,} of {vocab.count(p.total_files, 'file')}",
         f"{vocab.size(p.bytes)} matched",
         f"{approx}{vocab.size(p.download_bytes)} to download ({vocab.count(p.download_files, 'file')})",
     ]
+    if p.copy_files:
+        parts.append(
+            f"{approx}{vocab.size(p.copy_bytes)} copied from the cache ({vocab.count(p.copy_files, 'file')})"
+        )
     severity = "information"
     if p.free_after is not None:
         if p.free_after < 0:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -25,14 +25,17 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from hftui.core import vocab
 from hftui.core.cache.cleanup import Mark
 from hftui.core.cache.names import printable
+from hftui.core.cache.verify import VerifyResult, redownload_request
 from hftui.core.controllers.cache import (
     CacheController,
     CacheListener,
     ConfirmRequest,
     Notice,
     PruneOption,
+    action_name,
     describe,
 )
 from hftui.core.controllers.runner import Task
@@ -48,6 +51,7 @@ from hftui.tui.widgets.cache_table import CacheTable, size_text
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
+    from hftui.core.downloads.models import DownloadRequest
     from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
@@ -414,16 +418,16 @@ class CachePane(Vertical):
         report = controller.report
         size = report.size_on_disk if report is not None else sum(r.size_on_disk for r in records)
         free = disk_free(self.cache_dir)
-        parts = [printable(str(self.cache_dir)), size_text(size), f"{len(controller.records)} repos"]
-        if corrupt:
-            parts[-1] += f" ({corrupt} ⚠)"
+        # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
+        repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
+        parts = [printable(str(self.cache_dir)), size_text(size), repos + (" ⚠" if corrupt else "")]
         if free is not None:
             parts.append(f"{size_text(free)} free")
         if controller.filters:
             parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
         operation = controller.operation
         if operation is not None:
-            what = operation.title.rstrip("?")
+            what = action_name(operation.title)
             if operation.cancelling:
                 parts.append(f"cancelling {what} after {operation.done}/{operation.total}…")
             else:
@@ -788,7 +792,28 @@ class CachePane(Vertical):
         if record is None or revision is None:
             self.notify("Nothing to verify here.", severity="warning")
             return
-        self.app.push_screen(VerifyScreen(Path(record.repo_path), revision.commit_hash, record.cache_id))
+        repo_type, repo_id = record.repo_type, record.repo_id
+
+        def redownload(result: VerifyResult) -> None:
+            # The bad files go through the normal queue (progress, pause, free-space checks).
+            if self.read_only:
+                self.notify("Read-only: nothing is downloaded.", severity="warning")
+                return
+            request = redownload_request(
+                result, repo_type=repo_type or "model", repo_id=repo_id, cache_dir=str(self.cache_dir)
+            )
+            if request is not None:
+                self._queue_redownload(request)
+
+        self.app.push_screen(
+            VerifyScreen(Path(record.repo_path), revision.commit_hash, record.cache_id, redownload=redownload)
+        )
+
+    @work(group="cache-redownload", exit_on_error=False)
+    async def _queue_redownload(self, request: DownloadRequest) -> None:
+        # Queuing asks the download process (and may first start it): off the event loop.
+        outcome = await asyncio.to_thread(self.services.enqueue_download, request)
+        self.notify(outcome or f"Queued {request.label}.", title="Verify")
 
     def action_browse(self) -> None:
         record, _ = self._current()

@@ -59,9 +59,13 @@ def job_cells(job: Job, position: int, default_cache: str | None = None) -> dict
     if len(repo) > 34:
         repo = repo[:33] + "…"
     state = job.state + (" (held)" if job.held else "")
-    if job.bytes_total == 0 and job.files_total == 0 and job.state == JobState.DONE:
+    copied_bytes, copied_files = job.copied
+    if job.bytes_total == 0 and job.files_total == 0 and job.state == JobState.DONE and copied_files:
+        # A local-dir job that copied everything from the Hub cache: nothing travelled, but files landed.
+        progress, files = f"copied {vocab.size(copied_bytes)}", f"{copied_files}/{copied_files}"
+    elif job.bytes_total == 0 and job.files_total == 0 and job.state == JobState.DONE:
         # Every file was already complete: "0 B / 0 B, 0/0" would read like a failure.
-        progress, files = "already cached", ""
+        progress, files = vocab.nothing_fetched(job), ""
     elif job.bytes_total is not None:
         pct = 100 * job.bytes_done / job.bytes_total if job.bytes_total else 100.0
         progress = f"{pct:3.0f}% {vocab.size(job.bytes_done)} / {vocab.size(job.bytes_total)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,10 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
     }
     VerifyScreen #result { height: auto; max-height: 16; }
     """
-    BINDINGS = [Binding("escape,q", "close", "Cancel/close")]
+    BINDINGS = [
+        Binding("escape,q", "close", "Cancel/close"),
+        Binding("r", "redownload", "Re-download bad files"),
+    ]
 
     @dataclass
     class Progress(Message):
@@ -42,11 +46,19 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         result: VerifyResult | None
         error: str = ""
 
-    def __init__(self, repo_path: Path, commit_hash: str, label: str) -> None:
+    def __init__(
+        self,
+        repo_path: Path,
+        commit_hash: str,
+        label: str,
+        redownload: Callable[[VerifyResult], None] | None = None,
+    ) -> None:
         super().__init__()
         self.repo_path = repo_path
         self.commit_hash = commit_hash
         self.label = label
+        self.redownload = redownload
+        """Queues the re-download of a result's bad files (the pane's; None: no such key)."""
         self.cancel_event = threading.Event()
         self.result: VerifyResult | None = None
 
@@ -94,7 +106,10 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         text = self.query_one("#result-text", Static)
         bar = self.query_one(ProgressBar)
         if event.result is None:
-            text.update(Text(f"✗ cannot verify: {event.error}"))
+            # Nothing is running any more: the bar must not keep spinning.
+            bar.update(total=1, progress=0)
+            bar.display = False
+            text.update(Text(f"✗ cannot verify: {event.error}\nescape: close"))
             return
         self.result = result = event.result
         bar.update(total=max(result.bytes_checked, 1), progress=max(result.bytes_checked, 1))
@@ -107,8 +122,27 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
             out.append(f"not downloaded  {path}\n")
         for path in result.extra:
             out.append(f"not in listing  {path}\n")
+        if result.bad_paths and self.redownload is not None:
+            n = len(result.bad_paths)
+            out.append(
+                f"r: re-download {'this file' if n == 1 else f'these {n} files'} (through the Queue) · ",
+                style="bold italic",
+            )
         out.append("escape: close", style="italic")
         text.update(out)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "redownload":
+            return self.redownload is not None and self.result is not None and bool(self.result.bad_paths)
+        return True
+
+    def action_redownload(self) -> None:
+        result = self.result
+        if result is None or not result.bad_paths or self.redownload is None:
+            return
+        self.redownload(result)
+        self.dismiss(result)
 
     def action_close(self) -> None:
         self.cancel_event.set()

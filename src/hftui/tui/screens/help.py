@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from hftui.core import vocab
 from hftui.tui import actions
 
 
@@ -31,6 +32,17 @@ def bindings_table(*, read_only: bool, keymap: Mapping[str, str] | None = None) 
         for keys, line, action_id in rows:
             table.add_row(keys, line, action_id)
         table.add_row("", "", "")
+    return table
+
+
+def status_legend() -> Table:
+    """What each status word of the Cache pane (and `hftui scan`) means, from core/vocab.py."""
+    table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
+    table.add_column("word", style="bold", no_wrap=True)
+    table.add_column("meaning", ratio=1)
+    table.add_row(Text(" Cache statuses ", style="reverse"), "")
+    for word, meaning in vocab.STATUS_LEGEND:
+        table.add_row(word, meaning)
     return table
 
 
@@ -54,6 +66,7 @@ class HelpScreen(ModalScreen[None]):
                 "[b]hftui keys[/b]  (escape closes; the dim ids rebind keys in settings.toml \\[keymap])\n"
             )
             yield Static(self.table)
+            yield Static(status_legend())
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

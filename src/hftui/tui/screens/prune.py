@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from hftui.core import vocab
 from hftui.core.vocab import size as size_text
 
 
@@ -44,7 +45,7 @@ class PruneScreen(ModalScreen[str | None]):
             yield Static("Prune the cache", id="title")
             options = [
                 Option(
-                    f"{c.title:<34} {c.count:>5} item(s)  {size_text(c.size):>10}",
+                    f"{c.title:<34} {vocab.count(c.count, 'item'):>11}  {size_text(c.size):>10}",
                     id=c.key,
                     disabled=c.count == 0,
                 )

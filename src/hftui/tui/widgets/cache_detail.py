@@ -14,9 +14,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from hftui.core import vocab
 from hftui.core.cache.names import printable
 from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
-from hftui.core.vocab import partial_text
+from hftui.core.vocab import revision_status as vocab_revision_status
 from hftui.tui import actions
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
 
@@ -34,14 +35,8 @@ class FileEntry:
 
 
 def revision_status(revision: RevisionRecord) -> str:
-    c = revision.completeness
-    if c.state == "complete":
-        text = "complete"
-    elif c.state == "partial":
-        text = partial_text(len(c.missing_files), c.missing_bytes)
-    else:
-        text = "? (no listing)"
-    return ("detached · " if revision.detached else "") + text
+    """`hftui scan --revisions`' words (core/vocab.py), plus `detached` (the CLI has it in REFS)."""
+    return ("detached, " if revision.detached else "") + vocab_revision_status(revision)
 
 
 class RevisionTable(DataTable[Any]):
@@ -139,8 +134,8 @@ class RepoDetail(Vertical):
         self.record = record
         title = Text.assemble(
             (printable(f"{record.repo_type}/{record.repo_id}"), "bold"),
-            f"  ·  {size_text(record.size_on_disk)}  ·  {record.nb_files} files  ·  "
-            f"{len(record.revisions)} revision(s)  ·  {printable(record.repo_path)}",
+            f"  ·  {size_text(record.size_on_disk)}  ·  {vocab.count(record.nb_files, 'file')}  ·  "
+            f"{vocab.count(len(record.revisions), 'revision')}  ·  {printable(record.repo_path)}",
         )
         if record.warnings:
             title.append(f"\n⚠ {printable(record.warnings[0].message)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -13,8 +12,7 @@ from textual.widgets import DataTable
 from hftui.core.cache.names import printable
 
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
-from hftui.core.downloads.kept import KEPT_DIR_NAME
-from hftui.core.vocab import ago
+from hftui.core.vocab import ago, repo_status
 from hftui.core.vocab import size as size_text
 
 if TYPE_CHECKING:
@@ -55,18 +53,9 @@ def bar(size: int, largest: int) -> Text:
 
 
 def status_of(record: RepoRecord) -> str:
-    if record.warnings:
-        return "⚠ " + ("unreadable" if record.warnings[0].kind == "error" else "corrupt")
-    parts = []
-    complete = record.complete
-    parts.append({True: "complete", False: "partial", None: "?"}[complete])
-    if any(rev.detached for rev in record.revisions):
-        parts.append("detached")
-    if record.incomplete_files:
-        parts.append("tmp")
-    if os.path.isdir(os.path.join(record.repo_path, KEPT_DIR_NAME)):
-        parts.append("kept")  # partial downloads kept for a resume (docs/kept-bytes.md)
-    return "+".join(parts)
+    """The status words `hftui scan` prints too (core/vocab.py); a broken entry gets a warning mark."""
+    text = repo_status(record)
+    return f"⚠ {text}" if record.warnings else text
 
 
 class CacheTable(DataTable[Any]):
