@@ -27,6 +27,7 @@ from hftui.settings import Settings
 from hftui.tui.app import HfTuiApp, make_app
 from hftui.tui.panes.browse import BrowsePane
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
+from hftui.tui.widgets.key_bar import KeyBar
 from hftui.tui.widgets.repo_tree import MoreNode, RepoTree
 
 GGUF = "acme/tiny-gguf"
@@ -274,7 +275,7 @@ async def test_presets_and_quant_shorthand(tmp_path: Path, ghub: HubServer) -> N
         await open_typed(app, pilot, pane, f"{GGUF}:q4_k_m")
         p = pane.last_preview
         assert p is not None and p.matched_paths == {"tiny-Q4_K_M.gguf"}
-        await pilot.press("g")
+        await pilot.press("Q")
         await pilot.pause()
         picker = app.screen
         assert isinstance(picker, ChoicePicker)
@@ -655,9 +656,8 @@ async def test_fits_80_by_24(tmp_path: Path, hub: HubServer) -> None:  # noqa: F
         # No horizontal scrollbar taking one of the few tree lines, and the footer still shows help.
         assert tree.virtual_size.width <= tree.scrollable_content_region.width
         assert not tree.show_horizontal_scrollbar
-        footer = app.query_one("Footer")
-        visible = {k.key for k in footer.query("FooterKey") if footer.region.contains_region(k.region)}
-        assert {"question_mark", "space", "y"} <= visible, visible
+        visible = {entry.key for entry in app.query_one(KeyBar).shown()}
+        assert {"question_mark", "q", "space"} <= visible, visible
 
 
 async def test_real_queue_writes_exactly_the_preview(tmp_path: Path, thub: HubServer) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from hftui.core.cache.names import printable
 
@@ -16,6 +15,7 @@ from hftui.core.cache.names import printable
 from hftui.core.downloads.kept import KEPT_DIR_NAME
 from hftui.core.vocab import ago
 from hftui.core.vocab import size as size_text
+from hftui.tui.widgets.lists import ListTable
 
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord
@@ -69,7 +69,7 @@ def status_of(record: RepoRecord) -> str:
     return "+".join(parts)
 
 
-class CacheTable(DataTable[Any]):
+class CacheTable(ListTable):
     """Rows are added in batches while the scan streams; sorting and filtering never rebuild cells."""
 
     DEFAULT_CSS = """
