@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import record_notifications
 from hubfixtures import DATASET, GATED, MODEL, SPACE, download_into, hub, small_spec  # noqa: F401
 from huggingface_hub import snapshot_download
 from textual.pilot import Pilot
@@ -407,8 +408,11 @@ async def test_bad_input_is_an_inline_message(tmp_path: Path, hub: HubServer) ->
             if text.startswith("acme/"):  # the Hub said no: the old tree is gone, nothing can be queued
                 assert pane.listing is None
                 pane.repo_tree.focus()
+                notes = record_notifications(app)
                 await pilot.press("enter")
-                assert queued == [] and "Open a repo first" in pane.message_text
+                # enter cannot act without a file list: it says why, and the Hub's answer stays shown
+                assert queued == [] and any("No file list yet" in n for n in notes)
+                assert fragment in pane.message_text
             else:  # a typo in the input leaves the open repo (and its tree) as it was
                 assert pane.listing is None or pane.listing.info.repo_id == MODEL
             # The screen stays usable.

@@ -65,7 +65,9 @@ class BrowsePane(Vertical):
     BrowsePane #search-input { width: 1fr; }
     BrowsePane #search-results { height: auto; max-height: 10; display: none; border: round $primary; }
     BrowsePane #search-results.-shown { display: block; }
-    BrowsePane #browse-message { height: auto; padding: 0 1; color: $text-muted; }
+    /* At most two lines (an error: four), so the file tree keeps its rows at 80x24. */
+    BrowsePane #browse-message { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    BrowsePane #browse-message.-error { max-height: 4; }
     BrowsePane #browse-message.-error { color: $error; text-style: bold; }
     BrowsePane #browse-message.-warning { color: $warning; }
     """

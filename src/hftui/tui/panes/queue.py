@@ -105,7 +105,7 @@ class QueuePane(Vertical):
     QueuePane #queue-table { height: 1fr; }
     /* A line is kept for the note, so a note that comes and goes (pause, resume) does not
        move the table; a long error still grows it. */
-    QueuePane #queue-detail { height: auto; min-height: 2; max-height: 4; padding: 0 1; background: $boost; }
+    QueuePane #queue-detail { height: auto; min-height: 2; max-height: 6; padding: 0 1; background: $boost; }
     QueuePane #queue-empty { padding: 1 2; color: $text-muted; }
     QueuePane #queue-empty { display: none; }
     QueuePane.-empty #queue-empty { display: block; }

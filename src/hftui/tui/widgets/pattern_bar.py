@@ -29,7 +29,7 @@ class PatternBar(Vertical):
     PatternBar Input { width: 1fr; }
     PatternBar #local-dir-input { width: 1fr; }
     PatternBar Checkbox { width: auto; }
-    PatternBar #preview-line { height: auto; padding: 0 1; }
+    PatternBar #preview-line { height: auto; max-height: 3; padding: 0 1; }
     PatternBar #preview-line.-error { color: $error; }
     PatternBar #preview-line.-warning { color: $warning; }
     """
