@@ -287,3 +287,118 @@ async def test_sorting_keeps_the_cursor_on_its_repo_and_in_view(tmp_path: Path) 
             row = table.cursor_row
             top = table.scroll_y
             assert top <= row < top + table.scrollable_content_region.height - 1, (key, row, top)
+
+
+# -- filters, resizes, the queue's error, the palette ------------------------------------------------
+
+
+async def test_a_filter_typed_character_by_character_keeps_the_last_complete_one(cache: Path) -> None:
+    app = make_app(Settings(cache_dir=str(cache)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(CachePane)
+        await until(pilot, lambda: not pane.scanning and not pane.busy and pane.table.row_count == 3)
+
+        def rows() -> list[str]:
+            return sorted(str(k.value) for k in pane.table.rows)
+
+        text = "type=space size>1kb"
+        await burst(pilot, "slash")
+        before = rows()
+        steps: dict[str, list[str]] = {}
+        for i, ch in enumerate(text):
+            await burst(pilot, ch)
+            prefix, now = text[: i + 1], rows()
+            steps[prefix] = now
+            if pane.query_one("#filter").has_class("-invalid"):
+                # Half-typed (`type=s`, `size>`): says so, and the table keeps the last filter that parsed.
+                assert now == before, prefix
+                assert "still showing" in str(pane.query_one("#filter-error").render())
+            before = now
+        assert steps["type=space"] == ["spaces--acme--demo-space"]
+        assert steps["type=space size>"] == steps["type=space size"]  # `size>` is half a term
+        assert steps[text] == ["spaces--acme--demo-space"]
+        assert pane.query_one("#filter").value == text
+
+
+async def test_resizing_to_40x12_and_back_loses_nothing(cache: Path) -> None:
+    app = make_app(Settings(cache_dir=str(cache)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(CachePane)
+        await until(pilot, lambda: not pane.scanning and not pane.busy and pane.table.row_count == 3)
+        await burst(pilot, "j", "space", "slash", "m", "enter")
+        marks, cursor, rows = set(pane.marks), pane.table.current_name, pane.table.row_count
+        for size in ((40, 12), (80, 24), (40, 12), (100, 30)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            assert set(pane.marks) == marks and pane.table.current_name == cursor
+            assert pane.table.row_count == rows and pane.query_one("#filter").value == "m"
+            shown = pane.table.shown_columns
+            assert "repo" in shown and "mark" in shown
+            if size == (40, 12):
+                assert "accessed" not in shown and "bar" not in shown
+        assert "accessed" in pane.table.shown_columns and "modified" in pane.table.shown_columns
+        await burst(pilot, "2", "3", "1")
+        assert app.active_pane == "cache" and set(pane.marks) == marks
+
+
+async def test_at_80_and_100_columns_filter_columns_are_whole_or_absent(tmp_path: Path) -> None:
+    from cachebuilders import add_revision
+
+    for i in range(5):
+        add_revision(tmp_path, f"an-org/a-model-with-a-long-name-{i}", {"w.bin": 1000 + i})
+    app = make_app(Settings(cache_dir=str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(CachePane)
+        await until(pilot, lambda: not pane.scanning and not pane.busy and pane.table.row_count == 5)
+        for size in ((100, 30), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            table = pane.table
+            assert "accessed" in table.shown_columns and "modified" in table.shown_columns, size
+            # Nothing runs off the right edge: no column is cut (to `acc`) or hidden behind a scroll.
+            assert table.virtual_size.width <= table.scrollable_content_region.width, size
+            dropped = [key for key in ("bar", "revs", "files") if key not in table.shown_columns]
+            assert dropped, "something had to go at this width, and it is the low-priority columns"
+
+
+async def test_the_highlighted_jobs_error_is_shown_in_full_at_80_columns(
+    tmp_path: Path, hub: HubServer
+) -> None:
+    from hftui.core.downloads.models import DownloadRequest
+    from hftui.core.downloads.queue import JobState
+    from hftui.tui.widgets.summary import SteadyStatic
+
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint=hub.endpoint))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await burst(pilot, "3")
+        long_name = "acme/" + "a-repo-that-does-not-exist-" * 3
+        app.downloads.submit(DownloadRequest(long_name.rstrip("-"), cache_dir=str(tmp_path / "cache")))
+        pane = app.queue_pane
+
+        def failed() -> Any:
+            jobs = app.downloads.jobs() if app.downloads.engine is not None else []
+            return next((j for j in jobs if j.state == JobState.FAILED and j.error), None)
+
+        await until(pilot, lambda: failed() is not None, what="the job to fail", timeout=60)
+        await pilot.pause()
+        error = failed().error
+        detail = pane.query_one("#queue-detail", SteadyStatic)
+        rendered = " ".join(app.export_screenshot() and str(detail.render()).split())
+        assert " ".join(error.split()) in rendered, (error, rendered)
+        # and every line of it is on screen (the box grows for it, up to 6 lines)
+        lines = str(detail.render()).count("\n") + 1
+        assert detail.region.height >= min(6, lines)
+
+
+def test_every_browse_action_is_in_the_palette_from_the_same_declaration() -> None:
+    from hftui.tui import actions
+
+    app = make_app(Settings())
+    titles = {c.title for c in app.get_system_commands(None)}  # type: ignore[arg-type]
+    browse = [a for a in actions.ACTIONS if a.scope in ("browse", "browse.tree")]
+    assert len(browse) >= 21
+    assert {a.title for a in browse} <= titles
+    b = actions.BY_ID["cache.browse"]
+    assert b.action == "browse" and "Browse pane" in b.help_line and "Hub" not in b.description
