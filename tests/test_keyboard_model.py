@@ -301,7 +301,7 @@ async def test_a_filter_typed_character_by_character_keeps_the_last_complete_one
         def rows() -> list[str]:
             return sorted(str(k.value) for k in pane.table.rows)
 
-        text = "type=space size>1kb"
+        text = "type=space size>1"
         await burst(pilot, "slash")
         before = rows()
         steps: dict[str, list[str]] = {}
