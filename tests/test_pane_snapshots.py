@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from hubfixtures import MODEL, small_spec
+from textual.widgets import Input
 
 from hftui.hub import HubServer
 from hftui.settings import Settings
@@ -86,6 +87,8 @@ def test_browse_typing_in_the_repo_box(snap_compare, fixed_cache: Path, size: tu
 
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
+        for box in pilot.app.query(Input):
+            box.cursor_blink = False  # a blinking cursor would make the picture depend on timing
         await pilot.press("2", "o", "a", "c", "m", "e")
         await settle(pilot)
 

@@ -102,6 +102,12 @@ ACTIONS: tuple[Action, ...] = (
     A("app.screenshot", "app", "", "screenshot", "Screenshot", "Save an SVG screenshot to the current directory", "Save screenshot"),
     A("app.palette", "app", "ctrl+p", "command_palette", "Palette", "Every action, searchable", bound=False),
     A("app.quit", "app", "q", "quit", "Quit", "Quit hftui (running downloads resume next time)", "Quit", anywhere="ctrl+c", show_anywhere=True),
+    # -- every list and tree (bound by the list widgets, tui/widgets/lists.py; listed for `?`) -----
+    A("list.down", "list", "down,j", "cursor_down", "Down", "Next row (every list and tree)", bound=False),
+    A("list.up", "list", "up,k", "cursor_up", "Up", "Previous row", bound=False),
+    A("list.page", "list", "pageup,pagedown", "page_down", "Page", "A page up / down", bound=False),
+    A("list.first", "list", "home,g", "scroll_top", "First", "First row (not a sideways scroll)", bound=False),
+    A("list.last", "list", "end,G", "scroll_bottom", "Last", "Last row", bound=False),
     # -- Cache -------------------------------------------------------------------------------------
     A("cache.open", "cache", "enter", "open", "Open", "Open the repo (in the detail: expand/collapse a folder)", "Cache: open repo", bound=False),
     A("cache.mark", "cache", "space", "toggle_mark", "Mark", "Mark/unmark a repo, a revision, or a file/folder in the tree", "Cache: mark/unmark", destructive=True),
@@ -158,6 +164,7 @@ BY_ID: dict[str, Action] = {a.id: a for a in ACTIONS}
 
 HELP_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Everywhere", ("app",)),
+    ("Lists and trees", ("list",)),
     ("Cache", ("cache", "cache.detail")),
     ("Browse", ("browse.tree", "browse")),
     ("Queue", ("queue",)),
