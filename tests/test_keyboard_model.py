@@ -338,8 +338,15 @@ async def test_resizing_to_40x12_and_back_loses_nothing(cache: Path) -> None:
             if size == (40, 12):
                 assert "accessed" not in shown and "bar" not in shown
         assert "accessed" in pane.table.shown_columns and "modified" in pane.table.shown_columns
-        await burst(pilot, "2", "3", "1")
+        # Every pane survives the tiny size too, and comes back whole.
+        for key in ("2", "3", "1"):
+            await burst(pilot, key)
+            await pilot.resize_terminal(40, 12)
+            await pilot.pause()
+            await pilot.resize_terminal(100, 30)
+            await pilot.pause()
         assert app.active_pane == "cache" and set(pane.marks) == marks
+        assert pane.query_one("#filter").value == "m" and pane.table.current_name == cursor
 
 
 async def test_at_80_and_100_columns_filter_columns_are_whole_or_absent(tmp_path: Path) -> None:

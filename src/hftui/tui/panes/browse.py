@@ -265,7 +265,7 @@ class BrowsePane(Vertical):
             self.repo_tree.reveal(reveal)
         if self._focus_outside_bar():
             focus_now(self.repo_tree)
-        self.repo_tree.release_keys()
+        self.services.keys.replay(self.repo_tree.release_keys())
 
     def _focus_outside_bar(self) -> bool:
         """Focus is not in the glob/destination boxes (where the user may be typing while it loads)."""

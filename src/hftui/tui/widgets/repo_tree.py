@@ -119,17 +119,13 @@ class RepoTree(ListTree[NodeData]):
         if self.held_keys is None:
             self.held_keys = []
 
-    def release_keys(self) -> None:
-        """The listing is shown: the keys typed meanwhile act on it now, in the order typed."""
+    def release_keys(self) -> list[events.Key]:
+        """The listing is shown: the keys typed meanwhile, to act on it now in the order typed (the
+        pane replays them through the app's key gate)."""
         keys, self.held_keys = self.held_keys or [], None
-        if not keys or not has_focus_now(self):
-            return  # the user moved on (F-key, mouse): keys meant for this tree go nowhere else
-        gate = getattr(self.app, "keys", None)
-        if gate is not None and hasattr(gate, "replay"):
-            gate.replay(keys)
-        else:
-            for key in keys:
-                self.post_message(events.Key(key.key, key.character))
+        if not has_focus_now(self):
+            return []  # the user moved on (F-key, mouse): keys meant for this tree go nowhere else
+        return keys
 
     def drop_keys(self) -> int:
         """The listing failed: keys typed for it are dropped (never run on another widget)."""
