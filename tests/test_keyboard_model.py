@@ -409,3 +409,22 @@ def test_every_browse_action_is_in_the_palette_from_the_same_declaration() -> No
     assert {a.title for a in browse} <= titles
     b = actions.BY_ID["cache.browse"]
     assert b.action == "browse" and "Browse pane" in b.help_line and "Hub" not in b.description
+
+
+async def test_keys_typed_as_a_dialog_opens_act_in_the_dialog(tmp_path: Path, hub: HubServer) -> None:
+    queued: list[Any] = []
+    app = await _browse_app(tmp_path, hub.endpoint, queued)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.browse_pane
+        await burst(pilot, "2", "o", *typed(MODEL), "enter")
+        await until(pilot, lambda: pane.listing is not None and app.focused is pane.repo_tree)
+        await burst(pilot, "a")
+        await until(pilot, lambda: not pane.selection.include)
+        # p opens the presets dialog; j and enter, typed before it is drawn, pick its second entry.
+        await burst(pilot, "p", "j", "enter")
+        await until(pilot, lambda: bool(pane.selection.include), what="the preset picked in the dialog")
+        config = pane.selection
+        assert app.screen is app.screen_stack[0] and pane.repo_tree.cursor_line == 0
+        await burst(pilot, "a", "c")  # the same preset by its own key
+        await until(pilot, lambda: pane.selection == config, what="c gives the same selection")
+        assert queued == []
