@@ -17,8 +17,11 @@ async def test_each_pane_is_one_key_away(tmp_path: Path) -> None:
     app = make_app(Settings(cache_dir=str(tmp_path)))
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.query_one(TabbedContent).active == "cache"
-        # Browse focuses its repo input (where digits are typed): function keys leave it.
+        # Every pane opens with focus on its list or tree (Browse too), so digits always switch panes;
+        # function keys do as well, also from a text box (docs/keys.md).
         steps = (
+            ("2", "browse"),
+            ("3", "queue"),
             ("2", "browse"),
             ("f3", "queue"),
             ("1", "cache"),

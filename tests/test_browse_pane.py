@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import record_notifications
 from hubfixtures import DATASET, GATED, MODEL, SPACE, download_into, hub, small_spec  # noqa: F401
 from huggingface_hub import snapshot_download
 from textual.pilot import Pilot
@@ -27,6 +28,7 @@ from hftui.settings import Settings
 from hftui.tui.app import HfTuiApp, make_app
 from hftui.tui.panes.browse import BrowsePane
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
+from hftui.tui.widgets.key_bar import KeyBar
 from hftui.tui.widgets.repo_tree import MoreNode, RepoTree
 
 GGUF = "acme/tiny-gguf"
@@ -274,7 +276,7 @@ async def test_presets_and_quant_shorthand(tmp_path: Path, ghub: HubServer) -> N
         await open_typed(app, pilot, pane, f"{GGUF}:q4_k_m")
         p = pane.last_preview
         assert p is not None and p.matched_paths == {"tiny-Q4_K_M.gguf"}
-        await pilot.press("g")
+        await pilot.press("Q")
         await pilot.pause()
         picker = app.screen
         assert isinstance(picker, ChoicePicker)
@@ -406,8 +408,11 @@ async def test_bad_input_is_an_inline_message(tmp_path: Path, hub: HubServer) ->
             if text.startswith("acme/"):  # the Hub said no: the old tree is gone, nothing can be queued
                 assert pane.listing is None
                 pane.repo_tree.focus()
+                notes = record_notifications(app)
                 await pilot.press("enter")
-                assert queued == [] and "Open a repo first" in pane.message_text
+                # enter cannot act without a file list: it says why, and the Hub's answer stays shown
+                assert queued == [] and any("No file list yet" in n for n in notes)
+                assert fragment in pane.message_text
             else:  # a typo in the input leaves the open repo (and its tree) as it was
                 assert pane.listing is None or pane.listing.info.repo_id == MODEL
             # The screen stays usable.
@@ -655,9 +660,8 @@ async def test_fits_80_by_24(tmp_path: Path, hub: HubServer) -> None:  # noqa: F
         # No horizontal scrollbar taking one of the few tree lines, and the footer still shows help.
         assert tree.virtual_size.width <= tree.scrollable_content_region.width
         assert not tree.show_horizontal_scrollbar
-        footer = app.query_one("Footer")
-        visible = {k.key for k in footer.query("FooterKey") if footer.region.contains_region(k.region)}
-        assert {"question_mark", "space", "y"} <= visible, visible
+        visible = {entry.key for entry in app.query_one(KeyBar).shown()}
+        assert {"question_mark", "q", "space"} <= visible, visible
 
 
 async def test_real_queue_writes_exactly_the_preview(tmp_path: Path, thub: HubServer) -> None:

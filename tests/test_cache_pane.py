@@ -37,7 +37,9 @@ def app_for(cache_dir: Path, **settings):
 
 
 def footer_actions(app) -> set[str]:
-    return {key.action for key in app.query("FooterKey")}
+    from hftui.tui.widgets.key_bar import KeyBar
+
+    return {entry.action for entry in app.query_one(KeyBar).entries()[0]}
 
 
 def library_freed_for_revisions(cache_dir: Path, hashes: list[str]) -> int:

@@ -44,7 +44,10 @@ class Action:
     bound: bool = True
     """False when a widget handles the key itself (enter in a table): documented, not bound here."""
     anywhere: str = ""
-    """Extra keys bound with priority (hidden), so they work while an input has focus (f1, ctrl+f)."""
+    """Extra keys bound with priority, so they work while an input has focus (f1, ctrl+f)."""
+    show_anywhere: bool = False
+    """Show the `anywhere` keys in the footer: while a text box has focus (and types the plain key as
+    text) the footer then offers them instead (`F1 F2 F3 Panes`, `^c Quit`)."""
     group: str = ""
     in_help: bool = True
 
@@ -79,9 +82,10 @@ class Action:
                     self.anywhere,
                     self.action,
                     self.description,
-                    show=False,
+                    show=self.show_anywhere,
                     priority=True,
                     id=f"{self.id}.anywhere",
+                    group=group,
                 )
             )
         return out
@@ -90,14 +94,20 @@ class Action:
 A = Action
 ACTIONS: tuple[Action, ...] = (
     # -- everywhere ------------------------------------------------------------------------------
-    A("pane.cache", "app", "1", "show_pane('cache')", "Cache", "Show the Cache pane", "Show Cache pane", group="panes", anywhere="f1"),
-    A("pane.browse", "app", "2", "show_pane('browse')", "Browse", "Show the Browse pane", "Show Browse pane", group="panes", anywhere="f2"),
-    A("pane.queue", "app", "3", "show_pane('queue')", "Queue", "Show the Queue pane", "Show Queue pane", group="panes", anywhere="f3"),
+    A("pane.cache", "app", "1", "show_pane('cache')", "Cache", "Show the Cache pane", "Show Cache pane", group="panes", anywhere="f1", show_anywhere=True),
+    A("pane.browse", "app", "2", "show_pane('browse')", "Browse", "Show the Browse pane", "Show Browse pane", group="panes", anywhere="f2", show_anywhere=True),
+    A("pane.queue", "app", "3", "show_pane('queue')", "Queue", "Show the Queue pane", "Show Queue pane", group="panes", anywhere="f3", show_anywhere=True),
     A("app.help", "app", "question_mark", "help", "Help", "Every key hftui knows", "Help: key bindings"),
     A("app.theme", "app", "", "toggle_theme", "Theme", "Switch between the light and the dark theme", "Toggle light/dark theme"),
     A("app.screenshot", "app", "", "screenshot", "Screenshot", "Save an SVG screenshot to the current directory", "Save screenshot"),
     A("app.palette", "app", "ctrl+p", "command_palette", "Palette", "Every action, searchable", bound=False),
-    A("app.quit", "app", "q", "quit", "Quit", "Quit hftui (running downloads resume next time)", "Quit", anywhere="ctrl+c"),
+    A("app.quit", "app", "q", "quit", "Quit", "Quit hftui (running downloads resume next time)", "Quit", anywhere="ctrl+c", show_anywhere=True),
+    # -- every list and tree (bound by the list widgets, tui/widgets/lists.py; listed for `?`) -----
+    A("list.down", "list", "down,j", "cursor_down", "Down", "Next row (every list and tree)", bound=False),
+    A("list.up", "list", "up,k", "cursor_up", "Up", "Previous row", bound=False),
+    A("list.page", "list", "pageup,pagedown", "page_down", "Page", "A page up / down", bound=False),
+    A("list.first", "list", "home,g", "scroll_top", "First", "First row (not a sideways scroll)", bound=False),
+    A("list.last", "list", "end,G", "scroll_bottom", "Last", "Last row", bound=False),
     # -- Cache -------------------------------------------------------------------------------------
     A("cache.open", "cache", "enter", "open", "Open", "Open the repo (in the detail: expand/collapse a folder)", "Cache: open repo", bound=False),
     A("cache.mark", "cache", "space", "toggle_mark", "Mark", "Mark/unmark a repo, a revision, or a file/folder in the tree", "Cache: mark/unmark", destructive=True),
@@ -125,13 +135,13 @@ ACTIONS: tuple[Action, ...] = (
     A("browse.close_folder", "browse.tree", "left,h", "close_folder", "Close folder", "Close the folder (or go to its parent)", "Browse: close folder", show=False),
     # At 80 columns the footer fits about six entries: the repo and revision boxes are on screen (their
     # placeholders name o and v), so their keys are left to help and the palette.
-    A("browse.repo", "browse", "o", "focus_repo", "Open repo", "Type a repo id, URL or org/name:QUANT", "Browse: open a repo", show=False, tooltip="Type a repo id, URL or org/name:QUANT"),
+    A("browse.repo", "browse", "o", "focus_repo", "Open repo", "Type a repo id, URL or org/name:QUANT", "Browse: open a repo", tooltip="Type a repo id, URL or org/name:QUANT"),
     A("browse.search", "browse", "slash", "focus_search", "Search", "Find repos by name on the Hub", "Browse: search the Hub", tooltip="Find repos by name on the Hub", anywhere="ctrl+f"),
     A("browse.revision", "browse", "v", "pick_revision", "Revision", "Pick a branch, tag, PR or commit", "Browse: pick revision", show=False, tooltip="Pick a branch, tag, PR or commit"),
     A("browse.presets", "browse", "p", "presets", "Presets", "Choose a selection preset", "Browse: presets"),
     A("browse.safetensors", "browse", "s", "preset('safetensors')", "Safetensors only", "Preset: safetensors weights only", "Browse: safetensors weights only", show=False),
     A("browse.config", "browse", "c", "preset('config')", "Config+tokenizer", "Preset: config and tokenizer only", "Browse: config and tokenizer only", show=False),
-    A("browse.quant", "browse", "g", "pick_quant", "GGUF quant", "Preset: one GGUF quantization", "Browse: one GGUF quantization", show=False),
+    A("browse.quant", "browse", "Q", "pick_quant", "GGUF quant", "Preset: one GGUF quantization", "Browse: one GGUF quantization", show=False),
     A("browse.folder", "browse", "", "preset('folder')", "This folder", "Preset for the folder under the cursor", "Browse: this folder only"),
     A("browse.only_this", "browse", "t", "only_this", "Only this", "Select only the file or folder under the cursor", "Browse: only this", show=False),
     A("browse.all", "browse", "a", "select_all", "Everything", "Select everything (clear include/exclude globs)", "Browse: select everything", show=False),
@@ -141,7 +151,7 @@ ACTIONS: tuple[Action, ...] = (
     A("browse.force", "browse", "F", "toggle_force", "Force download", "Download again even what is cached", "Browse: force download", show=False),
     A("browse.copy", "browse", "y", "copy_command", "Copy cmd", "Copy the equivalent hf download command", "Browse: copy hf download command", tooltip="Copy the equivalent hf download command"),
     A("browse.reload", "browse", "r", "reload", "Reload/retry", "Ask the Hub again", "Browse: reload / retry", show=False),
-    A("browse.back", "browse", "escape", "focus_tree", "Back to tree", "Leave the input, back to the file tree", "Browse: back to the tree", show=False),
+    A("browse.back", "browse", "escape", "focus_tree", "Back to tree", "Leave the input, back to the file tree", "Browse: back to the tree"),
     # -- Queue -------------------------------------------------------------------------------------
     A("queue.pause", "queue", "p", "toggle_pause", "Pause/resume", "Pause or resume the highlighted download", "Queue: pause/resume job"),
     A("queue.cancel", "queue", "x", "cancel_job", "Cancel", "Cancel the highlighted download; finished files are kept", "Queue: cancel job"),
@@ -155,6 +165,7 @@ BY_ID: dict[str, Action] = {a.id: a for a in ACTIONS}
 
 HELP_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Everywhere", ("app",)),
+    ("Lists and trees", ("list",)),
     ("Cache", ("cache", "cache.detail")),
     ("Browse", ("browse.tree", "browse")),
     ("Queue", ("queue",)),

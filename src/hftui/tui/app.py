@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from hftui import __version__
 from hftui.core import vocab
@@ -26,12 +26,14 @@ from hftui.core.downloads.models import DownloadRequest
 from hftui.settings import Settings, SettingsProblem
 from hftui.tui import actions
 from hftui.tui.downloads import DownloadsController
+from hftui.tui.keyboard import KeyGate, KeySettled
 from hftui.tui.messages import CacheChanged, DownloadsChanged, DownloadsLoaded, DownloadsLost, OpenInBrowser
 from hftui.tui.panes.browse import BrowsePane
 from hftui.tui.panes.cache import CachePane
 from hftui.tui.panes.queue import QueuePane
 from hftui.tui.screens.confirm import ConfirmScreen
 from hftui.tui.screens.help import HelpScreen
+from hftui.tui.widgets.key_bar import KeyBar
 from hftui.tui.widgets.summary import QueueSummary
 
 
@@ -39,6 +41,9 @@ class HfTuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "hftui"
     ENABLE_COMMAND_PALETTE = True
+    # The Cache pane is shown first: its table has focus from the first frame. (A focus set a moment
+    # after start took focus back from a pane the user had already switched to with a key.)
+    AUTO_FOCUS = "#cache-list"
 
     # Function keys (f1-f3) and ctrl+c are bound with priority: they work even while an input has focus.
     BINDINGS = actions.bindings("app")
@@ -60,6 +65,10 @@ class HfTuiApp(App[int]):
         self.keymap, self.keymap_problems = actions.check_keymap(settings.keymap)
         self.set_keymap(self.keymap)
         self.sub_title = ("DEMO · " if demo else "") + str(self.cache_dir)
+        if settings.read_only:
+            # The mode is visible on every pane: nothing can be marked, deleted or pruned.
+            self.title = f"{self.TITLE} · READ-ONLY"
+        self.keys = KeyGate(self, super().on_event)
 
     # -- facts panes rely on -------------------------------------------------------------
 
@@ -91,7 +100,7 @@ class HfTuiApp(App[int]):
             with TabPane("3 Queue", id="queue"):
                 yield QueuePane(self, id="queue-pane")
         yield QueueSummary(id="queue-summary")
-        yield Footer(compact=True)
+        yield KeyBar(id="key-bar")
 
     def on_mount(self) -> None:
         for problem in self.startup_problems:
@@ -122,15 +131,55 @@ class HfTuiApp(App[int]):
 
     # -- actions ---------------------------------------------------------------------------
 
+    async def on_event(self, event: events.Event) -> None:
+        # Keys from the terminal go through the gate: one at a time, in order (tui/keyboard.py).
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self.keys.arrived(event)
+            return
+        await super().on_event(event)
+
+    def on_key(self, event: events.Key) -> None:
+        # A key that reached the app unhandled: if it is one of ours that cannot act right now, say
+        # why in one line instead of doing nothing (the footer has already left it out).
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and active.enabled:
+            return
+        reason = self._why_disabled(event.key)
+        if reason:
+            event.prevent_default()
+            self.notify(reason, title="Not available", severity="warning", timeout=4)
+
+    def _why_disabled(self, key: str) -> str | None:
+        focused = self.focused
+        if focused is None:
+            return None
+        for node in focused.ancestors_with_self:
+            scope = getattr(node, "ACTION_SCOPE", None)
+            why = getattr(node, "why_disabled", None)
+            if scope is None or why is None:
+                continue
+            for action in actions.actions_in(scope):
+                keys = self.keymap.get(action.id, action.keys)
+                if action.bound and key in [k.strip() for k in keys.split(",")]:
+                    reason = why(action.name)
+                    if reason:
+                        return str(reason)
+        return None
+
+    @on(KeySettled)
+    async def _key_settled(self, message: KeySettled) -> None:
+        await self.keys.settled(message)
+
     def action_show_pane(self, pane: str) -> None:
         tabs = self.query_one(TabbedContent)
-        tabs.active = pane
+        tabs.active = pane  # shows the pane at once (a ContentSwitcher flips `display`)
         focus: dict[str, Callable[[], None]] = {
             "cache": self.cache_pane.focus_default,
             "browse": self.browse_pane.focus_default,
             "queue": self.queue_pane.focus_default,
         }
-        self.call_after_refresh(focus[pane])
+        # Now, not after a refresh: the next key typed must reach the pane just shown.
+        focus[pane]()
 
     @property
     def active_pane(self) -> str:

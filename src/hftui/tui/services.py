@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from hftui.core.downloads.models import DownloadRequest
     from hftui.settings import Settings
     from hftui.tui.downloads import DownloadsController
+    from hftui.tui.keyboard import KeyGate
 
 
 class AppServices(Protocol):
@@ -41,6 +42,11 @@ class AppServices(Protocol):
     @property
     def keymap(self) -> Mapping[str, str]:
         """The user's key overrides by action id (for hints that name a key)."""
+        ...
+
+    @property
+    def keys(self) -> KeyGate:
+        """The key gate: keys a widget held while it loaded are replayed through it, in order."""
         ...
 
     def enqueue_download(self, request: DownloadRequest) -> str:

@@ -30,9 +30,12 @@ from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.patterns import Preview, Quantization, Selection, rooted_hint
 from hftui.core.hub.remote import HubRemote, Listing, Remote, RemoteError, SearchHit
 from hftui.tui import actions
+from hftui.tui.keyboard import focus_now, has_focus_now
 from hftui.tui.screens.revision_picker import ChoicePicker, RevisionPicker
+from hftui.tui.widgets.lists import ListOptions
 from hftui.tui.widgets.pattern_bar import PatternBar
 from hftui.tui.widgets.repo_tree import RepoTree
+from hftui.tui.widgets.text_box import TextBox
 
 if TYPE_CHECKING:
     from hftui.tui.services import AppServices
@@ -62,12 +65,15 @@ class BrowsePane(Vertical):
     BrowsePane #search-input { width: 1fr; }
     BrowsePane #search-results { height: auto; max-height: 10; display: none; border: round $primary; }
     BrowsePane #search-results.-shown { display: block; }
-    BrowsePane #browse-message { height: auto; padding: 0 1; color: $text-muted; }
+    /* At most two lines (an error: four), so the file tree keeps its rows at 80x24. */
+    BrowsePane #browse-message { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    BrowsePane #browse-message.-error { max-height: 4; }
     BrowsePane #browse-message.-error { color: $error; text-style: bold; }
     BrowsePane #browse-message.-warning { color: $warning; }
     """
 
     BINDINGS = actions.bindings("browse")
+    ACTION_SCOPE = "browse"
 
     @dataclass(repr=False)
     class WorkDone(Message):
@@ -98,22 +104,24 @@ class BrowsePane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="browse-repo-row"):
             yield Label("Repo")
-            yield Input(
+            yield TextBox(
                 placeholder="(o) org/name · datasets/org/name · https://huggingface.co/org/name/tree/REV · org/name:Q4_K_M",
                 id="repo-input",
                 compact=True,
             )
             yield Select(REPO_TYPES, value="model", allow_blank=False, id="repo-type", compact=True)
             yield Label("@", id="revision-at")
-            yield Input(placeholder="main (v: pick)", id="revision-input", compact=True)
+            yield TextBox(placeholder="main (v: pick)", id="revision-input", compact=True)
         with Horizontal(id="browse-search-row"):
             yield Label("Search")
-            yield Input(
+            yield TextBox(
                 placeholder="(/) find repos by name on the Hub, then enter", id="search-input", compact=True
             )
-        yield OptionList(id="search-results", markup=False)
+        yield ListOptions(id="search-results", markup=False)
         # markup=False: messages quote what the user typed and file names (`[/x]` would be a markup error)
-        yield Static("Type a repo and press enter, or search the Hub (/).", id="browse-message", markup=False)
+        yield Static(
+            "Press o to type a repo id or URL, / to search the Hub.", id="browse-message", markup=False
+        )
         yield RepoTree(id="repo-tree")
         yield PatternBar(id="pattern-bar")
 
@@ -234,22 +242,35 @@ class BrowsePane(Vertical):
         self.bar.show_preview(text, "error")
 
     def show_loading(self, label: str) -> None:
-        self.repo_tree.show_empty(label)
+        tree = self.repo_tree
+        tree.show_empty(label)
         self.bar.show_preview("Loading the file list…")
+        # The tree is where the next keys belong (enter in the repo box opened it): it takes focus
+        # now and holds what is typed until the listing is there, then applies it in order.
+        if self._focus_outside_bar():
+            focus_now(tree)
+        if has_focus_now(tree):
+            tree.hold_keys()
 
     def show_load_failed(self, label: str, error: RemoteError) -> None:
+        self.repo_tree.drop_keys()
         self.repo_tree.show_empty(label)
         self.bar.show_preview("No file list.", "warning")
         if error.kind == "revision":
-            self.revision_input.focus()
+            focus_now(self.revision_input)
 
     def show_listing(self, label: str, loaded: Loaded, reveal: str | None) -> None:
         self.repo_tree.show_listing(label, loaded.index, loaded.local)
         if reveal:
             self.repo_tree.reveal(reveal)
+        if self._focus_outside_bar():
+            focus_now(self.repo_tree)
+        self.services.keys.replay(self.repo_tree.release_keys())
+
+    def _focus_outside_bar(self) -> bool:
+        """Focus is not in the glob/destination boxes (where the user may be typing while it loads)."""
         focused = self.app.focused
-        if focused is None or not any(isinstance(a, PatternBar) for a in focused.ancestors_with_self):
-            self.repo_tree.focus()
+        return focused is None or not any(isinstance(a, PatternBar) for a in focused.ancestors_with_self)
 
     def show_local(self, local: LocalIndex) -> None:
         self.repo_tree.set_view(local=local)
@@ -274,7 +295,7 @@ class BrowsePane(Vertical):
             results.add_option(Option(f"{shown}   ↓{hit.downloads:,} ♥{hit.likes:,}", id=shown))
         results.add_class("-shown")
         results.highlighted = 0
-        results.focus()
+        focus_now(results)
 
     def _key(self, action_id: str) -> str:
         """The key that runs an action now (the user's keymap may have changed it)."""
@@ -296,10 +317,25 @@ class BrowsePane(Vertical):
     # -- app hooks -----------------------------------------------------------------------------------------
 
     def focus_default(self) -> None:
-        if self.listing is not None:
-            self.repo_tree.focus()
-        else:
-            self.repo_input.focus()
+        # Always the tree, even before a repo is open: a pane key must never land in a text box, so
+        # `2` then `3` reaches the Queue. Typing a repo starts with `o` (or `/` to search).
+        focus_now(self.repo_tree)
+
+    NEEDS_LISTING = frozenset(
+        {"presets", "preset", "pick_quant", "only_this", "select_all", "copy_command", "toggle_force"}
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_tree":
+            return not has_focus_now(self.repo_tree)  # escape: back to the tree from a box or the results
+        if action in self.NEEDS_LISTING:
+            return self.is_mounted and self.listing is not None
+        return True
+
+    def why_disabled(self, action: str) -> str | None:
+        if action in self.NEEDS_LISTING and self.listing is None:
+            return "No file list yet: press o to type a repo (or / to search the Hub)."
+        return None
 
     def open_repo(self, text: str) -> None:
         """Open `text` (any accepted form) - called by the app when another pane asks to browse a repo."""
@@ -314,7 +350,7 @@ class BrowsePane(Vertical):
 
     def _open(self, text: str) -> None:
         if not self.controller.open(text, self.revision_input.value):
-            self.repo_input.focus()
+            focus_now(self.repo_input)
 
     @on(Input.Submitted, "#repo-input")
     def _repo_submitted(self, event: Input.Submitted) -> None:
@@ -337,7 +373,7 @@ class BrowsePane(Vertical):
         event.stop()
         self.controller.inputs_changed()
         if event.immediate and isinstance(self.app.focused, Input) and self.listing is not None:
-            self.repo_tree.focus()  # enter in a glob input: back to the tree, where enter queues
+            focus_now(self.repo_tree)  # enter in a glob input: back to the tree, where enter queues
 
     @on(RepoTree.QueueRequested)
     async def _queue_requested(self, event: RepoTree.QueueRequested) -> None:
@@ -367,23 +403,23 @@ class BrowsePane(Vertical):
     # -- actions ----------------------------------------------------------------------------------------
 
     def action_focus_repo(self) -> None:
-        self.repo_input.focus()
+        focus_now(self.repo_input)
 
     def action_focus_search(self) -> None:
-        self.query_one("#search-input", Input).focus()
+        focus_now(self.query_one("#search-input", Input))
 
     def action_focus_include(self) -> None:
-        self.query_one("#include-input", Input).focus()
+        focus_now(self.query_one("#include-input", Input))
 
     def action_focus_exclude(self) -> None:
-        self.query_one("#exclude-input", Input).focus()
+        focus_now(self.query_one("#exclude-input", Input))
 
     def action_focus_local_dir(self) -> None:
-        self.query_one("#local-dir-input", Input).focus()
+        focus_now(self.query_one("#local-dir-input", Input))
 
     def action_focus_tree(self) -> None:
         self._hide_results()
-        self.repo_tree.focus()
+        focus_now(self.repo_tree)
 
     def action_toggle_force(self) -> None:
         self.bar.toggle_force()

@@ -43,10 +43,12 @@ from hftui.core.disk import free_bytes
 from hftui.core.vocab import cache_folder
 from hftui.tui import actions
 from hftui.tui.cache_updates import CacheUpdates, UpdatesChanged, UpdatesLanded
+from hftui.tui.keyboard import focus_now, has_focus_now
 from hftui.tui.messages import CacheChanged, OpenInBrowser
 from hftui.tui.widgets import cache_table
 from hftui.tui.widgets.cache_detail import FileEntry, FileTree, RepoDetail
 from hftui.tui.widgets.cache_table import CacheTable, size_text
+from hftui.tui.widgets.text_box import TextBox
 
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
@@ -159,6 +161,7 @@ class CachePane(Vertical):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings("cache")
+    ACTION_SCOPE = "cache"
 
     @dataclass
     class Delivered(Message):
@@ -215,7 +218,7 @@ class CachePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Scanning…", id="cache-header")
-        yield Input(
+        yield TextBox(
             placeholder="filter: text, size>1GB, accessed>30d, type=model, refs=main, name=GLOB", id="filter"
         )
         yield Static(id="filter-error")
@@ -230,8 +233,6 @@ class CachePane(Vertical):
         self.table.urgency = self.controller.update_urgency
         self.controller.update_results = self.updates.results
         self.start_scan()
-        # The Cache pane is the first one shown: start with the table focused, not the tabs.
-        self.call_after_refresh(self.focus_default)
 
     def on_unmount(self) -> None:
         if self._controller is not None:
@@ -298,9 +299,9 @@ class CachePane(Vertical):
 
     def focus_default(self) -> None:
         if self.view == "cache-detail":
-            self.detail.revisions.focus()
+            focus_now(self.detail.revisions)
         else:
-            self.table.focus()
+            focus_now(self.table)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in DESTRUCTIVE and self.read_only:
@@ -312,6 +313,14 @@ class CachePane(Vertical):
         if action == "switch_focus":
             return self.view == "cache-detail"
         return True
+
+    def why_disabled(self, action: str) -> str | None:
+        """One line for a key that cannot act now (the app shows it when such a key is pressed)."""
+        if action in DESTRUCTIVE and self.read_only:
+            return "Read-only mode (--read-only): marking, deleting and pruning are off."
+        if action in ("delete", "clear_marks"):
+            return "Nothing is marked: space marks the highlighted repo (in a repo: a revision or a file)."
+        return None
 
     # -- scanning and rows ----------------------------------------------------------------------------
 
@@ -530,13 +539,13 @@ class CachePane(Vertical):
         detail.frees = {}
         self.query_one(ContentSwitcher).current = "cache-detail"
         detail.show(record, is_marked=self._detail_marked, now=now())
-        detail.revisions.focus()
+        focus_now(detail.revisions)
         self.controller.compute_frees(record.name)
         self.refresh_bindings()
 
     def action_back(self) -> None:
         if self.has_class("-filtering") and (
-            self.query_one("#filter", Input).has_focus or self.view == "cache-list"
+            has_focus_now(self.query_one("#filter", Input)) or self.view == "cache-list"
         ):
             self._close_filter()
             return
@@ -544,7 +553,7 @@ class CachePane(Vertical):
             name = self.detail.record.name if self.detail.record else None
             self.query_one(ContentSwitcher).current = "cache-list"
             table = self.table
-            table.focus()
+            focus_now(table)
             if name and name in table.rows:
                 table.move_cursor(row=table.get_row_index(name), animate=False)
             self.refresh_bindings()
@@ -555,10 +564,10 @@ class CachePane(Vertical):
     def action_switch_focus(self) -> None:
         if self.view != "cache-detail":
             return
-        if self.detail.revisions.has_focus:
-            self.detail.file_tree.focus()
+        if has_focus_now(self.detail.revisions):
+            focus_now(self.detail.file_tree)
         else:
-            self.detail.revisions.focus()
+            focus_now(self.detail.revisions)
 
     @on(DataTable.RowHighlighted, "#revisions")
     def _revision_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -572,7 +581,7 @@ class CachePane(Vertical):
     @on(DataTable.RowSelected, "#revisions")
     def _revision_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.detail.file_tree.focus()
+        focus_now(self.detail.file_tree)
 
     def action_sort(self, key: str) -> None:
         self.controller.sort_by(key)
@@ -585,14 +594,14 @@ class CachePane(Vertical):
             self.action_back()
         self.add_class("-filtering")
         box = self.query_one("#filter", Input)
-        box.focus()
+        focus_now(box)
         self.refresh_bindings()
 
     def _close_filter(self) -> None:
         box = self.query_one("#filter", Input)
         if not box.value:
             self.remove_class("-filtering")
-        self.table.focus()
+        focus_now(self.table)
         self.refresh_bindings()
 
     @on(Input.Changed, "#filter")
@@ -634,7 +643,7 @@ class CachePane(Vertical):
             return
         controller = self.controller
         if self.view == "cache-detail":
-            if self.detail.file_tree.has_focus:
+            if has_focus_now(self.detail.file_tree):
                 node = self.detail.file_tree.cursor_node
                 if node is not None and node.data is not None:
                     self._toggle_path(node.data)

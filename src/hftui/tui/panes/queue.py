@@ -18,6 +18,8 @@ from textual.widgets import DataTable, Static
 from hftui.core import vocab
 from hftui.core.downloads.queue import Job, JobState
 from hftui.tui import actions
+from hftui.tui.keyboard import focus_now
+from hftui.tui.widgets.lists import ListTable
 from hftui.tui.widgets.summary import SteadyStatic, same_content
 
 if TYPE_CHECKING:
@@ -106,13 +108,26 @@ class QueuePane(Vertical):
     QueuePane #queue-table { height: 1fr; }
     /* A line is kept for the note, so a note that comes and goes (pause, resume) does not
        move the table; a long error still grows it. */
-    QueuePane #queue-detail { height: auto; min-height: 2; max-height: 4; padding: 0 1; background: $boost; }
+    QueuePane #queue-detail { height: auto; min-height: 2; max-height: 6; padding: 0 1; background: $boost; }
     QueuePane #queue-empty { padding: 1 2; color: $text-muted; }
     QueuePane #queue-empty { display: none; }
     QueuePane.-empty #queue-empty { display: block; }
     """
 
     BINDINGS = actions.bindings("queue")
+    ACTION_SCOPE = "queue"
+    JOB_ACTIONS = frozenset({"toggle_pause", "cancel_job", "retry_job", "remove_job", "move_job"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Job keys act on the highlighted job: with none, they leave the footer (and say why if pressed).
+        if action in self.JOB_ACTIONS:
+            return self.is_mounted and self.highlighted_job_id() is not None
+        return True
+
+    def why_disabled(self, action: str) -> str | None:
+        if action in self.JOB_ACTIONS:
+            return "No job to act on: the queue is empty. Pick files in Browse (2) and press enter."
+        return None
 
     def __init__(self, services: AppServices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -126,7 +141,7 @@ class QueuePane(Vertical):
             "No downloads yet. Pick files in the Browse pane (key 2), or run `hftui download REPO` headless.",
             id="queue-empty",
         )
-        yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=True)
+        yield ListTable(id="queue-table", cursor_type="row", zebra_stripes=True)
         yield SteadyStatic("", id="queue-detail")
 
     def on_mount(self) -> None:
@@ -138,9 +153,7 @@ class QueuePane(Vertical):
 
     def focus_default(self) -> None:
         table = self.query_one(DataTable)
-        table.focus()
-        # Right after a tab switch the pane may not be displayed yet; try again after the refresh.
-        self.call_after_refresh(table.focus)
+        focus_now(table)
 
     # -- data -------------------------------------------------------------------------------
 
@@ -169,6 +182,7 @@ class QueuePane(Vertical):
                 self._order = order
                 if highlighted in order:
                     table.move_cursor(row=order.index(highlighted), animate=False)
+                self.refresh_bindings()  # the job keys act only while there is a job
             else:
                 for position, job in enumerate(jobs, start=1):
                     cells = job_cells(job, position, default_cache)

@@ -11,6 +11,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from hftui.core.cache.names import printable
+from hftui.tui.widgets.lists import ListOptions
 
 
 class CopyMenuScreen(ModalScreen[str | None]):
@@ -32,7 +33,7 @@ class CopyMenuScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("Copy to clipboard", id="title")
-            yield OptionList(
+            yield ListOptions(
                 *(
                     Option(Text(f"{label}: {printable(text)}"), id=str(i))
                     for i, (label, text) in enumerate(self.choices)

@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 
 from hftui.core import vocab
 from hftui.core.vocab import size as size_text
+from hftui.tui.widgets.lists import ListOptions
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class PruneScreen(ModalScreen[str | None]):
                 )
                 for c in self.choices
             ]
-            yield OptionList(*options, id="prune-options")
+            yield ListOptions(*options, id="prune-options")
             yield Static("enter: preview and confirm · escape: close", id="hint")
 
     def on_mount(self) -> None:

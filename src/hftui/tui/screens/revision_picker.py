@@ -12,6 +12,8 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hftui.core.hub.remote import RepoRefs, resolve_ref_input
+from hftui.tui.widgets.lists import ListOptions
+from hftui.tui.widgets.text_box import TextBox
 
 _MODAL_CSS = """
 {name} {{ align: center middle; }}
@@ -45,8 +47,8 @@ class RevisionPicker(ModalScreen[str | None]):
                 "Revision: pick a branch, tag or PR, or type one (a commit hash works)",
                 classes="picker-title",
             )
-            yield Input(value="", placeholder="branch, tag, refs/pr/N or commit hash", id="revision-filter")
-            yield OptionList(id="revision-options", markup=False)
+            yield TextBox(value="", placeholder="branch, tag, refs/pr/N or commit hash", id="revision-filter")
+            yield ListOptions(id="revision-options", markup=False)
             yield Static(
                 self.loading_message or "", id="revision-message", classes="picker-message", markup=False
             )
@@ -135,7 +137,7 @@ class ChoicePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.title_text, classes="picker-title", markup=False)
-            yield OptionList(
+            yield ListOptions(
                 *[Option(label, id=value) for label, value in self.choices], id="choice-options", markup=False
             )
             if not self.choices:

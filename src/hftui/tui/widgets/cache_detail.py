@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import Static
 from textual.widgets.tree import TreeNode
 
 from hftui.core import vocab
@@ -20,6 +20,7 @@ from hftui.core.downloads.kept import describe, iter_repo_kept, kept_by_repo
 from hftui.core.vocab import revision_status as vocab_revision_status
 from hftui.tui import actions
 from hftui.tui.widgets.cache_table import MARK, ago, size_text
+from hftui.tui.widgets.lists import ListTable, ListTree
 
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord, RevisionRecord
@@ -39,7 +40,7 @@ def revision_status(revision: RevisionRecord) -> str:
     return ("detached, " if revision.detached else "") + vocab_revision_status(revision)
 
 
-class RevisionTable(DataTable[Any]):
+class RevisionTable(ListTable):
     DEFAULT_CSS = "RevisionTable { height: auto; max-height: 40%; }"
 
     def __init__(self, **kwargs: Any) -> None:
@@ -59,7 +60,7 @@ class RevisionTable(DataTable[Any]):
             self.add_column(label, key=key)
 
 
-class FileTree(Tree[FileEntry]):
+class FileTree(ListTree[FileEntry]):
     """`space` marks (the pane decides what that means); `enter` expands and collapses."""
 
     DEFAULT_CSS = "FileTree { height: 1fr; }"
@@ -73,8 +74,17 @@ class FileTree(Tree[FileEntry]):
     read_only = False
     """Set by the Cache pane from --read-only: marking only leads to deleting."""
 
+    ACTION_SCOPE = "cache.detail"
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "toggle_node" and self.read_only)
+
+    def why_disabled(self, action: str) -> str | None:
+        return (
+            "Read-only mode (--read-only): marking, deleting and pruning are off."
+            if action == "toggle_node" and self.read_only
+            else None
+        )
 
     def action_toggle_node(self) -> None:  # space
         node = self.cursor_node

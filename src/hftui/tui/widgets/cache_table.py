@@ -6,14 +6,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual.widgets import DataTable
 
 from hftui.core.cache.names import printable
 
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
 from hftui.core.vocab import ago, repo_status
 from hftui.core.vocab import size as size_text
+from hftui.tui.widgets.lists import ListTable
 
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord
@@ -33,6 +34,10 @@ COLUMNS = (
     ("modified", "modified"),
 )
 """The spec's order, except status right after the size bar, so it is visible at 80 columns."""
+DROP_ORDER = ("bar", "revs", "files", "refs", "type", "status", "modified", "accessed", "size")
+"""When the terminal is too narrow for every column, whole columns go in this order (never cut to
+`acc`). The ones a filter names (accessed>30d, modified, size) go last, so a filter never works on a
+column you cannot see; the mark and the repo name always stay."""
 MARK = "●"
 
 
@@ -58,7 +63,7 @@ def status_of(record: RepoRecord) -> str:
     return f"⚠ {text}" if record.warnings else text
 
 
-class CacheTable(DataTable[Any]):
+class CacheTable(ListTable):
     """Rows are added in batches while the scan streams; sorting and filtering never rebuild cells."""
 
     DEFAULT_CSS = """
@@ -75,10 +80,57 @@ class CacheTable(DataTable[Any]):
         """Extra words for the status cell (the update check's `↑12.3 MB`); set by the pane."""
         self.urgency: Callable[[RepoRecord], Any] = lambda record: 0
         """The `update` sort key (read when sorting: check results arrive after the rows); set by the pane."""
+        self.shown_columns: tuple[str, ...] = tuple(key for key, _ in COLUMNS)
+        self.widths: dict[str, int] = {key: cell_len(label) for key, label in COLUMNS}
+        """The widest cell of each column, shown or not (to know which columns fit)."""
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
+
+    # -- columns by priority ------------------------------------------------------------------
+
+    def columns_that_fit(self, width: int) -> tuple[str, ...]:
+        """The columns shown at `width` cells: all of them, minus whole columns in DROP_ORDER."""
+        shown = [key for key, _ in COLUMNS]
+        pad = 2 * self.cell_padding
+
+        def total() -> int:
+            return sum(self.widths[key] + pad for key in shown)
+
+        for key in DROP_ORDER:
+            if total() <= width:
+                break
+            shown.remove(key)
+        return tuple(shown)
+
+    def fit_columns(self) -> None:
+        """Show the columns that fit the table's width now (after a resize, or wider cells)."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return
+        wanted = self.columns_that_fit(width)
+        if wanted == self.shown_columns:
+            return
+        order = [str(row.key.value) for row in self.ordered_rows]
+        marked = {name for name in order if str(self.get_cell(name, "mark")) == MARK}
+        cursor = self.current_name
+        t = now()
+        self.shown_columns = wanted
+        with self.app.batch_update():
+            self.clear(columns=True)
+            labels = dict(COLUMNS)
+            for key in wanted:
+                self.add_column(labels[key], key=key)
+            for name in order:
+                record = self.records[name]
+                cells = self._cells(record, name in marked, t)
+                self.add_row(*(cells[key] for key in wanted), key=name)
+            if cursor is not None and cursor in self.rows:
+                self.move_cursor(row=self.get_row_index(cursor), animate=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_columns)
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -92,17 +144,25 @@ class CacheTable(DataTable[Any]):
     def refresh_status(self, names: Iterable[str]) -> None:
         for name in names:
             record = self.records.get(name)
-            if record is not None and name in self.rows:
-                self.update_cell(name, "status", self.status_text(record), update_width=True)
+            if record is not None:
+                text = self.status_text(record)
+                self._measure("status", text)
+                if name in self.rows and "status" in self.shown_columns:
+                    self.update_cell(name, "status", text, update_width=True)
 
-    def _cells(self, record: RepoRecord, marked: bool, now: float) -> list[Any]:
+    def _measure(self, key: str, value: Any) -> None:
+        width = cell_len(value.plain if isinstance(value, Text) else str(value))
+        if width > self.widths[key]:
+            self.widths[key] = width
+
+    def _cells(self, record: RepoRecord, marked: bool, now: float) -> dict[str, Any]:
         size = self.size_of(record.name)
         # Folder names may hold newlines or escape sequences: one visible line per row.
         name = KeyedText(printable(record.repo_id if record.repo_type else record.name))
         name.row_name = record.name
         if record.warnings:
             name.stylize("bold")
-        return [
+        values = [
             MARK if marked else " ",
             record.repo_type or "?",
             name,
@@ -115,6 +175,12 @@ class CacheTable(DataTable[Any]):
             ago(record.last_accessed, now),
             ago(record.last_modified, now),
         ]
+        return {key: value for (key, _), value in zip(COLUMNS, values, strict=True)}
+
+    def _row(self, cells: dict[str, Any]) -> list[Any]:
+        for key, value in cells.items():
+            self._measure(key, value)
+        return [cells[key] for key in self.shown_columns]
 
     def put(self, records: Iterable[RepoRecord], marked: Callable[[RepoRecord], bool], now: float) -> None:
         """Add or update rows (keyed by folder name)."""
@@ -133,17 +199,20 @@ class CacheTable(DataTable[Any]):
         new_rows = []
         for record in records:
             cells = self._cells(record, marked(record), now)
+            row = self._row(cells)
             if record.name in self.rows:
-                for (key, _), value in zip(COLUMNS, cells, strict=True):
+                for key, value in zip(self.shown_columns, row, strict=True):
                     self.update_cell(record.name, key, value, update_width=True)
             else:
-                new_rows.append((record.name, cells))
-        for key, cells in new_rows:
-            self.add_row(*cells, key=key)
-        if rescale:
+                new_rows.append((record.name, row))
+        for key, row in new_rows:
+            self.add_row(*row, key=key)
+        if rescale and "bar" in self.shown_columns:
             for name in self.records:
                 if name in self.rows:
                     self.update_cell(name, "bar", bar(self.size_of(name), self.largest))
+        if self.is_mounted:
+            self.call_after_refresh(self.fit_columns)  # wider cells may no longer fit
 
     def drop(self, name: str) -> None:
         self.records.pop(name, None)
@@ -161,7 +230,7 @@ class CacheTable(DataTable[Any]):
             self.remove_row(name)
         missing = [self.records[n] for n in visible if n not in self.rows and n in self.records]
         for record in missing:
-            self.add_row(*self._cells(record, marked(record), now), key=record.name)
+            self.add_row(*self._row(self._cells(record, marked(record), now)), key=record.name)
 
     def sort_by(self, key: str, descending: bool) -> None:
         values = self.sort_values

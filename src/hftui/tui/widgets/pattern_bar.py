@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Static
 
 from hftui.core.hub.patterns import Selection, join_globs
+from hftui.tui.widgets.text_box import TextBox
 
 DEBOUNCE_S = 0.25
 
@@ -28,7 +29,7 @@ class PatternBar(Vertical):
     PatternBar Input { width: 1fr; }
     PatternBar #local-dir-input { width: 1fr; }
     PatternBar Checkbox { width: auto; }
-    PatternBar #preview-line { height: auto; padding: 0 1; }
+    PatternBar #preview-line { height: auto; max-height: 3; padding: 0 1; }
     PatternBar #preview-line.-error { color: $error; }
     PatternBar #preview-line.-warning { color: $warning; }
     """
@@ -49,17 +50,17 @@ class PatternBar(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("Include")
-            yield Input(
+            yield TextBox(
                 placeholder="globs, e.g. *.safetensors, *.json (empty: every file)",
                 id="include-input",
                 compact=True,
             )
         with Horizontal():
             yield Label("Exclude")
-            yield Input(placeholder="globs, e.g. *.bin, onnx/*", id="exclude-input", compact=True)
+            yield TextBox(placeholder="globs, e.g. *.bin, onnx/*", id="exclude-input", compact=True)
         with Horizontal():
             yield Label("Local dir")
-            yield Input(
+            yield TextBox(
                 placeholder="empty: the hftui cache (or a path for --local-dir)",
                 id="local-dir-input",
                 compact=True,

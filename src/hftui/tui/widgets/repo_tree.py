@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -22,6 +23,8 @@ from hftui.core.hub.browse_local import LocalIndex
 from hftui.core.hub.remote import RemoteFile
 from hftui.tui import actions
 from hftui.tui.compat import remeasure_tree, repaint_tree_lines
+from hftui.tui.keyboard import has_focus_now
+from hftui.tui.widgets.lists import ListTree
 
 PAGE = 200
 """Children added per folder expansion (and per "more" line): keeps each UI step far below 100 ms."""
@@ -44,7 +47,7 @@ def other_text(where: str | None) -> str:
     return f"in {where or 'another revision'}"
 
 
-class RepoTree(Tree[NodeData]):
+class RepoTree(ListTree[NodeData]):
     """The repo's files. `space` toggles selection, `enter` queues, `right`/`left` open and close folders."""
 
     DEFAULT_CSS = """
@@ -53,6 +56,17 @@ class RepoTree(Tree[NodeData]):
     """
 
     BINDINGS = actions.bindings("browse.tree")
+    ACTION_SCOPE = "browse.tree"
+    NEEDS_LISTING = frozenset({"toggle_selection", "queue", "open_folder", "close_folder"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Selecting and queueing need a listing: before one is shown these keys leave the footer.
+        return self.index is not None or action not in self.NEEDS_LISTING
+
+    def why_disabled(self, action: str) -> str | None:
+        if action in self.NEEDS_LISTING and self.index is None:
+            return "No file list yet: press o to type a repo (or / to search the Hub)."
+        return None
 
     @dataclass
     class ToggleRequested(Message):
@@ -81,6 +95,8 @@ class RepoTree(Tree[NodeData]):
         self.matched: frozenset[str] = frozenset()
         self.matched_totals: dict[str, tuple[int, int]] = {}
         self.auto_expand = False
+        self.held_keys: list[events.Key] | None = None
+        """Keys typed while the listing loads (None: not loading); replayed, in order, once it shows."""
 
     # -- filling -----------------------------------------------------------------------------------
 
@@ -94,12 +110,44 @@ class RepoTree(Tree[NodeData]):
         self.root.expand()
         self._fill(self.root, "", 0)
         self.cursor_line = 0
+        self.refresh_bindings()
+
+    # -- type-ahead while a listing loads ------------------------------------------------------------
+
+    def hold_keys(self) -> None:
+        """From now until `release_keys`, keys that reach the tree wait (its listing is on the way)."""
+        if self.held_keys is None:
+            self.held_keys = []
+
+    def release_keys(self) -> list[events.Key]:
+        """The listing is shown: the keys typed meanwhile, to act on it now in the order typed (the
+        pane replays them through the app's key gate)."""
+        keys, self.held_keys = self.held_keys or [], None
+        if not has_focus_now(self):
+            return []  # the user moved on (F-key, mouse): keys meant for this tree go nowhere else
+        return keys
+
+    def drop_keys(self) -> int:
+        """The listing failed: keys typed for it are dropped (never run on another widget)."""
+        keys, self.held_keys = self.held_keys or [], None
+        return len(keys)
+
+    def on_key(self, event: events.Key) -> None:
+        if self.held_keys is None:
+            return
+        if event.key == "escape":
+            self.held_keys = []  # escape cancels what was typed ahead, and acts as usual
+            return
+        self.held_keys.append(event)
+        event.stop()
+        event.prevent_default()
 
     def show_empty(self, label: str) -> None:
         self.index = None
         self.clear()
         self.root.set_label(Text(label))
         self.root.data = None
+        self.refresh_bindings()
 
     def _fill(self, node: TreeNode[NodeData], folder: str, offset: int) -> None:
         assert self.index is not None
