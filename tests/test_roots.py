@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hubfixtures import MODEL, download_into, hub_server  # noqa: F401
 
+from hftui.core.cache.root_delete import execute_root_plan, plan_root_deletion
 from hftui.core.cache.roots import Root, check_roots, filesystem_of, resolve_roots
 from hftui.core.cache.roots_scan import scan_roots
-from hftui.core.cache.root_delete import execute_root_plan, plan_root_deletion
 
 DAY = 86400.0
 
@@ -136,7 +136,9 @@ def test_datasets_cache_location_matches_the_library(tmp_path: Path) -> None:
     for env in ({"HF_DATASETS_CACHE": str(tmp_path / "x")}, {"HF_HOME": str(tmp_path / "home")}, {}):
         full = {k: v for k, v in os.environ.items() if k not in ("HF_DATASETS_CACHE", "HF_HOME")}
         full.update(env)
-        out = subprocess.run([sys.executable, "-c", script], env=full, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=full, capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == "True", (env, out.stderr)
 
 
@@ -255,7 +257,9 @@ def test_root_removed_mid_scan(tmp_path: Path) -> None:
     _csv_dataset(tmp_path, first)
     (second / "logs").mkdir(parents=True)
     (second / "logs" / "a.log").write_text("x" * 100)
-    checked = check_roots([Root("datasets", str(first), explicit=True), Root("xet", str(second), explicit=True)])
+    checked = check_roots(
+        [Root("datasets", str(first), explicit=True), Root("xet", str(second), explicit=True)]
+    )
 
     def pull(root: Root) -> None:
         if root.kind == "xet":
@@ -272,7 +276,9 @@ def tmpfs(tmp_path: Path):
         pytest.skip("mounting a tmpfs needs root")
     point = tmp_path / "mnt"
     point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(point)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     yield point
@@ -284,7 +290,9 @@ def test_unmounted_root_is_a_warning(tmp_path: Path, tmpfs: Path) -> None:
     (tmpfs / "logs" / "x.log").write_bytes(b"x" * 4096)
     other = tmp_path / "datasets"
     _csv_dataset(tmp_path, other)
-    checked = check_roots([Root("xet", str(tmpfs), explicit=True), Root("datasets", str(other), explicit=True)])
+    checked = check_roots(
+        [Root("xet", str(tmpfs), explicit=True), Root("datasets", str(other), explicit=True)]
+    )
     assert checked.fs[str(tmpfs)].fs_type == "tmpfs"
     subprocess.run(["umount", str(tmpfs)], check=True)  # the share goes away after the roots were found
     report = scan_roots(checked)
@@ -363,9 +371,13 @@ def test_scan_cli_lists_every_root(tmp_path: Path, hub) -> None:
     assert by_kind["hub"]["size_on_disk"] == data["size_on_disk"]
     assert all(r["filesystem"]["free"] > 0 for r in data["roots"])
     assert data["duplicate_bytes"] > 0
-    assert [w["message"] for w in data["root_warnings"]] == [f"local dir {tmp_path / 'nope'} does not exist (unmounted?)"]
+    assert [w["message"] for w in data["root_warnings"]] == [
+        f"local dir {tmp_path / 'nope'} does not exist (unmounted?)"
+    ]
 
-    text = subprocess.run([sys.executable, "-m", "hftui", "scan", *flags], capture_output=True, text=True, env=env)
+    text = subprocess.run(
+        [sys.executable, "-m", "hftui", "scan", *flags], capture_output=True, text=True, env=env
+    )
     assert text.returncode == 0, text.stderr
     assert "Roots (4):" in text.stdout and "datasets cache" in text.stdout and "Duplicates:" in text.stdout
     assert "warning: local dir" in text.stdout
@@ -379,7 +391,9 @@ def test_settings_name_roots(tmp_path: Path) -> None:
     from hftui.settings import load_settings
 
     path = tmp_path / "settings.toml"
-    path.write_text('cache_dirs = ["~/shared/hub"]\nlocal_dirs = ["/models/x"]\ndatasets_cache = "/d"\nlocal_dir_search = [""]\n')
+    path.write_text(
+        'cache_dirs = ["~/shared/hub"]\nlocal_dirs = ["/models/x"]\ndatasets_cache = "/d"\nlocal_dir_search = [""]\n'
+    )
     loaded = load_settings(path)
     assert loaded.settings.cache_dirs == [os.path.expanduser("~/shared/hub")]
     assert loaded.settings.local_dirs == ["/models/x"] and loaded.settings.datasets_cache == "/d"
