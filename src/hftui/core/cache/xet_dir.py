@@ -47,7 +47,7 @@ def scan_xet_dir(root: str, *, device: int | None = None) -> tuple[list[RootEntr
                 # An endpoint folder: its parts one by one (the chunk cache is what grows).
                 for part in inner:
                     entries.append(
-                        _entry(root, part.path, f"{item.name}/{part.name}", part.name, device, warnings)
+                        _entry(root, part.path, f"{part.name} · {item.name}", part.name, device, warnings)
                     )
                 continue
         entries.append(_entry(root, item.path, item.name, item.name, device, warnings))

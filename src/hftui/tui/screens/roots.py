@@ -9,6 +9,7 @@ Thread workers never touch widgets: results come back as `Delivered` messages.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from textual.worker import get_current_worker
 
 from hftui.core import vocab
 from hftui.core.cache.names import printable
+from hftui.core.cache.roots import KIND_TITLES
 from hftui.core.controllers.cache import Notice
 from hftui.core.controllers.roots import RootConfirm, RootsController, RootsListener
 from hftui.core.controllers.runner import Task
@@ -120,12 +122,18 @@ class RootsScreen(Screen[None]):
         yield Static("", id="roots-note")
         yield Footer()
 
+    @property
+    def _what_width(self) -> int:
+        # What is left of the screen after the other columns, their padding and the scrollbar, so
+        # the table never needs a horizontal scrollbar (80 columns: 24).
+        return max(16, self.app.size.width - 28 - 9 - 9 - 8 - 2)
+
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_column("Name", key="name", width=28)
         table.add_column("Size", key="size", width=9)
         table.add_column("Used", key="used", width=9)
-        table.add_column("What", key="what")
+        table.add_column("What", key="what", width=self._what_width)
         self.controller.start_scan()
         table.focus()
 
@@ -157,12 +165,14 @@ class RootsScreen(Screen[None]):
             flags = []
             if fs is not None:
                 flags.append(f"{vocab.size(fs.free)} free" if fs.free is not None else "free ?")
-                flags.append(f"{fs.fs_type} {fs.mount_point}")
                 if fs.read_only:
                     flags.append("read-only")
                 if fs.network:
-                    flags.append("network")
-            what = scan.failed or " · ".join([*flags, scan.root.path])
+                    flags.append(f"network ({fs.fs_type})")
+            # The path goes last, its tail kept: the note line under the table has it whole.
+            head = " · ".join(flags)
+            room = max(8, self._what_width - len(head) - 3)
+            what = scan.failed or " · ".join([*flags, _tail(_home(scan.root.path), room)])
             self._add(
                 key,
                 Row("root", scan.root.path, scan.root.path, scan.title),
@@ -208,7 +218,11 @@ class RootsScreen(Screen[None]):
                 others = [c for c in group.copies]
                 for copy in group.freeable():
                     elsewhere = next((c for c in others if c.path != copy.path), None)
-                    also = f"also in {elsewhere.root_kind} {elsewhere.root}" if elsewhere else ""
+                    also = (
+                        f"also in {KIND_TITLES[elsewhere.root_kind]} {_home(elsewhere.root)}"
+                        if elsewhere
+                        else ""
+                    )
                     self._add(
                         f"dup:{group.etag}:{copy.path}",
                         Row(
@@ -359,6 +373,17 @@ class RootsScreen(Screen[None]):
             ),
             answered,
         )
+
+
+def _home(path: str) -> str:
+    home = os.path.expanduser("~")
+    return (
+        "~" + path[len(home) :] if home != "/" and (path == home or path.startswith(home + os.sep)) else path
+    )
+
+
+def _tail(text: str, room: int) -> str:
+    return text if len(text) <= room else "…" + text[-(room - 1) :]
 
 
 __all__ = ["RootsScreen"]
