@@ -189,3 +189,38 @@ async def test_roots_screen_read_only_offers_no_delete(tmp_path: Path) -> None:
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, RootsScreen) and (xet / "logs" / "a.log").exists()
+
+
+def test_two_hub_caches_free_the_other_side_by_the_hub_cache_plan(tmp_path: Path, hub) -> None:
+    from huggingface_hub import scan_cache_dir
+
+    personal, shared = tmp_path / "personal", tmp_path / "shared"
+    download_into(personal, hub, MODEL)
+    download_into(shared, hub, MODEL)
+    roots = [Root("hub", str(personal), "opened"), Root("hub", str(shared), "cache_dirs", explicit=True)]
+    controller, runner, seen = _controller(roots)
+    controller.start_scan()
+    runner.wait_idle()
+    assert controller.report is not None
+    ((root, owner, size, others),) = controller.report.hub_repo_duplicates()
+    assert (root, owner, others) == (str(shared), "models--acme--bert-mini", [str(personal)])
+    assert size == controller.report.scan_of(str(shared)).size
+
+    # The opened cache is the Cache pane's: refused here.
+    controller.request_delete(str(personal), [str(personal / owner)], owner)
+    runner.wait_idle()
+    assert not seen.confirms and "Cache pane" in seen.notices[-1].text
+
+    library = scan_cache_dir(shared)
+    expected = library.delete_revisions(*[r.commit_hash for repo in library.repos for r in repo.revisions])
+    controller.request_delete(str(shared), [str(shared / owner)], f"{owner} in {shared}")
+    runner.wait_idle()
+    assert len(seen.confirms) == 1, [n.text for n in seen.notices]
+    (request,) = seen.confirms
+    assert request.hub_plan is not None and request.plan.can_run
+    assert request.plan.size == expected.expected_freed_size > 0
+    controller.confirmed(request)
+    runner.wait_idle()
+    assert not (shared / owner).exists() and (personal / owner).is_dir()
+    assert seen.notices[-1].text.startswith(f"Deleted {owner} in {shared}:")
+    assert controller.report is not None and controller.report.duplicates == []

@@ -94,6 +94,27 @@ class RootsReport:
     def duplicate_bytes(self) -> int:
         return sum(group.wasted for group in self.duplicates)
 
+    def hub_repo_duplicates(self) -> list[tuple[str, str, int, list[str]]]:
+        """Content two hub caches share, per repo folder of a cache other than the opened one:
+        (root, repo folder, bytes also held elsewhere, the other roots). Freeing that side means
+        deleting the repo there (a blob is never deleted on its own)."""
+        opened = {s.root.path for s in self.scans if s.root.source == "opened"}
+        found: dict[tuple[str, str], tuple[int, set[str]]] = {}
+        for group in self.duplicates:
+            hubs = [c for c in group.copies if c.root_kind == "hub"]
+            if len({c.root for c in hubs}) < 2:
+                continue
+            for copy in hubs:
+                if copy.root in opened:
+                    continue
+                size, others = found.get((copy.root, copy.owner), (0, set()))
+                others |= {c.root for c in hubs if c.root != copy.root}
+                found[(copy.root, copy.owner)] = (size + group.size, others)
+        return sorted(
+            ((root, owner, size, sorted(others)) for (root, owner), (size, others) in found.items()),
+            key=lambda item: (-item[2], item[0], item[1]),
+        )
+
     def filesystems(self) -> list[tuple[FsInfo, list[RootScan]]]:
         """Each filesystem once, with the roots on it (free space is per filesystem)."""
         by_device: dict[int, tuple[FsInfo, list[RootScan]]] = {}
@@ -215,7 +236,8 @@ def _fill_hub(scan: RootScan, cache: CacheReport) -> None:
                 detail=f"{revisions} revision{'s' if revisions != 1 else ''}"
                 + (f", refs {', '.join(sorted(repo.refs))}" if repo.refs else ""),
                 rebuild="downloaded again from the Hub",
-                deletable=False,  # hub caches delete through the Cache pane's plans (hftui --cache-dir)
+                # The opened cache deletes in the Cache pane; another one through the same plans here.
+                deletable=scan.root.source != "opened",
             )
         )
     scan.warnings.extend(

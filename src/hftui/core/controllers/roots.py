@@ -16,13 +16,14 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from hftui.core.cache.root_delete import RootDeletion, RootPlan, execute_root_plan, plan_root_deletion
-from hftui.core.cache.roots import Root
+from hftui.core.cache.roots import FsInfo, Root
 from hftui.core.controllers.cache import Notice, Severity, describe
 from hftui.core.controllers.runner import Runner, Task
 
 if TYPE_CHECKING:
+    from hftui.core.cache.cleanup import DeletionPlan
     from hftui.core.cache.roots_scan import RootsReport
-    from hftui.core.cache.scan import CacheReport
+    from hftui.core.cache.scan import CacheReport, RepoRecord
 
 T = TypeVar("T")
 
@@ -37,6 +38,9 @@ class RootConfirm:
     changes: tuple[str, ...] = ()
     note: str = ""
     """What it takes to get the bytes back (the entry's rebuild note)."""
+    hub_plan: DeletionPlan | None = None
+    """For a repo of a hub cache other than the opened one: the hub cache's own plan (the figures
+    in `plan` are its)."""
 
 
 class RootsListener:
@@ -147,13 +151,35 @@ class RootsController:
         scan = self.report.scan_of(root_path) if self.report is not None else None
         if root is None or scan is None:
             return
-        if root.kind == "hub":
-            self._notice(
-                f"Repos of a hub cache are deleted in the Cache pane: hftui --cache-dir {root.path}",
-                "warning",
-            )
+        if root.kind == "hub" and root.source == "opened":
+            self._notice("Repos of the cache hftui opened are deleted in the Cache pane (1).", "warning")
             return
         fs = scan.fs
+        if root.kind == "hub":
+            cache = scan.hub_report
+            import os
+
+            wanted = {os.path.realpath(p) for p in paths}
+            records = [
+                r
+                for r in (cache.repos if cache is not None else [])
+                if os.path.realpath(r.repo_path) in wanted
+            ]
+            if not records or cache is None:
+                self._notice(f"{what} is no longer in {root.path}: press r to rescan.", "warning")
+                return
+            report = cache
+
+            def hub_work(task: Task) -> RootConfirm:
+                return _hub_confirm(root, fs, report, records, what, note)
+
+            self._spawn(
+                "roots-plan",
+                hub_work,
+                lambda request: self._emit("confirm", request),
+                lambda exc: self._notice(f"Could not compute what deleting frees: {describe(exc)}", "error"),
+            )
+            return
 
         def work(task: Task) -> RootPlan:
             return plan_root_deletion(root, list(paths), fs=fs)
@@ -173,6 +199,8 @@ class RootsController:
         read_only = self.read_only
 
         def work(task: Task) -> RootDeletion:
+            if request.hub_plan is not None:
+                return _execute_hub(request)
             return execute_root_plan(request.plan, read_only=read_only)
 
         def failed(exc: BaseException) -> None:
@@ -203,6 +231,52 @@ class RootsController:
         else:
             self._notice(text)
         self.start_scan()
+
+
+def _hub_confirm(
+    root: Root, fs: FsInfo | None, cache: CacheReport, records: Sequence[RepoRecord], what: str, note: str
+) -> RootConfirm:
+    """The hub cache's own plan for deleting these repos (shared blobs, live writers, aliases:
+    every rule of the Cache pane), shown in the Roots screen's terms."""
+    import os
+    from pathlib import Path
+
+    from hftui.core.cache.cleanup import Mark, cross_links, plan_deletion
+    from hftui.core.cache.root_delete import Target
+
+    real = Path(os.path.realpath(root.path))
+    keys = {(str(r.repo_type), r.repo_id): r for r in records if r.repo_type and not r.warnings}
+    plan = plan_deletion(
+        {key: r.to_cached_repo_info() for key, r in keys.items()},
+        [Mark.repo(*key) for key in keys],
+        cache_dir=real,
+        reach=cross_links(cache.repos, real),
+    )
+    refused = [f"{r.mark.repo_id}: {r.reason}" for r in plan.refused]
+    if fs is not None and fs.read_only:
+        refused.append(f"{root.path} is on a read-only filesystem ({fs.describe()})")
+    targets = tuple(
+        Target(r.repo_path, plan.expected_freed_size if i == 0 else 0, r.nb_files, r.last_modified)
+        for i, r in enumerate(keys.values())
+    )
+    shown = RootPlan(root, fs, targets, tuple(refused) if refused or plan.items else ("nothing to delete",))
+    return RootConfirm(shown, what, note=note, hub_plan=plan)
+
+
+def _execute_hub(request: RootConfirm) -> RootDeletion:
+    from hftui.core.cache.cleanup import execute_plan
+    from hftui.core.cache.revalidate import PlanChanged
+
+    assert request.hub_plan is not None
+    outcome = execute_plan(request.hub_plan)
+    result = RootDeletion(request.plan)
+    if isinstance(outcome, PlanChanged):
+        result.refused = (f"the cache changed since the confirmation ({outcome.summary()}); press d again",)
+        return result
+    result.freed = outcome.freed_size
+    result.deleted = [str(o.path) for o in outcome.outcomes if o.status == "deleted"]
+    result.problems = [f"{o.path}: {o.message}" for o in outcome.problems]
+    return result
 
 
 __all__ = ["RootConfirm", "RootsController", "RootsListener"]

@@ -215,9 +215,8 @@ class RootsScreen(Screen[None]):
                 ),
             )
             for group in report.duplicates:
-                others = [c for c in group.copies]
                 for copy in group.freeable():
-                    elsewhere = next((c for c in others if c.path != copy.path), None)
+                    elsewhere = next((c for c in group.copies if c.path != copy.path), None)
                     also = (
                         f"also in {KIND_TITLES[elsewhere.root_kind]} {_home(elsewhere.root)}"
                         if elsewhere
@@ -238,19 +237,23 @@ class RootsScreen(Screen[None]):
                         "",
                         printable(also),
                     )
-                if not group.freeable():
-                    where = ", ".join(f"{c.root}" for c in group.copies)
-                    self._add(
-                        f"dup:{group.etag}",
-                        Row(
-                            "view",
-                            note=f"In two hub caches: delete the repo in one of them (hftui --cache-dir DIR). {where}",
-                        ),
-                        Text("  " + printable(group.copies[0].owner), style="dim"),
-                        Text(vocab.size(group.size), justify="right"),
-                        "",
-                        Text(printable(f"in {len(group.copies)} hub caches"), style="dim"),
-                    )
+            for root, owner, size, other_roots in report.hub_repo_duplicates():
+                where = ", ".join(_home(o) for o in other_roots)
+                self._add(
+                    f"duphub:{root}\0{owner}",
+                    Row(
+                        "entry",
+                        root,
+                        os.path.join(root, owner),
+                        f"{owner} in {root}",
+                        f"{vocab.size(size)} of its blobs are also in {where}; d deletes the repo from {root}",
+                        f"the hub cache {where} keeps the content",
+                    ),
+                    Text("  " + printable(owner)),
+                    Text(vocab.size(size), justify="right"),
+                    "",
+                    printable(f"also in hub cache {where}"),
+                )
         warnings = report.all_warnings()
         if warnings:
             self._add(
