@@ -399,3 +399,30 @@ def test_settings_name_roots(tmp_path: Path) -> None:
     assert loaded.settings.local_dirs == ["/models/x"] and loaded.settings.datasets_cache == "/d"
     assert loaded.settings.local_dir_search == []
     assert any("local_dir_search must be a list of folder paths" in str(p) for p in loaded.problems)
+
+
+def test_cache_dir_given_twice_opens_the_first_and_adds_the_others() -> None:
+    from hftui.cli import build_parser, check_flags
+    from hftui.commands.root_flags import root_overrides
+    from hftui.settings import Settings
+
+    args = build_parser().parse_args(
+        ["--cache-dir", "/a", "--cache-dir", "/b", "--local-dir", "/m", "--cache-dir", "/c"]
+    )
+    check_flags(args)
+    assert args.cache_dir == "/a"
+    changes = root_overrides(args, Settings(cache_dirs=["/s"]))
+    assert changes == {"cache_dirs": ["/s", "/b", "/c"], "local_dirs": ["/m"]}
+    scan = build_parser().parse_args(["scan", "--cache-dir", "/a", "--cache-dir", "/b"])
+    assert scan.cache_dir == "/a" and scan.extra_cache_dirs == ["/b"]
+
+
+def test_network_filesystems_are_named() -> None:
+    from hftui.core.cache.roots import FsInfo
+
+    nfs = FsInfo(1, "/mnt/team", "nfs4", 10, 20, False)
+    assert nfs.network and nfs.describe() == "nfs4 on /mnt/team, network filesystem"
+    assert not FsInfo(1, "/", "ext4", 10, 20, False).network
+    # The filesystem of a real folder comes from /proc/self/mountinfo.
+    info = filesystem_of("/proc")
+    assert info is not None and info.fs_type == "proc" and info.mount_point == "/proc"

@@ -171,6 +171,9 @@ def _run_demo(settings: Settings, problems: list[SettingsProblem]) -> int:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     demo_state = tempfile.mkdtemp(prefix="hftui-demo-state-")
     os.environ["XDG_STATE_HOME"] = demo_state
+    # The demo's roots (R) are its own, and its Xet transfers do not fill the user's Xet cache.
+    os.environ["HF_XET_CACHE"] = os.path.join(demo_state, "xet")
+    os.environ["HF_DATASETS_CACHE"] = os.path.join(demo_state, "datasets")
     _exit_on_hangup()
     try:
         return _run_demo_session(settings, problems)
