@@ -426,3 +426,26 @@ def test_network_filesystems_are_named() -> None:
     # The filesystem of a real folder comes from /proc/self/mountinfo.
     info = filesystem_of("/proc")
     assert info is not None and info.fs_type == "proc" and info.mount_point == "/proc"
+
+
+def test_xet_dir_written_by_a_real_xet_download(tmp_path: Path) -> None:
+    from hubfixtures import small_spec
+    from huggingface_hub import constants
+
+    from hftui.hub import HubServer
+
+    with HubServer(small_spec(xet=True)) as xet_hub:
+        download_into(tmp_path / "hub", xet_hub, MODEL)
+    xet_dir = Path(constants.HF_XET_CACHE)
+    assert xet_dir.is_dir()
+    scan = _scan(Root("xet", str(xet_dir), explicit=True)).scans[0]
+    assert not scan.failed and scan.entries
+    kinds = {e.kind for e in scan.entries}
+    assert kinds & {"xet-logs", "xet-staging", "xet-chunk-cache", "xet-shard-cache"}, kinds
+    for entry in scan.entries:
+        on_disk = sum(p.lstat().st_size for p in Path(entry.path).rglob("*") if not p.is_dir())
+        assert entry.size == on_disk
+    # hf_xet just wrote its log: deleting it now is refused as a live writer.
+    logs = next(e for e in scan.entries if e.kind == "xet-logs")
+    plan = plan_root_deletion(scan.root, [logs.path])
+    assert not plan.can_run and any("being written" in why for why in plan.refused)
