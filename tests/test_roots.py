@@ -449,3 +449,25 @@ def test_xet_dir_written_by_a_real_xet_download(tmp_path: Path) -> None:
     logs = next(e for e in scan.entries if e.kind == "xet-logs")
     plan = plan_root_deletion(scan.root, [logs.path])
     assert not plan.can_run and any("being written" in why for why in plan.refused)
+
+
+def test_a_whole_local_dir_is_deleted_and_nothing_beside_it(tmp_path: Path, hub) -> None:
+    local = _local_dir(hub, tmp_path / "models" / "bert")
+    neighbour = tmp_path / "models" / "notes.txt"
+    neighbour.write_text("keep")
+    _age(tmp_path / "models")
+    root = Root("local-dir", str(local), explicit=True)
+    entry = _scan(root).scans[0].entries[0]
+    plan = plan_root_deletion(root, [str(local)])
+    assert plan.can_run and plan.size == entry.size
+    done = execute_root_plan(plan)
+    assert done.freed == entry.size and not local.exists() and neighbour.read_text() == "keep"
+
+
+def test_a_mount_inside_an_entry_is_never_deleted(tmp_path: Path, tmpfs: Path) -> None:
+    (tmpfs / "other-disk-data").write_bytes(b"x" * 100)
+    root = Root("xet", str(tmp_path), explicit=True)  # the tmpfs is mounted at tmp_path/mnt
+    _age(tmp_path)
+    plan = plan_root_deletion(root, [str(tmpfs)])
+    assert not plan.can_run and any("another filesystem" in why for why in plan.refused)
+    assert (tmpfs / "other-disk-data").exists()
