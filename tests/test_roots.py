@@ -82,11 +82,10 @@ def test_datasets_entry_deleted_then_prepared_again(tmp_path: Path) -> None:
 
     plan = plan_root_deletion(root, [entry.path])
     assert plan.can_run and plan.size == entry.size
-    free_before = filesystem_of(str(cache)).free
     done = execute_root_plan(plan)
     assert done.deleted == [entry.path] and done.freed == entry.size and not done.problems
     assert not Path(entry.path).exists() and cache.is_dir()
-    assert filesystem_of(str(cache)).free >= free_before  # bytes really left the disk (or stayed level)
+    # (Free space is not compared: other processes write to this disk meanwhile.)
     # What the rebuild note says: load_dataset prepares it again from the data file.
     again = datasets.load_dataset("csv", data_files=str(data), cache_dir=str(cache))
     assert again["train"].num_rows == 3
