@@ -113,8 +113,8 @@ def test_datasets_deletion_checks_the_disk_again(tmp_path: Path) -> None:
 def test_old_datasets_layout_is_a_warning(tmp_path: Path) -> None:
     cache = tmp_path / "datasets"
     _csv_dataset(tmp_path, cache)
-    # The way datasets 1.x / early 2.x left things: Arrow files under a folder without the
-    # <config>/<version>/<fingerprint> levels, and a config without a version folder.
+    # Layouts no checked datasets version writes (2.13.2 and 5.2.0 write the same one): Arrow files
+    # under a folder without the <config>/<version>/<fingerprint> levels, a config without a version.
     old = cache / "glue"
     old.mkdir()
     (old / "glue-train.arrow").write_bytes(b"a" * 2048)

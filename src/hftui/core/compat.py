@@ -183,7 +183,7 @@ def parse_local_dir_metadata(text: str) -> tuple[str, str, float] | None:
 # only exposed as `datasets.config.HF_DATASETS_CACHE`, computed at import time. This repeats that
 # rule (checked against datasets 5.2.0): HF_DATASETS_CACHE, else HF_HOME/datasets, else
 # $XDG_CACHE_HOME/huggingface/datasets (~/.cache/huggingface/datasets). tests/test_roots.py checks
-# it against the installed library. Its layout (datasets 2.15+, still 5.2.0):
+# it against the installed library. Its layout (the same in datasets 2.13.2 and 5.2.0):
 # `<cache>/<builder or namespace___name>/<config id>/<version>/<fingerprint>/` holding
 # `dataset_info.json` and `*.arrow`; `downloads/` (with `extracted/`) for fetched source files.
 

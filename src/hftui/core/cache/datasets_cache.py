@@ -6,7 +6,7 @@ versions and fingerprints go together, as `load_dataset` would prepare the confi
 Deleting an entry loses no source data: `load_dataset` re-prepares the Arrow files from the data
 files (a Hub dataset's from the hub cache, downloaded again only if they are gone from there).
 
-A config folder that is not in the layout this datasets version writes (an older `datasets`: no
+A config folder that is not in the layout datasets writes (2.13.2 and 5.2.0 checked: the same; no
 `<version>/<fingerprint>/dataset_info.json`, or Arrow files at the wrong depth) is still sized and
 deletable, with a warning: datasets will not reuse it, so it is usually dead weight.
 """
@@ -118,7 +118,7 @@ def _builder_entries(
         sized = tree_size(builder_path, device=device)
         message = (
             f"{builder_path}: files directly under the dataset folder ({loose[0].name}…): "
-            "not the layout datasets 2.15+ writes (an older datasets version?); datasets will not reuse it"
+            "not the layout datasets 2.13 to 5.2 write (an older datasets version?); datasets will not reuse it"
         )
         warnings.append(message)
         return [
@@ -181,7 +181,7 @@ def _config_entry(
     if not prepared and not problems:
         problems.append(f"{path}: no prepared version inside")
     if problems and not prepared:
-        problems[0] += " - not the layout datasets 2.15+ writes (an older datasets version?)"
+        problems[0] += " - not the layout datasets 2.13 to 5.2 write (an older datasets version?)"
     for problem in problems:
         warnings.append(problem)
     repo_id = dataset_repo_id(builder)
