@@ -220,6 +220,52 @@ async def cache_updated(pilot: Any) -> None:
     await settle(pilot)
 
 
+async def roots(pilot: Any) -> None:
+    """`R`: the other roots around the demo cache (a datasets cache written by datasets, a local dir
+    downloaded from the demo Hub, a second hub cache, the Xet dir), with duplicates and a warning."""
+    import time
+
+    from huggingface_hub import snapshot_download
+
+    from hftui.hub.demo import COMPLETE_REPO
+    from hftui.tui.screens.roots import RootsScreen
+
+    await settle(pilot)
+    settings = pilot.app.settings
+    home = Path(settings.cache_dir).parent
+    base = home.parent
+    # A dataset prepared by the real `datasets` library from a small CSV (no network).
+    import datasets
+
+    data = base / "notes.csv"
+    data.write_text("text,label\n" + "".join(f"line {i},{i % 2}\n" for i in range(2000)))
+    datasets.load_dataset("csv", data_files=str(data), cache_dir=str(home / "datasets"))
+    # hf download --local-dir from the demo Hub: a full copy of a cached repo (duplicate bytes).
+    snapshot_download(
+        COMPLETE_REPO, endpoint=settings.endpoint, local_dir=str(base / "models" / "bert"), token=False
+    )
+    # hf_xet's dir: logs, and a chunk cache (sparse: its size without the bytes).
+    (home / "xet" / "logs").mkdir(parents=True)
+    (home / "xet" / "logs" / "xet-20261201.log").write_text("INFO started\n" * 400)
+    chunks = home / "xet" / "https___cas_serv_huggingface_co" / "chunk-cache"
+    chunks.mkdir(parents=True)
+    with open(chunks / "cache.bin", "wb") as fh:
+        fh.truncate(3_200_000_000)
+    old = time.time() - 9 * 86400
+    os.utime(chunks / "cache.bin", (old, old))
+    settings.datasets_cache = str(home / "datasets")
+    settings.xet_cache = str(home / "xet")
+    settings.local_dir_search = [str(base / "models")]
+    settings.local_dirs = [str(base / "mnt" / "team-share")]  # not mounted: a warning
+    await pilot.press("R")
+    for _ in range(300):
+        await pilot.pause(0.1)
+        screen = pilot.app.screen
+        if isinstance(screen, RootsScreen) and screen.controller.report is not None:
+            break
+    await settle(pilot)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("cache-list", (120, 36), cache_list),
     Scenario("cache-list-80x24", (80, 24), cache_list),
@@ -230,6 +276,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("browse-selection", (120, 36), browse_selection),
     Scenario("browse-gguf", (120, 36), browse_gguf),
     Scenario("queue", (120, 36), queue_states, {"max_jobs": 2, "disk_margin_mb": 0}),
+    Scenario("roots", (80, 24), roots),
     # Last: they move a branch on the shared demo Hub.
     Scenario("cache-updates", (120, 36), cache_updates),
     Scenario("cache-updated", (120, 36), cache_updated),

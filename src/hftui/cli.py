@@ -15,6 +15,7 @@ from hftui.commands import download as download_command
 from hftui.commands import hub_serve as hub_serve_command
 from hftui.commands import scan as scan_command
 from hftui.commands import update as update_command
+from hftui.commands.root_flags import CacheDirs, add_root_flags, root_overrides
 from hftui.errors import UsageError
 from hftui.settings import Settings, SettingsProblem
 
@@ -36,8 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hftui {__version__}")
     parser.add_argument(
-        "--cache-dir", metavar="DIR", help="Hub cache to open (default: as huggingface_hub resolves it)"
+        "--cache-dir",
+        metavar="DIR",
+        action=CacheDirs,
+        help="Hub cache to open (default: as huggingface_hub resolves it); again: more hub caches "
+        "shown as roots",
     )
+    add_root_flags(parser)
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -65,6 +71,11 @@ _PATH_FLAGS = (
     ("cache_dir", "--cache-dir"),
     ("dl_cache_dir", "--cache-dir"),
     ("dl_local_dir", "--local-dir"),
+    ("extra_cache_dirs", "--cache-dir"),
+    ("local_dirs", "--local-dir"),
+    ("find_local_dirs", "--find-local-dirs"),
+    ("datasets_cache", "--datasets-cache"),
+    ("xet_cache", "--xet-cache"),
     ("settings", "--settings"),
     ("jobs_file", "--file"),
 )
@@ -83,10 +94,11 @@ def check_flags(args: argparse.Namespace) -> None:
 
     for attr, flag in _PATH_FLAGS:
         value = getattr(args, attr, None)
-        if isinstance(value, str) and not value.strip():
-            raise UsageError(f"{flag} is empty: give a path")
-        if isinstance(value, str) and "\0" in value:
-            raise UsageError(f"{flag} must not contain a NUL character")
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not item.strip():
+                raise UsageError(f"{flag} is empty: give a path")
+            if isinstance(item, str) and "\0" in item:
+                raise UsageError(f"{flag} must not contain a NUL character")
     for attr, flag, setting in _SETTING_FLAGS:
         value = getattr(args, attr, None)
         if value is None:
@@ -143,6 +155,7 @@ def run_tui(args: argparse.Namespace) -> int:
         print(f"hftui: warning: {problem}", file=sys.stderr)
     settings = loaded.settings
     overrides = {
+        **root_overrides(args, settings),
         "read_only": args.read_only,
         "theme": args.theme,
         "max_jobs": args.max_jobs,
@@ -174,6 +187,9 @@ def _run_demo(settings: Settings, problems: list[SettingsProblem]) -> int:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     demo_state = tempfile.mkdtemp(prefix="hftui-demo-state-")
     os.environ["XDG_STATE_HOME"] = demo_state
+    # The demo's roots (R) are its own, and its Xet transfers do not fill the user's Xet cache.
+    os.environ["HF_XET_CACHE"] = os.path.join(demo_state, "xet")
+    os.environ["HF_DATASETS_CACHE"] = os.path.join(demo_state, "datasets")
     _exit_on_hangup()
     try:
         return _run_demo_session(settings, problems)

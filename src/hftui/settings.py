@@ -43,6 +43,21 @@ class Settings:
     """Hub cache to show and download into. Default: as huggingface_hub resolves it
     (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub)."""
 
+    cache_dirs: list[str] = field(default_factory=list)
+    """More hub caches shown as roots beside the one hftui opens (a shared cache on a network mount)."""
+
+    datasets_cache: str | None = None
+    """The `datasets` cache shown as a root. Default: HF_DATASETS_CACHE, else HF_HOME/datasets."""
+
+    local_dirs: list[str] = field(default_factory=list)
+    """Folders filled by `hf download --local-dir` to show as roots."""
+
+    local_dir_search: list[str] = field(default_factory=list)
+    """Folders searched (6 levels deep) for `--local-dir` downloads to show as roots."""
+
+    xet_cache: str | None = None
+    """hf_xet's cache shown as a root. Default: HF_XET_CACHE, else HF_HOME/xet."""
+
     endpoint: str | None = None
     """Hub endpoint. Default: HF_ENDPOINT, else https://huggingface.co."""
 
@@ -207,6 +222,14 @@ def check_setting(name: str, value: Any) -> tuple[Any, str | None]:
     counts); raises ValueError with a reason the user can act on when the value is refused.
     """
     default = getattr(Settings(), name)
+    if name in ("cache_dirs", "local_dirs", "local_dir_search"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError("must be a list of folder paths (non-empty strings)")
+        if any("\0" in v for v in value):
+            raise ValueError("must not contain a NUL character")
+        return [os.path.expanduser(v) for v in value], None
+    if name in ("datasets_cache", "xet_cache"):
+        name = "cache_dir"
     if name in ("cache_dir", "endpoint"):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")

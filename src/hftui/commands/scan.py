@@ -28,7 +28,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     # SUPPRESS keeps a value given before the subcommand (`hftui --cache-dir D scan`).
-    parser.add_argument("--cache-dir", metavar="DIR", default=argparse.SUPPRESS, help="cache to scan")
+    from hftui.commands.root_flags import CacheDirs, add_root_flags
+
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        action=CacheDirs,
+        help="cache to scan; again: more hub caches, each a root of its own",
+    )
+    add_root_flags(parser)
+    parser.add_argument(
+        "--no-roots",
+        action="store_true",
+        help="only the hub cache: skip the datasets cache, local dirs, the Xet dir and other hub caches",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (raw bytes and epoch seconds)")
     parser.add_argument("--revisions", action="store_true", help="add a row per revision")
     parser.add_argument(
@@ -108,16 +122,43 @@ def run(args: argparse.Namespace) -> int:
 
     kept = list(iter_kept(report.cache_dir)) if report.exists else []
     abandoned = _abandoned(kept, args, now) if kept else {}
+    roots = None if args.no_roots else _scan_roots(args, location.path, report)
     if args.json:
         # One write (json.dump() to a stream makes a system call per token), and no indent: with
         # indent, json falls back from its C encoder to a pure-Python one, 5x slower.
         data = _as_json(report, rows, updates)
         data["kept_partial"] = _kept_json(kept, abandoned)
+        if roots is not None:
+            from hftui.core.cache.roots_json import roots_json
+
+            data.update(roots_json(roots))
         sys.stdout.write(json.dumps(data) + "\n")
     else:
         _print_table(report, rows, now, revisions=args.revisions, sort=sort, updates=updates)
         _print_kept(kept, now, abandoned)
+        if roots is not None:
+            from hftui.core.cache.roots_text import roots_lines
+
+            for text in roots_lines(roots, now):
+                print(text)
     return 0
+
+
+def _scan_roots(args: argparse.Namespace, primary: Any, report: CacheReport) -> Any:
+    """Every other root (docs/roots.md), the opened cache's report reused."""
+    from pathlib import Path
+
+    from hftui.commands.root_flags import root_overrides
+    from hftui.core.cache.roots import check_roots, roots_for
+    from hftui.core.cache.roots_scan import scan_roots
+    from hftui.settings import load_settings
+
+    settings_path = getattr(args, "settings", None)
+    settings = load_settings(Path(settings_path) if settings_path else None).settings
+    settings = settings.replace(**root_overrides(args, settings))
+    checked = check_roots(roots_for(settings, str(primary)))
+    reuse = {str(primary): report} if report.exists else {}
+    return scan_roots(checked, hub_reports=reuse, processes=args.processes)
 
 
 def _abandoned(kept: list[KeptFile], args: argparse.Namespace, now: float) -> dict[str, str]:

@@ -160,6 +160,52 @@ def read_local_dir_metadata(local_dir: Path, path: str, mtime: float) -> tuple[s
     return None
 
 
+def local_dir_download_dir(local_dir: Path) -> Path:
+    """`<local_dir>/.cache/huggingface/download`: where every `<path>.metadata` of a local dir lives."""
+    return local_dir / ".cache" / "huggingface" / "download"
+
+
+def parse_local_dir_metadata(text: str) -> tuple[str, str, float] | None:
+    """(commit, etag, timestamp) from a `.metadata` file's text; None when it is not in that form
+    (the library deletes such a file on its next read; a scan only reports it)."""
+    lines = text.splitlines()
+    if len(lines) < 3:
+        return None
+    try:
+        return lines[0].strip(), lines[1].strip(), float(lines[2].strip())
+    except ValueError:
+        return None
+
+
+# -- 6b. The `datasets` cache location (datasets.config) ---------------------------------------------
+#
+# `datasets` is optional for hftui and slow to import (pyarrow, pandas), and its cache folder is
+# only exposed as `datasets.config.HF_DATASETS_CACHE`, computed at import time. This repeats that
+# rule (checked against datasets 5.2.0): HF_DATASETS_CACHE, else HF_HOME/datasets, else
+# $XDG_CACHE_HOME/huggingface/datasets (~/.cache/huggingface/datasets). tests/test_roots.py checks
+# it against the installed library. Its layout (the same in datasets 2.13.2 and 5.2.0):
+# `<cache>/<builder or namespace___name>/<config id>/<version>/<fingerprint>/` holding
+# `dataset_info.json` and `*.arrow`; `downloads/` (with `extracted/`) for fetched source files.
+
+DATASETS_CHECKED_AGAINST = "5.2.0"
+DATASETS_DOWNLOADS_DIR = "downloads"
+"""`datasets.config.DOWNLOADED_DATASETS_DIR`."""
+DATASETS_NAMESPACE_SEPARATOR = "___"
+"""`ArrowBasedBuilder._relative_data_dir`'s `f"{namespace}___{dataset_name}"`."""
+
+
+def datasets_cache_dir() -> str:
+    import os
+
+    explicit = os.environ.get("HF_DATASETS_CACHE")
+    if explicit:
+        return os.path.expanduser(explicit)
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )
+    return os.path.join(os.path.expanduser(home), "datasets")
+
+
 # -- 7. The tree listing cache (huggingface_hub._tree_cache) ----------------------------------------
 #
 # hftui lists the tree itself to plan a job (sizes for the disk-space hold and progress totals)
@@ -193,13 +239,19 @@ def store_tree_listing(tree_folder: str, commit: str, entries: list[Any]) -> boo
 __all__ = [
     "BYTE_UNITS",
     "CHECKED_AGAINST",
+    "DATASETS_CHECKED_AGAINST",
+    "DATASETS_DOWNLOADS_DIR",
+    "DATASETS_NAMESPACE_SEPARATOR",
     "SHARED_BLOBS_DIR_NAME",
     "SHARED_BLOBS_MARKER_CONTENT",
     "SHARED_BLOBS_MARKER_NAME",
     "TIME_UNITS",
     "TRANSFER_BAR_DESC",
+    "datasets_cache_dir",
     "is_transfer_bar",
+    "local_dir_download_dir",
     "local_dir_metadata_path",
+    "parse_local_dir_metadata",
     "read_local_dir_metadata",
     "set_download_chunk_size",
     "shared_blob_target",

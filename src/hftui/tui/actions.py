@@ -126,6 +126,10 @@ ACTIONS: tuple[Action, ...] = (
     A("cache.rescan", "cache", "r", "rescan", "Rescan", "Scan the cache directory again", "Cache: rescan"),
     A("cache.browse", "cache", "b", "browse", "Browse", "Open the highlighted repo in the Browse pane", "Cache: browse repo", show=False),
     A("cache.update", "cache", "U", "update_repo", "Update", "Download the highlighted repo's newer revision (same files); the old one is then marked for deletion", "Cache: update repo", show=False),
+    A("cache.roots", "cache", "R", "roots", "Roots", "Every Hugging Face folder on the box: other hub caches, the datasets cache, local dirs, the Xet dir; duplicates", "Cache: roots (datasets, local dirs, Xet)", show=False),
+    A("roots.delete", "roots", "d", "delete", "Delete…", "Delete the highlighted entry (a confirmation shows what it frees first)", destructive=True),
+    A("roots.rescan", "roots", "r", "rescan", "Rescan", "Scan every root again"),
+    A("roots.back", "roots", "escape", "back", "Back", "Back to the Cache pane"),
     A("cache.focus", "cache", "tab", "switch_focus", "Revisions/files", "In a repo: move between its revisions and its files", "Cache: revisions/files", show=False),
     A("cache.tree.mark", "cache.detail", "space", "toggle_node", "Mark", destructive=True, in_help=False),
     # -- Browse ------------------------------------------------------------------------------------
@@ -167,6 +171,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Everywhere", ("app",)),
     ("Lists and trees", ("list",)),
     ("Cache", ("cache", "cache.detail")),
+    ("Roots (R in Cache)", ("roots",)),
     ("Browse", ("browse.tree", "browse")),
     ("Queue", ("queue",)),
 )

@@ -824,6 +824,27 @@ class CachePane(Vertical):
         outcome = await asyncio.to_thread(self.services.enqueue_download, request)
         self.notify(outcome or f"Queued {request.label}.", title="Verify")
 
+    def action_roots(self) -> None:
+        """`R`: every other Hugging Face folder (docs/roots.md), on a screen of its own."""
+        from hftui.core.cache.roots import roots_for
+        from hftui.core.controllers.roots import RootsController
+        from hftui.tui.screens.roots import RootsScreen
+
+        services = self.services
+        primary = str(self.cache_dir)
+        report = self.controller.report
+
+        def controller(screen: RootsScreen) -> RootsController:
+            return RootsController(
+                lambda: roots_for(services.settings, primary),
+                RootsScreen.runner_for(screen),
+                read_only=self.read_only,
+                # The scan this pane already made is reused, not repeated.
+                hub_reports=lambda: {primary: report} if report is not None and report.exists else {},
+            )
+
+        self.app.push_screen(RootsScreen(controller, read_only=self.read_only))
+
     def action_browse(self) -> None:
         record, _ = self._current()
         if record is None or record.repo_type is None:
