@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from hftui.core.cache.names import printable
 
@@ -16,6 +15,7 @@ from hftui.core.cache.names import printable
 from hftui.core.downloads.kept import KEPT_DIR_NAME
 from hftui.core.vocab import ago
 from hftui.core.vocab import size as size_text
+from hftui.tui.compat import CellWidthTable
 
 if TYPE_CHECKING:
     from hftui.core.cache.scan import RepoRecord
@@ -69,7 +69,7 @@ def status_of(record: RepoRecord) -> str:
     return "+".join(parts)
 
 
-class CacheTable(DataTable[Any]):
+class CacheTable(CellWidthTable):
     """Rows are added in batches while the scan streams; sorting and filtering never rebuild cells."""
 
     DEFAULT_CSS = """
@@ -147,8 +147,7 @@ class CacheTable(DataTable[Any]):
                     self.update_cell(record.name, key, value, update_width=True)
             else:
                 new_rows.append((record.name, cells))
-        for key, cells in new_rows:
-            self.add_row(*cells, key=key)
+        self.add_rows_keyed(new_rows)
         if rescale:
             for name in self.records:
                 if name in self.rows:
@@ -169,8 +168,7 @@ class CacheTable(DataTable[Any]):
         for name in [str(k.value) for k in self.rows if k.value not in visible]:
             self.remove_row(name)
         missing = [self.records[n] for n in visible if n not in self.rows and n in self.records]
-        for record in missing:
-            self.add_row(*self._cells(record, marked(record), now), key=record.name)
+        self.add_rows_keyed((record.name, self._cells(record, marked(record), now)) for record in missing)
 
     def sort_by(self, key: str, descending: bool) -> None:
         values = self.sort_values
