@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from cachebuilders import add_revision
 
 from hftui.core.cache.scan import iter_scan
-from cachebuilders import add_revision
 
 
 def _children() -> set[int]:
