@@ -254,6 +254,7 @@ def main() -> int:
             versions.insert(0, (args.baseline, _baseline_tree(args.baseline, work)))
             if args.baseline_only:
                 versions.pop()
+        per_repo: dict[int, float] = {}
         for repos in args.repos:
             results = {}
             for label, path in versions:
@@ -267,6 +268,14 @@ def main() -> int:
                     f"table done {_fmt(out['table_done'], args.timeout)}, "
                     f"notified {_fmt(out['notified'], args.timeout)}, "
                     f"worst loop stall {out['max_gap']:.2f} s"
+                )
+            done = results["this tree"]["table_done"] if "this tree" in results else None
+            if done:
+                per_repo[repos] = done / repos
+                first = next(iter(per_repo.items()))
+                print(
+                    f"  per repo: {done / repos * 1000:.1f} ms "
+                    f"({per_repo[repos] / first[1]:.2f}x the per-repo time at {first[0]} repos; linear = 1.0x)"
                 )
             if len(results) == 2:
                 (_, before), (_, after) = results.items()

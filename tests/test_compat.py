@@ -105,3 +105,10 @@ def test_compat_import_is_cheap(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith(('huggingface_hub', 'textual'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_multiprocessing_helpers_have_the_stop_methods_the_scanner_calls() -> None:
+    from multiprocessing import forkserver, resource_tracker
+
+    assert callable(forkserver._forkserver._stop)
+    assert callable(resource_tracker._resource_tracker._stop)

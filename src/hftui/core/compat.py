@@ -257,7 +257,37 @@ __all__ = [
     "shared_blob_target",
     "shared_store_in_use",
     "socket_of",
+    "stop_multiprocessing_helpers",
     "store_tree_listing",
     "sweep_shared_blob",
     "unreferenced_shared_blobs",
 ]
+
+
+# -- 8. multiprocessing's helper processes (forkserver, resource tracker) ---------------------------
+#
+# A scan spread over worker processes inside a running TUI starts them through multiprocessing's
+# fork server, which also starts its resource tracker: two helper processes (~30 MiB) that live
+# until the interpreter exits, long after the scan. The standard library stops them only at exit;
+# both have a `_stop()` (its own tests use it), which does exactly what exit does. Checked against
+# CPython 3.11-3.13.
+
+
+def stop_multiprocessing_helpers() -> None:
+    """Stop the fork server and the resource tracker if they run (the next pool starts them again).
+
+    Call it only once no pool and no named semaphore of this process is alive: a semaphore's
+    finalizer would start the tracker again to unregister itself."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for helper in (
+        getattr(forkserver, "_forkserver", None),
+        getattr(resource_tracker, "_resource_tracker", None),
+    ):
+        stop = getattr(helper, "_stop", None)
+        if stop is None:
+            continue
+        try:
+            stop()
+        except (OSError, ChildProcessError, RuntimeError):
+            pass  # already gone

@@ -6,13 +6,27 @@ Checked against textual 8.2.8. `tests/test_compat.py` fails if an upgrade remove
 depends on state *outside* the nodes (which files the patterns match, which are on disk) is not
 redrawn by `refresh()`: the cache must be dropped. Textual has no public call for that short of
 rebuilding every node (`clear()`), which would lose the expansion state and cost ~1 s for 10k nodes.
+
+`DataTable` measures column widths in `_update_dimensions` (every cell of every new row, each through
+Rich's `measure`, ~15 µs a cell) and `_update_column_widths` (a cell updated with `update_width=True`
+that got narrower re-measures its *whole column*, once per cell: an update of N rows costs N x N
+measures; a bulk prune of 1,000 repos spent minutes there). `CellWidthTable` overrides both with the
+same result from plain cell lengths, and a narrower cell re-measures its column once per idle pass.
+`add_rows_keyed` adds many rows with one cursor update (`add_row` re-validates the cursor, a reactive
+with watchers, once per row).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import zip_longest
 from typing import Any
 
-from textual.widgets import Tree
+from rich.cells import cell_len
+from rich.text import Text
+from textual.render import measure
+from textual.widgets import DataTable, Tree
+from textual.widgets._data_table import CellKey, ColumnKey, DuplicateKey, Row, RowKey, default_cell_formatter
 
 CHECKED_AGAINST = {"textual": "8.2.8"}
 
@@ -28,4 +42,82 @@ def remeasure_tree(tree: Tree[Any]) -> None:
     tree._invalidate()
 
 
-__all__ = ["CHECKED_AGAINST", "remeasure_tree", "repaint_tree_lines"]
+class CellWidthTable(DataTable[Any]):
+    """A `DataTable` of one-line rows that measures a column once per idle pass, not once per cell.
+
+    `measured_cells` counts the cells whose width was taken (tests check it grows linearly)."""
+
+    measured_cells = 0
+
+    def cell_width(self, cell: object) -> int:
+        self.measured_cells += 1
+        if isinstance(cell, Text):
+            return cell_len(cell.plain)
+        if isinstance(cell, str) and "[" not in cell and "\n" not in cell:
+            return cell_len(cell)  # no markup: the formatter's Text has the same width
+        return measure(self.app.console, default_cell_formatter(cell, wrap=False, height=1), 1)
+
+    def add_rows_keyed(self, rows: Iterable[tuple[str, list[Any]]]) -> None:
+        """`add_row(*cells, key=key)` for each (key, cells), one-line rows, without a label."""
+        columns = [column.key for column in self.ordered_columns]
+        was_empty = self.row_count == 0
+        added = False
+        for key, cells in rows:
+            row_key = RowKey(key)
+            if row_key in self._row_locations:
+                raise DuplicateKey(f"The row key {row_key!r} already exists.")
+            if len(cells) > len(columns):
+                raise ValueError("More values provided than there are columns.")
+            self._row_locations[row_key] = len(self.rows)
+            self._data[row_key] = dict(zip_longest(columns, cells))
+            self.rows[row_key] = Row(row_key, 1, None, False)
+            self._new_rows.add(row_key)
+            added = True
+        if not added:
+            return
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        if was_empty and self.columns and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()
+        self._update_count += 1
+        self.check_idle()
+
+    def _label_width(self, column_key: ColumnKey) -> int:
+        label = self.columns[column_key].label
+        return cell_len(label.plain)
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        narrower: set[ColumnKey] = set()
+        for row_key, column_key in updated_cells:
+            column = self.columns.get(column_key)
+            if column is None or row_key not in self.rows:
+                continue
+            width = max(self.cell_width(self._data[row_key][column_key]), self._label_width(column_key))
+            if width >= column.content_width:
+                column.content_width = width
+            else:
+                narrower.add(column_key)
+        for column_key in narrower:
+            column = self.columns[column_key]
+            widths = (self.cell_width(row.get(column_key)) for row in self._data.values())
+            column.content_width = max(self._label_width(column_key), *widths)
+        self._require_update_dimensions = True
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        columns = self.columns
+        for row_key in new_rows:
+            if row_key not in self.rows:
+                continue  # removed before the table was idle
+            for column_key, cell in self._data[row_key].items():
+                column = columns.get(column_key)
+                if column is not None:
+                    width = self.cell_width(cell)
+                    if width > column.content_width:
+                        column.content_width = width
+        # (DataTable re-sets `hover_coordinate` here, which walks every row in order to refresh one
+        # cell: the cell under the mouse is redrawn on the next mouse move instead.)
+        self._update_count += 1
+        self.refresh(layout=True)
+
+
+__all__ = ["CHECKED_AGAINST", "CellWidthTable", "remeasure_tree", "repaint_tree_lines"]

@@ -244,11 +244,14 @@ class ScanStream:
             if method != "fork":
                 _start_resource_tracker()
             pool = context.Pool(self.processes, initializer=_init_worker, initargs=(self._ctx,))
+            if method != "fork":
+                _pool_started()
         except (OSError, EOFError, RuntimeError, ValueError):
             # e.g. no /dev/shm, a __main__ the fork server cannot import, or a stderr whose file
             # number cannot be passed on ("bad value(s) in fds_to_keep"): scan here instead.
             pool = None
         if pool is not None:
+            results = None
             try:
                 results = pool.imap_unordered(_scan_indexed_chunk, list(pending.items()))
                 while pending:
@@ -266,12 +269,41 @@ class ScanStream:
             finally:
                 pool.terminate()
                 pool.join()
+                del pool, results
+                if method != "fork":
+                    _release_helpers()
         for names in list(pending.values()):
             for name in names:
                 if _is_cancelled(self._cancel):
                     self.cancelled = True
                     return
                 yield scan_repo(self._ctx, name)
+
+
+_POOLS_LOCK = threading.Lock()
+_POOLS_RUNNING = 0
+
+
+def _pool_started() -> None:
+    global _POOLS_RUNNING
+    with _POOLS_LOCK:
+        _POOLS_RUNNING += 1
+
+
+def _release_helpers() -> None:
+    """The pool is gone: stop the fork server and resource tracker unless another scan's pool still
+    uses them, so no helper process outlives the scan (a TUI runs for hours)."""
+    global _POOLS_RUNNING
+    import gc
+
+    from hftui.core.compat import stop_multiprocessing_helpers
+
+    with _POOLS_LOCK:
+        _POOLS_RUNNING -= 1
+        if _POOLS_RUNNING:
+            return
+        gc.collect()  # the pool's semaphores unregister from the tracker before it stops
+        stop_multiprocessing_helpers()
 
 
 class _NoFileno:

@@ -181,6 +181,7 @@ class CachePane(Vertical):
         self.updates = CacheUpdates(self)
         self._checked_report: CacheReport | None = None
         self._held_notices: list[Notice] = []
+        self._bindings_for_deleting: bool | None = None
 
     @property
     def controller(self) -> CacheController:
@@ -455,7 +456,12 @@ class CachePane(Vertical):
         self.query_one("#cache-header", Static).update(
             Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
         )
-        self.refresh_bindings()
+        # The footer is rebuilt on every refresh_bindings (~30 ms): only when a deletion starts or
+        # ends (escape cancels it), not on each of its progress ticks, which took the CPU the
+        # deletion's own thread needed (a bulk prune got slower per repo the more repos it had).
+        if self.deleting != self._bindings_for_deleting:
+            self._bindings_for_deleting = self.deleting
+            self.refresh_bindings()
         report = controller.report
         if report is not None and not controller.scanning and report is not self._checked_report:
             # A scan finished: check its repos against the Hub (in the monitor's thread).

@@ -14,6 +14,7 @@ from hftui.core.cache.names import printable
 # One vocabulary for every pane and the CLI (sizes in decimal units, ages like "3d ago").
 from hftui.core.vocab import ago, repo_status
 from hftui.core.vocab import size as size_text
+from hftui.tui.compat import CellWidthTable
 from hftui.tui.widgets.lists import ListTable
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def status_of(record: RepoRecord) -> str:
     return f"⚠ {text}" if record.warnings else text
 
 
-class CacheTable(ListTable):
+class CacheTable(CellWidthTable, ListTable):
     """Rows are added in batches while the scan streams; sorting and filtering never rebuild cells."""
 
     DEFAULT_CSS = """
@@ -122,10 +123,11 @@ class CacheTable(ListTable):
             labels = dict(COLUMNS)
             for key in wanted:
                 self.add_column(labels[key], key=key)
-            for name in order:
-                record = self.records[name]
-                cells = self._cells(record, name in marked, t)
-                self.add_row(*(cells[key] for key in wanted), key=name)
+            self.add_rows_keyed(
+                (name, [cells[key] for key in wanted])
+                for name in order
+                for cells in (self._cells(self.records[name], name in marked, t),)
+            )
             if cursor is not None and cursor in self.rows:
                 self.move_cursor(row=self.get_row_index(cursor), animate=False)
 
@@ -205,8 +207,7 @@ class CacheTable(ListTable):
                     self.update_cell(record.name, key, value, update_width=True)
             else:
                 new_rows.append((record.name, row))
-        for key, row in new_rows:
-            self.add_row(*row, key=key)
+        self.add_rows_keyed(new_rows)
         if rescale and "bar" in self.shown_columns:
             for name in self.records:
                 if name in self.rows:
@@ -229,8 +230,9 @@ class CacheTable(ListTable):
         for name in [str(k.value) for k in self.rows if k.value not in visible]:
             self.remove_row(name)
         missing = [self.records[n] for n in visible if n not in self.rows and n in self.records]
-        for record in missing:
-            self.add_row(*self._row(self._cells(record, marked(record), now)), key=record.name)
+        self.add_rows_keyed(
+            (record.name, self._row(self._cells(record, marked(record), now))) for record in missing
+        )
 
     def sort_by(self, key: str, descending: bool) -> None:
         values = self.sort_values

@@ -1,0 +1,77 @@
+"""Bulk deletions scale linearly (issue 17): counted, not timed.
+
+Pruning the detached revisions of N repos and of 4N repos: the repos the scanner visits, the
+shared-store listings, the writer checks and the /proc walks of the execution grow at most 4x (a
+per-repo cost), never 16x (a per-repo cost that itself grows with the cache)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cachebuilders import add_revision
+
+from hftui.core.cache import scan as scan_module
+from hftui.core.cache import writers
+from hftui.core.cache.cleanup import ExecutionReport, execute_plan, plan_detached
+from hftui.core.cache.scan import scan_cache
+
+
+def _build(cache: Path, n: int) -> None:
+    for i in range(n):
+        repo = f"org/m{i}"
+        add_revision(cache, repo, {"config.json": b"{}", "w.bin": f"new {i}".encode()})
+        add_revision(cache, repo, {"config.json": b"{}", "w.bin": f"old {i}".encode()}, refs=())
+    # Every fourth repo keeps its weights in the shared blob store, as Xet downloads do.
+    for i in range(0, n, 4):
+        add_revision(cache, f"org/s{i}", {"big.bin": f"payload {i}".encode()}, store=True)
+
+
+def _counting(counts: Counter[str], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        counts[name] += 1
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _prune_counts(tmp_path: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    cache = tmp_path / f"hub-{n}"
+    _build(cache, n)
+    report = scan_cache(cache, processes=1)
+    infos = {
+        (r.repo_type, r.repo_id): r.to_cached_repo_info()
+        for r in report.valid_repos
+        if r.repo_type and any(rev.detached for rev in r.revisions)
+    }
+    assert len(infos) == n
+    state = tmp_path / "no-state"
+    plan = plan_detached(infos, cache_dir=Path(report.cache_dir), state_dir=state)
+    counts: Counter[str] = Counter()
+    with monkeypatch.context() as patch:
+        patch.setattr(scan_module, "scan_repo", _counting(counts, "scanner visits", scan_module.scan_repo))
+        patch.setattr(scan_module, "list_store", _counting(counts, "store listings", scan_module.list_store))
+        patch.setattr(writers, "_pids_with_open", _counting(counts, "/proc walks", writers._pids_with_open))
+        patch.setattr(
+            writers, "_flock_holders", _counting(counts, "/proc/locks reads", writers._flock_holders)
+        )
+        patch.setattr(writers, "queued_writers", _counting(counts, "queue reads", writers.queued_writers))
+        outcome = execute_plan(plan, state_dir=state)
+    assert isinstance(outcome, ExecutionReport) and outcome.ok, outcome
+    assert len([o for o in outcome.outcomes if o.kind == "snapshot" and o.status == "deleted"]) == n
+    return counts
+
+
+def test_pruning_4x_the_repos_costs_at_most_4x_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = _prune_counts(tmp_path, 20, monkeypatch)
+    large = _prune_counts(tmp_path, 80, monkeypatch)
+    assert small["scanner visits"] >= 20  # each repo is checked against the disk
+    for what in set(small) | set(large):
+        assert large[what] <= 4 * small[what] + 2, (what, small, large)
+    # One listing of the shared store per execution, however many repos.
+    assert large["store listings"] == small["store listings"] <= 2
