@@ -482,12 +482,18 @@ stop = threading.Event()
 threading.Thread(target=stop.wait, daemon=True).start()  # like the TUI: fork is unsafe
 real, sys.stderr = sys.stderr, Capture()
 stream = scan.iter_scan({str(cache)!r}, processes=2)
-names = sorted(record.name for record in stream)
+names, started = [], False
+for record in stream:
+    names.append(record.name)
+    if len(names) == stream.first_batch + 1:  # a worker's record: the pool is up now
+        started = resource_tracker._resource_tracker._fd is not None
 sys.stderr = real
 stop.set()
 assert len(names) == 40, names
 assert stream.first_batch == 16
-assert resource_tracker._resource_tracker._fd is not None, "the pool never started"
+assert started, "the pool never started"
+# and once the scan is done its helper processes are gone (issue 16)
+assert resource_tracker._resource_tracker._fd is None
 assert sys.stderr is real
 print("ok")
 """

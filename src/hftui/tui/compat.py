@@ -24,6 +24,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.geometry import Size
 from textual.render import measure
 from textual.widgets import DataTable, Tree
 from textual.widgets._data_table import CellKey, ColumnKey, DuplicateKey, Row, RowKey, default_cell_formatter
@@ -114,6 +115,9 @@ class CellWidthTable(DataTable[Any]):
                     width = self.cell_width(cell)
                     if width > column.content_width:
                         column.content_width = width
+        width = sum(column.get_render_width(self) for column in columns.values())
+        header_height = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width, self._total_row_height + header_height)
         # (DataTable re-sets `hover_coordinate` here, which walks every row in order to refresh one
         # cell: the cell under the mouse is redrawn on the next mouse move instead.)
         self._update_count += 1
