@@ -57,6 +57,9 @@ async def queue_with_two_done_jobs(app: HfTuiApp, pilot) -> tuple[QueuePane, Dat
     pane = app.query_one(QueuePane)
     table = pane.query_one(DataTable)
     await until(pilot, lambda: table.row_count == 2, what="two rows")
+    # The last real progress update may still be paced: let it land before a test paints by hand.
+    await until(pilot, lambda: not app.downloads.progress_pacer.pending, what="no paced update on its way")
+    await pilot.pause()
     pane.focus_default()
     await pilot.pause()
     return pane, table

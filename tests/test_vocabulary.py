@@ -30,7 +30,7 @@ def odd_cache(tmp_path: Path) -> Path:
 
 def _cli_rows(cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, list[str]], str]:
     """`hftui scan`'s rows by id, split on its column gaps, and its summary line."""
-    assert main(["scan", "--cache-dir", str(cache)]) == 0
+    assert main(["scan", "--cache-dir", str(cache), "--no-roots"]) == 0
     out = capsys.readouterr().out
     table, summary = out.split("\n\n")
     rows = {}

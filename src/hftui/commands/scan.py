@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
             from hftui.core.cache.roots_text import roots_lines
 
             for text in roots_lines(roots, now):
-                print(text)
+                # Warnings go to stderr like the scan's own, so a pipe reads only the table.
+                print(text, file=sys.stderr if text.startswith("warning: ") else sys.stdout)
     return 0
 
 

@@ -33,6 +33,10 @@ def duplicate_text(group: DuplicateGroup) -> str:
     )
 
 
+ENTRIES_SHOWN = 8
+"""Entries listed per root in text output; `--json` has them all."""
+
+
 def roots_lines(report: RootsReport, now: float) -> list[str]:
     """The roots section: skipped when there is nothing but the one hub cache (and no problem)."""
     others = [s for s in report.scans if s.root.kind != "hub" or s.root.source != "opened"]
@@ -44,12 +48,20 @@ def roots_lines(report: RootsReport, now: float) -> list[str]:
         lines.append(f"  {root_summary(scan)}  ({fs_text(scan.fs)})")
         if scan.root.kind == "hub" or scan.failed:
             continue
-        for entry in sorted(scan.entries, key=lambda e: -e.size):
+        entries = sorted(scan.entries, key=lambda e: -e.size)
+        # A Xet dir can hold a hundred empty staging folders: the biggest entries, then one line for the rest.
+        for entry in entries[:ENTRIES_SHOWN]:
             lines.append(
                 f"    {entry.name}  {vocab.size(entry.size)}  used {vocab.ago(entry.last_used, now)}  {entry.detail}"
             )
             if entry.rebuild:
                 lines.append(f"      if deleted: {entry.rebuild}")
+        rest = entries[ENTRIES_SHOWN:]
+        if rest:
+            lines.append(
+                f"    … {vocab.count(len(rest), 'more entry', 'more entries')}, "
+                f"{vocab.size(sum(e.size for e in rest))} (--json lists them all)"
+            )
     if report.duplicates:
         lines.append(
             f"Duplicates: {vocab.size(report.duplicate_bytes)} in "

@@ -64,6 +64,12 @@ class Pacer:
         else:
             self.deliver()
 
+    @property
+    def pending(self) -> bool:
+        """A paced delivery is on its way (tests wait for quiet before painting by hand)."""
+        with self._lock:
+            return self._scheduled
+
     def delivered(self) -> None:
         """An update the pacer did not pace has just shown everything (a state change): the next
         progress waits a whole interval."""

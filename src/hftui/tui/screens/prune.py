@@ -28,7 +28,7 @@ class PruneScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     PruneScreen { align: center middle; }
     PruneScreen > #dialog {
-        width: 80%; max-width: 90; height: auto; max-height: 90%;
+        width: 90%; max-width: 90; height: auto; max-height: 90%;
         border: thick $warning; background: $surface; padding: 0 1;
     }
     PruneScreen #title { text-style: bold; }
@@ -46,7 +46,7 @@ class PruneScreen(ModalScreen[str | None]):
             yield Static("Prune the cache", id="title")
             options = [
                 Option(
-                    f"{c.title:<34} {vocab.count(c.count, 'item'):>11}  {size_text(c.size):>10}",
+                    f"{c.title:<32} {vocab.count(c.count, 'item'):>11}  {size_text(c.size):>10}",
                     id=c.key,
                     disabled=c.count == 0,
                 )
