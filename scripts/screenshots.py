@@ -307,13 +307,14 @@ def main(argv: list[str]) -> int:
         return 2
     OUT.mkdir(exist_ok=True)
     global _demo_hub
-    # Scenarios that queue downloads must not touch the user's saved queue.
-    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="hftui-shot-state-")
     with demo_session() as demo:
         _demo_hub = demo.hub
         for scenario in chosen:
             # A fresh copy per scenario (under a realistic path): scenarios may delete things.
             base = Path(tempfile.mkdtemp(prefix="hftui-shot-"))
+            # A saved queue per scenario: the user's is never touched, and one scenario's paused
+            # jobs do not greet the next one with a resume dialog.
+            os.environ["XDG_STATE_HOME"] = str(base / "state")
             cache_dir = base / "huggingface" / "hub"
             shutil.copytree(demo.cache_dir, cache_dir, symlinks=True)
             try:

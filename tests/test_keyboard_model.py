@@ -435,3 +435,48 @@ async def test_keys_typed_as_a_dialog_opens_act_in_the_dialog(tmp_path: Path, hu
         await burst(pilot, "a", "c")  # the same preset by its own key
         await until(pilot, lambda: pane.selection == config, what="c gives the same selection")
         assert queued == []
+
+
+def test_queue_columns_drop_whole_in_their_declared_order() -> None:
+    from hftui.tui.panes.queue import COLUMNS, DROP_ORDER, columns_that_fit
+
+    rows = [
+        {"repo": "model acme/" + "x" * 30, "note": "network error: connection reset", "dest": "/data/hub"}
+    ]
+    every = tuple(key for _, key in COLUMNS)
+    assert columns_that_fit(400, rows) == every
+    narrow = columns_that_fit(78, rows)
+    assert {"repo", "state", "progress"} <= set(narrow)
+    gone = {key for key in every if key not in narrow}
+    assert gone and gone == set(DROP_ORDER[: len(gone)])  # whole columns, in the declared order
+
+
+async def test_queue_at_80_columns_has_no_cut_column_and_gets_them_back_when_wider(
+    tmp_path: Path, hub: HubServer
+) -> None:
+    from hftui.core.downloads.models import DownloadRequest
+    from textual.widgets import DataTable
+
+    from hftui.core.downloads.queue import JobState
+
+    app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint=hub.endpoint))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await burst(pilot, "3")
+        app.downloads.submit(DownloadRequest("acme/no-such-repo-anywhere", cache_dir=str(tmp_path / "cache")))
+        await until(
+            pilot,
+            lambda: any(j.state == JobState.FAILED for j in app.downloads.jobs()),
+            what="the job to fail",
+            timeout=60,
+        )
+        table = app.queue_pane.query_one(DataTable)
+
+        def fits() -> bool:
+            return table.virtual_size.width <= table.scrollable_content_region.width
+
+        await until(pilot, fits, what="the queue's columns to fit 80 cells")
+        narrow = {str(key.value) for key in table.columns}
+        assert "dest" not in narrow and {"repo", "state", "progress"} <= narrow
+        await pilot.resize_terminal(240, 40)
+        await until(pilot, lambda: len(table.columns) > len(narrow), what="columns back at 240 cells")
+        await until(pilot, fits, what="the queue's columns to fit 240 cells")

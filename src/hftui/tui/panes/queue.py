@@ -8,8 +8,10 @@ layout of the whole screen. Keys act on the highlighted job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -39,6 +41,43 @@ COLUMNS = (
 )
 WIDTHS = {"pos": 2, "state": 13, "progress": 26, "files": 7, "speed": 11, "eta": 6}
 """Fixed widths for cells that change while a job runs; the others grow with their content."""
+DROP_ORDER = ("dest", "files", "eta", "pos", "note", "speed")
+"""When the terminal is too narrow for every column, whole columns go in this order (never cut to
+`networ`). Repo, state and progress always stay; the highlighted job's whole error and destination
+are in the detail lines under the table whatever the width."""
+
+
+CAPS = {"repo": 48, "note": 36, "dest": 36}
+"""Widest these columns get in the table (a longer cell ends in `…`; the detail lines show it whole)."""
+
+
+def column_widths(width: int, rows: Iterable[dict[str, Any]], padding: int = 1) -> dict[str, int]:
+    """Each shown column's content width at `width` cells: every column, minus whole columns in
+    DROP_ORDER until the rest fit."""
+    rows = list(rows)
+
+    def plain(cell: Any) -> str:
+        return cell.plain if isinstance(cell, Text) else str(cell if cell is not None else "")
+
+    def content_width(label: str, key: str) -> int:
+        if key in WIDTHS:
+            return WIDTHS[key]
+        widest = max([cell_len(label), *(cell_len(plain(row.get(key))) for row in rows)])
+        return min(widest, max(CAPS.get(key, widest), cell_len(label)))
+
+    widths = {key: content_width(label, key) for label, key in COLUMNS}
+    shown = [key for _, key in COLUMNS]
+    for key in DROP_ORDER:
+        if sum(widths[k] + 2 * padding for k in shown) <= width:
+            break
+        shown.remove(key)
+    return {key: widths[key] for key in shown}
+
+
+def columns_that_fit(width: int, rows: Iterable[dict[str, Any]], padding: int = 1) -> tuple[str, ...]:
+    """The column keys shown at `width` cells."""
+    return tuple(column_widths(width, rows, padding))
+
 
 STATE_STYLE = {
     JobState.QUEUED: "dim",
@@ -134,6 +173,8 @@ class QueuePane(Vertical):
         self.services = services
         self._order: list[str] = []
         self._cells: dict[str, dict[str, Any]] = {}
+        self._shown: tuple[str, ...] = tuple(key for _, key in COLUMNS)
+        self._widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield SteadyStatic("Queue: empty", id="queue-overall")
@@ -150,6 +191,33 @@ class QueuePane(Vertical):
             table.add_column(label, key=key, width=WIDTHS.get(key))
         self.watch(table, "cursor_coordinate", self._cursor_moved, init=False)
         self.refresh_jobs()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        """Show the columns that fit the table's width (after a resize, or a wider repo/error)."""
+        if not self.is_mounted:
+            return
+        table = self.query_one(DataTable)
+        width = table.scrollable_content_region.width
+        if width <= 0:
+            return
+        wanted = column_widths(width, self._cells.values(), table.cell_padding)
+        if wanted == self._widths:
+            return
+        highlighted = self.highlighted_job_id()
+        self._widths = wanted
+        self._shown = tuple(wanted)
+        with self.app.batch_update():
+            table.clear(columns=True)
+            for label, key in COLUMNS:
+                if key in wanted:
+                    table.add_column(label, key=key, width=wanted[key])
+            self._order = []  # the rows come back with the new columns
+            self.refresh_jobs()
+            if highlighted in self._order:
+                table.move_cursor(row=self._order.index(highlighted), animate=False)
 
     def focus_default(self) -> None:
         table = self.query_one(DataTable)
@@ -177,19 +245,22 @@ class QueuePane(Vertical):
                 self._cells = {}
                 for position, job in enumerate(jobs, start=1):
                     cells = job_cells(job, position, default_cache)
-                    table.add_row(*(cells[key] for _, key in COLUMNS), key=job.id)
+                    table.add_row(*(cells[key] for key in self._shown), key=job.id)
                     self._cells[job.id] = cells
                 self._order = order
                 if highlighted in order:
                     table.move_cursor(row=order.index(highlighted), animate=False)
                 self.refresh_bindings()  # the job keys act only while there is a job
+                self.call_after_refresh(self._fit_columns)
             else:
                 for position, job in enumerate(jobs, start=1):
                     cells = job_cells(job, position, default_cache)
                     old = self._cells.get(job.id, {})
                     for key, value in cells.items():
-                        if not same_content(old.get(key), value):
-                            table.update_cell(job.id, key, value, update_width=key not in WIDTHS)
+                        if key in self._shown and not same_content(old.get(key), value):
+                            table.update_cell(job.id, key, value)
+                            if key in ("repo", "note", "dest"):
+                                self.call_after_refresh(self._fit_columns)  # a wider cell may not fit
                     self._cells[job.id] = cells
             self.set_class(not jobs, "-empty")
             self.query_one("#queue-overall", SteadyStatic).show_content(self._overall(jobs))
