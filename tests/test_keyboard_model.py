@@ -454,9 +454,9 @@ def test_queue_columns_drop_whole_in_their_declared_order() -> None:
 async def test_queue_at_80_columns_has_no_cut_column_and_gets_them_back_when_wider(
     tmp_path: Path, hub: HubServer
 ) -> None:
-    from hftui.core.downloads.models import DownloadRequest
     from textual.widgets import DataTable
 
+    from hftui.core.downloads.models import DownloadRequest
     from hftui.core.downloads.queue import JobState
 
     app = make_app(Settings(cache_dir=str(tmp_path / "cache"), endpoint=hub.endpoint))
