@@ -67,11 +67,21 @@ def column_widths(width: int, rows: Iterable[dict[str, Any]], padding: int = 1) 
 
     widths = {key: content_width(label, key) for label, key in COLUMNS}
     shown = [key for _, key in COLUMNS]
+
+    def total(keys: Iterable[str]) -> int:
+        return sum(widths[k] + 2 * padding for k in keys)
+
+    dropped = []
     for key in DROP_ORDER:
-        if sum(widths[k] + 2 * padding for k in shown) <= width:
+        if total(shown) <= width:
             break
         shown.remove(key)
-    return {key: widths[key] for key in shown}
+        dropped.append(key)
+    # A narrow column dropped early (the ETA) comes back if the room a wide one left is enough.
+    for key in reversed(dropped):
+        if total(shown) + widths[key] + 2 * padding <= width:
+            shown.append(key)
+    return {key: widths[key] for _, key in COLUMNS if key in shown}
 
 
 def columns_that_fit(width: int, rows: Iterable[dict[str, Any]], padding: int = 1) -> tuple[str, ...]:
