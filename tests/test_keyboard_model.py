@@ -482,3 +482,39 @@ async def test_queue_at_80_columns_has_no_cut_column_and_gets_them_back_when_wid
         await pilot.resize_terminal(240, 40)
         await until(pilot, lambda: len(table.columns) > len(narrow), what="columns back at 240 cells")
         await until(pilot, fits, what="the queue's columns to fit 240 cells")
+
+
+async def test_keys_typed_while_prune_computes_go_to_its_dialog(cache: Path) -> None:
+    from hftui.tui.screens.prune import PruneScreen
+
+    app = make_app(Settings(cache_dir=str(cache)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(CachePane)
+        await until(pilot, lambda: not pane.scanning and not pane.busy and pane.table.row_count == 3)
+        name = pane.table.current_name
+        await burst(pilot, "p", "j", "escape")  # j moves in the dialog's list, escape closes it
+        await until(
+            pilot,
+            lambda: pane.table.held_keys is None and not isinstance(app.screen, PruneScreen),
+            what="the prune dialog opened and closed by the keys typed before it showed",
+        )
+        assert pane.table.current_name == name, "no key typed for the dialog moved the list"
+
+
+async def test_keys_typed_before_a_delete_confirmation_shows_are_not_an_answer(cache: Path) -> None:
+    from hftui.tui.screens.delete_confirm import DeleteConfirmScreen
+
+    app = make_app(Settings(cache_dir=str(cache)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(CachePane)
+        await until(pilot, lambda: not pane.scanning and not pane.busy and pane.table.row_count == 3)
+        await burst(pilot, "space")
+        name = pane.table.current_name
+        await burst(pilot, "d", "j", "y")
+        await until(pilot, lambda: isinstance(app.screen, DeleteConfirmScreen), what="the confirmation")
+        await pilot.pause()
+        assert isinstance(app.screen, DeleteConfirmScreen), "a y typed ahead did not answer it"
+        assert pane.table.current_name == name and pane.table.held_keys is None
+        assert all((cache / n).exists() for n in [str(k.value) for k in pane.table.rows])
+        await burst(pilot, "n")
+        await until(pilot, lambda: not isinstance(app.screen, DeleteConfirmScreen), what="n closes it")

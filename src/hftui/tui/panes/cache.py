@@ -63,6 +63,8 @@ SLICE_PAUSE = 0.01
 BULK_ROWS = 32
 """More removed or updated rows than this and the table is rebuilt (a DataTable's `remove_row`
 re-indexes every row, so removing thousands one by one is quadratic)."""
+DIALOG_WAIT_S = 30.0
+"""Longest a key typed after `d` or `p` waits for the dialog before it is dropped."""
 
 
 folder_name = cache_folder
@@ -521,6 +523,7 @@ class CachePane(Vertical):
             self.notify(text, title=title, timeout=12)
 
     def show_notice(self, notice: Notice) -> None:
+        self.table.drop_keys()  # a delete or prune request that ends in a notice opens no dialog
         # A notification's time starts when it is raised: while rows are still being added (a
         # bulk deletion rebuilds the table a slice at a time) it waits for the table to show the
         # change it reports, so it never expires before the screen catches up.
@@ -730,7 +733,23 @@ class CachePane(Vertical):
     def action_delete(self) -> None:
         if self.read_only or not self.marks:
             return
+        self._hold_keys_for_dialog()
         self.controller.request_delete()
+
+    def _hold_keys_for_dialog(self) -> None:
+        """The dialog opens once a worker has its figures: keys typed meanwhile are meant for it,
+        not for the list (a `n` must not sort the table while the confirmation is on its way)."""
+        if has_focus_now(self.table):
+            self.table.hold_keys()
+            # Never hold for ever: a request that ends without a dialog drops them (show_notice), and
+            # so does this timer.
+            self.set_timer(DIALOG_WAIT_S, self._drop_held_keys)
+
+    def _drop_held_keys(self) -> None:
+        self.table.drop_keys()
+
+    def _replay_into_dialog(self) -> None:
+        self.services.keys.replay(self.table.take_keys())
 
     def ask_confirmation(self, request: ConfirmRequest) -> None:
         from hftui.tui.screens.delete_confirm import DeleteConfirmScreen
@@ -743,10 +762,14 @@ class CachePane(Vertical):
             request.title, request.plan, skipped=list(request.skipped), changes=request.changes
         )
         self.app.push_screen(screen, answered)
+        # Keys typed before a deletion's figures were on screen are not an answer to them.
+        if self.table.drop_keys():
+            self.notify("Keys typed before this confirmation showed were ignored: read it, then y or n.")
 
     def action_prune(self) -> None:
         if self.read_only:
             return
+        self._hold_keys_for_dialog()
         self.controller.request_prune()
 
     def ask_prune(self, options: Sequence[PruneOption]) -> None:
@@ -759,7 +782,7 @@ class CachePane(Vertical):
             if key and key in by_key:
                 self.controller.choose_prune(by_key[key])
 
-        self.app.push_screen(PruneScreen(choices), chosen)
+        self.app.push_screen(PruneScreen(choices, on_ready=self._replay_into_dialog), chosen)
 
     def action_rescan(self) -> None:
         self.start_scan()

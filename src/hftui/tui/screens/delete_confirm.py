@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -15,6 +16,7 @@ from textual.widgets import Button, Static
 from hftui.core.cache.cleanup import DeletionPlan
 from hftui.core.cache.names import printable
 from hftui.core.vocab import size as size_text
+from hftui.tui.compat import message_clock
 
 MAX_LISTED = 200
 MAX_CHANGES = 6
@@ -140,8 +142,22 @@ class DeleteConfirmScreen(ModalScreen[bool]):
                 if self.allow_confirm:
                     yield Button("Delete (y)", id="confirm", variant="error")
 
+    shown_at = float("inf")
+    """When the figures were first on screen (the message clock): a `y` older than that was
+    typed ahead, before the user could read them, and is not an answer."""
+
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+        self.call_after_refresh(self._shown)
+
+    def _shown(self) -> None:
+        self.shown_at = message_clock()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "y" and event.time < self.shown_at:
+            event.stop()
+            event.prevent_default()
+            self.notify("A y typed before this confirmation showed was ignored: read it, then y or n.")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm" and self.allow_confirm)

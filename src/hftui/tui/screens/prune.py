@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -13,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from hftui.core import vocab
 from hftui.core.vocab import size as size_text
+from hftui.tui.keyboard import focus_now
 from hftui.tui.widgets.lists import ListOptions
 
 
@@ -37,9 +39,11 @@ class PruneScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape,q", "dismiss_none", "Close")]
 
-    def __init__(self, choices: list[PruneChoice]) -> None:
+    def __init__(self, choices: list[PruneChoice], on_ready: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.choices = choices
+        self.on_ready = on_ready
+        """Called once the list has focus: keys typed while the figures were computed act here."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -57,9 +61,11 @@ class PruneScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
-        options.focus()
+        focus_now(options)
         first = next((i for i, c in enumerate(self.choices) if c.count), None)
         options.highlighted = first
+        if self.on_ready is not None:
+            self.on_ready()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

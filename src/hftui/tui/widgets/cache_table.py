@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 
 from hftui.core.cache.names import printable
 
@@ -84,6 +85,28 @@ class CacheTable(CellWidthTable, ListTable):
         self.shown_columns: tuple[str, ...] = tuple(key for key, _ in COLUMNS)
         self.widths: dict[str, int] = {key: cell_len(label) for key, label in COLUMNS}
         """The widest cell of each column, shown or not (to know which columns fit)."""
+
+    held_keys: list[events.Key] | None = None
+    """Keys typed while a dialog's figures are computed (None: not waiting); they go to the dialog."""
+
+    def hold_keys(self) -> None:
+        """From now until `take_keys`/`drop_keys`, keys that reach the list wait for the dialog."""
+        if self.held_keys is None:
+            self.held_keys = []
+
+    def take_keys(self) -> list[events.Key]:
+        keys, self.held_keys = self.held_keys or [], None
+        return keys
+
+    def drop_keys(self) -> int:
+        return len(self.take_keys())
+
+    def on_key(self, event: events.Key) -> None:
+        if self.held_keys is None:
+            return
+        self.held_keys.append(event)
+        event.stop()
+        event.prevent_default()
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
