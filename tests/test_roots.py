@@ -379,7 +379,7 @@ def test_scan_cli_lists_every_root(tmp_path: Path, hub) -> None:
     )
     assert text.returncode == 0, text.stderr
     assert "Roots (4):" in text.stdout and "datasets cache" in text.stdout and "Duplicates:" in text.stdout
-    assert "warning: local dir" in text.stdout
+    assert "warning: local dir" in text.stderr and "warning:" not in text.stdout  # warnings on stderr
     only_hub = subprocess.run(
         [sys.executable, "-m", "hftui", "scan", "--no-roots", *flags], capture_output=True, text=True, env=env
     )
