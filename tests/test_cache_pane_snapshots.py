@@ -77,16 +77,28 @@ def test_detail_with_marks(snap_compare, snap_cache: Path) -> None:
     assert snap_compare(_app(snap_cache), run_before=run_before, terminal_size=(120, 40))
 
 
-def test_confirm_dialog(snap_compare, snap_cache: Path) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_confirm_dialog(snap_compare, snap_cache: Path, size: tuple[int, int]) -> None:
     async def run_before(pilot) -> None:
         await _settle(pilot)
         await pilot.press("space", "space", "d")
         await _settle(pilot)
 
-    assert snap_compare(_app(snap_cache), run_before=run_before, terminal_size=(80, 24))
+    assert snap_compare(_app(snap_cache), run_before=run_before, terminal_size=size)
 
 
-def test_prune_preview(snap_compare, snap_cache: Path) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_verify_dialog(snap_compare, snap_cache: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("v")
+        await _settle(pilot)
+
+    assert snap_compare(_app(snap_cache), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_prune_preview(snap_compare, snap_cache: Path, size: tuple[int, int]) -> None:
     async def run_before(pilot) -> None:
         await _settle(pilot)
         pane = pilot.app.query_one(CachePane)
@@ -94,4 +106,4 @@ def test_prune_preview(snap_compare, snap_cache: Path) -> None:
         await pilot.press("p")
         await _settle(pilot)
 
-    assert snap_compare(_app(snap_cache), run_before=run_before, terminal_size=(120, 40))
+    assert snap_compare(_app(snap_cache), run_before=run_before, terminal_size=size)
