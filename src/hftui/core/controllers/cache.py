@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from hftui.core.cache.cleanup import DeletionPlan, ExecutionReport, Mark, execute_plan, summarize
 from hftui.core.cache.names import printable
 from hftui.core.cache.revalidate import PlanChanged
-from hftui.core.controllers.runner import Runner, Task
+from hftui.core.controllers.runner import Runner, Task, spawn
 from hftui.core.vocab import cache_folder, delete_title
 from hftui.core.vocab import count as vocab_count
 
@@ -279,17 +279,7 @@ class CacheController:
         done: Callable[[T], None],
         failed: Callable[[BaseException], None],
     ) -> None:
-        """Run `work` in the background; `done(result)` or `failed(exc)` runs on the owner thread."""
-
-        def body(task: Task) -> None:
-            try:
-                result = work(task)
-            except Exception as exc:
-                task.deliver(partial(failed, exc))
-                return
-            task.deliver(partial(done, result))
-
-        self.runner.start(group, body)
+        spawn(self.runner, group, work, done, failed)
 
     def busy_reasons(self) -> dict[RepoKey, str]:
         """Repos that must not be touched now (a download writes into them), with why."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from hftui.core.cache.root_delete import RootDeletion, RootPlan, execute_root_plan, plan_root_deletion
 from hftui.core.cache.roots import FsInfo, Root
 from hftui.core.controllers.cache import Notice, Severity, describe
-from hftui.core.controllers.runner import Runner, Task
+from hftui.core.controllers.runner import Runner, Task, spawn
 
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
@@ -88,15 +88,7 @@ class RootsController:
         done: Callable[[T], None],
         failed: Callable[[BaseException], None],
     ) -> None:
-        def body(task: Task) -> None:
-            try:
-                result = work(task)
-            except Exception as exc:
-                task.deliver(partial(failed, exc))
-                return
-            task.deliver(partial(done, result))
-
-        self.runner.start(group, body)
+        spawn(self.runner, group, work, done, failed)
 
     # -- scanning -------------------------------------------------------------------------------------
 

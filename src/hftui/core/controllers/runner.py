@@ -15,7 +15,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Task(Protocol):
@@ -33,6 +36,26 @@ class Runner(Protocol):
         """Run `body(task)` off the owner thread. `group` names the kind of work (for logs and
         for a UI's worker list); bodies in one group may overlap."""
         ...
+
+
+def spawn(
+    runner: Runner,
+    group: str,
+    work: Callable[[Task], T],
+    done: Callable[[T], None],
+    failed: Callable[[BaseException], None],
+) -> None:
+    """Run `work` in the background; `done(result)` or `failed(exc)` runs on the owner thread."""
+
+    def body(task: Task) -> None:
+        try:
+            result = work(task)
+        except Exception as exc:
+            task.deliver(partial(failed, exc))
+            return
+        task.deliver(partial(done, result))
+
+    runner.start(group, body)
 
 
 class _ThreadTask:
