@@ -335,6 +335,7 @@ class CachePane(Vertical):
         table = self.table
         table.clear()
         table.records.clear()
+        table.forget_index()
         table.sort_values.clear()
         table.largest = 0
 
@@ -428,7 +429,8 @@ class CachePane(Vertical):
         records = controller.records.values()
         corrupt = sum(1 for r in records if r.warnings)
         report = controller.report
-        size = report.size_on_disk if report is not None else sum(r.size_on_disk for r in records)
+        # While scanning: the sizes the table keeps (`RepoRecord.size_on_disk` sums its blobs on each call).
+        size = report.size_on_disk if report is not None else sum(map(self.table.size_of, controller.records))
         free = disk_free(self.cache_dir)
         # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
         repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
@@ -465,8 +467,15 @@ class CachePane(Vertical):
             self._bindings_for_deleting = self.deleting
             self.refresh_bindings()
         report = controller.report
-        if report is not None and not controller.scanning and report is not self._checked_report:
-            # A scan finished: check its repos against the Hub (in the monitor's thread).
+        if (
+            report is not None
+            and not controller.scanning
+            and not self.busy
+            and report is not self._checked_report
+        ):
+            # A scan finished and its rows are all shown (the check's results redraw rows, and
+            # must not slow the last ones down): check its repos against the Hub (in the
+            # monitor's thread).
             self._checked_report = report
             self.updates.scan_finished(report)
 
@@ -496,11 +505,33 @@ class CachePane(Vertical):
         record, _ = self._current()
         self.updates.update(record)
 
+    _update_ids: set[str] | None = None
+    """`type/id`s whose check results arrived and are not shown yet (empty: every repo)."""
+
     @on(UpdatesChanged)
     def _updates_changed(self, event: UpdatesChanged) -> None:
+        # The check posts one message per repo: on 10,000 repos they queue up faster than the
+        # loop runs them, and each one walked every row and rebuilt the header (quadratic; the
+        # last rows of a scan waited minutes behind them). Collect them, and show them all from
+        # one callback queued behind the messages already waiting.
+        first = self._update_ids is None
+        if first:
+            self._update_ids = set()
+        pending = self._update_ids
+        assert pending is not None
+        if not event.cache_ids:
+            pending.add("")  # the check finished: every row
+        pending.update(event.cache_ids)
+        if first:
+            self.call_later(self._show_updates)
+
+    def _show_updates(self) -> None:
+        ids, self._update_ids = self._update_ids or set(), None
         table = self.table
-        ids = set(event.cache_ids)
-        table.refresh_status([n for n, r in table.records.items() if not ids or r.cache_id in ids])
+        if "" in ids:
+            table.refresh_status(list(table.records))
+        else:
+            table.refresh_status(table.names_of(ids))
         controller = self.controller
         if any(f.key == "update" for f in controller.filters):
             t = now()
