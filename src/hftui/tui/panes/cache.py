@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 RepoKey = tuple[str, str]
 DESTRUCTIVE = actions.destructive_names("cache")
 ROWS_PER_SLICE = 100
-SLICE_PAUSE = 0.01
+SLICE_PAUSE = 0.0
+"""Between slices the loop runs whatever is ready (keys, a redraw), then the next slice: a pause of
+10 ms cost a second of idling on 10,000 rows (a third of the headless scan's time on a quiet machine)."""
 BULK_ROWS = 32
 """More removed or updated rows than this and the table is rebuilt (a DataTable's `remove_row`
 re-indexes every row, so removing thousands one by one is quadratic)."""
