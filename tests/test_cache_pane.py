@@ -60,7 +60,10 @@ async def test_list_streams_rows_and_header(cache: Path) -> None:
         }
         assert not pane.scanning
         header = str(pane.query_one("#cache-header").render())
-        assert str(cache) in header and "3 repos" in header and "free" in header
+        # The path, cut at its start when the figures need the room (the title shows it whole).
+        shown = header.split(" · ")[0]
+        assert shown == str(cache) or (shown.startswith("…") and str(cache).endswith(shown[1:])), header
+        assert "3 repos" in header and "free" in header
         # biggest first
         assert str(pane.table.coordinate_to_cell_key((0, 0)).row_key.value) == MODEL_DIR
         statuses = {name: pane.table.get_cell(name, "status") for name in pane.table.records}

@@ -326,3 +326,35 @@ def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
 
 
 __all__ = ["Copy", "DuplicateGroup", "RootScan", "RootsReport", "find_duplicates", "scan_roots"]
+
+
+@dataclass(frozen=True)
+class RootsGlance:
+    """The other roots in one line of the Cache pane's header: how many hold something, their
+    bytes, the bytes held twice, and how many roots could not be read."""
+
+    roots: int
+    size: int
+    duplicate_bytes: int
+    problems: int
+
+    @property
+    def worth_showing(self) -> bool:
+        return bool(self.roots or self.duplicate_bytes or self.problems)
+
+
+def glance_roots(roots: Sequence[Root], opened: str, report: CacheReport | None) -> RootsGlance:
+    """Scan `roots` but the hub cache at `opened` (its `report` is reused) and sum up the rest."""
+    from hftui.core.cache.roots import check_roots
+
+    opened = os.path.abspath(opened)
+    reuse = {opened: report} if report is not None and report.exists else {}
+    scanned = scan_roots(check_roots(roots), hub_reports=reuse)
+    others = [s for s in scanned.scans if not (s.root.kind == "hub" and s.root.path == opened)]
+    holding = [s for s in others if s.size > 0]
+    return RootsGlance(
+        roots=len(holding),
+        size=sum(s.size for s in holding),
+        duplicate_bytes=scanned.duplicate_bytes,
+        problems=len(scanned.problems) + sum(1 for s in others if s.failed),
+    )

@@ -10,14 +10,16 @@ results come back as `Delivered` messages, run on the event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -52,6 +54,7 @@ from hftui.tui.widgets.text_box import TextBox
 
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
+    from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
     from hftui.core.downloads.models import DownloadRequest
     from hftui.tui.services import AppServices
@@ -69,6 +72,27 @@ DIALOG_WAIT_S = 30.0
 
 folder_name = cache_folder
 disk_free = free_bytes
+
+
+def _short_path(path: str, room: int) -> str:
+    """`path` in `room` cells: the home folder as `~`, then its start cut (the end names the cache)."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
+        path = "~" + path[len(home) :]
+    if cell_len(path) <= room:
+        return path
+    keep = max(room, 16) - 1
+    return "…" + path[-keep:]
+
+
+def roots_glance_text(glance: RootsGlance) -> str:
+    """The other roots in the header, so the datasets cache or a big Xet dir is seen without `R`."""
+    text = f"+{vocab.count(glance.roots, 'root')} {size_text(glance.size)}" if glance.roots else "other roots"
+    if glance.duplicate_bytes:
+        text += f", {size_text(glance.duplicate_bytes)} twice"
+    if glance.problems:
+        text += " ⚠"
+    return text + " (R)"
 
 
 def now() -> float:
@@ -197,10 +221,19 @@ class CachePane(Vertical):
                 busy=self._active_repos,
                 kept_max_age_days=services.settings.kept_max_age_days,
                 queued_requests=self._queued_requests,
+                other_roots=self._glance_roots,
             )
             controller.listeners.append(_Listener(self))
             self._controller = controller
         return self._controller
+
+    def _glance_roots(self, report: CacheReport) -> RootsGlance:
+        # Runs in a worker: reads nothing but settings and the report it is given.
+        from hftui.core.cache.roots import roots_for
+        from hftui.core.cache.roots_scan import glance_roots
+
+        primary = str(self.cache_dir)
+        return glance_roots(roots_for(self.services.settings, primary), primary, report)
 
     def _active_repos(self) -> set[RepoKey]:
         """Repos a download of this app writes into right now (asked afresh each time)."""
@@ -423,6 +456,10 @@ class CachePane(Vertical):
         if cursor is not None and cursor in self.table.rows:
             self.table.move_cursor(row=self.table.get_row_index(cursor), animate=False)
 
+    def on_resize(self, event: events.Resize) -> None:
+        # The header's path is cut to the room there is: after the new layout is known.
+        self.call_after_refresh(self.update_header)
+
     def update_header(self) -> None:
         controller = self.controller
         records = controller.records.values()
@@ -435,6 +472,9 @@ class CachePane(Vertical):
         parts = [printable(str(self.cache_dir)), size_text(size), repos + (" ⚠" if corrupt else "")]
         if free is not None:
             parts.append(f"{size_text(free)} free")
+        glance = controller.roots_glance
+        if glance is not None and glance.worth_showing:
+            parts.append(roots_glance_text(glance))
         if controller.filters:
             parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
         operation = controller.operation
@@ -455,9 +495,11 @@ class CachePane(Vertical):
         if updates := self.updates.header():
             parts.append(updates)
         sort = f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}"
-        self.query_one("#cache-header", Static).update(
-            Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
-        )
+        header = self.query_one("#cache-header", Static)
+        room = header.content_region.width
+        if room > 0:
+            parts[0] = _short_path(parts[0], room - cell_len(" · ".join(parts[1:]) + " · " + "  " + sort))
+        header.update(Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis"))
         # The footer is rebuilt on every refresh_bindings (~30 ms): only when a deletion starts or
         # ends (escape cancels it), not on each of its progress ticks, which took the CPU the
         # deletion's own thread needed (a bulk prune got slower per repo the more repos it had).
