@@ -297,10 +297,19 @@ def _hub_blobs(scan: RootScan) -> list[tuple[str, str, int, tuple[int, int], str
 
 def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
     """Content present in more than one root, as distinct files; biggest waste first."""
+    holders = [
+        s
+        for s in scans
+        if not s.failed
+        and (
+            (s.root.kind == "hub" and s.hub_report is not None)
+            or (s.root.kind == "local-dir" and s.local_dir)
+        )
+    ]
+    if len(holders) < 2:
+        return []  # nothing can be held twice: no blob of a big cache is even looked at
     by_etag: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
-    for scan in scans:
-        if scan.failed:
-            continue
+    for scan in holders:
         if scan.root.kind == "hub" and scan.hub_report is not None:
             for etag, path, size, inode, owner in _hub_blobs(scan):
                 by_etag[etag].append((Copy(scan.root.path, "hub", path, owner, inode), size))
@@ -323,9 +332,6 @@ def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
         groups.append(DuplicateGroup(etag, size, tuple(unique.values())))
     groups.sort(key=lambda g: (-g.wasted, g.etag))
     return groups
-
-
-__all__ = ["Copy", "DuplicateGroup", "RootScan", "RootsReport", "find_duplicates", "scan_roots"]
 
 
 @dataclass(frozen=True)
@@ -358,3 +364,15 @@ def glance_roots(roots: Sequence[Root], opened: str, report: CacheReport | None)
         duplicate_bytes=scanned.duplicate_bytes,
         problems=len(scanned.problems) + sum(1 for s in others if s.failed),
     )
+
+
+__all__ = [
+    "Copy",
+    "DuplicateGroup",
+    "RootScan",
+    "RootsGlance",
+    "RootsReport",
+    "find_duplicates",
+    "glance_roots",
+    "scan_roots",
+]
