@@ -74,6 +74,10 @@ folder_name = cache_folder
 disk_free = free_bytes
 
 
+SHORTEST_PATH = 16
+"""Cells the header's path keeps however long the figures after it are."""
+
+
 def _short_path(path: str, room: int) -> str:
     """`path` in `room` cells: the home folder as `~`, then its start cut (the end names the cache)."""
     home = os.path.expanduser("~")
@@ -81,8 +85,26 @@ def _short_path(path: str, room: int) -> str:
         path = "~" + path[len(home) :]
     if cell_len(path) <= room:
         return path
-    keep = max(room, 16) - 1
+    keep = max(room, SHORTEST_PATH) - 1
     return "…" + path[-keep:]
+
+
+def header_line(path: str, parts: Sequence[tuple[str, int]], room: int) -> str:
+    """`path · part · part…` in `room` cells (0: unknown yet, no fitting): the parts of the highest
+    rank are left out first while even a path of SHORTEST_PATH cells does not fit, then the path
+    loses its start (what is still too long, the Static's ellipsis cuts)."""
+    kept = list(parts)
+
+    def width(items: Sequence[tuple[str, int]]) -> int:
+        return sum(cell_len(" · " + text) for text, _ in items)
+
+    while room > 0 and kept and width(kept) + SHORTEST_PATH > room and max(r for _, r in kept) > 0:
+        highest = max(r for _, r in kept)
+        drop = max(i for i, (_, r) in enumerate(kept) if r == highest)
+        del kept[drop]
+    if room > 0:
+        path = _short_path(path, room - width(kept))
+    return " · ".join([path, *(text for text, _ in kept)])
 
 
 def roots_glance_text(glance: RootsGlance) -> str:
@@ -469,37 +491,37 @@ class CachePane(Vertical):
         free = disk_free(self.cache_dir)
         # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
         repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
-        parts = [printable(str(self.cache_dir)), size_text(size), repos + (" ⚠" if corrupt else "")]
+        # (text, rank): when the line is too long, the highest rank goes first, then the path is cut.
+        parts: list[tuple[str, int]] = [(size_text(size), 0), (repos + (" ⚠" if corrupt else ""), 0)]
         if free is not None:
-            parts.append(f"{size_text(free)} free")
+            parts.append((f"{size_text(free)} free", 1))
         glance = controller.roots_glance
         if glance is not None and glance.worth_showing:
-            parts.append(roots_glance_text(glance))
+            parts.append((roots_glance_text(glance), 3))
         if controller.filters:
-            parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
+            shown = f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)"
+            parts.append((shown, 0))
         operation = controller.operation
         if operation is not None:
             what = action_name(operation.title)
             if operation.cancelling:
-                parts.append(f"cancelling {what} after {operation.done}/{operation.total}…")
+                parts.append((f"cancelling {what} after {operation.done}/{operation.total}…", 0))
             else:
-                parts.append(f"{what}: {operation.done}/{operation.total}… (escape: cancel)")
+                parts.append((f"{what}: {operation.done}/{operation.total}… (escape: cancel)", 0))
             if controller.rescan_pending:
-                parts.append("rescan waits for it")
+                parts.append(("rescan waits for it", 1))
         if controller.scanning:
-            parts.append(f"scanning {controller.scan_done}/{controller.scan_total or '?'}…")
+            parts.append((f"scanning {controller.scan_done}/{controller.scan_total or '?'}…", 0))
         elif controller.scan_error:
-            parts.append(f"scan failed: {controller.scan_error}")
+            parts.append((f"scan failed: {controller.scan_error}", 0))
         elif not controller.records:
-            parts.append("empty: nothing downloaded yet")
+            parts.append(("empty: nothing downloaded yet", 0))
         if updates := self.updates.header():
-            parts.append(updates)
-        sort = f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}"
+            parts.append((updates, 2))
+        parts.append((f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}", 4))
         header = self.query_one("#cache-header", Static)
-        room = header.content_region.width
-        if room > 0:
-            parts[0] = _short_path(parts[0], room - cell_len(" · ".join(parts[1:]) + " · " + "  " + sort))
-        header.update(Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis"))
+        line = header_line(printable(str(self.cache_dir)), parts, header.content_region.width)
+        header.update(Text(line, no_wrap=True, overflow="ellipsis"))
         # The footer is rebuilt on every refresh_bindings (~30 ms): only when a deletion starts or
         # ends (escape cancels it), not on each of its progress ticks, which took the CPU the
         # deletion's own thread needed (a bulk prune got slower per repo the more repos it had).
