@@ -39,18 +39,50 @@ engine_factory = test_download.engine_factory
 small_fs = test_download.small_fs
 
 
-@pytest.fixture
-def small_xorbs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Xorbs of 512 KiB on the local CAS (our server's packing, not the client's): hf_xet hands a
-    file over a xorb range at a time, several at once, so a 4 MiB file then arrives in steps
-    and a test can stop it half-way. (benchmarks/download.py measures the real 64 MiB xorbs.)"""
-    monkeypatch.setattr(hftui.hub.xet, "MAX_XORB_BYTES", SMALL_XORB)
-    # ... and Xet files are kept from one (small) xorb on, as from 64 MiB on the real Hub.
-    monkeypatch.setenv("HFTUI_XET_KEEP_MIN_BYTES", str(SMALL_XORB))
-
-
 RATE = 1_000_000
 SMALL_XORB = 512 * 1024
+SMALL_CHUNK = 8 * 1024
+"""The largest chunk of the scaled-down CAS (`small_xet`)."""
+SMALL_WINDOWS = (SMALL_XORB // 32, SMALL_XORB * 15 // 32)
+"""The client's Xet windows scaled like the xorb: 2 MiB .. 30 MiB of a 64 MiB xorb."""
+
+
+def small_xet_env() -> dict[str, str]:
+    """What a process downloading from a `small_xet` server needs: Xet files kept from one (small)
+    xorb on, as from 64 MiB on the real Hub, and windows scaled like the xorbs."""
+    return {
+        "HFTUI_XET_KEEP_MIN_BYTES": str(SMALL_XORB),
+        "HFTUI_XET_WINDOW_BYTES": f"{SMALL_WINDOWS[0]},{SMALL_WINDOWS[1]}",
+    }
+
+
+def use_small_xet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local CAS scaled down 128 times (our server's packing, not the client's): xorbs of
+    512 KiB and chunks of 1-8 KiB instead of 64 MiB and 16-128 KiB, so a 4 MiB file spans 8
+    xorbs and a test can stop it half-way; the client's windows scaled alike (environment, which
+    job processes and `hftui download` inherit). benchmarks/download.py measures the real sizes."""
+    monkeypatch.setattr(hftui.hub.xet, "MAX_XORB_BYTES", SMALL_XORB)
+    monkeypatch.setattr(hftui.hub.xet, "MIN_CHUNK", 1024)
+    monkeypatch.setattr(hftui.hub.xet, "MEAN_EXTRA", 3 * 1024)
+    monkeypatch.setattr(hftui.hub.xet, "MAX_CHUNK", SMALL_CHUNK)
+    for name, value in small_xet_env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def small_xorbs(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_small_xet(monkeypatch)
+
+
+def windows_since(hub: HubServer, asked: int = 0) -> int:
+    """Reconstruction requests (one per window) since `hub.requests[asked]`."""
+    return sum(1 for r in hub.requests[asked:] if r.path.startswith("/v2/reconstructions/"))
+
+
+def cut_chunks(hub: HubServer, asked: int = 0) -> int:
+    """What cutting the file in windows may cost since `hub.requests[asked]`: the chunk a window
+    is cut in is fetched by both neighbours (at most one chunk, header included, per window)."""
+    return windows_since(hub, asked) * (SMALL_CHUNK + 8)
 
 
 def hold_past_half(hub: HubServer) -> int:
@@ -91,6 +123,19 @@ def xorb_bytes(hub: HubServer) -> int:
     return hub.bytes_sent("/xorbs/*", server="cas")
 
 
+def window_ranges(hub: HubServer, asked: int = 0) -> list[str]:
+    """The byte ranges of the file the client asked the CAS for since `hub.requests[asked]`."""
+    return [
+        r.headers.get("range", "") for r in hub.requests[asked:] if r.path.startswith("/v2/reconstructions/")
+    ]
+
+
+def window_starts(hub: HubServer, asked: int = 0) -> list[int]:
+    """Where the windows asked for since `hub.requests[asked]` start (in the order they reached
+    the CAS: two windows in flight may arrive in either order)."""
+    return [int(r.removeprefix("bytes=").split("-")[0]) for r in window_ranges(hub, asked)]
+
+
 def test_the_file_travels_over_xet_into_the_kept_store(
     engine_factory, small_xorbs: None, tmp_path: Path
 ) -> None:
@@ -101,7 +146,9 @@ def test_the_file_travels_over_xet_into_the_kept_store(
         assert engine.wait_idle(30) and engine.job(job.id).state == "done"
         assert hub.bytes_sent("*/resolve/*/weights.bin", server="hub") == 0  # not over HTTP
         assert hub.bytes_sent("/bridge/*") == 0
-        assert SIZE <= xorb_bytes(hub) <= SIZE * 1.01  # chunk headers only
+        # Chunk headers (8 bytes a chunk) and the chunk at each window's cut, nothing more.
+        assert windows_since(hub) >= SIZE // SMALL_WINDOWS[1]
+        assert SIZE <= xorb_bytes(hub) <= SIZE * 1.01 + cut_chunks(hub)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -116,16 +163,15 @@ def test_pause_at_half_then_resume_over_xet(engine_factory, small_xorbs: None, t
         assert kept == held_at and part_size(cache) == kept  # cut back to the prefix: no hole kept
         paused = engine.job(job.id)
         assert paused.state == "paused" and paused.bytes_done >= kept
-        before = xorb_bytes(hub)
+        before, asked = xorb_bytes(hub), len(hub.requests)
         hub.set_bandwidth(None)
         engine.resume(job.id)
         assert engine.wait_idle(60) and engine.job(job.id).state == "done"
         # The resume asked the CAS for the file from the kept offset on ...
-        reconstructions = [r for r in hub.requests if r.path.startswith("/v2/reconstructions/")]
-        assert reconstructions[-1].headers.get("range") == f"bytes={kept}-{SIZE - 1}"
+        assert min(window_starts(hub, asked)) == kept, window_ranges(hub, asked)
         # ... and fetched the rest, plus at most 10 % of the kept bytes or one xorb again.
         resumed = xorb_bytes(hub) - before
-        assert resumed <= (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01), (kept, resumed)
+        assert resumed <= refetch_allowed(kept) + cut_chunks(hub, asked), (kept, resumed)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -140,17 +186,15 @@ def test_reset_on_the_cas_mid_file_ends_with_the_right_blob(
         job = engine.submit(DownloadRequest(REPO)).job
         wait_for(lambda: part_size(cache) >= MIB, what="1 MiB kept")
         # The next xorb request is reset half-way.
-        hub.add_fault(Fault("reset_after", path_glob="/xorbs/*", after_bytes=200_000, server="cas"))
+        reset = Fault("reset_after", path_glob="/xorbs/*", after_bytes=100_000, server="cas")
+        hub.add_fault(reset)
         assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
-        # The retry asked the CAS for the file from what was kept, not from byte 0. (What was kept is
-        # the in-order prefix: ranges that had arrived ahead of it are dropped on a stop, so the part
-        # file's size seen above can be more than the prefix a retry starts from.)
-        ranges = [
-            r.headers.get("range", "") for r in hub.requests if r.path.startswith("/v2/reconstructions/")
-        ]
-        assert len(ranges) >= 2 and int(ranges[-1].split("=")[1].split("-")[0]) > 0, ranges
+        # The reset happened, and the retry asked the CAS for the file from what was kept, not
+        # from byte 0: only the first attempt asked for a window at 0.
+        assert reset.times == 0
+        assert window_starts(hub).count(0) == 1, window_ranges(hub)
 
 
 def test_corrupted_kept_bytes_over_xet_are_fetched_again(
@@ -197,13 +241,12 @@ def test_kill_9_at_half_then_relaunch_over_xet(small_xorbs: None, tmp_path: Path
         settled(hub)
         kept = kept_prefix(cache)
         assert kept == held_at
-        before = xorb_bytes(hub)
+        before, asked = xorb_bytes(hub), len(hub.requests)
         hub.set_bandwidth(None)
         rerun = subprocess.run(_download_cmd(cache), capture_output=True, text=True, timeout=90, env=env)
         assert rerun.returncode == 0, rerun.stderr
-        # The rest, and at most 10 % of the kept bytes or one xorb again (whichever is larger):
-        # hf_xet fetches xorb ranges, so the one holding the kept offset may come again.
-        assert xorb_bytes(hub) - before <= (SIZE - kept) * 1.01 + max(0.1 * kept, SMALL_XORB * 1.01)
+        # The rest, and at most 10 % of the kept bytes or one xorb again (whichever is larger).
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept) + cut_chunks(hub, asked)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -234,12 +277,10 @@ def test_bad_kept_bytes_over_xet(case: str, engine_factory, small_xorbs: None, t
         assert job.state == "done", job
         assert any(note in n for n in notes), notes
         if start:  # resumed from the bytes that are there
-            ranges = [
-                r.headers.get("range") for r in hub.requests if r.path.startswith("/v2/reconstructions/")
-            ]
-            assert ranges[-1] == f"bytes={start}-{SIZE - 1}", ranges
+            assert min(window_starts(hub)) == start, window_ranges(hub)
         # What was missing, plus at most the xorb holding the first missing byte again.
-        assert xorb_bytes(hub) <= (SIZE - start) * 1.01 + (SMALL_XORB * 1.01 if start else 0)
+        allowed = (SIZE - start) * 1.01 + (SMALL_XORB * 1.01 if start else 0) + cut_chunks(hub)
+        assert xorb_bytes(hub) <= allowed
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -312,10 +353,14 @@ def test_full_disk_while_resuming_keeps_a_valid_prefix_and_spares_other_jobs(
             assert not (blobs / hub.files(REPO)["weights.bin"].sha256).exists()
             # Room again: the retry completes from the kept bytes.
             (small_fs / "filler").unlink()
-            before = sent()
+            before, asked = sent(), len(hub.requests)
             engine.retry(job.id)
             assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
-            allowed = (SIZE - prefix) * 1.01 + SMALL_XORB * 1.01 if xet else (SIZE - prefix) + 0.1 * prefix
+            allowed = (
+                (SIZE - prefix) * 1.01 + SMALL_XORB * 1.01 + cut_chunks(hub, asked)
+                if xet
+                else (SIZE - prefix) + 0.1 * prefix
+            )
             assert sent() - before <= allowed, (prefix, sent() - before)
             assert_cache_matches(cache, hub, REPO)
             assert_clean(cache)
@@ -385,7 +430,7 @@ def test_a_file_changed_on_the_hub_discards_the_old_kept_bytes_over_xet(
         assert engine.wait_idle(60) and engine.job(job.id).state == "done"
         assert any("changed on the Hub" in n for n in notes), notes
         assert not old.exists()
-        assert SIZE <= xorb_bytes(hub2) <= SIZE * 1.01  # the new file, from its first byte
+        assert SIZE <= xorb_bytes(hub2) <= SIZE * 1.01 + cut_chunks(hub2)  # the new file, from byte 0
         assert_cache_matches(cache, hub2, REPO)
         assert_clean(cache)
         assert not (cache / "models--test--kept" / "blobs" / old.name.removesuffix(".part")).exists()
@@ -407,10 +452,10 @@ def test_cancel_at_half_then_retry_over_xet(engine_factory, small_xorbs: None, t
         assert kept == held_at
         cancelled = engine.job(job.id)
         assert cancelled.state == "cancelled" and cancelled.kept_summary is not None
-        before = xorb_bytes(hub)
+        before, asked = xorb_bytes(hub), len(hub.requests)
         engine.retry(job.id)
         assert engine.wait_idle(60) and engine.job(job.id).state == "done"
-        assert xorb_bytes(hub) - before <= refetch_allowed(kept)
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept) + cut_chunks(hub, asked)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -433,11 +478,10 @@ def test_kill_9_of_the_job_process_at_half_over_xet(
         settled(hub)
         kept = kept_prefix(cache)
         assert kept == held_at
-        before = xorb_bytes(hub)
+        before, asked = xorb_bytes(hub), len(hub.requests)
         assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
-        reconstructions = [r for r in hub.requests if r.path.startswith("/v2/reconstructions/")]
-        assert reconstructions[-1].headers.get("range") == f"bytes={kept}-{SIZE - 1}"
-        assert xorb_bytes(hub) - before <= refetch_allowed(kept)
+        assert min(window_starts(hub, asked)) == kept, window_ranges(hub, asked)
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept) + cut_chunks(hub, asked)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -463,7 +507,7 @@ def test_two_processes_resuming_the_same_job_over_xet(small_xorbs: None, tmp_pat
         settled(hub)
         kept = kept_prefix(cache)
         assert kept == held_at
-        before = xorb_bytes(hub)
+        before, asked = xorb_bytes(hub), len(hub.requests)
         # Two hftui processes resume at once: one writes the blob under the library's lock, the
         # other waits for it and links it.
         runs = [
@@ -476,7 +520,7 @@ def test_two_processes_resuming_the_same_job_over_xet(small_xorbs: None, tmp_pat
             out, err = run.communicate(timeout=90)
             assert run.returncode == 0, err
             assert json.loads(out.strip().splitlines()[-1])["done"] == 1
-        assert xorb_bytes(hub) - before <= refetch_allowed(kept)
+        assert xorb_bytes(hub) - before <= refetch_allowed(kept) + cut_chunks(hub, asked)
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
 
@@ -484,16 +528,15 @@ def test_two_processes_resuming_the_same_job_over_xet(small_xorbs: None, tmp_pat
 def test_ranges_completed_ahead_of_the_prefix_are_kept_and_only_the_gaps_are_fetched(
     engine_factory, small_xorbs: None, tmp_path: Path
 ) -> None:
-    """hf_xet completes xorb ranges out of order: a stop keeps those written in full past the
-    prefix (recorded in the state file), and the resume fetches only the gaps between them."""
+    """Windows complete out of order: a stop keeps those written in full past the prefix
+    (recorded in the state file), and the resume fetches only the gaps."""
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
         xet_hash = hub.xet_hash(REPO, "weights.bin")
-        xorb, gap_start = next((x, at) for x, at in hub.xorb_starts(REPO, "weights.bin") if at >= SIZE // 2)
-        # Only the first xorb past half is held: xorbs after it complete ahead of the prefix.
-        hub.add_fault(
-            Fault("hold", path_glob=f"/xorbs/{xet_hash}/{xorb}", server="cas", times=None, stall_seconds=120)
-        )
+        xorb, held_from = next((x, at) for x, at in hub.xorb_starts(REPO, "weights.bin") if at >= SIZE // 2)
+        # Only the first request for the first xorb past half is held: the window after it, and
+        # every later one, complete ahead of the prefix.
+        hub.add_fault(Fault("hold", path_glob=f"/xorbs/{xet_hash}/{xorb}", server="cas", stall_seconds=120))
         engine = engine_factory(hub, stall_timeout=30.0)
         job = engine.submit(DownloadRequest(REPO)).job
         store = kept_mod.KeptStore(cache, REPO, "model")
@@ -507,26 +550,29 @@ def test_ranges_completed_ahead_of_the_prefix_are_kept_and_only_the_gaps_are_fet
 
         def ahead_kept() -> bool:
             meta = state()
-            return meta is not None and meta.kept == gap_start and bool(meta.ranges)
+            return meta is not None and meta.ranges != [] and meta.ranges[-1][1] >= held_from + SMALL_XORB
 
-        wait_for(ahead_kept, timeout=60, what="the prefix at the held xorb and a range past it")
+        wait_for(ahead_kept, timeout=60, what="the prefix held and ranges past it")
         kept = pause_at_half(engine, job.id, cache, hub, kept=kept_prefix)
         meta = state()
-        assert meta is not None and kept == gap_start and meta.ranges, meta
+        assert meta is not None and meta.ranges, meta
+        assert held_from <= kept == meta.kept < meta.ranges[0][0], meta
         ranges, held = meta.ranges, meta.held
-        assert held > kept
         paused = engine.job(job.id)
         assert paused.state == "paused" and paused.bytes_done >= held, (paused, held)
         before, asked = xorb_bytes(hub), len(hub.requests)
         engine.resume(job.id)
         assert engine.wait_idle(60) and engine.job(job.id).state == "done"
-        # The resume asked for the first gap (from the prefix to the first kept range) ...
-        reconstructions = [r for r in hub.requests[asked:] if r.path.startswith("/v2/reconstructions/")]
-        assert reconstructions[0].headers.get("range") == f"bytes={kept}-{ranges[0][0] - 1}", reconstructions
+        # The resume asked for the first gap, from the prefix to the first kept range ...
+        gaps = [[int(n) for n in g.removeprefix("bytes=").split("-")] for g in window_ranges(hub, asked)]
+        assert min(start for start, _ in gaps) == kept, gaps
+        # (no window reaches into a kept range)
+        assert all(last < start or first >= end for first, last in gaps for start, end in ranges), gaps
         # ... and fetched only the gaps, not the ranges it had kept (chunk headers: 1 %; a chunk
         # at each cut may come twice).
         missing = SIZE - held
-        assert xorb_bytes(hub) - before <= missing * 1.01 + 2 * 64 * 1024 * (len(ranges) + 1)
+        allowed = missing * 1.01 + (SMALL_CHUNK + 8) * (len(ranges) + 1) + cut_chunks(hub, asked)
+        assert xorb_bytes(hub) - before <= allowed
         assert xorb_bytes(hub) - before < SIZE - kept  # less than the rest of the file
         assert_cache_matches(cache, hub, REPO)
         assert_clean(cache)
