@@ -13,8 +13,9 @@ blob is missing, this
    their state file (same etag and size, not larger than the file, readable) and hashing them;
 3. fetches the rest: a Xet file (when the library would use Xet: hf_xet installed, not
    `HF_HUB_DISABLE_XET`) with hf_xet's public ranged stream
-   (`XetSession().new_download_stream_group(...).download_stream(info, start=<kept>)`, token from
-   the repo's `xet-read-token` route as the library gets it); any other file over plain HTTP with
+   (`XetSession().new_download_stream_group(...).download_unordered_stream(info, start, end)`,
+   token from the repo's `xet-read-token` route as the library gets it), in windows of about a
+   second each, two at a time (`_Prefetch._xet_windows`); any other file over plain HTTP with
    a `Range: bytes=<kept>-` GET of its resolve URL pinned to the commit, through the library's own
    HTTP client (`huggingface_hub.get_session()`, headers from `build_hf_headers`, URL from
    `hf_hub_url`), so hftui's job-aware transport cancels it, times out stalls and counts its
@@ -29,10 +30,11 @@ blob is missing, this
 `snapshot_download` then finds each blob and only links it into the snapshot: it stays the call
 that decides the job's files, the layout and the links.
 
-Stopping (pause, cancel, quit, lost SSH, `kill -9`) keeps the `.part` as it is: bytes are
-appended in order, so the file is always a prefix of the blob (and anything else is caught by
-the SHA-256 check). The state file is refreshed every `META_INTERVAL` seconds, but the `.part`
-size is what a resume trusts.
+Stopping (pause, cancel, quit, lost SSH, `kill -9`) keeps the `.part` as it is. Over HTTP bytes
+are appended in order, so the file is always a prefix of the blob; the state file is refreshed
+every `META_INTERVAL` seconds, but the `.part` size is what a resume trusts. Over Xet windows
+finish in any order: the state file records the prefix and every window written in full past
+it, at once, and is what a resume trusts. Anything else is caught by the SHA-256 check.
 
 Requests. The dry run does not say a file's etag or hash, so `describe` asks for them with one
 `paths-info` POST per attempt (only when some file is large enough to keep).
@@ -594,12 +596,13 @@ class _Prefetch:
     def _transfer(self, file: RemoteFile, meta: KeptMeta, digest: _Digest) -> None:
         """Fetch bytes `meta.kept`.. of `file` into its `.part`, hashing them in order.
 
-        Over HTTP the bytes come in order. hf_xet's unordered stream hands over xorb ranges as
-        they complete (its ordered stream loses the cause of a failure, measured with hf_xet 1.8:
-        "Data sender was dropped" instead of "429 Too Many Requests"): a range ahead of the kept
-        prefix is written in its place and joins the prefix (hashed, counted, recorded in the
-        state file) once the bytes before it are there. When the transfer stops, the file is cut
-        back to the prefix, so a `.part` always holds a prefix of the file.
+        Over HTTP the bytes come in order; when the transfer stops the file is a prefix of the
+        blob. Over Xet windows hand over their pieces as they complete (hf_xet's unordered
+        stream: its ordered one loses the cause of a failure, measured with hf_xet 1.8: "Data
+        sender was dropped" instead of "429 Too Many Requests"): a piece ahead of the kept prefix
+        is written in its place, counted and recorded in the state file at once, and joins the
+        prefix (hashed) once the bytes before it are there. When the transfer stops, the
+        recorded ranges stay: a resume fetches only the gaps.
         """
         start = meta.kept
         if start >= file.size:
