@@ -601,9 +601,13 @@ def test_a_stop_mid_transfer_loses_at_most_the_windows_in_flight(
     stop: str, engine_factory, small_xorbs: None, tmp_path: Path
 ) -> None:
     """Issue 11's measure, with bytes in flight at the stop (no hold: a paced transfer stopped
-    once half is kept): everything the CAS sent for the file, before and after the stop, is the
-    file once plus at most 10 % of what was kept at the stop or one xorb, whichever is larger
-    (and the chunk each window is cut in). One stream per gap lost every xorb range in flight."""
+    once the CAS has sent half the file, as a user pausing at 50 %): everything the CAS sent for
+    the file, before and after the stop, is the file once plus at most 10 % of what was kept at
+    the stop or one xorb, whichever is larger (and the chunk each window is cut in). One stream
+    per gap failed this: hf_xet fetches all the file's xorb ranges at once and hands each over
+    only once complete, so what was in flight at the stop was lost (measured with it: 0.62 to
+    1.10 MB more than one download, where 0.54 MB was allowed; with windows: 0.44 to 0.52 MB,
+    0.75 MB allowed, the windows being more requests and so more cut chunks)."""
     from test_kept_bytes import _job_processes
 
     cache = tmp_path / "cache"
@@ -616,14 +620,14 @@ def test_a_stop_mid_transfer_loses_at_most_the_windows_in_flight(
                 _download_cmd(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
             )
             try:
-                wait_for(lambda: kept_held(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+                wait_for(lambda: xorb_bytes(hub) >= SIZE // 2, timeout=60, what="half of weights.bin sent")
                 proc.send_signal(signal.SIGKILL)
             finally:
                 proc.wait(10)
         else:
             engine = engine_factory(hub, stall_timeout=30.0)
             job = engine.submit(DownloadRequest(REPO)).job
-            wait_for(lambda: kept_held(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+            wait_for(lambda: xorb_bytes(hub) >= SIZE // 2, timeout=60, what="half of weights.bin sent")
             if stop == "pause":
                 engine.pause(job.id)
             else:
@@ -634,7 +638,7 @@ def test_a_stop_mid_transfer_loses_at_most_the_windows_in_flight(
         if stop == "pause":
             wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
         kept = kept_held(cache)
-        assert SIZE // 2 <= kept < SIZE, kept
+        assert 0 < kept < SIZE, kept
         hub.set_bandwidth(None)
         if stop == "kill -9 of hftui download":
             rerun = subprocess.run(_download_cmd(cache), capture_output=True, text=True, timeout=90, env=env)
