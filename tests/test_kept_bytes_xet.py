@@ -1,7 +1,9 @@
 """Kept bytes over Xet (issue 11): the same cases as `test_kept_bytes.py` where Xet differs.
 
-The server serves weights.bin over Xet (`"xet": True`); the client uses hf_xet's public ranged
-stream to continue from the kept bytes. The witness is the CAS's xorb byte counter.
+The server serves weights.bin over Xet (`"xet": True`); the client fetches it with hf_xet's
+public ranged stream in windows, and continues from the kept bytes. The witness is the CAS's
+xorb byte counter and its request log (one reconstruction request per window). The CAS is
+scaled down 128 times (`use_small_xet`), so that a 4 MiB file spans 8 xorbs.
 """
 
 from __future__ import annotations
