@@ -230,7 +230,12 @@ class CacheController:
         self.listeners: list[CacheListener] = []
 
         self.records: dict[str, RepoRecord] = {}
-        """Folder name -> record of every top-level entry shown (corrupt ones included)."""
+        """Folder name -> record of every top-level entry shown (corrupt ones included). Change it
+        through `_set_record`/`_drop_record`, which keep `corrupt_count` true."""
+        self.corrupt_count = 0
+        """How many of `records` have warnings, kept as they change: the header shows it on every
+        progress tick of a deletion, and counting 10,000 records each time took the event loop
+        (and with it the GIL) from the deletion's own thread."""
         self.report: CacheReport | None = None
         self.scanning = False
         self.scan_done = 0
@@ -285,6 +290,16 @@ class CacheController:
         """Repos that must not be touched now (a download writes into them), with why."""
         return {(str(t), str(i)): BUSY_REASON for t, i in self._busy()}
 
+    def _set_record(self, record: RepoRecord) -> None:
+        self._drop_record(record.name)
+        self.records[record.name] = record
+        self.corrupt_count += bool(record.warnings)
+
+    def _drop_record(self, name: str) -> None:
+        old = self.records.pop(name, None)
+        if old is not None:
+            self.corrupt_count -= bool(old.warnings)
+
     def _valid_by_key(self) -> dict[RepoKey, RepoRecord]:
         return {(r.repo_type, r.repo_id): r for r in self.records.values() if r.repo_type and not r.warnings}
 
@@ -306,6 +321,7 @@ class CacheController:
         self.scan_error = ""
         self.report = None
         self.records = {}
+        self.corrupt_count = 0
         self._emit("scan_started")
         self._emit("status_changed")
         processes = self.processes
@@ -349,7 +365,7 @@ class CacheController:
         if generation != self.generation:
             return
         for record in batch:
-            self.records[record.name] = record
+            self._set_record(record)
         self.scan_done, self.scan_total = done, total
         self._emit("records_changed", batch, ())
         self._emit("status_changed")
@@ -400,9 +416,9 @@ class CacheController:
 
     def _apply(self, rescanned: Rescanned) -> None:
         for name in rescanned.gone:
-            self.records.pop(name, None)
+            self._drop_record(name)
         for record in rescanned.records:
-            self.records[record.name] = record
+            self._set_record(record)
         if self.report is not None:
             if rescanned.report is not None and self.report is rescanned.base:
                 self.report = rescanned.report
@@ -431,6 +447,16 @@ class CacheController:
         from hftui.core.cache.filters import matches
 
         return not self.filters or matches(record, self.filters, now=now, updates=self.update_results())
+
+    def visible(self, records: Iterable[RepoRecord], now: float) -> set[str]:
+        """The folder names of `records` that pass the filter. The update results are read once
+        for all of them (`passes` reads them per record: a copy of every result each time)."""
+        from hftui.core.cache.filters import matches
+
+        if not self.filters:
+            return {record.name for record in records}
+        updates = self.update_results()
+        return {r.name for r in records if matches(r, self.filters, now=now, updates=updates)}
 
     def update_urgency(self, record: RepoRecord) -> tuple[int, int]:
         """The `update` sort key of a repo: an update available first (biggest fetch first), then
