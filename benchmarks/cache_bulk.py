@@ -52,6 +52,10 @@ from hftui.tui.app import make_app
 
 app = make_app(Settings(cache_dir=cache_dir))
 out = {"dialog": None, "files_gone": None, "table_done": None, "notified": None, "max_gap": 0.0}
+# The app checks every repo for updates once its scan ends (here: no Hub is reachable, each repo
+# fails at once); `--after-check` waits for that check to end before `p`/`d`, the default does not
+# (results then keep arriving during the deletion, as they would on a slow link).
+after_check = sys.argv[4] == "1"
 repos = sorted(n for n in os.listdir(cache_dir) if "--" in n)
 
 
@@ -75,6 +79,8 @@ async def main():
         pane = app.cache_pane
         controller = pane.controller
         await until(lambda: not pane.scanning and pane.report is not None and not pane.busy, limit)
+        if after_check:
+            await until(lambda: pane.updates._monitor is not None and not pane.updates._monitor.checking, limit)
         await pilot.pause()
         asked = time.monotonic()
         if mode == "delete":
@@ -116,6 +122,8 @@ async def main():
         t0 = time.monotonic()
         last[0] = t0
         threading.Thread(target=watch_disk, daemon=True).start()
+        monitor = pane.updates._monitor
+        out["checking"] = bool(monitor is not None and monitor.checking)
         await pilot.press("y")
 
         def table_done():
@@ -188,12 +196,14 @@ def build_cache(cache: Path, repos: int) -> None:
         (repo / "refs" / "main").write_text(main)
 
 
-def run_once(cache: Path, timeout: float, pythonpath: str | None, mode: str) -> dict[str, float | None]:
+def run_once(
+    cache: Path, timeout: float, pythonpath: str | None, mode: str, after_check: bool
+) -> dict[str, float | None]:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(cache), str(timeout), mode],
+        [sys.executable, "-c", CHILD, str(cache), str(timeout), mode, "1" if after_check else "0"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -281,6 +291,9 @@ def main() -> int:
     )
     parser.add_argument("--repos", type=int, nargs="+", default=[250, 1000, 5000])
     parser.add_argument(
+        "--after-check", action="store_true", help="start once the app's update check has ended"
+    )
+    parser.add_argument(
         "--delete", action="store_true", help="mark every repo and delete them all (instead of a prune)"
     )
     parser.add_argument("--baseline", help="git ref to compare with, run side by side")
@@ -319,7 +332,7 @@ def main() -> int:
             for label, path in versions:
                 cache = work / "hub"
                 build_cache(cache, repos)
-                results[label] = run_once(cache, args.timeout, path, mode)
+                results[label] = run_once(cache, args.timeout, path, mode, args.after_check)
                 rows.append((repos, label, os.getloadavg()[0], results[label]))
             print(f"{what} {repos} repos (load average {os.getloadavg()[0]:.1f}):")
             for label, out in results.items():
@@ -329,6 +342,7 @@ def main() -> int:
                     f"table done {_fmt(out['table_done'], args.timeout)}, "
                     f"notified {_fmt(out['notified'], args.timeout)}, "
                     f"worst loop stall {out['max_gap']:.2f} s"
+                    + (" (update check still running at y)" if out.get("checking") else "")
                 )
             if len(results) == 2:
                 (_, before), (_, after) = results.items()

@@ -249,6 +249,9 @@ class CacheController:
         self.plan_state: PlanState = "idle"
         self.plan_error = ""
         self.plan_generation = 0
+        self._plan_running = False
+        self._plan_again = False
+        self._plan_confirm = False
 
         self.operation: Operation | None = None
         self.rescan_pending = False
@@ -584,9 +587,20 @@ class CacheController:
 
     def _request_plan(self, *, confirm: bool) -> None:
         self.plan_generation += 1
-        generation = self.plan_generation
         self.plan, self.plan_state, self.plan_error = None, "computing", ""
         self._emit("plan_changed")
+        self._plan_confirm = confirm  # the latest request decides (a mark after `d` drops its dialog)
+        if self._plan_running:
+            # One plan at a time: marking 10,000 repos one key at a time would otherwise start
+            # 10,000 plans of the whole cache, each one stale before it ends. The running one is
+            # stale now; when it ends, one plan starts for the marks as they are then.
+            self._plan_again = True
+            return
+        self._start_plan()
+
+    def _start_plan(self) -> None:
+        generation, confirm = self.plan_generation, self._plan_confirm
+        self._plan_running = True
         by_key = self._valid_by_key()
         marks = frozenset(self.marks)
         touched = {m.repo_key: by_key[m.repo_key] for m in marks if m.repo_key in by_key}
@@ -608,8 +622,17 @@ class CacheController:
             partial(self._plan_failed, generation),
         )
 
+    def _plan_ended(self, generation: int) -> bool:
+        """A plan's work ended: start the one asked for meanwhile; True when `generation` is current."""
+        self._plan_running = False
+        if self._plan_again:
+            self._plan_again = False
+            if generation != self.plan_generation and self.marks:
+                self._start_plan()
+        return generation == self.plan_generation
+
     def _plan_ready(self, generation: int, confirm: bool, plan: DeletionPlan) -> None:
-        if generation != self.plan_generation:
+        if not self._plan_ended(generation):
             return
         self.plan, self.plan_state = plan, "ready"
         self._emit("plan_changed")
@@ -619,7 +642,7 @@ class CacheController:
             )
 
     def _plan_failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self.plan_generation:
+        if not self._plan_ended(generation):
             return
         self.plan, self.plan_state, self.plan_error = None, "failed", describe(exc)
         self._emit("plan_changed")
