@@ -144,6 +144,10 @@ async def _update_reads(tmp_path: Path, n: int, monkeypatch: pytest.MonkeyPatch)
             for cache_id in ids:
                 pane.post_message(UpdatesChanged((cache_id,)))
             await _settle(pilot, app)
+            for _ in range(600):  # drawn a moment later: wait for that, not for a time
+                if pane.updates_drawn > passes and not pane._updates_flush_queued:
+                    break
+                await pilot.pause(0.05)
         assert sorted(statuses) == sorted(pane.table.records)  # every named row redrawn, once
         return reads[0], pane.updates_drawn - passes
 

@@ -64,6 +64,9 @@ BULK_ROWS = 32
 """More removed rows than this and the table is rebuilt (a DataTable's `remove_row` re-indexes
 every row, so removing thousands one by one is quadratic). Updated rows never rebuild it: they are
 updated in place, a slice at a time, so a prune that changes 50 of 10,000 repos redraws 50 rows."""
+UPDATES_DRAW_S = 0.25
+"""Update check results arriving meanwhile are drawn together after this long (one redraw, not one
+per result: a check of 5,000 repos posts 5,000 results while a bulk deletion may be running)."""
 DIALOG_WAIT_S = 30.0
 """Longest a key typed after `d` or `p` waits for the dialog before it is dropped."""
 
@@ -512,16 +515,20 @@ class CachePane(Vertical):
 
     @on(UpdatesChanged)
     def _updates_changed(self, event: UpdatesChanged) -> None:
-        # The check posts one message per repo: thousands in a burst. They are drawn together once
-        # the burst has been read (after the next refresh), each costing what changed, never a
-        # walk of every row per result (which made a bulk prune during a check quadratic).
-        if not event.cache_ids:
+        # The check posts one message per repo: thousands in a burst. They are drawn together a
+        # moment later, each costing what changed, never a walk of every row per result (which
+        # made a bulk prune during a check quadratic), and the table (whose every redraw after a
+        # cell changed costs a walk of its rows in Textual's DataTable) at most a few times a second.
+        if not event.cache_ids:  # the check ended: its outcome is drawn at once
             self._updated_ids = None
-        elif self._updated_ids is not None:
+            self._updates_flush_queued = True
+            self.call_after_refresh(self._draw_updates)
+            return
+        if self._updated_ids is not None:
             self._updated_ids.update(event.cache_ids)
         if not self._updates_flush_queued:
             self._updates_flush_queued = True
-            self.call_after_refresh(self._draw_updates)
+            self.set_timer(UPDATES_DRAW_S, self._draw_updates)
 
     def _draw_updates(self) -> None:
         ids, self._updated_ids, self._updates_flush_queued = self._updated_ids, set(), False
