@@ -52,9 +52,10 @@ from hftui.tui.app import make_app
 
 app = make_app(Settings(cache_dir=cache_dir))
 out = {"dialog": None, "files_gone": None, "table_done": None, "notified": None, "max_gap": 0.0}
-# The app checks every repo for updates once its scan ends (here: no Hub is reachable, each repo
-# fails at once); `--after-check` waits for that check to end before `p`/`d`, the default does not
-# (results then keep arriving during the deletion, as they would on a slow link).
+# The app checks every repo for updates once its scan ends (here no Hub is reachable: each repo's
+# request fails, slowly, so the check still runs during the deletion, as it would on a slow link).
+# `--offline` runs the app with HF_HUB_OFFLINE=1 (every repo answers "offline" at once) and waits for
+# that check to end before `p`/`d`: the deletion alone.
 after_check = sys.argv[4] == "1"
 repos = sorted(n for n in os.listdir(cache_dir) if "--" in n)
 
@@ -200,6 +201,8 @@ def run_once(
     cache: Path, timeout: float, pythonpath: str | None, mode: str, after_check: bool
 ) -> dict[str, float | None]:
     env = dict(os.environ)
+    if after_check:
+        env["HF_HUB_OFFLINE"] = "1"
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     proc = subprocess.run(
@@ -291,7 +294,10 @@ def main() -> int:
     )
     parser.add_argument("--repos", type=int, nargs="+", default=[250, 1000, 5000])
     parser.add_argument(
-        "--after-check", action="store_true", help="start once the app's update check has ended"
+        "--offline",
+        dest="after_check",
+        action="store_true",
+        help="HF_HUB_OFFLINE=1: the update check ends at once, and the deletion starts after it",
     )
     parser.add_argument(
         "--delete", action="store_true", help="mark every repo and delete them all (instead of a prune)"
