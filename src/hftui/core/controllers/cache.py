@@ -235,7 +235,12 @@ class CacheController:
         self.listeners: list[CacheListener] = []
 
         self.records: dict[str, RepoRecord] = {}
-        """Folder name -> record of every top-level entry shown (corrupt ones included)."""
+        """Folder name -> record of every top-level entry shown (corrupt ones included). Change it
+        through `_set_record`/`_drop_record`, which keep `corrupt_count` true."""
+        self.corrupt_count = 0
+        """How many of `records` have warnings, kept as they change: the header shows it on every
+        progress tick of a deletion, and counting 10,000 records each time took the event loop
+        (and with it the GIL) from the deletion's own thread."""
         self.report: CacheReport | None = None
         self.scanning = False
         self.scan_done = 0
@@ -249,6 +254,9 @@ class CacheController:
         self.plan_state: PlanState = "idle"
         self.plan_error = ""
         self.plan_generation = 0
+        self._plan_running = False
+        self._plan_again = False
+        self._plan_confirm = False
 
         self.operation: Operation | None = None
         self.rescan_pending = False
@@ -290,6 +298,16 @@ class CacheController:
         """Repos that must not be touched now (a download writes into them), with why."""
         return {(str(t), str(i)): BUSY_REASON for t, i in self._busy()}
 
+    def _set_record(self, record: RepoRecord) -> None:
+        self._drop_record(record.name)
+        self.records[record.name] = record
+        self.corrupt_count += bool(record.warnings)
+
+    def _drop_record(self, name: str) -> None:
+        old = self.records.pop(name, None)
+        if old is not None:
+            self.corrupt_count -= bool(old.warnings)
+
     def _valid_by_key(self) -> dict[RepoKey, RepoRecord]:
         return {(r.repo_type, r.repo_id): r for r in self.records.values() if r.repo_type and not r.warnings}
 
@@ -311,6 +329,7 @@ class CacheController:
         self.scan_error = ""
         self.report = None
         self.records = {}
+        self.corrupt_count = 0
         self._emit("scan_started")
         self._emit("status_changed")
         processes = self.processes
@@ -354,7 +373,7 @@ class CacheController:
         if generation != self.generation:
             return
         for record in batch:
-            self.records[record.name] = record
+            self._set_record(record)
         self.scan_done, self.scan_total = done, total
         self._emit("records_changed", batch, ())
         self._emit("status_changed")
@@ -422,9 +441,9 @@ class CacheController:
 
     def _apply(self, rescanned: Rescanned) -> None:
         for name in rescanned.gone:
-            self.records.pop(name, None)
+            self._drop_record(name)
         for record in rescanned.records:
-            self.records[record.name] = record
+            self._set_record(record)
         if self.report is not None:
             if rescanned.report is not None and self.report is rescanned.base:
                 self.report = rescanned.report
@@ -453,6 +472,16 @@ class CacheController:
         from hftui.core.cache.filters import matches
 
         return not self.filters or matches(record, self.filters, now=now, updates=self.update_results())
+
+    def visible(self, records: Iterable[RepoRecord], now: float) -> set[str]:
+        """The folder names of `records` that pass the filter. The update results are read once
+        for all of them (`passes` reads them per record: a copy of every result each time)."""
+        from hftui.core.cache.filters import matches
+
+        if not self.filters:
+            return {record.name for record in records}
+        updates = self.update_results()
+        return {r.name for r in records if matches(r, self.filters, now=now, updates=updates)}
 
     def update_urgency(self, record: RepoRecord) -> tuple[int, int]:
         """The `update` sort key of a repo: an update available first (biggest fetch first), then
@@ -580,9 +609,20 @@ class CacheController:
 
     def _request_plan(self, *, confirm: bool) -> None:
         self.plan_generation += 1
-        generation = self.plan_generation
         self.plan, self.plan_state, self.plan_error = None, "computing", ""
         self._emit("plan_changed")
+        self._plan_confirm = confirm  # the latest request decides (a mark after `d` drops its dialog)
+        if self._plan_running:
+            # One plan at a time: marking 10,000 repos one key at a time would otherwise start
+            # 10,000 plans of the whole cache, each one stale before it ends. The running one is
+            # stale now; when it ends, one plan starts for the marks as they are then.
+            self._plan_again = True
+            return
+        self._start_plan()
+
+    def _start_plan(self) -> None:
+        generation, confirm = self.plan_generation, self._plan_confirm
+        self._plan_running = True
         by_key = self._valid_by_key()
         marks = frozenset(self.marks)
         touched = {m.repo_key: by_key[m.repo_key] for m in marks if m.repo_key in by_key}
@@ -604,8 +644,17 @@ class CacheController:
             partial(self._plan_failed, generation),
         )
 
+    def _plan_ended(self, generation: int) -> bool:
+        """A plan's work ended: start the one asked for meanwhile; True when `generation` is current."""
+        self._plan_running = False
+        if self._plan_again:
+            self._plan_again = False
+            if generation != self.plan_generation and self.marks:
+                self._start_plan()
+        return generation == self.plan_generation
+
     def _plan_ready(self, generation: int, confirm: bool, plan: DeletionPlan) -> None:
-        if generation != self.plan_generation:
+        if not self._plan_ended(generation):
             return
         self.plan, self.plan_state = plan, "ready"
         self._emit("plan_changed")
@@ -615,7 +664,7 @@ class CacheController:
             )
 
     def _plan_failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self.plan_generation:
+        if not self._plan_ended(generation):
             return
         self.plan, self.plan_state, self.plan_error = None, "failed", describe(exc)
         self._emit("plan_changed")
@@ -849,7 +898,9 @@ def _rescan(
 
     names = sorted(set(names))
     present = [name for name in names if os.path.lexists(root / name)]
-    gone = tuple(name for name in names if name not in set(present))
+    # One set for all names: a set built per name made rescanning 5,000 touched folders quadratic.
+    kept = set(present)
+    gone = tuple(name for name in names if name not in kept)
     records = tuple(rescan_repos(root, present)) if present else ()
     report = base.with_repos(records, gone=gone, removed_paths=removed_paths) if base is not None else None
     return Rescanned(records, gone, removed_paths, base, report)

@@ -64,8 +64,12 @@ DESTRUCTIVE = actions.destructive_names("cache")
 ROWS_PER_SLICE = 100
 SLICE_PAUSE = 0.01
 BULK_ROWS = 32
-"""More removed or updated rows than this and the table is rebuilt (a DataTable's `remove_row`
-re-indexes every row, so removing thousands one by one is quadratic)."""
+"""More removed rows than this and the table is rebuilt (a DataTable's `remove_row` re-indexes
+every row, so removing thousands one by one is quadratic). Updated rows never rebuild it: they are
+updated in place, a slice at a time, so a prune that changes 50 of 10,000 repos redraws 50 rows."""
+UPDATES_DRAW_S = 0.25
+"""Update check results arriving meanwhile are drawn together after this long (one redraw, not one
+per result: a check of 5,000 repos posts 5,000 results while a bulk deletion may be running)."""
 DIALOG_WAIT_S = 30.0
 """Longest a key typed after `d` or `p` waits for the dialog before it is dropped."""
 
@@ -229,6 +233,11 @@ class CachePane(Vertical):
         self.updates = CacheUpdates(self)
         self._checked_report: CacheReport | None = None
         self._held_notices: list[Notice] = []
+        self._updated_ids: set[str] | None = set()
+        """`type/id`s whose update results arrived and are not drawn yet (None: all of them)."""
+        self._updates_flush_queued = False
+        self.updates_drawn = 0
+        """How many times update results were drawn (tests check a burst is drawn in a few passes)."""
         self._bindings_for_deleting: bool | None = None
 
     @property
@@ -395,18 +404,24 @@ class CachePane(Vertical):
 
     def show_records(self, changed: Sequence[RepoRecord], removed: Sequence[str]) -> None:
         table = self.table
-        updated = sum(1 for record in changed if record.name in table.records)
-        if len(removed) + updated > BULK_ROWS:
+        if len(removed) > BULK_ROWS:
             self._rebuild()
         else:
             for name in removed:
                 table.drop(name)
-            if updated:
+            updated = [record for record in changed if record.name in table.records]
+            if 0 < len(updated) <= BULK_ROWS and not self._pending:
                 with self.app.batch_update():
-                    self._put([record for record in changed if record.name in table.records])
-            fresh = [record for record in changed if record.name not in table.records]
-            if fresh:
-                self._pending.extend(fresh)
+                    self._put(updated)
+            # New rows, and updates too many to redraw in one go, are put a slice at a time (an
+            # updated row keeps its place: only its cells change).
+            later = (
+                changed
+                if len(updated) > BULK_ROWS or self._pending
+                else [record for record in changed if record.name not in table.records]
+            )
+            if later:
+                self._pending.extend(later)
                 self._start_adding()
         self._refresh_detail(changed, removed)
 
@@ -464,8 +479,7 @@ class CachePane(Vertical):
         t = now()
         table.put(records, controller.is_repo_marked, t)
         if controller.filters:
-            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
-            table.show_only(visible, controller.is_repo_marked, t)
+            table.show_only(controller.visible(table.records.values(), t), controller.is_repo_marked, t)
         if resort:
             self._resort()
 
@@ -484,10 +498,13 @@ class CachePane(Vertical):
 
     def update_header(self) -> None:
         controller = self.controller
-        records = controller.records.values()
-        corrupt = sum(1 for r in records if r.warnings)
+        corrupt = controller.corrupt_count
         report = controller.report
-        size = report.size_on_disk if report is not None else sum(r.size_on_disk for r in records)
+        size = (
+            report.size_on_disk
+            if report is not None
+            else sum(r.size_on_disk for r in controller.records.values())
+        )
         free = disk_free(self.cache_dir)
         # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
         repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
@@ -562,14 +579,45 @@ class CachePane(Vertical):
 
     @on(UpdatesChanged)
     def _updates_changed(self, event: UpdatesChanged) -> None:
+        # The check posts one message per repo: thousands in a burst. They are drawn together a
+        # moment later, each costing what changed, never a walk of every row per result (which
+        # made a bulk prune during a check quadratic), and the table (whose every redraw after a
+        # cell changed costs a walk of its rows in Textual's DataTable) at most a few times a second.
+        if not event.cache_ids:  # the check ended: its outcome is drawn at once
+            self._updated_ids = None
+            self._updates_flush_queued = True
+            self.call_after_refresh(self._draw_updates)
+            return
+        if self._updated_ids is not None:
+            self._updated_ids.update(event.cache_ids)
+        if not self._updates_flush_queued:
+            self._updates_flush_queued = True
+            self.set_timer(UPDATES_DRAW_S, self._draw_updates)
+
+    def _draw_updates(self) -> None:
+        ids, self._updated_ids, self._updates_flush_queued = self._updated_ids, set(), False
         table = self.table
-        ids = set(event.cache_ids)
-        table.refresh_status([n for n, r in table.records.items() if not ids or r.cache_id in ids])
+        self.updates_drawn += 1
+        if ids is None:
+            names = list(table.records)
+        else:
+            names, unmatched = [], []
+            for cache_id in ids:
+                repo_type, _, repo_id = cache_id.partition("/")
+                name = folder_name(repo_type, repo_id) if repo_id else cache_id
+                record = table.records.get(name)
+                if record is not None and record.cache_id == cache_id:
+                    names.append(name)
+                else:
+                    unmatched.append(cache_id)
+            if unmatched:  # a folder not named the library's way, or gone: one walk for all of them
+                wanted = set(unmatched)
+                names.extend(n for n, r in table.records.items() if r.cache_id in wanted)
+        table.refresh_status(names)
         controller = self.controller
         if any(f.key == "update" for f in controller.filters):
             t = now()
-            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
-            table.show_only(visible, controller.is_repo_marked, t)
+            table.show_only(controller.visible(table.records.values(), t), controller.is_repo_marked, t)
         if controller.sort_key == "update":
             self._resort()  # the order depends on the results that just arrived
         self.update_header()
@@ -691,8 +739,7 @@ class CachePane(Vertical):
         error.remove_class("-shown")
         t = now()
         table = self.table
-        visible = {name for name, r in table.records.items() if controller.passes(r, t)}
-        table.show_only(visible, controller.is_repo_marked, t)
+        table.show_only(controller.visible(table.records.values(), t), controller.is_repo_marked, t)
         self._resort()
         self.update_header()
 
