@@ -293,6 +293,7 @@ class RepoRecord:
         "revisions",
         "shared_blobs",
         "size_on_disk",
+        "stamps",
         "warnings",
     )
 
@@ -320,6 +321,11 @@ class RepoRecord:
         self.warnings: list[ScanWarning] = []
         self.incomplete_files: tuple[IncompleteFile, ...] = ()
         self.lock_files: tuple[LockFile, ...] = ()
+        # What a rescan compares to reuse this record unread (`hftui.core.cache.reuse`): one
+        # (path, dev, inode, mtime_ns, ctime_ns) per folder the record was built from, the path
+        # relative to the repo folder ("" is the folder itself) or absolute (a shared store
+        # folder). None: never reused (corrupt, a download in progress, links out of the repo...).
+        self.stamps: tuple[tuple[str, int, int, int, int], ...] | None = None
 
     @property
     def blobs(self) -> dict[str, tuple[int, float, float]]:
@@ -344,10 +350,12 @@ class RepoRecord:
             setattr(self, name, value)
 
     def __eq__(self, other: object) -> bool:
-        # By value, so a UI can tell whether a rescanned row changed.
+        # By value, so a UI can tell whether a rescanned row changed (folder times are not a value).
         if not isinstance(other, RepoRecord):
             return NotImplemented
-        return self.__getstate__() == other.__getstate__()
+        mine, theirs = self.__getstate__(), other.__getstate__()
+        at = _STAMPS_AT
+        return mine[:at] == theirs[:at] and mine[at + 1 :] == theirs[at + 1 :]
 
     def __hash__(self) -> int:
         return hash(self.repo_path)
@@ -443,6 +451,10 @@ class RepoRecord:
             last_accessed=self.last_accessed,
             last_modified=self.last_modified,
         )
+
+
+_STAMPS_AT = RepoRecord.__slots__.index("stamps") - 1
+"""Where `stamps` is in `RepoRecord.__getstate__()` (left out of equality)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,283 @@
+"""Rescans that reuse what did not change: a repo whose folders all have the times they had when it
+was last read keeps its record, unread.
+
+Every record the scanner builds carries `stamps` (`repo_walk`): the device, inode, mtime and ctime
+of each folder its report came from (the repo folder, `blobs/`, `snapshots/` and every folder in
+each snapshot, `refs/` and its subfolders, `trees/`, `.hftui-partial/`, and the shared-store folders
+its blobs link into), taken before the folder was read. Adding, removing or renaming an entry in a
+folder changes its times, so a new revision, a new or moved ref, a deleted snapshot, a removed or
+replaced blob, a new listing or new kept bytes all show; a repo folder replaced by another folder,
+a symlink or a file shows by its inode and type.
+
+What folder times cannot see, and how we stay safe (docs/scan-reuse.md says it for users):
+
+* bytes rewritten in place (same file, same name): no folder changes. The library never does that
+  (blobs are renamed into place), and a download in progress is never reused: a repo with an
+  `.incomplete` file or a held lock file is read again every time;
+* a link out of the repo (other than to the shared store) reaches things we do not watch: such a
+  repo is never reused;
+* times of the blobs themselves (`last accessed` follows every read): a reused record keeps those
+  of its last read. `hftui scan --full` (or the setting `scan_reuse = false`) reads everything;
+* a folder changed within `RACY_SECONDS` of being read may change again within the same clock tick
+  unseen: such a record is not stamped and is read again next time.
+
+`ScanIndex` is the memory of one cache root (the TUI keeps one for its session); `load_index` and
+`save_index` keep it in a versioned file in hftui's state dir for `hftui scan`. A file that cannot
+be read, or from another version, is ignored with a warning and replaced; it is never trusted
+further than its stamps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import marshal
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hftui.core.cache.locks import scan_locks
+from hftui.core.cache.records import Completeness, LockFile, RepoRecord, RevisionRecord, ScanWarning
+from hftui.core.cache.repo_walk import RACY_SECONDS
+
+__all__ = [
+    "INDEX_VERSION",
+    "RACY_SECONDS",
+    "ScanIndex",
+    "index_path",
+    "load_index",
+    "reusable",
+    "save_index",
+]
+
+INDEX_VERSION = 1
+_MAGIC = b"hftui-scan-index\n"
+
+
+def unchanged(record: RepoRecord) -> bool:
+    """True if every folder `record` was built from still has the stamp it had (one stat each;
+    the first mismatch stops)."""
+    stamps = record.stamps
+    if not stamps:
+        return False
+    base = record.repo_path + "/"
+    lstat, stat = os.lstat, os.stat
+    try:
+        for path, dev, ino, mtime, ctime in stamps:
+            if not path:
+                st = lstat(record.repo_path)  # replaced by a symlink: another inode
+            elif path[0] == "/":
+                st = stat(path)
+            else:
+                st = stat(base + path)
+            if st.st_mtime_ns != mtime or st.st_ctime_ns != ctime or st.st_ino != ino or st.st_dev != dev:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def reusable(record: RepoRecord, locks_dir: str | None) -> RepoRecord | None:
+    """`record` as a rescan may show it unread, or None when it must be read again.
+
+    Lock files are looked at every time (a lock is taken without any folder changing): any held
+    one means a download is running, so the repo is read; otherwise the record gets the lock files
+    found now."""
+    if not unchanged(record):
+        return None
+    locks: tuple[LockFile, ...] = scan_locks(locks_dir, record.name) if locks_dir else ()
+    if any(lock.held for lock in locks):
+        return None
+    if locks == record.lock_files:
+        return record
+    fresh = RepoRecord.__new__(RepoRecord)
+    fresh.__setstate__(record.__getstate__())
+    fresh.lock_files = locks
+    return fresh
+
+
+@dataclass
+class ScanIndex:
+    """The last records of one cache root, by folder name, for the next scan to reuse.
+
+    `reused` and `read` say what the last scan that used it did (names, in no order)."""
+
+    root: str
+    records: dict[str, RepoRecord] = field(default_factory=dict)
+    racy_seconds: float = RACY_SECONDS
+    reused: list[str] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
+
+    def remember(
+        self, records: Iterable[RepoRecord], *, gone: Iterable[str] = (), replace: bool = False
+    ) -> None:
+        """Keep `records` (those with stamps; a record without replaces the old one with nothing)
+        and forget `gone`. `replace`: the records are a whole scan, forget everything else."""
+        if replace:
+            self.records = {}
+        for record in records:
+            if record.stamps:
+                self.records[record.name] = record
+            else:
+                self.records.pop(record.name, None)
+        for name in gone:
+            self.records.pop(name, None)
+
+    def summary(self) -> str:
+        total = len(self.reused) + len(self.read)
+        return f"reused {len(self.reused):,} of {total:,} repos unchanged since the last scan"
+
+
+# -- the index file ----------------------------------------------------------------------------------
+
+
+def index_path(state_dir: str | os.PathLike[str], root: str) -> Path:
+    """One file per cache root: `<state dir>/scan-index/<hash of the root's real path>.bin`."""
+    digest = hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return Path(state_dir) / "scan-index" / f"{digest}.bin"
+
+
+def _header(root: str) -> bytes:
+    # marshal's format changes between Python versions: a file from another one is not read.
+    meta = {"version": INDEX_VERSION, "python": list(sys.version_info[:2]), "marshal": marshal.version}
+    meta["root"] = root
+    return _MAGIC + json.dumps(meta, sort_keys=True).encode() + b"\n"
+
+
+def _encode(record: RepoRecord) -> tuple[Any, ...]:
+    # Plain values only: marshal, unlike pickle, builds no object of a class a file names.
+    # Stamped records have no warnings and no .incomplete files, so those are not kept.
+    return (
+        record.__getstate__()[0] or ("", b"", b"", b""),  # the blobs, packed
+        record.inner_links,
+        record.last_accessed,
+        record.last_modified,
+        tuple(
+            (lock.path, lock.repo_dir, lock.size_on_disk, lock.last_modified, lock.held)
+            for lock in record.lock_files
+        ),
+        record.name,
+        tuple((note.kind, note.message, note.path) for note in record.notes),
+        record.reached_store,
+        record.repo_id,
+        record.repo_path,
+        record.repo_type,
+        tuple((*rev.__getstate__()[:8], _completeness(rev.completeness)) for rev in record.revisions),
+        record.shared_blobs,
+        record.size_on_disk,
+        record._physical,
+        record.stamps,
+    )
+
+
+def _completeness(value: Completeness) -> tuple[Any, ...]:
+    return (value.state, value.listed_files, value.missing_files, value.missing_bytes)
+
+
+def _decode(item: tuple[Any, ...]) -> RepoRecord:
+    (
+        packed,
+        inner_links,
+        last_accessed,
+        last_modified,
+        locks,
+        name,
+        notes,
+        reached_store,
+        repo_id,
+        repo_path,
+        repo_type,
+        revisions,
+        shared_blobs,
+        size_on_disk,
+        physical,
+        stamps,
+    ) = item
+    record = RepoRecord(str(repo_path), str(name))
+    record._blobs = None
+    record._packed_blobs = tuple(packed)
+    record.inner_links = frozenset(inner_links)
+    record.last_accessed = float(last_accessed)
+    record.last_modified = float(last_modified)
+    record.lock_files = tuple(LockFile(*lock) for lock in locks)
+    record.notes = tuple(ScanWarning(*note) for note in notes)
+    record.reached_store = dict(reached_store)
+    record.repo_id = str(repo_id)
+    record.repo_type = repo_type
+    built = []
+    for rev in revisions:
+        revision = RevisionRecord.__new__(RevisionRecord)
+        revision.__setstate__((*rev[:8], Completeness(*rev[8])))
+        built.append(revision)
+    record.revisions = tuple(built)
+    record.shared_blobs = dict(shared_blobs)
+    record.size_on_disk = int(size_on_disk)
+    local_size, outside = physical
+    record._physical = (int(local_size), dict(outside))
+    record.stamps = tuple(tuple(stamp) for stamp in stamps)
+    if not record.stamps or record.stamps[0][0] != "":
+        raise ValueError(f"an entry without stamps: {name!r}")
+    return record
+
+
+def load_index(
+    path: str | os.PathLike[str], root: str, *, racy_seconds: float = RACY_SECONDS
+) -> tuple[ScanIndex, str]:
+    """The index saved for `root`, and a warning ("" if none). A missing file is an empty index
+    (no warning); a broken one, one from another version or for another root is an empty index
+    and a warning. Never raises for what the file holds."""
+    index = ScanIndex(root, racy_seconds=racy_seconds)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return index, ""
+    except OSError as exc:
+        return index, f"scan index {path} not read ({exc.strerror or exc}): every repo is read"
+    try:
+        if not data.startswith(_MAGIC):
+            raise ValueError("not an hftui scan index")
+        header_end = data.index(b"\n", len(_MAGIC))
+        meta = json.loads(data[len(_MAGIC) : header_end])
+        expected = json.loads(_header(root)[len(_MAGIC) :])
+        if meta != expected:
+            found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
+            raise ValueError(f"written for {found}, this is {expected}")
+        items = marshal.loads(data[header_end + 1 :])
+        records = {}
+        for item in items:
+            record = _decode(item)
+            records[record.name] = record
+    except Exception as exc:  # anything a file may hold: say so, scan everything
+        return index, f"scan index {path} ignored ({exc.__class__.__name__}: {exc}): every repo is read"
+    index.records = records
+    return index, ""
+
+
+def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
+    """Write `index` atomically (temp file, fsync, rename); returns a warning ("" if written)."""
+    target = Path(path)
+    try:
+        payload = marshal.dumps([_encode(record) for record in index.records.values()])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_header(index.root))
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"scan index {target} not saved ({reason}): the next scan reads every repo"
+    return ""
