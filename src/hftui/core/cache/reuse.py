@@ -36,13 +36,21 @@ import marshal
 import os
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hftui.core.cache.locks import scan_locks
-from hftui.core.cache.records import Completeness, LockFile, RepoRecord, RevisionRecord, ScanWarning
+from hftui.core.cache.records import (
+    CacheReport,
+    Completeness,
+    LockFile,
+    RepoRecord,
+    RevisionRecord,
+    ScanWarning,
+)
 from hftui.core.cache.repo_walk import RACY_SECONDS
 
 __all__ = [
@@ -52,6 +60,7 @@ __all__ = [
     "index_path",
     "load_index",
     "reusable",
+    "reusing_scan",
     "save_index",
 ]
 
@@ -112,12 +121,15 @@ class ScanIndex:
     racy_seconds: float = RACY_SECONDS
     reused: list[str] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
+    changed: bool = False
+    """The records changed since the index was loaded or saved (saving it again is worth it)."""
 
     def remember(
         self, records: Iterable[RepoRecord], *, gone: Iterable[str] = (), replace: bool = False
     ) -> None:
         """Keep `records` (those with stamps; a record without replaces the old one with nothing)
         and forget `gone`. `replace`: the records are a whole scan, forget everything else."""
+        before = self.records if self.changed else dict(self.records)
         if replace:
             self.records = {}
         for record in records:
@@ -127,6 +139,9 @@ class ScanIndex:
                 self.records.pop(record.name, None)
         for name in gone:
             self.records.pop(name, None)
+        if not self.changed:
+            now = self.records
+            self.changed = now.keys() != before.keys() or any(now[name] is not before[name] for name in now)
 
     def summary(self) -> str:
         total = len(self.reused) + len(self.read)
@@ -248,7 +263,7 @@ def load_index(
         if meta != expected:
             found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
             raise ValueError(f"written for {found}, this is {expected}")
-        items = marshal.loads(data[header_end + 1 :])
+        items = marshal.loads(zlib.decompress(data[header_end + 1 :]))
         records = {}
         for item in items:
             record = _decode(item)
@@ -263,7 +278,8 @@ def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
     """Write `index` atomically (temp file, fsync, rename); returns a warning ("" if written)."""
     target = Path(path)
     try:
-        payload = marshal.dumps([_encode(record) for record in index.records.values()])
+        # zlib's fastest level: a quarter of the size (keys and paths repeat) for little time.
+        payload = zlib.compress(marshal.dumps([_encode(record) for record in index.records.values()]), 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
         try:
@@ -273,11 +289,44 @@ def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
+            index.changed = False
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zlib.error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"scan index {target} not saved ({reason}): the next scan reads every repo"
     return ""
+
+
+def reusing_scan(
+    cache_dir: str | os.PathLike[str],
+    *,
+    processes: int = 0,
+    state_dir: str | os.PathLike[str] | None,
+    full: bool = False,
+    save: bool = True,
+) -> tuple[CacheReport, list[str]]:
+    """`scan_cache` with the index saved in `state_dir` for this cache (None: no index, read
+    everything), saved again when it changed and `save` (False: e.g. read-only, nothing written).
+    `full`: read every repo, and save the index this makes.
+    Returns the report and what to tell the user: how many repos were reused (when an index was
+    there to reuse from) and warnings ("warning: ..." lines) about the index file."""
+    from hftui.core.cache.scan import scan_cache
+
+    if state_dir is None:
+        return scan_cache(cache_dir, processes=processes), []
+    root = os.path.realpath(os.path.expanduser(os.fspath(cache_dir)))
+    path = index_path(state_dir, root)
+    index, warning = (ScanIndex(root), "") if full else load_index(path, root)
+    said = [f"warning: {warning}"] if warning else []
+    had = bool(index.records)
+    report = scan_cache(root, processes=processes, index=index)
+    if had:
+        said.insert(0, f"{index.summary()} (folder times tell; --full reads them all)")
+    if save and report.exists and index.changed:
+        warning = save_index(index, path)
+        if warning:
+            said.append(f"warning: {warning}")
+    return report, said

@@ -29,6 +29,7 @@ from hftui.core.cache.roots import (
 
 if TYPE_CHECKING:
     from hftui.core.cache.local_dirs import LocalDirScan
+    from hftui.core.cache.reuse import ScanIndex
     from hftui.core.cache.scan import CacheReport
 
 
@@ -142,9 +143,11 @@ def scan_roots(
     hub_reports: Mapping[str, CacheReport] | None = None,
     processes: int = 0,
     before_each: Callable[[Root], None] | None = None,
+    indexes: Mapping[str, ScanIndex] | None = None,
 ) -> RootsReport:
     """Scan each checked root; hub caches whose report is in `hub_reports` (by root path) are not
-    scanned again. `before_each` runs before each root (progress; tests use it to pull a root away)."""
+    scanned again, those with an index in `indexes` (by root path) reuse its unchanged repos and
+    update it. `before_each` runs before each root (progress; tests use it to pull a root away)."""
     report = RootsReport(problems=list(checked.problems))
     hub_scans: list[RootScan] = []
     for root in (r for r in checked.roots if r.kind == "hub"):
@@ -160,7 +163,7 @@ def scan_roots(
             if cached is None:
                 from hftui.core.cache.scan import scan_cache
 
-                cached = scan_cache(root.path, processes=processes)
+                cached = scan_cache(root.path, processes=processes, index=(indexes or {}).get(root.path))
             _fill_hub(scan, cached)
         except OSError as exc:
             scan.failed = f"{scan.title} {root.path} could not be scanned ({exc.strerror or exc}; unmounted?)"
