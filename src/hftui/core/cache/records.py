@@ -261,6 +261,8 @@ class LockFile:
     size_on_disk: int
     last_modified: float
     held: bool
+    key: tuple[int, int] = field(default=(0, 0), compare=False)
+    """(device, inode): how /proc/locks names it (a rescan that reuses the record looks there)."""
 
 
 class RepoRecord:

@@ -103,6 +103,11 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
         pass
     # Like scan_cache_dir's cache-wide glob, temp files are found whatever state the repo is in.
     locks_dir = os.path.join(ctx.root, LOCKS_DIR_NAME, name) if name in ctx.lock_names else None
+    if locks_dir:
+        try:
+            stamps.append(_stamp(locks_dir, os.stat(locks_dir)))  # lock files come and go in it
+        except OSError:
+            pass
     record.lock_files = scan_locks(locks_dir, name) if locks_dir else ()
     record.incomplete_files, linked_blobs = _scan_blobs_dir(repo_path, name, record.lock_files, stamps)
     try:
@@ -143,6 +148,9 @@ def _settle_stamps(
         return None  # the entry is a symlink (or vanished)
     if record.incomplete_files or any(lock.held for lock in record.lock_files):
         return None  # a download writes into it: files grow without any folder changing
+    locks_dir = ctx.root + "/" + LOCKS_DIR_NAME + "/" + record.name
+    if any(os.path.dirname(lock.path) != locks_dir for lock in record.lock_files):
+        return None  # lock files in subfolders: not watched
     if any(key.startswith("/") for key in record.blobs):
         return None  # a link out of the repo: what it reaches is not watched
     if linked_blobs:

@@ -91,14 +91,45 @@ def unchanged(record: RepoRecord) -> bool:
     return True
 
 
-def reusable(record: RepoRecord, locks_dir: str | None) -> RepoRecord | None:
+def held_flocks() -> set[tuple[int, int]] | None:
+    """(device, inode) of every file with a lock listed in /proc/locks, or None where it cannot be
+    read. One read tells which lock files are held without opening any of them."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    held: set[tuple[int, int]] = set()
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 12345 fe:00:2254030 0 EOF"; blocked waiters have "->" first.
+        if len(parts) < 6 or parts[1] == "->":
+            continue
+        try:
+            major, minor, inode = parts[5].split(":")
+            held.add((os.makedev(int(major, 16), int(minor, 16)), int(inode)))
+        except ValueError:
+            continue
+    return held
+
+
+def reusable(
+    record: RepoRecord, locks_dir: str | None, held: set[tuple[int, int]] | None = None
+) -> RepoRecord | None:
     """`record` as a rescan may show it unread, or None when it must be read again.
 
-    Lock files are looked at every time (a lock is taken without any folder changing): any held
-    one means a download is running, so the repo is read; otherwise the record gets the lock files
-    found now."""
+    A lock is taken without any folder changing, so locks are looked at every time: with `held`
+    (`held_flocks()`), a lock file of the record listed there means a download runs, and the repo
+    is read; without it, the lock files are opened and tested as a full scan does. `locks_dir` is
+    the repo's folder in `.locks/` when there is one now."""
     if not unchanged(record):
         return None
+    if held is not None:
+        if locks_dir is not None and not any(stamp[0] == locks_dir for stamp in record.stamps or ()):
+            return None  # lock files appeared: a download started since
+        if any(lock.key in held for lock in record.lock_files):
+            return None
+        return record
     locks: tuple[LockFile, ...] = scan_locks(locks_dir, record.name) if locks_dir else ()
     if any(lock.held for lock in locks):
         return None
@@ -173,7 +204,7 @@ def _encode(record: RepoRecord) -> tuple[Any, ...]:
         record.last_accessed,
         record.last_modified,
         tuple(
-            (lock.path, lock.repo_dir, lock.size_on_disk, lock.last_modified, lock.held)
+            (lock.path, lock.repo_dir, lock.size_on_disk, lock.last_modified, lock.held, lock.key)
             for lock in record.lock_files
         ),
         record.name,
@@ -219,7 +250,7 @@ def _decode(item: tuple[Any, ...]) -> RepoRecord:
     record.inner_links = frozenset(inner_links)
     record.last_accessed = float(last_accessed)
     record.last_modified = float(last_modified)
-    record.lock_files = tuple(LockFile(*lock) for lock in locks)
+    record.lock_files = tuple(LockFile(k[0], k[1], k[2], k[3], k[4], (k[5][0], k[5][1])) for k in locks)
     record.notes = tuple(ScanWarning(*note) for note in notes)
     record.reached_store = dict(reached_store)
     record.repo_id = str(repo_id)

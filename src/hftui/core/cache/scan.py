@@ -216,8 +216,9 @@ class ScanStream:
     def _check_index(self, index: ScanIndex | None) -> tuple[list[RepoRecord], list[str]]:
         if index is None or not index.records or self.cancelled:
             return [], list(self._names)
-        from hftui.core.cache.reuse import reusable
+        from hftui.core.cache.reuse import held_flocks, reusable
 
+        held = held_flocks()
         known = index.records
         locks_root = os.path.join(self.cache_dir, LOCKS_DIR_NAME) + "/"
         lock_names = self._lock_names
@@ -227,7 +228,7 @@ class ScanStream:
             old = known.get(name)
             record = None
             if old is not None and name not in self._ctx.aliases:
-                record = reusable(old, locks_root + name if name in lock_names else None)
+                record = reusable(old, locks_root + name if name in lock_names else None, held)
             if record is None:
                 to_read.append(name)
             else:
