@@ -482,3 +482,44 @@ def test_hftui_scan_saves_reuses_and_says_so(world: Path, tmp_path: Path) -> Non
     index_file.unlink()
     read_only = _hftui("--read-only", *args, env=env)
     assert read_only.returncode == 0 and not index_file.exists()
+
+
+# -- the Cache pane's controller: the session's memory ----------------------------------------------
+
+
+def test_cache_controller_rescan_reuses_and_says_so(world: Path) -> None:
+    from test_cache_controller import Recorder
+
+    from hftui.core.controllers.cache import CacheController
+    from hftui.core.controllers.runner import ThreadRunner
+
+    runner = ThreadRunner()
+    index = new_index(world)
+    controller = CacheController(world, runner, processes=1, scan_index=index)
+    seen = Recorder()
+    controller.listeners.append(seen)
+    controller.start_scan()
+    runner.wait_idle()
+    assert controller.report is not None and controller.scan_reused == 0
+    assert not any("reused" in notice.text for notice in seen.notices)
+    healthy = valid_names(controller.report)
+    assert set(index.records) == healthy
+    wait_past(index, world.parent)
+
+    # a download lands in one repo (a new ref), then `r`
+    _new_ref(world)
+    controller.start_scan()
+    runner.wait_idle()
+    assert controller.report is not None
+    assert controller.scan_reused == len(healthy) - 1
+    total = len(controller.report.repos)
+    assert any(
+        f"Rescan: reused {len(healthy) - 1:,} of {total:,} repos" in notice.text for notice in seen.notices
+    ), [n.text for n in seen.notices]
+    assert facts(controller.report) == facts(scan_cache(world, processes=1))
+
+    # a folder rescanned after a deletion updates the session's index too
+    shutil.rmtree(world / "models--org--gpt")
+    controller.rescan_folders(["models--org--gpt"])
+    runner.wait_idle()
+    assert "models--org--gpt" not in index.records and "models--org--gpt" not in controller.records
