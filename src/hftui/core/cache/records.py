@@ -323,11 +323,12 @@ class RepoRecord:
         self.warnings: list[ScanWarning] = []
         self.incomplete_files: tuple[IncompleteFile, ...] = ()
         self.lock_files: tuple[LockFile, ...] = ()
-        # What a rescan compares to reuse this record unread (`hftui.core.cache.reuse`): one
-        # (path, dev, inode, mtime_ns, ctime_ns) per folder the record was built from, the path
-        # relative to the repo folder ("" is the folder itself) or absolute (a shared store
-        # folder). None: never reused (corrupt, a download in progress, links out of the repo...).
-        self.stamps: tuple[tuple[str, int, int, int, int], ...] | None = None
+        # What a rescan compares to reuse this record unread (`hftui.core.cache.reuse`): the
+        # (dev, inode, mtime_ns, ctime_ns) of each folder the record was built from, its path
+        # relative to the repo folder ("" is the folder itself) or absolute (a shared store or
+        # .locks folder), packed (`repo_walk.pack_stamps`). None: never reused (corrupt, a
+        # download in progress, links out of the repo...).
+        self.stamps: tuple[str, bytes, bytes] | None = None
 
     @property
     def blobs(self) -> dict[str, tuple[int, float, float]]:

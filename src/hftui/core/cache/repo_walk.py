@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 import time
+from array import array
 
 from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
@@ -61,6 +62,35 @@ same timestamp tick, unseen (the "racy git" problem; coarse kernel clocks, FAT's
 record gets no stamps and is read again by the next scan."""
 
 Stamp = tuple[str, int, int, int, int]
+"""(path, device, inode, mtime_ns, ctime_ns) of one folder."""
+PackedStamps = tuple[str, bytes, bytes]
+"""Stamps as a record keeps them: the paths joined by NUL, then (device, inode) pairs as unsigned
+and (mtime_ns, ctime_ns) pairs as signed 64-bit arrays (3 objects instead of 6 per folder: a
+10,000-repo index loads in a fraction of the time)."""
+
+
+def pack_stamps(stamps: list[Stamp]) -> PackedStamps:
+    ids = array("Q")
+    times = array("q")
+    for _, dev, ino, mtime, ctime in stamps:
+        ids.append(dev)
+        ids.append(ino)
+        times.append(mtime)
+        times.append(ctime)
+    return "\0".join(stamp[0] for stamp in stamps), ids.tobytes(), times.tobytes()
+
+
+def unpack_stamps(packed: PackedStamps) -> list[Stamp]:
+    paths = packed[0].split("\0")
+    ids = array("Q")
+    ids.frombytes(packed[1])
+    times = array("q")
+    times.frombytes(packed[2])
+    if len(ids) != 2 * len(paths) or len(times) != 2 * len(paths):
+        raise ValueError("stamps of unequal lengths")
+    return [
+        (path, ids[2 * i], ids[2 * i + 1], times[2 * i], times[2 * i + 1]) for i, path in enumerate(paths)
+    ]
 
 
 class ScanContext:
@@ -142,7 +172,7 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
 
 def _settle_stamps(
     ctx: ScanContext, record: RepoRecord, stamps: list[Stamp], linked_blobs: list[str], started_ns: int
-) -> tuple[Stamp, ...] | None:
+) -> PackedStamps | None:
     """The stamps a later scan may reuse `record` on, or None where folder times cannot tell."""
     if not stamps or stamps[0][0] != "":
         return None  # the entry is a symlink (or vanished)
@@ -170,7 +200,7 @@ def _settle_stamps(
     recent = started_ns - ctx.racy_ns
     if any(stamp[3] >= recent or stamp[4] >= recent for stamp in stamps):
         return None
-    return tuple(stamps)
+    return pack_stamps(stamps)
 
 
 def _fill_repo(ctx: ScanContext, record: RepoRecord, stamps: list[Stamp] | None = None) -> None:

@@ -36,7 +36,7 @@ import marshal
 import os
 import sys
 import tempfile
-import zlib
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,19 +74,30 @@ def unchanged(record: RepoRecord) -> bool:
     stamps = record.stamps
     if not stamps:
         return False
+    ids = array("Q")
+    ids.frombytes(stamps[1])
+    times = array("q")
+    times.frombytes(stamps[2])
     base = record.repo_path + "/"
     lstat, stat = os.lstat, os.stat
     try:
-        for path, dev, ino, mtime, ctime in stamps:
+        at = 0
+        for path in stamps[0].split("\0"):
             if not path:
                 st = lstat(record.repo_path)  # replaced by a symlink: another inode
             elif path[0] == "/":
                 st = stat(path)
             else:
                 st = stat(base + path)
-            if st.st_mtime_ns != mtime or st.st_ctime_ns != ctime or st.st_ino != ino or st.st_dev != dev:
+            if (
+                st.st_mtime_ns != times[at]
+                or st.st_ctime_ns != times[at + 1]
+                or st.st_ino != ids[at + 1]
+                or st.st_dev != ids[at]
+            ):
                 return False
-    except OSError:
+            at += 2
+    except (OSError, IndexError):
         return False
     return True
 
@@ -125,7 +136,7 @@ def reusable(
     if not unchanged(record):
         return None
     if held is not None:
-        if locks_dir is not None and not any(stamp[0] == locks_dir for stamp in record.stamps or ()):
+        if locks_dir is not None and locks_dir not in (record.stamps or ("",))[0].split("\0"):
             return None  # lock files appeared: a download started since
         if any(lock.key in held for lock in record.lock_files):
             return None
@@ -225,7 +236,7 @@ def _completeness(value: Completeness) -> tuple[Any, ...]:
     return (value.state, value.listed_files, value.missing_files, value.missing_bytes)
 
 
-def _decode(item: tuple[Any, ...]) -> RepoRecord:
+def _decode(item: tuple[Any, ...], completenesses: dict[Any, Completeness]) -> RepoRecord:
     (
         packed,
         inner_links,
@@ -258,16 +269,23 @@ def _decode(item: tuple[Any, ...]) -> RepoRecord:
     built = []
     for rev in revisions:
         revision = RevisionRecord.__new__(RevisionRecord)
-        revision.__setstate__((*rev[:8], Completeness(*rev[8])))
+        completeness = completenesses.get(rev[8])
+        if completeness is None:  # most are alike: built once (a frozen dataclass is slow to build)
+            completeness = completenesses[rev[8]] = Completeness(*rev[8])
+        revision.__setstate__((*rev[:8], completeness))
         built.append(revision)
     record.revisions = tuple(built)
     record.shared_blobs = dict(shared_blobs)
     record.size_on_disk = int(size_on_disk)
     local_size, outside = physical
     record._physical = (int(local_size), dict(outside))
-    record.stamps = tuple(tuple(stamp) for stamp in stamps)
-    if not record.stamps or record.stamps[0][0] != "":
-        raise ValueError(f"an entry without stamps: {name!r}")
+    paths, ids, times = stamps
+    if not (isinstance(paths, str) and isinstance(ids, bytes) and isinstance(times, bytes)):
+        raise ValueError(f"bad stamps for {name!r}")
+    count = paths.count("\0") + 1
+    if len(ids) != 16 * count or len(times) != 16 * count or not (paths == "" or paths[0] == "\0"):
+        raise ValueError(f"bad stamps for {name!r} (the repo folder first, two 64-bit pairs each)")
+    record.stamps = (paths, ids, times)
     return record
 
 
@@ -294,10 +312,11 @@ def load_index(
         if meta != expected:
             found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
             raise ValueError(f"written for {found}, this is {expected}")
-        items = marshal.loads(zlib.decompress(data[header_end + 1 :]))
+        items = marshal.loads(data[header_end + 1 :])
         records = {}
+        completenesses: dict[Any, Completeness] = {}
         for item in items:
-            record = _decode(item)
+            record = _decode(item, completenesses)
             records[record.name] = record
     except Exception as exc:  # anything a file may hold: say so, scan everything
         return index, f"scan index {path} ignored ({exc.__class__.__name__}: {exc}): every repo is read"
@@ -309,8 +328,8 @@ def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
     """Write `index` atomically (temp file, fsync, rename); returns a warning ("" if written)."""
     target = Path(path)
     try:
-        # zlib's fastest level: a quarter of the size (keys and paths repeat) for little time.
-        payload = zlib.compress(marshal.dumps([_encode(record) for record in index.records.values()]), 1)
+        # Not compressed: zlib would make it 4x smaller but take longer to load than all the rest.
+        payload = marshal.dumps([_encode(record) for record in index.records.values()])
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
         try:
@@ -325,7 +344,7 @@ def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    except (OSError, ValueError, zlib.error) as exc:
+    except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"scan index {target} not saved ({reason}): the next scan reads every repo"
     return ""
