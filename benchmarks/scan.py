@@ -13,8 +13,9 @@ With --rescan it measures rescans that reuse unchanged repos (docs/scan-reuse.md
 cache of each size given (default 2,000 and 10,000 repos, in DIR-2000, DIR-10000): a full scan, a
 rescan with nothing changed, a rescan after deleting one repo (moved out of the cache, and back
 after the round), and `du -s`, side by side, with the ratios rescan / du -s (target <= 0.2x). Each
-is timed in this process (the scan engine, as the TUI's `r` runs it: load the index, check, build
-the report, save the index) and end to end (`hftui scan --json`, Python's start-up included).
+is timed in this process (the scan engine: with the index in memory, as the TUI's `r` runs it, and
+from the index file, loaded and saved again, as `hftui scan` runs it) and end to end (`hftui scan
+--json`, Python's start-up and the JSON output included).
 
     python benchmarks/scan.py --rescan --sizes 2000,10000 --runs 3
 """
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -197,12 +199,13 @@ def _timed(call: Any) -> tuple[float, Any]:
 
 
 def _rescan_size(args: argparse.Namespace, repos: int) -> None:
-    from hftui.core.cache.reuse import reusing_scan
+    from hftui.core.cache.reuse import index_path, load_index, reusing_scan
     from hftui.core.cache.scan import scan_cache
 
     py = sys.executable
     cache = Path(f"{args.cache_dir.resolve()}-{repos}")
     build_cache(cache, repos)
+    real = os.path.realpath(cache)
     state = Path(tempfile.mkdtemp(prefix="hftui-bench-state-"))
     env = {**os.environ, "XDG_STATE_HOME": str(state)}
     victim = sorted(p for p in cache.iterdir() if p.name.startswith("models--"))[repos // 2]
@@ -244,18 +247,30 @@ def _rescan_size(args: argparse.Namespace, repos: int) -> None:
             lambda: reusing_scan(cache, processes=args.processes, state_dir=state / "hftui")
         )
         if keep:
-            sample("rescan, nothing changed (in process)", seconds)
-            said["rescan, nothing changed (in process)"] = lines[0] if lines else ""
+            sample("rescan, nothing changed (index file)", seconds)
+            said["rescan, nothing changed (index file)"] = lines[0] if lines else ""
+        # As the TUI's `r` runs it: the index is in memory.
+        index = load_index(index_path(state / "hftui", real), real)[0]
+        seconds, _ = _timed(partial(scan_cache, cache, processes=args.processes, index=index))
+        if keep:
+            sample("rescan, nothing changed (index in memory)", seconds)
+            said["rescan, nothing changed (index in memory)"] = index.summary()
         end_to_end("hftui scan --full (end to end)", ["--full"])
         end_to_end("hftui scan, nothing changed (end to end)", [])
+        index = load_index(index_path(state / "hftui", real), real)[0]
         victim.rename(aside / victim.name)
         try:
+            seconds, _ = _timed(partial(scan_cache, cache, processes=args.processes, index=index))
+            if keep:
+                sample("rescan after deleting one repo (index in memory)", seconds)
+                said["rescan after deleting one repo (index in memory)"] = index.summary()
             seconds, (_, lines) = _timed(
                 lambda: reusing_scan(cache, processes=args.processes, state_dir=state / "hftui")
             )
             if keep:
-                sample("rescan after deleting one repo (in process)", seconds)
-                said["rescan after deleting one repo (in process)"] = lines[0] if lines else ""
+                name = "rescan after deleting one repo (index file, saved again)"
+                sample(name, seconds)
+                said[name] = lines[0] if lines else ""
         finally:
             (aside / victim.name).rename(victim)
         # end to end: delete again (the index above forgot it), from a full index

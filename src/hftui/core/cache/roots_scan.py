@@ -300,10 +300,19 @@ def _hub_blobs(scan: RootScan) -> list[tuple[str, str, int, tuple[int, int], str
 
 def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
     """Content present in more than one root, as distinct files; biggest waste first."""
+    holders = [
+        s
+        for s in scans
+        if not s.failed
+        and (
+            (s.root.kind == "hub" and s.hub_report is not None)
+            or (s.root.kind == "local-dir" and s.local_dir)
+        )
+    ]
+    if len(holders) < 2:
+        return []  # nothing can be held twice: no blob of a big cache is even looked at
     by_etag: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
-    for scan in scans:
-        if scan.failed:
-            continue
+    for scan in holders:
         if scan.root.kind == "hub" and scan.hub_report is not None:
             for etag, path, size, inode, owner in _hub_blobs(scan):
                 by_etag[etag].append((Copy(scan.root.path, "hub", path, owner, inode), size))
@@ -328,4 +337,45 @@ def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
     return groups
 
 
-__all__ = ["Copy", "DuplicateGroup", "RootScan", "RootsReport", "find_duplicates", "scan_roots"]
+@dataclass(frozen=True)
+class RootsGlance:
+    """The other roots in one line of the Cache pane's header: how many hold something, their
+    bytes, the bytes held twice, and how many roots could not be read."""
+
+    roots: int
+    size: int
+    duplicate_bytes: int
+    problems: int
+
+    @property
+    def worth_showing(self) -> bool:
+        return bool(self.roots or self.duplicate_bytes or self.problems)
+
+
+def glance_roots(roots: Sequence[Root], opened: str, report: CacheReport | None) -> RootsGlance:
+    """Scan `roots` but the hub cache at `opened` (its `report` is reused) and sum up the rest."""
+    from hftui.core.cache.roots import check_roots
+
+    opened = os.path.abspath(opened)
+    reuse = {opened: report} if report is not None and report.exists else {}
+    scanned = scan_roots(check_roots(roots), hub_reports=reuse)
+    others = [s for s in scanned.scans if not (s.root.kind == "hub" and s.root.path == opened)]
+    holding = [s for s in others if s.size > 0]
+    return RootsGlance(
+        roots=len(holding),
+        size=sum(s.size for s in holding),
+        duplicate_bytes=scanned.duplicate_bytes,
+        problems=len(scanned.problems) + sum(1 for s in others if s.failed),
+    )
+
+
+__all__ = [
+    "Copy",
+    "DuplicateGroup",
+    "RootScan",
+    "RootsGlance",
+    "RootsReport",
+    "find_duplicates",
+    "glance_roots",
+    "scan_roots",
+]

@@ -41,6 +41,7 @@ from hftui.core.vocab import count as vocab_count
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
     from hftui.core.cache.reuse import ScanIndex
+    from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
 
 RepoKey = tuple[str, str]
@@ -218,10 +219,14 @@ class CacheController:
         clock: Callable[[], float] = time.time,
         kept_max_age_days: int = KEPT_MAX_AGE_DAYS,
         queued_requests: Callable[[], Collection[Any] | None] | None = None,
+        other_roots: Callable[[CacheReport], RootsGlance] | None = None,
         reuse: bool = True,
         scan_index: ScanIndex | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.other_roots = other_roots
+        """Sums up the other roots (docs/roots.md) after each full scan, off the event loop."""
+        self.roots_glance: RootsGlance | None = None
         self.kept_max_age_days = kept_max_age_days
         """Prune offers kept partial downloads that got no byte for this many days (0: no age limit)."""
         self.queued_requests = queued_requests
@@ -388,6 +393,23 @@ class CacheController:
                 timeout=5,
             )
         self._forget_stale_marks()
+        if self.other_roots is not None:
+            glance = self.other_roots
+            self._spawn(
+                "roots-glance",
+                lambda task: glance(report),
+                partial(self._roots_glanced, generation),
+                partial(self._roots_glance_failed, generation),
+            )
+
+    def _roots_glanced(self, generation: int, glance: RootsGlance) -> None:
+        if generation == self.generation:
+            self.roots_glance = glance
+            self._emit("status_changed")
+
+    def _roots_glance_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self.generation:
+            self._notice(f"Summing up the other roots failed: {describe(exc)} (R shows them)", "warning")
 
     def _scan_failed(self, generation: int, error: str) -> None:
         if generation != self.generation:

@@ -10,14 +10,16 @@ results come back as `Delivered` messages, run on the event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -52,6 +54,7 @@ from hftui.tui.widgets.text_box import TextBox
 
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
+    from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
     from hftui.core.downloads.models import DownloadRequest
     from hftui.tui.services import AppServices
@@ -69,6 +72,49 @@ DIALOG_WAIT_S = 30.0
 
 folder_name = cache_folder
 disk_free = free_bytes
+
+
+SHORTEST_PATH = 16
+"""Cells the header's path keeps however long the figures after it are."""
+
+
+def _short_path(path: str, room: int) -> str:
+    """`path` in `room` cells: the home folder as `~`, then its start cut (the end names the cache)."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
+        path = "~" + path[len(home) :]
+    if cell_len(path) <= room:
+        return path
+    keep = max(room, SHORTEST_PATH) - 1
+    return "…" + path[-keep:]
+
+
+def header_line(path: str, parts: Sequence[tuple[str, int]], room: int) -> str:
+    """`path · part · part…` in `room` cells (0: unknown yet, no fitting): the parts of the highest
+    rank are left out first while even a path of SHORTEST_PATH cells does not fit, then the path
+    loses its start (what is still too long, the Static's ellipsis cuts)."""
+    kept = list(parts)
+
+    def width(items: Sequence[tuple[str, int]]) -> int:
+        return sum(cell_len(" · " + text) for text, _ in items)
+
+    while room > 0 and kept and width(kept) + SHORTEST_PATH > room and max(r for _, r in kept) > 0:
+        highest = max(r for _, r in kept)
+        drop = max(i for i, (_, r) in enumerate(kept) if r == highest)
+        del kept[drop]
+    if room > 0:
+        path = _short_path(path, room - width(kept))
+    return " · ".join([path, *(text for text, _ in kept)])
+
+
+def roots_glance_text(glance: RootsGlance) -> str:
+    """The other roots in the header, so the datasets cache or a big Xet dir is seen without `R`."""
+    text = f"+{vocab.count(glance.roots, 'root')} {size_text(glance.size)}" if glance.roots else "other roots"
+    if glance.duplicate_bytes:
+        text += f", {size_text(glance.duplicate_bytes)} twice"
+    if glance.problems:
+        text += " ⚠"
+    return text + " (R)"
 
 
 def now() -> float:
@@ -198,10 +244,19 @@ class CachePane(Vertical):
                 busy=self._active_repos,
                 kept_max_age_days=services.settings.kept_max_age_days,
                 queued_requests=self._queued_requests,
+                other_roots=self._glance_roots,
             )
             controller.listeners.append(_Listener(self))
             self._controller = controller
         return self._controller
+
+    def _glance_roots(self, report: CacheReport) -> RootsGlance:
+        # Runs in a worker: reads nothing but settings and the report it is given.
+        from hftui.core.cache.roots import roots_for
+        from hftui.core.cache.roots_scan import glance_roots
+
+        primary = str(self.cache_dir)
+        return glance_roots(roots_for(self.services.settings, primary), primary, report)
 
     def _active_repos(self) -> set[RepoKey]:
         """Repos a download of this app writes into right now (asked afresh each time)."""
@@ -424,6 +479,10 @@ class CachePane(Vertical):
         if cursor is not None and cursor in self.table.rows:
             self.table.move_cursor(row=self.table.get_row_index(cursor), animate=False)
 
+    def on_resize(self, event: events.Resize) -> None:
+        # The header's path is cut to the room there is: after the new layout is known.
+        self.call_after_refresh(self.update_header)
+
     def update_header(self) -> None:
         controller = self.controller
         records = controller.records.values()
@@ -433,32 +492,37 @@ class CachePane(Vertical):
         free = disk_free(self.cache_dir)
         # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
         repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
-        parts = [printable(str(self.cache_dir)), size_text(size), repos + (" ⚠" if corrupt else "")]
+        # (text, rank): when the line is too long, the highest rank goes first, then the path is cut.
+        parts: list[tuple[str, int]] = [(size_text(size), 0), (repos + (" ⚠" if corrupt else ""), 0)]
         if free is not None:
-            parts.append(f"{size_text(free)} free")
+            parts.append((f"{size_text(free)} free", 1))
+        glance = controller.roots_glance
+        if glance is not None and glance.worth_showing:
+            parts.append((roots_glance_text(glance), 3))
         if controller.filters:
-            parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
+            shown = f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)"
+            parts.append((shown, 0))
         operation = controller.operation
         if operation is not None:
             what = action_name(operation.title)
             if operation.cancelling:
-                parts.append(f"cancelling {what} after {operation.done}/{operation.total}…")
+                parts.append((f"cancelling {what} after {operation.done}/{operation.total}…", 0))
             else:
-                parts.append(f"{what}: {operation.done}/{operation.total}… (escape: cancel)")
+                parts.append((f"{what}: {operation.done}/{operation.total}… (escape: cancel)", 0))
             if controller.rescan_pending:
-                parts.append("rescan waits for it")
+                parts.append(("rescan waits for it", 1))
         if controller.scanning:
-            parts.append(f"scanning {controller.scan_done}/{controller.scan_total or '?'}…")
+            parts.append((f"scanning {controller.scan_done}/{controller.scan_total or '?'}…", 0))
         elif controller.scan_error:
-            parts.append(f"scan failed: {controller.scan_error}")
+            parts.append((f"scan failed: {controller.scan_error}", 0))
         elif not controller.records:
-            parts.append("empty: nothing downloaded yet")
+            parts.append(("empty: nothing downloaded yet", 0))
         if updates := self.updates.header():
-            parts.append(updates)
-        sort = f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}"
-        self.query_one("#cache-header", Static).update(
-            Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
-        )
+            parts.append((updates, 2))
+        parts.append((f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}", 4))
+        header = self.query_one("#cache-header", Static)
+        line = header_line(printable(str(self.cache_dir)), parts, header.content_region.width)
+        header.update(Text(line, no_wrap=True, overflow="ellipsis"))
         # The footer is rebuilt on every refresh_bindings (~30 ms): only when a deletion starts or
         # ends (escape cancels it), not on each of its progress ticks, which took the CPU the
         # deletion's own thread needed (a bulk prune got slower per repo the more repos it had).
