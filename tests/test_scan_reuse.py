@@ -526,3 +526,28 @@ def test_cache_controller_rescan_reuses_and_says_so(world: Path) -> None:
     controller.rescan_folders(["models--org--gpt"])
     runner.wait_idle()
     assert "models--org--gpt" not in index.records and "models--org--gpt" not in controller.records
+
+
+# -- other hub caches shown as roots ----------------------------------------------------------------
+
+
+def test_another_hub_cache_root_reuses_its_unchanged_repos(world: Path, tmp_path: Path) -> None:
+    from hftui.core.cache.roots import Root, check_roots
+    from hftui.core.cache.roots_scan import scan_roots
+
+    opened = tmp_path / "opened"
+    opened.mkdir()
+    roots = [Root("hub", str(opened), explicit=True), Root("hub", str(world), explicit=True)]
+    index = new_index(world)
+    indexes = {str(world): index}
+    first = scan_roots(check_roots(roots), indexes=indexes)
+    assert index.reused == [] and index.records
+    wait_past(index, tmp_path)
+    _new_ref(world)
+    second = scan_roots(check_roots(roots), indexes=indexes)
+    assert set(index.read) <= {MODEL_DIR} | {
+        r.name for r in scan_cache(world, processes=1).repos if r.corrupt
+    }
+    assert MODEL_DIR in index.read and len(index.reused) == len(index.records) - 1
+    sizes = [(s.root.path, s.size, s.files) for s in second.scans]
+    assert sizes == [(s.root.path, s.size, s.files) for s in first.scans]

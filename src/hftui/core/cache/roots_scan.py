@@ -12,6 +12,7 @@ without hashing anything. Copies that are hard links of one file (same inode) ar
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -352,13 +353,24 @@ class RootsGlance:
         return bool(self.roots or self.duplicate_bytes or self.problems)
 
 
+_GLANCE_INDEXES: dict[str, ScanIndex] = {}
+"""What the glances of this process last read of each other hub cache, for the next to reuse."""
+_GLANCE_LOCK = threading.Lock()
+
+
 def glance_roots(roots: Sequence[Root], opened: str, report: CacheReport | None) -> RootsGlance:
-    """Scan `roots` but the hub cache at `opened` (its `report` is reused) and sum up the rest."""
+    """Scan `roots` but the hub cache at `opened` (its `report` is reused) and sum up the rest.
+    Other hub caches reuse, unread, the repos unchanged since the last glance (`reuse`)."""
+    from hftui.core.cache.reuse import ScanIndex
     from hftui.core.cache.roots import check_roots
 
     opened = os.path.abspath(opened)
     reuse = {opened: report} if report is not None and report.exists else {}
-    scanned = scan_roots(check_roots(roots), hub_reports=reuse)
+    with _GLANCE_LOCK:  # one glance at a time updates the indexes
+        for root in roots:
+            if root.kind == "hub" and root.path not in reuse and root.path not in _GLANCE_INDEXES:
+                _GLANCE_INDEXES[root.path] = ScanIndex(os.path.realpath(root.path))
+        scanned = scan_roots(check_roots(roots), hub_reports=reuse, indexes=_GLANCE_INDEXES)
     others = [s for s in scanned.scans if not (s.root.kind == "hub" and s.root.path == opened)]
     holding = [s for s in others if s.size > 0]
     return RootsGlance(
