@@ -277,6 +277,29 @@ def test_store_payload_removed_is_picked_up(world: Path) -> None:
     assert next(r for r in after.repos if r.name == "models--org--xet-b").corrupt  # broken link
 
 
+def test_the_shared_store_listing_is_reused_until_it_changes(
+    world: Path, touched: Callable[[], Touched]
+) -> None:
+    from cachebuilders import add_store_only_blob
+
+    index, _ = first_scan(world)
+    assert index.store is not None
+    known = index.store
+    seen = touched()
+    scan_cache(world, processes=1, index=index)
+    assert index.store is known
+    store = str(world / "blobs")
+    # nothing in it is listed; what is read is its marker and the manifests of payloads no repo reaches
+    read = [p for p in seen.paths if p == store or p.startswith(store + "/")]
+    assert all(p.endswith((".refs", ".huggingface-shared-blobs")) for p in read), read
+
+    # a payload lands in the store (a new manifest too): listed again, and counted
+    add_store_only_blob(world, b"a new payload nobody links")
+    after = scan_cache(world, processes=1, index=index)
+    assert index.store is not known
+    assert facts(after) == facts(scan_cache(world, processes=1))
+
+
 def test_deleting_one_repo_reads_nothing_else(world: Path, touched: Callable[[], Touched]) -> None:
     index, before = first_scan(world)
     shutil.rmtree(world / MODEL_DIR)

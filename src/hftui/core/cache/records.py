@@ -597,6 +597,7 @@ def build_report(
     repos: list[RepoRecord],
     orphan_lock_files: list[LockFile],
     store: list[SharedBlob] | None = None,
+    problems: list[tuple[str, str]] | None = None,
 ) -> CacheReport:
     store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
     if store is None:
@@ -624,5 +625,8 @@ def build_report(
         unreferenced_shared_blobs=unreferenced,
         shared_store=store,
         orphan_lock_files=orphan_lock_files,
-        store_notes=[ScanWarning("warning", message, path) for path, message in store_problems(root, store)],
+        store_notes=[
+            ScanWarning("warning", message, path)
+            for path, message in (store_problems(root, store) if problems is None else problems)
+        ],
     )

@@ -80,6 +80,52 @@ def pack_stamps(stamps: list[Stamp]) -> PackedStamps:
     return "\0".join(stamp[0] for stamp in stamps), ids.tobytes(), times.tobytes()
 
 
+def stamps_unchanged(packed: PackedStamps, base: str) -> bool:
+    """True if every folder stamped in `packed` still has its stamp (one stat each; the first
+    mismatch stops). Relative paths are under `base`; "" is `base` itself, by `lstat`."""
+    ids = array("Q")
+    ids.frombytes(packed[1])
+    times = array("q")
+    times.frombytes(packed[2])
+    prefix = base + "/"
+    lstat, stat = os.lstat, os.stat
+    try:
+        at = 0
+        for path in packed[0].split("\0"):
+            if not path:
+                st = lstat(base)  # replaced by a symlink: another inode
+            elif path[0] == "/":
+                st = stat(path)
+            else:
+                st = stat(prefix + path)
+            if (
+                st.st_mtime_ns != times[at]
+                or st.st_ctime_ns != times[at + 1]
+                or st.st_ino != ids[at + 1]
+                or st.st_dev != ids[at]
+            ):
+                return False
+            at += 2
+    except (OSError, IndexError):
+        return False
+    return True
+
+
+def stamp_folders(paths: list[str], ctx_racy_ns: int, started_ns: int) -> PackedStamps | None:
+    """Stamps of these folders (absolute paths) as they are now, or None if one is missing or
+    changed too recently to be trusted."""
+    stamps = []
+    try:
+        for path in paths:
+            stamps.append(_stamp(path, os.stat(path)))
+    except OSError:
+        return None
+    recent = started_ns - ctx_racy_ns
+    if any(stamp[3] >= recent or stamp[4] >= recent for stamp in stamps):
+        return None
+    return pack_stamps(stamps)
+
+
 def unpack_stamps(packed: PackedStamps) -> list[Stamp]:
     paths = packed[0].split("\0")
     ids = array("Q")

@@ -36,7 +36,6 @@ import marshal
 import os
 import sys
 import tempfile
-from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,8 @@ from hftui.core.cache.records import (
     RevisionRecord,
     ScanWarning,
 )
-from hftui.core.cache.repo_walk import RACY_SECONDS
+from hftui.core.cache.repo_walk import RACY_SECONDS, PackedStamps, stamps_unchanged
+from hftui.core.cache.shared_store import SharedBlob
 
 __all__ = [
     "INDEX_VERSION",
@@ -72,34 +72,7 @@ def unchanged(record: RepoRecord) -> bool:
     """True if every folder `record` was built from still has the stamp it had (one stat each;
     the first mismatch stops)."""
     stamps = record.stamps
-    if not stamps:
-        return False
-    ids = array("Q")
-    ids.frombytes(stamps[1])
-    times = array("q")
-    times.frombytes(stamps[2])
-    base = record.repo_path + "/"
-    lstat, stat = os.lstat, os.stat
-    try:
-        at = 0
-        for path in stamps[0].split("\0"):
-            if not path:
-                st = lstat(record.repo_path)  # replaced by a symlink: another inode
-            elif path[0] == "/":
-                st = stat(path)
-            else:
-                st = stat(base + path)
-            if (
-                st.st_mtime_ns != times[at]
-                or st.st_ctime_ns != times[at + 1]
-                or st.st_ino != ids[at + 1]
-                or st.st_dev != ids[at]
-            ):
-                return False
-            at += 2
-    except (OSError, IndexError):
-        return False
-    return True
+    return stamps is not None and stamps_unchanged(stamps, record.repo_path)
 
 
 def held_flocks() -> set[tuple[int, int]] | None:
@@ -152,6 +125,10 @@ def reusable(
     return fresh
 
 
+StoreState = tuple[PackedStamps, list[SharedBlob], dict[tuple[int, int], str], list[tuple[str, str]]]
+"""The shared blob store's folder stamps, payloads, payloads by (device, inode), and problems."""
+
+
 @dataclass
 class ScanIndex:
     """The last records of one cache root, by folder name, for the next scan to reuse.
@@ -165,6 +142,13 @@ class ScanIndex:
     read: list[str] = field(default_factory=list)
     changed: bool = False
     """The records changed since the index was loaded or saved (saving it again is worth it)."""
+    store: StoreState | None = None
+    """The shared blob store as last listed, reused while its folders are unchanged."""
+
+    def keep_store(self, store: StoreState | None) -> None:
+        if store is not self.store:
+            self.store = store
+            self.changed = True
 
     def remember(
         self, records: Iterable[RepoRecord], *, gone: Iterable[str] = (), replace: bool = False
@@ -229,6 +213,27 @@ def _encode(record: RepoRecord) -> tuple[Any, ...]:
         record.size_on_disk,
         record._physical,
         record.stamps,
+    )
+
+
+def _encode_store(store: StoreState | None) -> Any:
+    if store is None:
+        return None
+    stamps, blobs, inodes, problems = store
+    return (stamps, [(blob.path, blob.size_on_disk) for blob in blobs], inodes, problems)
+
+
+def _decode_store(store: Any) -> StoreState | None:
+    if store is None:
+        return None
+    (paths, ids, times), blobs, inodes, problems = store
+    if not (isinstance(paths, str) and isinstance(ids, bytes) and isinstance(times, bytes)):
+        raise ValueError("bad store stamps")
+    return (
+        (paths, ids, times),
+        [SharedBlob(str(path), int(size)) for path, size in blobs],
+        {(int(dev), int(ino)): str(path) for (dev, ino), path in inodes.items()},
+        [(str(path), str(message)) for path, message in problems],
     )
 
 
@@ -312,7 +317,8 @@ def load_index(
         if meta != expected:
             found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
             raise ValueError(f"written for {found}, this is {expected}")
-        items = marshal.loads(data[header_end + 1 :])
+        items, store = marshal.loads(data[header_end + 1 :])
+        index.store = _decode_store(store)
         records = {}
         completenesses: dict[Any, Completeness] = {}
         for item in items:
@@ -329,7 +335,9 @@ def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
     target = Path(path)
     try:
         # Not compressed: zlib would make it 4x smaller but take longer to load than all the rest.
-        payload = marshal.dumps([_encode(record) for record in index.records.values()])
+        payload = marshal.dumps(
+            ([_encode(record) for record in index.records.values()], _encode_store(index.store))
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
         try:

@@ -51,11 +51,18 @@ from hftui.core.cache.records import (
     SharedBlob,
     build_report,
 )
-from hftui.core.cache.repo_walk import RACY_SECONDS, ScanContext, scan_repo
+from hftui.core.cache.repo_walk import (
+    RACY_SECONDS,
+    PackedStamps,
+    ScanContext,
+    scan_repo,
+    stamp_folders,
+    stamps_unchanged,
+)
 from hftui.core.cache.shared_store import is_marked_store, list_store
 
 if TYPE_CHECKING:
-    from hftui.core.cache.reuse import ScanIndex
+    from hftui.core.cache.reuse import ScanIndex, StoreState
 
 __all__ = [
     "FILES_TO_IGNORE",
@@ -143,6 +150,21 @@ def find_aliases(root: str, names: list[str]) -> dict[str, str]:
     return aliases
 
 
+def _stamp_store(store_dir: str, racy_seconds: float) -> PackedStamps | None:
+    """Stamps of the store folder and its `<xx>/` folders, taken before they are listed."""
+    import time
+
+    from hftui.core.cache.layout import HEX2
+
+    started = time.time_ns()
+    try:
+        with os.scandir(store_dir) as it:
+            shards = sorted(e.path for e in it if HEX2.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return None
+    return stamp_folders([store_dir, *shards], int(racy_seconds * 1e9), started)
+
+
 # Set in each worker process by _init_worker.
 _WORKER_CONTEXT: ScanContext | None = None
 
@@ -188,9 +210,22 @@ class ScanStream:
         except OSError:
             self._lock_names = frozenset()
         store_dir = os.path.join(self.cache_dir, SHARED_BLOBS_DIR_NAME)
-        self._store, inodes = (
-            list_store(store_dir) if self.exists and is_marked_store(store_dir) else ([], {})
-        )
+        self.store_state: StoreState | None = None
+        """The store's listing (`reuse.StoreState`) for the next scan to reuse, when it can."""
+        self._store_problems: list[tuple[str, str]] | None = None
+        self._store_stamps: PackedStamps | None = None
+        if self.exists and is_marked_store(store_dir):
+            known = index.store if index is not None else None
+            if known is not None and stamps_unchanged(known[0], store_dir):
+                # Payloads are added and removed, never rewritten: the same folders, the same store.
+                self.store_state = known
+                _, self._store, inodes, self._store_problems = known
+            else:
+                racy = index.racy_seconds if index is not None else RACY_SECONDS
+                self._store_stamps = _stamp_store(store_dir, racy) if index is not None else None
+                self._store, inodes = list_store(store_dir)
+        else:
+            self._store, inodes = [], {}
         aliases = find_aliases(self.cache_dir, self._names) if self.exists else {}
         racy = index.racy_seconds if index is not None else RACY_SECONDS
         self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names, aliases, racy)
@@ -262,7 +297,13 @@ class ScanStream:
         orphans: list[LockFile] = []
         for name in sorted(self._lock_names - set(self._names)):
             orphans.extend(scan_locks(os.path.join(self.cache_dir, LOCKS_DIR_NAME, name), name))
-        self.report = build_report(self.cache_dir, self.exists, self._records, orphans, self._store)
+        self.report = build_report(
+            self.cache_dir, self.exists, self._records, orphans, self._store, self._store_problems
+        )
+        if self._store_stamps is not None:
+            problems = [(note.path, note.message) for note in self.report.store_notes]
+            inodes = self._ctx.store_inodes
+            self.store_state = (self._store_stamps, self._store, inodes, problems)
 
     def _in_process(self) -> Iterator[RepoRecord]:
         for name in self._to_read:
@@ -441,6 +482,7 @@ def scan_cache(
     assert stream.report is not None
     if index is not None:
         index.remember(stream.report.repos, replace=True)
+        index.keep_store(stream.store_state)
         index.reused, index.read = stream.reused, stream.read
     return stream.report
 

@@ -40,7 +40,7 @@ from hftui.core.vocab import count as vocab_count
 
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
-    from hftui.core.cache.reuse import ScanIndex
+    from hftui.core.cache.reuse import ScanIndex, StoreState
     from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
 
@@ -357,7 +357,8 @@ class CacheController:
                 return
             if report is not None:
                 reused = len(snapshot.reused) if snapshot is not None else 0
-                task.deliver(partial(self._scan_finished, generation, report, reused))
+                store = snapshot.store if snapshot is not None else None
+                task.deliver(partial(self._scan_finished, generation, report, reused, store))
 
         self.runner.start("cache-scan", body)
 
@@ -376,7 +377,9 @@ class CacheController:
         self._emit("records_changed", batch, ())
         self._emit("status_changed")
 
-    def _scan_finished(self, generation: int, report: CacheReport, reused: int = 0) -> None:
+    def _scan_finished(
+        self, generation: int, report: CacheReport, reused: int = 0, store: StoreState | None = None
+    ) -> None:
         if generation != self.generation:
             return
         self.scanning = False
@@ -384,6 +387,7 @@ class CacheController:
         self.scan_reused = reused
         if self.scan_index is not None:
             self.scan_index.remember(report.repos, replace=True)
+            self.scan_index.keep_store(store)
         self._emit("status_changed")
         if reused:
             total = len(report.repos)
@@ -872,6 +876,8 @@ def _stream(
     if stream.cancelled or cancelled():
         return None
     post(batch, stream.done, stream.total)
+    if index is not None:
+        index.store = stream.store_state
     return stream.report
 
 
