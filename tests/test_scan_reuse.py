@@ -574,3 +574,16 @@ def test_another_hub_cache_root_reuses_its_unchanged_repos(world: Path, tmp_path
     assert MODEL_DIR in index.read and len(index.reused) == len(index.records) - 1
     sizes = [(s.root.path, s.size, s.files) for s in second.scans]
     assert sizes == [(s.root.path, s.size, s.files) for s in first.scans]
+
+
+def test_scan_reuse_false_reads_and_writes_no_index(world: Path, tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text("scan_reuse = false\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg-state")}
+    index_file = index_path(tmp_path / "xdg-state" / "hftui", str(world))
+    index_file.parent.mkdir(parents=True)
+    index_file.write_bytes(b"not even read")
+    done = _hftui("--settings", str(settings), "scan", "--no-roots", "--cache-dir", str(world), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "scan index" not in done.stderr and "reused" not in done.stderr
+    assert index_file.read_bytes() == b"not even read"
