@@ -70,14 +70,9 @@ and (mtime_ns, ctime_ns) pairs as signed 64-bit arrays (3 objects instead of 6 p
 
 
 def pack_stamps(stamps: list[Stamp]) -> PackedStamps:
-    ids = array("Q")
-    times = array("q")
-    for _, dev, ino, mtime, ctime in stamps:
-        ids.append(dev)
-        ids.append(ino)
-        times.append(mtime)
-        times.append(ctime)
-    return "\0".join(stamp[0] for stamp in stamps), ids.tobytes(), times.tobytes()
+    ids = array("Q", [value for stamp in stamps for value in (stamp[1], stamp[2])])
+    times = array("q", [value for stamp in stamps for value in (stamp[3], stamp[4])])
+    return "\0".join([stamp[0] for stamp in stamps]), ids.tobytes(), times.tobytes()
 
 
 def stamps_unchanged(packed: PackedStamps, base: str) -> bool:
@@ -252,10 +247,13 @@ def _settle_stamps(
 def _fill_repo(ctx: ScanContext, record: RepoRecord, stamps: list[Stamp] | None = None) -> None:
     repo_path = record.repo_path
     name = record.name
-    try:
-        is_dir = stat_mod.S_ISDIR(os.stat(repo_path).st_mode)
-    except OSError:
-        is_dir = False
+    if stamps and stamps[0][0] == "":  # its lstat saw a real folder: no need to stat it again
+        is_dir = True
+    else:
+        try:
+            is_dir = stat_mod.S_ISDIR(os.stat(repo_path).st_mode)
+        except OSError:
+            is_dir = False
     if not is_dir:
         raise _corrupted(f"Repo path is not a directory: {repo_path}", repo_path)
     if "--" not in name:
@@ -271,7 +269,8 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord, stamps: list[Stamp] | None 
 
     snapshots_path = repo_path + "/snapshots"
     try:
-        snapshots_ok = stat_mod.S_ISDIR(os.stat(snapshots_path).st_mode)
+        snapshots_stat = os.stat(snapshots_path)
+        snapshots_ok = stat_mod.S_ISDIR(snapshots_stat.st_mode)
     except OSError as exc:
         if exc.errno not in MISSING_ERRNOS:
             raise _error(exc, snapshots_path, "Cannot read snapshots dir") from None
@@ -280,7 +279,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord, stamps: list[Stamp] | None 
         raise _corrupted(f"Snapshots dir doesn't exist in cached repo: {snapshots_path}", snapshots_path)
     prefix_len = len(repo_path) + 1
     if stamps is not None:
-        stamps.append(_stamp("snapshots", os.stat(snapshots_path)))
+        stamps.append(_stamp("snapshots", snapshots_stat))
         try:
             kept_stat = os.stat(repo_path + "/" + KEPT_DIR_NAME)
         except OSError:
