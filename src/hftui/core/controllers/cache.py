@@ -392,8 +392,8 @@ class CacheController:
         if reused:
             total = len(report.repos)
             self._notice(
-                f"Rescan: reused {reused:,} of {total:,} repos unchanged since they were last read "
-                f"(folder times tell); read {total - reused:,}.",
+                f"Rescan: reused {reused:,} of {total:,} repos (their folders did not change); "
+                f"read {total - reused:,}.",
                 timeout=5,
             )
         self._forget_stale_marks()
