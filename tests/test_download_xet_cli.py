@@ -92,3 +92,32 @@ def test_json_and_plain_progress_have_speed_and_eta_while_bytes_arrive(mode: str
         lines = [line for line in plain.splitlines() if line.startswith(B) and "running" in line]
         assert len(lines) >= 3, plain
         assert any("/s" in line and "ETA -" not in line for line in lines), lines
+
+
+def test_a_reader_that_goes_away_stops_the_output_not_the_download(mode: str, tmp_path: Path) -> None:
+    """`hftui download ... | head -1`: the download goes on to the end, and nothing is printed about
+    the closed pipe (the jobs' result is the exit code)."""
+    import hashlib
+
+    cache = tmp_path / "cache"
+    with HubServer(spec()) as hub:
+        hub.set_bandwidth(32 * RATE)  # under a second: progress is written after the reader left
+        runs = {}
+        for kind, extra in (("json", ["--json"]), ("plain", [])):
+            runs[kind] = proc = subprocess.Popen(
+                [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(cache / kind), *extra],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env(hub),
+            )
+            assert proc.stdout is not None
+            assert proc.stdout.readline()  # the first line, then the reader is gone
+            proc.stdout.close()
+        expected = hashlib.sha256(hub.read_file(B, "b.bin")).hexdigest()
+        for kind, proc in runs.items():
+            assert proc.stderr is not None
+            stderr = proc.stderr.read().decode()
+            assert proc.wait(120) == 0, (kind, stderr)
+            assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr
+            blob = cache / kind / "models--acme--xet-b" / "snapshots" / hub.commit(B) / "b.bin"
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == expected, kind

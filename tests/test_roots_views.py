@@ -140,7 +140,10 @@ async def test_roots_screen_groups_roots_and_deletes_after_confirmation(tmp_path
         # The Cache pane's header sums up the other roots, so they are seen without `R`.
         pane = app.query_one(CachePane)
         await _until(pilot, lambda: pane.controller.roots_glance is not None, "the roots glance")
+        await pilot.resize_terminal(160, 24)  # at 80 columns the glance gives way to the figures
+        await _until(pilot, lambda: "(R)" in str(app.query_one("#cache-header").render()), "the wide header")
         header = str(app.query_one("#cache-header").render())
+        await pilot.resize_terminal(80, 24)
         await pilot.press("R")
         await _until(pilot, lambda: isinstance(app.screen, RootsScreen), "the Roots screen")
         screen = app.screen
