@@ -16,6 +16,8 @@ Rules it keeps:
   just wrote) waits for it and then shows the disk as it is.
 * After a deletion only the touched folders are rescanned, and the report is rebuilt once for all
   of them, so a bulk deletion costs time proportional to what changed, not one rebuild per repo.
+* A full rescan (`r`, or after a prune) reuses, unread, every repo whose folders did not change
+  since the session last read it (`hftui.core.cache.reuse`), and says how many it reused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -38,6 +40,7 @@ from hftui.core.vocab import count as vocab_count
 
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
+    from hftui.core.cache.reuse import ScanIndex, StoreState
     from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
 
@@ -217,6 +220,8 @@ class CacheController:
         kept_max_age_days: int = KEPT_MAX_AGE_DAYS,
         queued_requests: Callable[[], Collection[Any] | None] | None = None,
         other_roots: Callable[[CacheReport], RootsGlance] | None = None,
+        reuse: bool = True,
+        scan_index: ScanIndex | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.other_roots = other_roots
@@ -248,6 +253,14 @@ class CacheController:
         self.scan_error = ""
         self.generation = 0
         self._scan_cancel = threading.Event()
+        if scan_index is None and reuse:
+            from hftui.core.cache.reuse import ScanIndex
+
+            scan_index = ScanIndex(str(self.root))
+        self.scan_index: ScanIndex | None = scan_index
+        """What the session last read of each repo, for rescans to reuse (None: read everything)."""
+        self.scan_reused = 0
+        """Repos the last full scan reused unread."""
 
         self.marks: set[Mark] = set()
         self.plan: DeletionPlan | None = None
@@ -334,6 +347,9 @@ class CacheController:
         self._emit("status_changed")
         processes = self.processes
         cache_dir = self.cache_dir
+        index = self.scan_index
+        # The worker gets its own index to read from; this one changes only on this thread.
+        snapshot = replace(index, records=dict(index.records)) if index is not None else None
 
         def body(task: Task) -> None:
             def cancelled() -> bool:
@@ -347,19 +363,21 @@ class CacheController:
 
             try:
                 try:
-                    report = _stream(cache_dir, cancelled, processes, post)
+                    report = _stream(cache_dir, cancelled, processes, post, snapshot)
                 except Exception:
                     # Worker processes can fail to start inside a running TUI (e.g. "bad value(s)
                     # in fds_to_keep" from forkserver when the terminal's fds are redirected): scan
                     # in this process instead, unless rows were already shown.
                     if posted[0] or processes == 1:
                         raise
-                    report = _stream(cache_dir, cancelled, 1, post)
+                    report = _stream(cache_dir, cancelled, 1, post, snapshot)
             except Exception as exc:  # the cache vanished, permission denied on the root...
                 task.deliver(partial(self._scan_failed, generation, describe(exc)))
                 return
             if report is not None:
-                task.deliver(partial(self._scan_finished, generation, report))
+                reused = len(snapshot.reused) if snapshot is not None else 0
+                store = snapshot.store if snapshot is not None else None
+                task.deliver(partial(self._scan_finished, generation, report, reused, store))
 
         self.runner.start("cache-scan", body)
 
@@ -378,12 +396,25 @@ class CacheController:
         self._emit("records_changed", batch, ())
         self._emit("status_changed")
 
-    def _scan_finished(self, generation: int, report: CacheReport) -> None:
+    def _scan_finished(
+        self, generation: int, report: CacheReport, reused: int = 0, store: StoreState | None = None
+    ) -> None:
         if generation != self.generation:
             return
         self.scanning = False
         self.report = report
+        self.scan_reused = reused
+        if self.scan_index is not None:
+            self.scan_index.remember(report.repos, replace=True)
+            self.scan_index.keep_store(store)
         self._emit("status_changed")
+        if reused:
+            total = len(report.repos)
+            self._notice(
+                f"Rescan: reused {reused:,} of {total:,} repos (their folders did not change); "
+                f"read {total - reused:,}.",
+                timeout=5,
+            )
         self._forget_stale_marks()
         if self.other_roots is not None:
             glance = self.other_roots
@@ -444,6 +475,8 @@ class CacheController:
             self._drop_record(name)
         for record in rescanned.records:
             self._set_record(record)
+        if self.scan_index is not None:
+            self.scan_index.remember(rescanned.records, gone=rescanned.gone)
         if self.report is not None:
             if rescanned.report is not None and self.report is rescanned.base:
                 self.report = rescanned.report
@@ -870,11 +903,15 @@ def _stream(
     cancelled: Callable[[], bool],
     processes: int,
     post: Callable[[list[RepoRecord], int, int], None],
+    index: ScanIndex | None = None,
 ) -> CacheReport | None:
-    """Post records in batches (the first one at once); the report, or None when cancelled."""
+    """Post records in batches (the first one at once); the report, or None when cancelled.
+    `index` gets the names of the entries reused and read (`ScanIndex.reused`/`read`)."""
     from hftui.core.cache.scan import iter_scan
 
-    stream = iter_scan(cache_dir, cancel=cancelled, processes=processes)
+    stream = iter_scan(cache_dir, cancel=cancelled, processes=processes, index=index)
+    if index is not None:
+        index.reused, index.read = stream.reused, stream.read
     batch: list[RepoRecord] = []
     last = time.monotonic()
     wait = FIRST_BATCH_SECONDS
@@ -888,6 +925,8 @@ def _stream(
     if stream.cancelled or cancelled():
         return None
     post(batch, stream.done, stream.total)
+    if index is not None:
+        index.store = stream.store_state
     return stream.report
 
 

@@ -249,6 +249,7 @@ class CachePane(Vertical):
                 _PaneRunner(self),
                 read_only=services.read_only,
                 processes=services.settings.scan_processes,
+                reuse=services.settings.scan_reuse,
                 busy=self._active_repos,
                 kept_max_age_days=services.settings.kept_max_age_days,
                 queued_requests=self._queued_requests,
