@@ -1,15 +1,21 @@
-"""Benchmark bulk deletions in the Cache pane: prune the detached revisions of N repos.
+"""Benchmark bulk deletions in the Cache pane: prune the detached revisions of N repos, or
+(`--delete`) mark every repo and delete them all.
 
 Builds a small synthetic cache (N repos, each with a `main` revision and a detached one, three
 tiny files each, sharing one blob), opens the app headless the way `hftui --cache-dir DIR` does,
-waits for the scan, then presses `p`, picks "Detached revisions", and `y` in the confirmation.
-It times, from the `y`:
+waits for the scan, then presses `p`, picks "Detached revisions", and `y` in the confirmation
+(`--delete`: marks every repo, waits for the marks' plan, presses `d` and `y`). It times:
 
-* files gone: the last detached snapshot left the disk (checked from a side thread);
-* table done: no row says "detached" any more and no deletion is running;
+* dialog: from `p` (or `d`) to the confirmation on screen (the plan and its figures);
+* files gone: from `y`, the last detached snapshot (or repo folder) left the disk (checked from a
+  side thread that looks past the repos already done, so it does not compete with the deletion);
+* table done: no row says "detached" (no row left) and no deletion or row update is running;
 * notified: the "Freed ..." notification is on screen (a Toast is mounted);
 * worst event-loop stall from `y` to table done (a 10 ms timer's largest gap: how long keys and
   redraws waited).
+
+Then it prints every size side by side with the seconds per repo, and each size's per-repo time
+against the smallest's (linear = 1.0x).
 
 `--fold` times, without the UI, what turns a bulk deletion's rescans into the report a table shows:
 the repos rescanned one by one and folded in one by one (what the pane did before, on its event loop)
@@ -18,7 +24,8 @@ against `rescan_repos` + `CacheReport.with_repos` (one store listing, one rebuil
 `--baseline REF` runs the same steps on the code of a git ref (e.g. `main` before a change) side
 by side in the same run, on a fresh copy of the same cache, and prints the ratios.
 
-    python benchmarks/cache_bulk.py --repos 250 500 1000 5000
+    python benchmarks/cache_bulk.py                      # 250, 1,000 and 5,000 repos
+    python benchmarks/cache_bulk.py --delete --repos 1000 10000
     python benchmarks/cache_bulk.py --repos 250 1000 --baseline 0d8cd9f --timeout 120
     python benchmarks/cache_bulk.py --fold --repos 250 1000 5000 --one-by-one-up-to 1000
 """
@@ -39,21 +46,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import asyncio, json, os, sys, threading, time
-cache_dir = sys.argv[1]
+cache_dir, limit, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 from hftui.settings import Settings
 from hftui.tui.app import make_app
 
 app = make_app(Settings(cache_dir=cache_dir))
-out = {"files_gone": None, "table_done": None, "notified": None, "max_gap": 0.0}
+out = {"dialog": None, "files_gone": None, "table_done": None, "notified": None, "max_gap": 0.0}
+# The app checks every repo for updates once its scan ends (here no Hub is reachable: each repo's
+# request fails, slowly, so the check still runs during the deletion, as it would on a slow link).
+# `--offline` runs the app with HF_HUB_OFFLINE=1 (every repo answers "offline" at once) and waits for
+# that check to end before `p`/`d`: the deletion alone.
+after_check = sys.argv[4] == "1"
+repos = sorted(n for n in os.listdir(cache_dir) if "--" in n)
 
 
-def detached_left():
-    for name in os.listdir(cache_dir):
-        if name == "blobs":
-            continue
-        if len(os.listdir(os.path.join(cache_dir, name, "snapshots"))) > 1:
-            return True
-    return False
+def done_on_disk(name):
+    path = os.path.join(cache_dir, name)
+    if mode == "delete":
+        return not os.path.lexists(path)
+    return len(os.listdir(os.path.join(path, "snapshots"))) <= 1
 
 
 async def until(check, limit):
@@ -67,13 +78,26 @@ async def until(check, limit):
 async def main():
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         pane = app.cache_pane
-        await until(lambda: not pane.scanning and pane.report is not None, 300)
+        controller = pane.controller
+        await until(lambda: not pane.scanning and pane.report is not None and not pane.busy, limit)
+        if after_check:
+            await until(lambda: pane.updates._monitor is not None and not pane.updates._monitor.checking, limit)
         await pilot.pause()
-        await pilot.press("p")
-        await until(lambda: type(app.screen).__name__ == "PruneScreen", 300)
-        await pilot.pause()
-        await pilot.press("enter")
-        await until(lambda: type(app.screen).__name__ == "DeleteConfirmScreen", 300)
+        asked = time.monotonic()
+        if mode == "delete":
+            from hftui.core.cache.cleanup import Mark
+
+            controller.add_marks(Mark.repo(r.repo_type, r.repo_id) for r in controller.records.values())
+            await until(lambda: controller.plan_state == "ready", limit)
+            asked = time.monotonic()
+            await pilot.press("d")
+        else:
+            await pilot.press("p")
+            await until(lambda: type(app.screen).__name__ == "PruneScreen", limit)
+            await pilot.pause()
+            await pilot.press("enter")
+        await until(lambda: type(app.screen).__name__ == "DeleteConfirmScreen", limit)
+        out["dialog"] = time.monotonic() - asked
         await pilot.pause()
         last = [time.monotonic()]
         stop = threading.Event()
@@ -85,23 +109,32 @@ async def main():
             last[0] = now
 
         def watch_disk():
-            while not stop.is_set() and detached_left():
-                time.sleep(0.005)
+            # Repos go in name order: look past those already done, then wait for the next one.
+            # (Listing every repo every few ms took the GIL from the deletion being timed.)
+            at = 0
+            while not stop.is_set() and at < len(repos):
+                if done_on_disk(repos[at]):
+                    at += 1
+                else:
+                    time.sleep(0.02)
             out["files_gone"] = time.monotonic() - t0
 
         timer = app.set_interval(0.01, tick)
         t0 = time.monotonic()
         last[0] = t0
         threading.Thread(target=watch_disk, daemon=True).start()
+        monitor = pane.updates._monitor
+        out["checking"] = bool(monitor is not None and monitor.checking)
         await pilot.press("y")
 
         def table_done():
-            table = pane.table
-            if getattr(pane, "deleting", False) or getattr(pane, "busy", False):
+            if pane.deleting or pane.busy:
                 return False
+            table = pane.table
+            if mode == "delete":
+                return table.row_count == 0
             return not any("detached" in str(table.get_cell(n, "status")) for n in table.rows)
 
-        limit = float(sys.argv[2])
         start = time.monotonic()
         while out["table_done"] is None or out["notified"] is None:
             if time.monotonic() - start > limit:
@@ -164,12 +197,16 @@ def build_cache(cache: Path, repos: int) -> None:
         (repo / "refs" / "main").write_text(main)
 
 
-def run_once(cache: Path, timeout: float, pythonpath: str | None) -> dict[str, float | None]:
+def run_once(
+    cache: Path, timeout: float, pythonpath: str | None, mode: str, after_check: bool
+) -> dict[str, float | None]:
     env = dict(os.environ)
+    if after_check:
+        env["HF_HUB_OFFLINE"] = "1"
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(cache), str(timeout)],
+        [sys.executable, "-c", CHILD, str(cache), str(timeout), mode, "1" if after_check else "0"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -221,11 +258,50 @@ def _fmt(value: float | None, timeout: float) -> str:
     return f"> {timeout:.0f} s" if value is None else f"{value:.2f} s"
 
 
+def _side_by_side(
+    rows: list[tuple[int, str, float, dict[str, float | None]]], what: str, timeout: float
+) -> None:
+    """One line per size and version: the figures, the seconds per repo of each, and each size's
+    per-repo time (dialog + table done) against the smallest size's of the same version."""
+    print(f"\n{what} N repos, side by side (ms per repo; x: against the smallest N, linear = 1.0x):")
+    print(
+        f"  {'version':>12} {'repos':>6} {'load':>5} {'dialog':>16} {'files gone':>16} "
+        f"{'table done':>16} {'notified':>9} {'stall':>6} {'total x':>8}"
+    )
+    first: dict[str, float] = {}
+
+    def cell(value: float | None, repos: int) -> str:
+        if value is None:
+            return f"> {timeout:.0f} s".rjust(16)
+        return f"{value:.2f} s {value / repos * 1000:5.2f} ms".rjust(16)
+
+    for repos, label, load, out in rows:
+        total = (out["dialog"] or 0.0) + (out["table_done"] or 0.0)
+        ratio = ""
+        if out["dialog"] is not None and out["table_done"] is not None:
+            first.setdefault(label, total / repos)
+            ratio = f"{total / repos / first[label]:.2f}x"
+        notified = _fmt(out["notified"], timeout)
+        print(
+            f"  {label:>12} {repos:>6} {load:>5.1f} {cell(out['dialog'], repos)} "
+            f"{cell(out['files_gone'], repos)} {cell(out['table_done'], repos)} {notified:>9} {out['max_gap']:>5.2f}s {ratio:>8}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repos", type=int, nargs="+", default=[250, 1000, 5000])
+    parser.add_argument(
+        "--offline",
+        dest="after_check",
+        action="store_true",
+        help="HF_HUB_OFFLINE=1: the update check ends at once, and the deletion starts after it",
+    )
+    parser.add_argument(
+        "--delete", action="store_true", help="mark every repo and delete them all (instead of a prune)"
+    )
     parser.add_argument("--baseline", help="git ref to compare with, run side by side")
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="give up waiting after this many seconds"
@@ -248,40 +324,38 @@ def main() -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return 0
+    mode = "delete" if args.delete else "prune"
+    what = "delete every repo of" if args.delete else "prune the detached revisions of"
     try:
         versions: list[tuple[str, str | None]] = [("this tree", str(ROOT / "src"))]
         if args.baseline:
             versions.insert(0, (args.baseline, _baseline_tree(args.baseline, work)))
             if args.baseline_only:
                 versions.pop()
-        per_repo: dict[int, float] = {}
+        rows: list[tuple[int, str, float, dict[str, float | None]]] = []
         for repos in args.repos:
             results = {}
             for label, path in versions:
                 cache = work / "hub"
                 build_cache(cache, repos)
-                results[label] = run_once(cache, args.timeout, path)
-            print(f"prune detached revisions of {repos} repos (load average {os.getloadavg()[0]:.1f}):")
+                results[label] = run_once(cache, args.timeout, path, mode, args.after_check)
+                rows.append((repos, label, os.getloadavg()[0], results[label]))
+            print(f"{what} {repos} repos (load average {os.getloadavg()[0]:.1f}):")
             for label, out in results.items():
                 print(
-                    f"  {label:>12}: files gone {_fmt(out['files_gone'], args.timeout)}, "
+                    f"  {label:>12}: dialog {_fmt(out['dialog'], args.timeout)}, "
+                    f"files gone {_fmt(out['files_gone'], args.timeout)}, "
                     f"table done {_fmt(out['table_done'], args.timeout)}, "
                     f"notified {_fmt(out['notified'], args.timeout)}, "
                     f"worst loop stall {out['max_gap']:.2f} s"
-                )
-            done = results["this tree"]["table_done"] if "this tree" in results else None
-            if done:
-                per_repo[repos] = done / repos
-                first = next(iter(per_repo.items()))
-                print(
-                    f"  per repo: {done / repos * 1000:.1f} ms "
-                    f"({per_repo[repos] / first[1]:.2f}x the per-repo time at {first[0]} repos; linear = 1.0x)"
+                    + (" (update check still running at y)" if out.get("checking") else "")
                 )
             if len(results) == 2:
                 (_, before), (_, after) = results.items()
                 if before["table_done"] and after["table_done"]:
                     print(f"  table done: {before['table_done'] / after['table_done']:.1f}x faster")
             sys.stdout.flush()
+        _side_by_side(rows, what, args.timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

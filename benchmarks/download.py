@@ -210,7 +210,9 @@ def _wait(predicate, timeout: float = 120.0) -> bool:
     return True
 
 
-def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str, int, int, int, int, int]]:
+def resume_refetch(
+    args: argparse.Namespace, work: Path
+) -> list[tuple[str, str, int, int, int, int, int, int, int]]:
     """Bytes the server sent again after a stop at ~50 % (docs/kept-bytes.md).
 
     For each path (Xet, plain HTTP through the CAS bridge) and each stop (a pause of the engine,
@@ -218,8 +220,10 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
     least half of it is kept on disk, the download is stopped, then resumed at full speed. What
     the resume re-fetched = bytes the server sent for the file after the stop minus the bytes
     that were missing (size - kept). Rows: (path, stop, size, kept, sent after, re-fetched,
-    sent before the stop). What was sent before the stop but not kept (in flight, or over Xet
-    ranges completed ahead of the kept prefix, which a stop drops) is sent before - kept.
+    sent before the stop, one clean download's bytes, requests for the file's bytes). What was
+    sent before the stop but not kept (in flight at the stop) is sent before - kept; what the
+    stop cost in all is sent before + sent after - one clean download (over Xet: the chunks and
+    their headers; requests: reconstructions over Xet, one per window).
     """
     import signal
 
@@ -234,6 +238,7 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
     rows = []
     with HubServer(spec_) as hub:
         xet_hash = hub.xet_hash(repo, "big.bin")
+        layout = hub.xet_store.files[xet_hash].layout
         for mode in args.resume_paths.split(","):
             os.environ["HF_HUB_DISABLE_XET"] = "0" if mode == "xet" else "1"
             glob = f"/xorbs/{xet_hash}/*" if mode == "xet" else f"/bridge/{xet_hash}"
@@ -241,8 +246,14 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
             def sent() -> int:
                 return hub.bytes_sent(glob, server="cas")  # noqa: B023 (read at once)
 
+            clean = layout.serialized_span(0, layout.count) if mode == "xet" else size
+
+            def asked() -> int:
+                route = "/v2/reconstructions/" if mode == "xet" else "/bridge/"  # noqa: B023
+                return sum(1 for r in hub.requests if r.path.startswith(route))
+
             for stop in ("pause", "kill -9"):
-                start = sent()
+                start, asked_before = sent(), asked()
                 cache = work / f"resume-{mode}-{stop.replace(' ', '')}"
                 hub.set_bandwidth(args.pause_rate_mib * 2**20)
                 if stop == "pause":
@@ -285,7 +296,19 @@ def resume_refetch(args: argparse.Namespace, work: Path) -> list[tuple[str, str,
                         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
                     )
                 after = sent() - before
-                rows.append((mode, stop, size, kept, after, after - (size - kept), before - start))
+                rows.append(
+                    (
+                        mode,
+                        stop,
+                        size,
+                        kept,
+                        after,
+                        after - (size - kept),
+                        before - start,
+                        clean,
+                        asked() - asked_before,
+                    )
+                )
                 shutil.rmtree(cache, ignore_errors=True)
         os.environ.pop("HF_HUB_DISABLE_XET", None)
     return rows
@@ -441,13 +464,16 @@ def main() -> int:
             print(
                 f"  {'path':<5} {'stop':<8} {'size':>9} {'kept':>9} {'sent after':>11} {'re-fetched':>11}  of kept"
             )
-            for mode, stop, size, kept, after, refetched, before in resume_refetch(args, work):
+            for mode, stop, size, kept, after, refetched, before, clean, asked in resume_refetch(args, work):
                 share = 100 * max(0, refetched) / kept if kept else 0.0
+                extra = before + after - clean
                 print(
                     f"  {mode:<5} {stop:<8} {size / 2**20:7.1f}Mi {kept / 2**20:7.1f}Mi "
                     f"{after / 2**20:9.1f}Mi {refetched / 2**20:9.2f}Mi  {share:5.1f} % "
                     f"(target <= 10 % or one xorb); sent before the stop {before / 2**20:.1f}Mi, "
-                    f"not kept {(before - kept) / 2**20:.1f}Mi"
+                    f"not kept {(before - kept) / 2**20:.1f}Mi; sent in all beyond one download "
+                    f"{extra / 2**20:.2f}Mi ({100 * extra / kept if kept else 0:.1f} % of kept, target "
+                    f"<= 10 % or 64 MiB); {asked} requests"
                 )
 
         if "latency" in phases:

@@ -8,6 +8,16 @@ end in a subprocess, and prints medians, ratios and each command's peak RSS.
 
     python benchmarks/scan.py                      # cache in $TMPDIR/hftui-bench-cache
     python benchmarks/scan.py --cache-dir DIR --runs 7 --repos 2000
+
+With --rescan it measures rescans that reuse unchanged repos (docs/scan-reuse.md) instead, on a
+cache of each size given (default 2,000 and 10,000 repos, in DIR-2000, DIR-10000): a full scan, a
+rescan with nothing changed, a rescan after deleting one repo (moved out of the cache, and back
+after the round), and `du -s`, side by side, with the ratios rescan / du -s (target <= 0.2x). Each
+is timed in this process (the scan engine: with the index in memory, as the TUI's `r` runs it, and
+from the index file, loaded and saved again, as `hftui scan` runs it) and end to end (`hftui scan
+--json`, Python's start-up and the JSON output included).
+
+    python benchmarks/scan.py --rescan --sizes 2000,10000 --runs 3
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 FILES_PER_REVISION = 25
 CHANGED_PER_REVISION = 5
@@ -126,14 +138,19 @@ def main() -> int:
     parser.add_argument("--repos", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--processes", type=int, default=0, help="passed to hftui scan (0 = auto)")
+    parser.add_argument("--rescan", action="store_true", help="measure rescans that reuse unchanged repos")
+    parser.add_argument("--sizes", default="2000,10000", help="with --rescan: cache sizes (repos)")
     args = parser.parse_args()
+    if args.rescan:
+        return rescan_benchmark(args)
 
     cache = args.cache_dir.resolve()
     build_cache(cache, args.repos)
     py = sys.executable
     commands = {
         "du -s": ["du", "-s", str(cache)],
-        "hftui scan --json": [py, "-m", "hftui", "scan", "--json", "--cache-dir", str(cache)]
+        # --full: every repo read (without it, a rescan reuses the unchanged ones: see --rescan)
+        "hftui scan --json": [py, "-m", "hftui", "scan", "--json", "--full", "--cache-dir", str(cache)]
         + (["--processes", str(args.processes)] if args.processes else []),
         "scan_cache_dir": [
             py,
@@ -172,6 +189,115 @@ def main() -> int:
     print(f"  hftui scan / du -s          = {ours / du:.2f}x (target <= 2x)")
     du_cpu, ours_cpu = results["du -s"][2], results["hftui scan --json"][2]
     print(f"  CPU time, hftui scan / du -s = {ours_cpu / du_cpu:.2f}x")
+    return 0
+
+
+def _timed(call: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def _rescan_size(args: argparse.Namespace, repos: int) -> None:
+    from hftui.core.cache.reuse import index_path, load_index, reusing_scan
+    from hftui.core.cache.scan import scan_cache
+
+    py = sys.executable
+    cache = Path(f"{args.cache_dir.resolve()}-{repos}")
+    build_cache(cache, repos)
+    real = os.path.realpath(cache)
+    state = Path(tempfile.mkdtemp(prefix="hftui-bench-state-"))
+    env = {**os.environ, "XDG_STATE_HOME": str(state)}
+    victim = sorted(p for p in cache.iterdir() if p.name.startswith("models--"))[repos // 2]
+    aside = cache.parent / (cache.name + "-aside")
+    aside.mkdir(exist_ok=True)
+    cli = [py, "-m", "hftui", "scan", "--json", "--no-roots", "--cache-dir", str(cache)]
+    if args.processes:
+        cli += ["--processes", str(args.processes)]
+    samples: dict[str, list[float]] = {}
+    said: dict[str, str] = {}
+
+    def sample(name: str, seconds: float) -> None:
+        samples.setdefault(name, []).append(seconds)
+
+    def end_to_end(name: str, extra: list[str]) -> None:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            cli + extra, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        sample(name, time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"{cli + extra} failed: {proc.stderr}")
+        said[name] = next((line for line in proc.stderr.splitlines() if "reused" in line), "")
+
+    load_before = os.getloadavg()
+    for round_ in range(args.runs + 1):
+        keep = round_ > 0
+        seconds = _run(["du", "-s", str(cache)])[0]
+        if keep:
+            sample("du -s", seconds)
+        seconds, _ = _timed(lambda: scan_cache(cache, processes=args.processes))
+        if keep:
+            sample("full scan (in process)", seconds)
+        # The index: a full read saved (--full), as after a first scan.
+        seconds, (_, lines) = _timed(
+            lambda: reusing_scan(cache, processes=args.processes, state_dir=state / "hftui", full=True)
+        )
+        seconds, (_, lines) = _timed(
+            lambda: reusing_scan(cache, processes=args.processes, state_dir=state / "hftui")
+        )
+        if keep:
+            sample("rescan, nothing changed (index file)", seconds)
+            said["rescan, nothing changed (index file)"] = lines[0] if lines else ""
+        # As the TUI's `r` runs it: the index is in memory.
+        index = load_index(index_path(state / "hftui", real), real)[0]
+        seconds, _ = _timed(partial(scan_cache, cache, processes=args.processes, index=index))
+        if keep:
+            sample("rescan, nothing changed (index in memory)", seconds)
+            said["rescan, nothing changed (index in memory)"] = index.summary()
+        end_to_end("hftui scan --full (end to end)", ["--full"])
+        end_to_end("hftui scan, nothing changed (end to end)", [])
+        index = load_index(index_path(state / "hftui", real), real)[0]
+        victim.rename(aside / victim.name)
+        try:
+            seconds, _ = _timed(partial(scan_cache, cache, processes=args.processes, index=index))
+            if keep:
+                sample("rescan after deleting one repo (index in memory)", seconds)
+                said["rescan after deleting one repo (index in memory)"] = index.summary()
+            seconds, (_, lines) = _timed(
+                lambda: reusing_scan(cache, processes=args.processes, state_dir=state / "hftui")
+            )
+            if keep:
+                name = "rescan after deleting one repo (index file, saved again)"
+                sample(name, seconds)
+                said[name] = lines[0] if lines else ""
+        finally:
+            (aside / victim.name).rename(victim)
+        # end to end: delete again (the index above forgot it), from a full index
+        reusing_scan(cache, processes=args.processes, state_dir=state / "hftui", full=True)
+        victim.rename(aside / victim.name)
+        try:
+            end_to_end("hftui scan after deleting one repo (end to end)", [])
+        finally:
+            (aside / victim.name).rename(victim)
+    du = statistics.median(samples["du -s"])
+    print(f"\n{repos:,} repos x 2 revisions x {FILES_PER_REVISION} files: {cache}")
+    print(f"  load average before: {load_before[0]:.2f}, after: {os.getloadavg()[0]:.2f}")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        ratio = "" if name == "du -s" else f"  = {median / du:5.2f}x du -s"
+        print(f"  {name:<50} {median * 1000:8.0f} ms{ratio}")
+        if said.get(name):
+            print(f"  {'':<50} ({said[name]})")
+    shutil.rmtree(state, ignore_errors=True)
+    aside.rmdir()
+
+
+def rescan_benchmark(args: argparse.Namespace) -> int:
+    print(f"cpus: {os.cpu_count()}, runs: {args.runs} (medians; one warm-up round first)")
+    for repos in (int(size) for size in args.sizes.split(",")):
+        _rescan_size(args, repos)
+    print("\ntarget: a rescan <= 0.2x du -s")
     return 0
 
 

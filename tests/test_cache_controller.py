@@ -250,7 +250,8 @@ def test_cancel_between_items_deletes_nothing_more(cache: Path) -> None:
     runner.drain()
     controller.mark_repo(MODEL_DIR)
     controller.request_delete()
-    runner.run_next("cache-plan")  # the marks' plan
+    runner.run_next("cache-plan")  # the marks' plan (stale once `d` asks for a fresh one)
+    runner.drain()  # ...which then starts
     runner.run_next("cache-plan")  # `d`'s fresh plan
     runner.drain()
     controller.confirmed(seen.confirms[-1])
@@ -391,3 +392,30 @@ def test_a_revision_added_after_the_confirmation_brings_a_new_confirmation(cache
     after = state(cache)
     assert old.commit_hash not in after[M] and len(after[M]) == len(before[M]) - 1
     assert seen.notices[-1].text.startswith("Freed")
+
+
+def test_marks_toggled_while_a_plan_runs_start_one_plan_not_one_each(tmp_path: Path) -> None:
+    """Marking repo after repo (space held down over 10,000 rows) plans the marks as they are once
+    the running plan ends: two plans, not one whole-cache plan per key press."""
+    cache = tmp_path / "hub"
+    for i in range(40):
+        add_revision(cache, f"org/r{i}", {"w.bin": 1000 + i})
+    runner = StepRunner()
+    controller = CacheController(cache, runner, processes=1)
+    controller.start_scan()
+    runner.run_next("cache-scan")
+    runner.drain()
+    for name in sorted(controller.records):
+        controller.mark_repo(name)
+    assert [group for group, _ in runner.bodies] == ["cache-plan"]  # the first mark's
+    assert controller.plan_state == "computing"
+    runner.run_next("cache-plan")
+    runner.drain()  # stale: the plan of all 40 marks starts
+    assert [group for group, _ in runner.bodies] == ["cache-plan"] and controller.plan is None
+    runner.run_next("cache-plan")
+    runner.drain()
+    assert not runner.bodies
+    assert controller.plan_state == "ready" and controller.plan is not None
+    assert len(controller.plan.items) == 40
+    controller.clear_marks()
+    assert controller.plan_state == "idle" and not runner.bodies

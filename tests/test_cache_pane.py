@@ -60,7 +60,10 @@ async def test_list_streams_rows_and_header(cache: Path) -> None:
         }
         assert not pane.scanning
         header = str(pane.query_one("#cache-header").render())
-        assert str(cache) in header and "3 repos" in header and "free" in header
+        # The path, cut at its start when the figures need the room (the title shows it whole).
+        shown = header.split(" · ")[0]
+        assert shown == str(cache) or (shown.startswith("…") and str(cache).endswith(shown[1:])), header
+        assert "3 repos" in header and "free" in header
         # biggest first
         assert str(pane.table.coordinate_to_cell_key((0, 0)).row_key.value) == MODEL_DIR
         statuses = {name: pane.table.get_cell(name, "status") for name in pane.table.records}
@@ -682,3 +685,29 @@ async def test_the_result_notification_is_on_screen_after_a_deletion(cache: Path
             await pilot.pause(0.05)
         await pilot.pause()
         assert freed_on_screen(), [str(toast.render()) for toast in app.query("Toast")]
+
+
+def test_header_line_leaves_out_the_least_needed_parts_first() -> None:
+    from hftui.tui.panes.cache import SHORTEST_PATH, header_line
+
+    path = "/home/someone/.cache/huggingface/hub"
+    parts = [
+        ("28.3 MB", 0),
+        ("3 repos", 0),
+        ("68.9 GB free", 1),
+        ("+1 root 77.1 kB (R)", 3),
+        ("1 update", 2),
+        ("sort: size ↓", 4),
+    ]
+    wide = header_line(path, parts, 200)
+    assert wide.endswith(" · sort: size ↓") and "+1 root" in wide
+    for room in (100, 80, 60, 40):
+        line = header_line(path, parts, room)
+        assert len(line) <= room, (room, line)
+        kept = [text for text, _ in parts if text in line]
+        # What is left out is always of a higher rank than what stays.
+        left_out = [rank for text, rank in parts if text not in kept]
+        assert not left_out or min(left_out) >= max(rank for text, rank in parts if text in kept), line
+        assert "28.3 MB" in line and "3 repos" in line
+        assert line.split(" · ")[0].endswith("hub") and len(line.split(" · ")[0]) >= SHORTEST_PATH - 1
+    assert "sort" not in header_line(path, parts, 80) and "1 update" in header_line(path, parts, 80)

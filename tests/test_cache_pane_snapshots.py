@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,13 @@ import pytest
 from hftui.settings import Settings
 from hftui.tui.app import make_app
 from hftui.tui.panes.cache import CachePane
+
+# Empty datasets and Xet dirs: the header would otherwise sum up whatever earlier tests in this
+# worker left in the session's, and the snapshots would depend on test order.
+NO_OTHER_ROOTS = {
+    "xet_cache": tempfile.mkdtemp(prefix="hftui-no-xet-"),
+    "datasets_cache": tempfile.mkdtemp(prefix="hftui-no-datasets-"),
+}
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 DAY = 86400.0
@@ -49,7 +57,7 @@ async def _settle(pilot) -> None:
 
 
 def _app(cache: Path, theme: str = "dark"):
-    return make_app(Settings(cache_dir=str(cache), theme=theme))
+    return make_app(Settings(cache_dir=str(cache), **NO_OTHER_ROOTS, theme=theme))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -68,28 +68,56 @@ def test_ctrl_c_stops_every_transfer_with_the_resume_hint(mode: str, tmp_path: P
 def test_json_and_plain_progress_have_speed_and_eta_while_bytes_arrive(mode: str, tmp_path: Path) -> None:
     with HubServer(spec()) as hub:
         hub.set_bandwidth(4 * RATE)
-        result = subprocess.run(
-            [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(tmp_path / "j"), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env(hub),
-        )
-        assert result.returncode == 0, result.stderr
-        events = [json.loads(line) for line in result.stdout.splitlines()]
+        # The JSON and the plain run side by side (the cap is per response): half the wait.
+        runs = {
+            kind: subprocess.Popen(
+                [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(tmp_path / kind), *extra],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env(hub),
+            )
+            for kind, extra in (("json", ["--json"]), ("plain", []))
+        }
+        outputs = {kind: proc.communicate(timeout=120) for kind, proc in runs.items()}
+        for kind, proc in runs.items():
+            assert proc.returncode == 0, outputs[kind][1]
+        events = [json.loads(line) for line in outputs["json"][0].splitlines()]
         progress = [e for e in events if e["event"] == "progress" and 0 < e["bytes_done"] < 24 * MIB]
         # Several updates while the one 24 MiB file moves (over Xet it is written in one block).
         assert len({e["bytes_done"] for e in progress}) >= 3, progress
         assert all(e["speed"] > 0 and e["eta"] is not None and e["eta"] < 600 for e in progress[1:]), progress
 
-        plain = subprocess.run(
-            [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(tmp_path / "p")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env(hub),
-        )
-        assert plain.returncode == 0, plain.stderr
-        lines = [line for line in plain.stdout.splitlines() if line.startswith(B) and "running" in line]
-        assert len(lines) >= 3, plain.stdout
+        plain = outputs["plain"][0]
+        lines = [line for line in plain.splitlines() if line.startswith(B) and "running" in line]
+        assert len(lines) >= 3, plain
         assert any("/s" in line and "ETA -" not in line for line in lines), lines
+
+
+def test_a_reader_that_goes_away_stops_the_output_not_the_download(mode: str, tmp_path: Path) -> None:
+    """`hftui download ... | head -1`: the download goes on to the end, and nothing is printed about
+    the closed pipe (the jobs' result is the exit code)."""
+    import hashlib
+
+    cache = tmp_path / "cache"
+    with HubServer(spec()) as hub:
+        hub.set_bandwidth(32 * RATE)  # under a second: progress is written after the reader left
+        runs = {}
+        for kind, extra in (("json", ["--json"]), ("plain", [])):
+            runs[kind] = proc = subprocess.Popen(
+                [sys.executable, "-m", "hftui", "download", B, "--cache-dir", str(cache / kind), *extra],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env(hub),
+            )
+            assert proc.stdout is not None
+            assert proc.stdout.readline()  # the first line, then the reader is gone
+            proc.stdout.close()
+        expected = hashlib.sha256(hub.read_file(B, "b.bin")).hexdigest()
+        for kind, proc in runs.items():
+            assert proc.stderr is not None
+            stderr = proc.stderr.read().decode()
+            assert proc.wait(120) == 0, (kind, stderr)
+            assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr
+            blob = cache / kind / "models--acme--xet-b" / "snapshots" / hub.commit(B) / "b.bin"
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == expected, kind

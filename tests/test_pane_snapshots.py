@@ -8,6 +8,7 @@ pushed with fixed data. The footer in each picture is the keyboard model at work
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,13 @@ from textual.widgets import Input
 from hftui.hub import HubServer
 from hftui.settings import Settings
 from hftui.tui.app import make_app
+
+# Empty datasets and Xet dirs: the header would otherwise sum up whatever earlier tests in this
+# worker left in the session's, and the snapshots would depend on test order.
+NO_OTHER_ROOTS = {
+    "xet_cache": tempfile.mkdtemp(prefix="hftui-no-xet-"),
+    "datasets_cache": tempfile.mkdtemp(prefix="hftui-no-datasets-"),
+}
 
 SIZES = [(80, 24), (120, 40)]
 NOW = 1_767_225_600.0
@@ -61,7 +69,9 @@ def test_browse_before_a_repo_is_open(snap_compare, fixed_cache: Path, size: tup
         await settle(pilot)
 
     assert snap_compare(
-        make_app(Settings(cache_dir=str(fixed_cache))), run_before=run_before, terminal_size=size
+        make_app(Settings(cache_dir=str(fixed_cache), **NO_OTHER_ROOTS)),
+        run_before=run_before,
+        terminal_size=size,
     )
 
 
@@ -76,7 +86,7 @@ def test_browse_with_a_repo_and_a_preset(
         await pilot.press("s", "j")
         await settle(pilot)
 
-    app = make_app(Settings(cache_dir=str(fixed_cache), endpoint=snap_hub.endpoint))
+    app = make_app(Settings(cache_dir=str(fixed_cache), **NO_OTHER_ROOTS, endpoint=snap_hub.endpoint))
     app.sub_title = "snapshot"  # the Hub's port is different each run
     assert snap_compare(app, run_before=run_before, terminal_size=size)
 
@@ -93,7 +103,9 @@ def test_browse_typing_in_the_repo_box(snap_compare, fixed_cache: Path, size: tu
         await settle(pilot)
 
     assert snap_compare(
-        make_app(Settings(cache_dir=str(fixed_cache))), run_before=run_before, terminal_size=size
+        make_app(Settings(cache_dir=str(fixed_cache), **NO_OTHER_ROOTS)),
+        run_before=run_before,
+        terminal_size=size,
     )
 
 
@@ -105,13 +117,15 @@ def test_queue_empty(snap_compare, fixed_cache: Path, size: tuple[int, int]) -> 
         await settle(pilot)
 
     assert snap_compare(
-        make_app(Settings(cache_dir=str(fixed_cache))), run_before=run_before, terminal_size=size
+        make_app(Settings(cache_dir=str(fixed_cache), **NO_OTHER_ROOTS)),
+        run_before=run_before,
+        terminal_size=size,
     )
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_read_only_badge(snap_compare, fixed_cache: Path, size: tuple[int, int]) -> None:
-    app = make_app(Settings(cache_dir=str(fixed_cache), read_only=True))
+    app = make_app(Settings(cache_dir=str(fixed_cache), **NO_OTHER_ROOTS, read_only=True))
     assert snap_compare(app, run_before=settle, terminal_size=size)
 
 
@@ -210,5 +224,5 @@ MODALS = {
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 @pytest.mark.parametrize("modal", sorted(MODALS))
 def test_modal(snap_compare, fixed_cache: Path, modal: str, size: tuple[int, int]) -> None:
-    app = make_app(Settings(cache_dir=str(fixed_cache)))
+    app = make_app(Settings(cache_dir=str(fixed_cache), **NO_OTHER_ROOTS))
     assert snap_compare(app, run_before=_modal(MODALS[modal]), terminal_size=size)

@@ -470,3 +470,27 @@ def test_a_mount_inside_an_entry_is_never_deleted(tmp_path: Path, tmpfs: Path) -
     plan = plan_root_deletion(root, [str(tmpfs)])
     assert not plan.can_run and any("another filesystem" in why for why in plan.refused)
     assert (tmpfs / "other-disk-data").exists()
+
+
+def test_glance_sums_the_other_roots_and_counts_their_problems(tmp_path: Path, hub) -> None:
+    from hftui.core.cache.roots_scan import glance_roots
+    from hftui.core.cache.scan import scan_cache
+
+    opened, other = tmp_path / "opened", tmp_path / "other"
+    download_into(opened, hub, MODEL)
+    download_into(other, hub, MODEL)
+    xet = tmp_path / "xet"
+    (xet / "logs").mkdir(parents=True)
+    (xet / "logs" / "a.log").write_bytes(b"l" * 5000)
+    roots = [
+        Root("hub", str(opened), "opened"),
+        Root("hub", str(other), "cache_dirs", explicit=True),
+        Root("hub", str(tmp_path / "unmounted"), "cache_dirs", explicit=True),
+        Root("xet", str(xet), "settings", explicit=True),
+    ]
+    glance = glance_roots(roots, str(opened), scan_cache(opened))
+    on_disk = scan_cache(other).size_on_disk + sum(f.stat().st_size for f in (xet / "logs").iterdir())
+    # The opened cache is not counted; the other cache and the Xet logs are; the missing root is a problem.
+    assert (glance.roots, glance.problems) == (2, 1), glance
+    assert glance.size == on_disk, (glance.size, on_disk)
+    assert glance.duplicate_bytes > 0  # the other cache holds the same files as the opened one

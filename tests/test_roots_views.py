@@ -14,6 +14,8 @@ from hftui.core.controllers.roots import RootConfirm, RootsController, RootsList
 from hftui.core.controllers.runner import ThreadRunner
 from hftui.settings import Settings
 from hftui.tui.app import make_app
+from hftui.tui.panes.cache import CachePane
+from hftui.tui.widgets.cache_table import size_text
 
 
 class Recorder(RootsListener):
@@ -135,11 +137,22 @@ async def test_roots_screen_groups_roots_and_deletes_after_confirmation(tmp_path
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(pilot, app)
+        # The Cache pane's header sums up the other roots, so they are seen without `R`.
+        pane = app.query_one(CachePane)
+        await _until(pilot, lambda: pane.controller.roots_glance is not None, "the roots glance")
+        await pilot.resize_terminal(160, 24)  # at 80 columns the glance gives way to the figures
+        await _until(pilot, lambda: "(R)" in str(app.query_one("#cache-header").render()), "the wide header")
+        header = str(app.query_one("#cache-header").render())
+        await pilot.resize_terminal(80, 24)
         await pilot.press("R")
         await _until(pilot, lambda: isinstance(app.screen, RootsScreen), "the Roots screen")
         screen = app.screen
         assert isinstance(screen, RootsScreen)
         await _until(pilot, lambda: screen.controller.report is not None, "the roots scan")
+        report = screen.controller.report
+        others = sum(s.size for s in report.scans if s.root.path != str(cache))
+        twice = size_text(report.duplicate_bytes)
+        assert f"+3 roots {size_text(others)}, {twice} twice (R)" in header, header
         kinds = [row.what for row in screen.rows.values() if row.kind == "root"]
         assert kinds == ["hub cache", "datasets cache", "local dir", "Xet cache"]
         assert any(row.kind == "dup" for row in screen.rows.values())

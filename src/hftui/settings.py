@@ -92,6 +92,10 @@ class Settings:
     scan_processes: int = 0
     """Processes used to scan the cache; 0 picks by CPU count and cache size."""
 
+    scan_reuse: bool = True
+    """A rescan reuses the report of each repo whose folders did not change (their times tell),
+    unread; `hftui scan` keeps them in an index file in the state dir. false: read everything."""
+
     update_check_minutes: int = 60
     """Minutes a Hub update check of a repo stays fresh (kept in the state dir); 0 asks the Hub every time."""
     keymap: dict[str, str] = field(default_factory=dict)

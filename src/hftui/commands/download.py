@@ -197,6 +197,8 @@ class _Display:
     """"tty", "plain" or "json"."""
     engine: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+    """The reader of `out` went away."""
     drawn: int = 0
     last_state: dict[str, str] = field(default_factory=dict)
     last_progress: dict[str, float] = field(default_factory=dict)
@@ -233,14 +235,28 @@ class _Display:
             if self.mode == "json":
                 self.emit_json(self.progress_event(job))
             else:
-                with self.lock:
-                    self.out.write(self.job_line(job) + "\n")
-                    self.out.flush()
+                self.put(self.job_line(job) + "\n")
 
     def emit_json(self, obj: dict[str, Any]) -> None:
+        self.put(json.dumps(obj) + "\n")
+
+    def put(self, text: str) -> None:
+        """Write `text` unless the reader went away (`hftui download ... | head`): then stop
+        writing, not downloading. The jobs finish, and the exit code is theirs."""
         with self.lock:
-            self.out.write(json.dumps(obj) + "\n")
-            self.out.flush()
+            if self.closed:
+                return
+            try:
+                self.out.write(text)
+                self.out.flush()
+            except (BrokenPipeError, ValueError):
+                self.closed = True
+                # Later writes, and the interpreter's final flush of what is buffered, go nowhere.
+                try:
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, self.out.fileno())
+                except (OSError, ValueError):
+                    pass
 
     def job_line(self, job: Any) -> str:
         total = job.bytes_total
@@ -308,9 +324,7 @@ class _Display:
                 line = self.job_line(job)
             if line is not None:
                 self.last_progress[job.id] = now
-                with self.lock:
-                    self.out.write(line + "\n")
-                    self.out.flush()
+                self.put(line + "\n")
         elif changed and job.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.PAUSED):
             self.redraw(permanent=[self.final_line(job)])
 
@@ -323,6 +337,8 @@ class _Display:
         except (OSError, ValueError):
             width = 120
         with self.lock:
+            if self.closed:
+                return
             parts = []
             if self.drawn:
                 parts.append(f"\x1b[{self.drawn}F\x1b[J")
@@ -331,8 +347,7 @@ class _Display:
             live = [self.job_line(j)[: width - 1] for j in jobs]
             parts.extend(line + "\n" for line in live)
             self.drawn = len(live)
-            self.out.write("".join(parts))
-            self.out.flush()
+        self.put("".join(parts))
 
 
 # -- entry point -------------------------------------------------------------------------

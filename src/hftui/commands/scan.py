@@ -74,6 +74,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="N",
         help="worker processes (default: by CPU count and cache size)",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="read every repo, even those unchanged since the last scan (docs/scan-reuse.md)",
+    )
     return parser
 
 
@@ -84,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
 
     from hftui.core.cache.filters import FilterError, parse_cli_filter, parse_sort
     from hftui.core.cache.paths import CacheDirError, resolve_cache_dir
-    from hftui.core.cache.scan import scan_cache
     from hftui.errors import UsageError
 
     try:
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read cache directory {exc.filename}: {exc.strerror or exc}") from None
 
     try:
-        report = scan_cache(location.path, processes=args.processes)
+        report = _scan_hub_cache(args, location.path)
     except OSError as exc:  # the default cache exists but its root cannot be listed
         raise UsageError(f"cannot read cache directory {location.path}: {exc.strerror or exc}") from None
     now = time.time()
@@ -145,6 +149,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scan_hub_cache(args: argparse.Namespace, path: Any) -> CacheReport:
+    """Scan a hub cache, reusing the repos unchanged since the index saved by the last scan (unless
+    --full or `scan_reuse = false`), and save the index again (unless read-only)."""
+    import sys
+    from pathlib import Path
+
+    from hftui.core.cache.reuse import reusing_scan
+    from hftui.settings import load_settings, state_dir
+
+    settings_path = getattr(args, "settings", None)
+    settings = load_settings(Path(settings_path) if settings_path else None).settings
+    read_only = bool(getattr(args, "read_only", None) or settings.read_only)
+    report, said = reusing_scan(
+        path,
+        processes=args.processes,
+        state_dir=state_dir() if settings.scan_reuse else None,
+        full=args.full,
+        save=not read_only,
+    )
+    for line in said:
+        print(f"hftui: {line}", file=sys.stderr)
+    return report
+
+
 def _scan_roots(args: argparse.Namespace, primary: Any, report: CacheReport) -> Any:
     """Every other root (docs/roots.md), the opened cache's report reused."""
     from pathlib import Path
@@ -159,7 +187,51 @@ def _scan_roots(args: argparse.Namespace, primary: Any, report: CacheReport) -> 
     settings = settings.replace(**root_overrides(args, settings))
     checked = check_roots(roots_for(settings, str(primary)))
     reuse = {str(primary): report} if report.exists else {}
-    return scan_roots(checked, hub_reports=reuse, processes=args.processes)
+    others = [r.path for r in checked.roots if r.kind == "hub" and r.path not in reuse]
+    indexes, paths = _load_indexes(args, settings, others)
+    scanned = scan_roots(checked, hub_reports=reuse, processes=args.processes, indexes=indexes)
+    _save_indexes(args, settings, indexes, paths)
+    return scanned
+
+
+def _load_indexes(
+    args: argparse.Namespace, settings: Any, roots: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The saved scan index of each other hub cache (reuse as for the opened one)."""
+    import os
+    import sys
+
+    from hftui.core.cache.reuse import ScanIndex, index_path, load_index
+    from hftui.settings import state_dir
+
+    indexes: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    if not settings.scan_reuse:
+        return indexes, paths
+    for root in roots:
+        real = os.path.realpath(root)
+        paths[root] = index_path(state_dir(), real)
+        index, warning = (ScanIndex(real), "") if args.full else load_index(paths[root], real)
+        if warning:
+            print(f"hftui: warning: {warning}", file=sys.stderr)
+        indexes[root] = index
+    return indexes, paths
+
+
+def _save_indexes(
+    args: argparse.Namespace, settings: Any, indexes: dict[str, Any], paths: dict[str, Any]
+) -> None:
+    import sys
+
+    from hftui.core.cache.reuse import save_index
+
+    if getattr(args, "read_only", None) or settings.read_only:
+        return
+    for root, index in indexes.items():
+        if index.changed:
+            warning = save_index(index, paths[root])
+            if warning:
+                print(f"hftui: warning: {warning}", file=sys.stderr)
 
 
 def _abandoned(kept: list[KeptFile], args: argparse.Namespace, now: float) -> dict[str, str]:

@@ -84,7 +84,7 @@ class CacheUpdates:
         report = monitor.last_report
         parts = []
         # From the current results: a repo checked again after its update landed counts as it is now.
-        available = sum(1 for r in monitor.results().values() if r.state == "update available")
+        available = monitor.available_count()
         if available:
             parts.append(vocab.count(available, "update") + (" (offline)" if report.offline else ""))
         if report.retry_after is not None:

@@ -41,7 +41,9 @@ def scan_locks(locks_dir: str, repo_dir: str) -> tuple[LockFile, ...]:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                found.append(LockFile(entry.path, repo_dir, st.st_size, st.st_mtime, held))
+                found.append(
+                    LockFile(entry.path, repo_dir, st.st_size, st.st_mtime, held, (st.st_dev, st.st_ino))
+                )
     return tuple(found)
 
 

@@ -261,6 +261,8 @@ class LockFile:
     size_on_disk: int
     last_modified: float
     held: bool
+    key: tuple[int, int] = field(default=(0, 0), compare=False)
+    """(device, inode): how /proc/locks names it (a rescan that reuses the record looks there)."""
 
 
 class RepoRecord:
@@ -293,6 +295,7 @@ class RepoRecord:
         "revisions",
         "shared_blobs",
         "size_on_disk",
+        "stamps",
         "warnings",
     )
 
@@ -320,6 +323,12 @@ class RepoRecord:
         self.warnings: list[ScanWarning] = []
         self.incomplete_files: tuple[IncompleteFile, ...] = ()
         self.lock_files: tuple[LockFile, ...] = ()
+        # What a rescan compares to reuse this record unread (`hftui.core.cache.reuse`): the
+        # (dev, inode, mtime_ns, ctime_ns) of each folder the record was built from, its path
+        # relative to the repo folder ("" is the folder itself) or absolute (a shared store or
+        # .locks folder), packed (`repo_walk.pack_stamps`). None: never reused (corrupt, a
+        # download in progress, links out of the repo...).
+        self.stamps: tuple[str, bytes, bytes] | None = None
 
     @property
     def blobs(self) -> dict[str, tuple[int, float, float]]:
@@ -344,10 +353,12 @@ class RepoRecord:
             setattr(self, name, value)
 
     def __eq__(self, other: object) -> bool:
-        # By value, so a UI can tell whether a rescanned row changed.
+        # By value, so a UI can tell whether a rescanned row changed (folder times are not a value).
         if not isinstance(other, RepoRecord):
             return NotImplemented
-        return self.__getstate__() == other.__getstate__()
+        mine, theirs = self.__getstate__(), other.__getstate__()
+        at = _STAMPS_AT
+        return mine[:at] == theirs[:at] and mine[at + 1 :] == theirs[at + 1 :]
 
     def __hash__(self) -> int:
         return hash(self.repo_path)
@@ -443,6 +454,10 @@ class RepoRecord:
             last_accessed=self.last_accessed,
             last_modified=self.last_modified,
         )
+
+
+_STAMPS_AT = RepoRecord.__slots__.index("stamps") - 1
+"""Where `stamps` is in `RepoRecord.__getstate__()` (left out of equality)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,6 +597,7 @@ def build_report(
     repos: list[RepoRecord],
     orphan_lock_files: list[LockFile],
     store: list[SharedBlob] | None = None,
+    problems: list[tuple[str, str]] | None = None,
 ) -> CacheReport:
     store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
     if store is None:
@@ -609,5 +625,8 @@ def build_report(
         unreferenced_shared_blobs=unreferenced,
         shared_store=store,
         orphan_lock_files=orphan_lock_files,
-        store_notes=[ScanWarning("warning", message, path) for path, message in store_problems(root, store)],
+        store_notes=[
+            ScanWarning("warning", message, path)
+            for path, message in (store_problems(root, store) if problems is None else problems)
+        ],
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+import time
+from array import array
 
 from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
@@ -50,10 +52,92 @@ def _error(exc: OSError, path: str, what: str) -> _Corrupt:
     return _Corrupt("error", f"{what}: {reason}: {path}", path)
 
 
+KEPT_DIR_NAME = (
+    ".hftui-partial"  # hftui.core.downloads.kept.KEPT_DIR_NAME (not imported: a light module stays light)
+)
+
+RACY_SECONDS = 2.0
+"""A folder changed less than this before its repo was read (or since) may change again within the
+same timestamp tick, unseen (the "racy git" problem; coarse kernel clocks, FAT's 2 s): such a
+record gets no stamps and is read again by the next scan."""
+
+Stamp = tuple[str, int, int, int, int]
+"""(path, device, inode, mtime_ns, ctime_ns) of one folder."""
+PackedStamps = tuple[str, bytes, bytes]
+"""Stamps as a record keeps them: the paths joined by NUL, then (device, inode) pairs as unsigned
+and (mtime_ns, ctime_ns) pairs as signed 64-bit arrays (3 objects instead of 6 per folder: a
+10,000-repo index loads in a fraction of the time)."""
+
+
+def pack_stamps(stamps: list[Stamp]) -> PackedStamps:
+    ids = array("Q", [value for stamp in stamps for value in (stamp[1], stamp[2])])
+    times = array("q", [value for stamp in stamps for value in (stamp[3], stamp[4])])
+    return "\0".join([stamp[0] for stamp in stamps]), ids.tobytes(), times.tobytes()
+
+
+def stamps_unchanged(packed: PackedStamps, base: str) -> bool:
+    """True if every folder stamped in `packed` still has its stamp (one stat each; the first
+    mismatch stops). Relative paths are under `base`; "" is `base` itself, by `lstat`."""
+    ids = array("Q")
+    ids.frombytes(packed[1])
+    times = array("q")
+    times.frombytes(packed[2])
+    prefix = base + "/"
+    lstat, stat = os.lstat, os.stat
+    try:
+        at = 0
+        for path in packed[0].split("\0"):
+            if not path:
+                st = lstat(base)  # replaced by a symlink: another inode
+            elif path[0] == "/":
+                st = stat(path)
+            else:
+                st = stat(prefix + path)
+            if (
+                st.st_mtime_ns != times[at]
+                or st.st_ctime_ns != times[at + 1]
+                or st.st_ino != ids[at + 1]
+                or st.st_dev != ids[at]
+            ):
+                return False
+            at += 2
+    except (OSError, IndexError):
+        return False
+    return True
+
+
+def stamp_folders(paths: list[str], ctx_racy_ns: int, started_ns: int) -> PackedStamps | None:
+    """Stamps of these folders (absolute paths) as they are now, or None if one is missing or
+    changed too recently to be trusted."""
+    stamps = []
+    try:
+        for path in paths:
+            stamps.append(_stamp(path, os.stat(path)))
+    except OSError:
+        return None
+    recent = started_ns - ctx_racy_ns
+    if any(stamp[3] >= recent or stamp[4] >= recent for stamp in stamps):
+        return None
+    return pack_stamps(stamps)
+
+
+def unpack_stamps(packed: PackedStamps) -> list[Stamp]:
+    paths = packed[0].split("\0")
+    ids = array("Q")
+    ids.frombytes(packed[1])
+    times = array("q")
+    times.frombytes(packed[2])
+    if len(ids) != 2 * len(paths) or len(times) != 2 * len(paths):
+        raise ValueError("stamps of unequal lengths")
+    return [
+        (path, ids[2 * i], ids[2 * i + 1], times[2 * i], times[2 * i + 1]) for i, path in enumerate(paths)
+    ]
+
+
 class ScanContext:
     """What every repo scan needs to know about the cache as a whole."""
 
-    __slots__ = ("aliases", "lock_names", "root", "store_dir", "store_inodes")
+    __slots__ = ("aliases", "lock_names", "racy_ns", "root", "store_dir", "store_inodes")
 
     def __init__(
         self,
@@ -61,6 +145,7 @@ class ScanContext:
         store_inodes: dict[tuple[int, int], str],
         lock_names: frozenset[str],
         aliases: dict[str, str] | None = None,
+        racy_seconds: float = RACY_SECONDS,
     ) -> None:
         self.root = root
         self.store_dir = os.path.join(root, SHARED_BLOBS_DIR_NAME)
@@ -68,15 +153,34 @@ class ScanContext:
         self.lock_names = lock_names
         self.aliases = aliases or {}
         """Top-level names that are symlinks to the same folder as another entry -> that entry."""
+        self.racy_ns = int(racy_seconds * 1e9)
+
+
+def _stamp(rel: str, st: os.stat_result) -> Stamp:
+    return (rel, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
     repo_path = os.path.join(ctx.root, name)
     record = RepoRecord(repo_path, name)
+    started_ns = time.time_ns()
+    # Folder stamps, taken before each folder is read (reuse.py compares them on the next scan).
+    stamps: list[Stamp] = []
+    try:
+        repo_lstat = os.lstat(repo_path)
+        if stat_mod.S_ISDIR(repo_lstat.st_mode):  # a symlink's target can change unseen: not stamped
+            stamps.append(_stamp("", repo_lstat))
+    except OSError:
+        pass
     # Like scan_cache_dir's cache-wide glob, temp files are found whatever state the repo is in.
     locks_dir = os.path.join(ctx.root, LOCKS_DIR_NAME, name) if name in ctx.lock_names else None
+    if locks_dir:
+        try:
+            stamps.append(_stamp(locks_dir, os.stat(locks_dir)))  # lock files come and go in it
+        except OSError:
+            pass
     record.lock_files = scan_locks(locks_dir, name) if locks_dir else ()
-    record.incomplete_files = scan_incomplete(repo_path, name, record.lock_files)
+    record.incomplete_files, linked_blobs = _scan_blobs_dir(repo_path, name, record.lock_files, stamps)
     try:
         shown_as = ctx.aliases.get(name)
         if shown_as is not None:
@@ -86,7 +190,7 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
                 f"Same folder as {shown_as} (a symlink to it): shown once, as {shown_as}: {repo_path}",
                 repo_path,
             )
-        _fill_repo(ctx, record)
+        _fill_repo(ctx, record, stamps)
     except _Corrupt as exc:
         record.warnings = [exc.warning]
         record.revisions = ()
@@ -102,16 +206,54 @@ def scan_repo(ctx: ScanContext, name: str) -> RepoRecord:
             record.last_accessed, record.last_modified = repo_stat.st_atime, repo_stat.st_mtime
         except OSError:
             pass
+    else:
+        record.stamps = _settle_stamps(ctx, record, stamps, linked_blobs, started_ns)
     return record
 
 
-def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
+def _settle_stamps(
+    ctx: ScanContext, record: RepoRecord, stamps: list[Stamp], linked_blobs: list[str], started_ns: int
+) -> PackedStamps | None:
+    """The stamps a later scan may reuse `record` on, or None where folder times cannot tell."""
+    if not stamps or stamps[0][0] != "":
+        return None  # the entry is a symlink (or vanished)
+    if record.incomplete_files or any(lock.held for lock in record.lock_files):
+        return None  # a download writes into it: files grow without any folder changing
+    locks_dir = ctx.root + "/" + LOCKS_DIR_NAME + "/" + record.name
+    if any(os.path.dirname(lock.path) != locks_dir for lock in record.lock_files):
+        return None  # lock files in subfolders: not watched
+    if any(key.startswith("/") for key in record.blobs):
+        return None  # a link out of the repo: what it reaches is not watched
+    if linked_blobs:
+        store_linked = {
+            key[6:] for key in (*record.shared_blobs, *record.reached_store) if key[:6] == "blobs/"
+        }
+        if any(name not in store_linked for name in linked_blobs):
+            return None  # blobs/<etag> links somewhere other than the shared store
+    store_dirs = {
+        os.path.dirname(path) for path in (*record.shared_blobs.values(), *record.reached_store.values())
+    }
+    for path in sorted(store_dirs):
+        try:
+            stamps.append(_stamp(path, os.stat(path)))
+        except OSError:
+            return None
+    recent = started_ns - ctx.racy_ns
+    if any(stamp[3] >= recent or stamp[4] >= recent for stamp in stamps):
+        return None
+    return pack_stamps(stamps)
+
+
+def _fill_repo(ctx: ScanContext, record: RepoRecord, stamps: list[Stamp] | None = None) -> None:
     repo_path = record.repo_path
     name = record.name
-    try:
-        is_dir = stat_mod.S_ISDIR(os.stat(repo_path).st_mode)
-    except OSError:
-        is_dir = False
+    if stamps and stamps[0][0] == "":  # its lstat saw a real folder: no need to stat it again
+        is_dir = True
+    else:
+        try:
+            is_dir = stat_mod.S_ISDIR(os.stat(repo_path).st_mode)
+        except OSError:
+            is_dir = False
     if not is_dir:
         raise _corrupted(f"Repo path is not a directory: {repo_path}", repo_path)
     if "--" not in name:
@@ -127,23 +269,38 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
 
     snapshots_path = repo_path + "/snapshots"
     try:
-        snapshots_ok = stat_mod.S_ISDIR(os.stat(snapshots_path).st_mode)
+        snapshots_stat = os.stat(snapshots_path)
+        snapshots_ok = stat_mod.S_ISDIR(snapshots_stat.st_mode)
     except OSError as exc:
         if exc.errno not in MISSING_ERRNOS:
             raise _error(exc, snapshots_path, "Cannot read snapshots dir") from None
         snapshots_ok = False
     if not snapshots_ok:
         raise _corrupted(f"Snapshots dir doesn't exist in cached repo: {snapshots_path}", snapshots_path)
+    prefix_len = len(repo_path) + 1
+    if stamps is not None:
+        stamps.append(_stamp("snapshots", snapshots_stat))
+        try:
+            kept_stat = os.stat(repo_path + "/" + KEPT_DIR_NAME)
+        except OSError:
+            pass  # none: making one changes the repo folder's time
+        else:
+            stamps.append(_stamp(KEPT_DIR_NAME, kept_stat))
 
-    refs_by_hash = _read_refs(repo_path + "/refs")
+    refs_by_hash = _read_refs(repo_path + "/refs", stamps, prefix_len)
 
     try:
         revision_names = os.listdir(snapshots_path)
     except OSError as exc:
         raise _error(exc, snapshots_path, "Cannot list snapshots dir") from None
 
-    trees_dir = repo_path + "/trees/"
-    has_trees = os.path.isdir(trees_dir)
+    try:
+        trees_stat: os.stat_result | None = os.stat(repo_path + "/trees")
+    except OSError:
+        trees_stat = None
+    has_trees = trees_stat is not None and stat_mod.S_ISDIR(trees_stat.st_mode)
+    if has_trees and stamps is not None and trees_stat is not None:
+        stamps.append(_stamp("trees", trees_stat))
     prefix = repo_path + "/"
     blobs: dict[str, tuple[int, float, float]] = {}
     shared: dict[str, str] = {}
@@ -168,7 +325,11 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
             if revision_stat is not None and stat_mod.S_ISDIR(revision_stat.st_mode):
                 if repo_fd is None:
                     repo_fd = _open_repo_fd(repo_path)
-                _walk_snapshot(ctx, revision_path, "", prefix, 2, files, blobs, shared, repo_fd)
+                if stamps is not None:
+                    stamps.append(_stamp(revision_path[prefix_len:], revision_stat))
+                _walk_snapshot(
+                    ctx, revision_path, "", prefix, 2, files, blobs, shared, repo_fd, stamps=stamps
+                )
 
             if files:
                 revision_keys = {key for _, key in files}
@@ -232,7 +393,7 @@ def _fill_repo(ctx: ScanContext, record: RepoRecord) -> None:
     record.notes = tuple(notes)
 
 
-def _read_refs(refs_path: str) -> dict[str, set[str]]:
+def _read_refs(refs_path: str, stamps: list[Stamp] | None = None, prefix_len: int = 0) -> dict[str, set[str]]:
     refs_by_hash: dict[str, set[str]] = {}
     try:
         mode = os.stat(refs_path).st_mode
@@ -243,13 +404,21 @@ def _read_refs(refs_path: str) -> dict[str, set[str]]:
     if stat_mod.S_ISREG(mode):
         raise _corrupted(f"Refs directory cannot be a file: {refs_path}", refs_path)
     if stat_mod.S_ISDIR(mode):
-        _walk_refs(refs_path, "", refs_by_hash)
+        _walk_refs(refs_path, "", refs_by_hash, stamps, prefix_len)
     return refs_by_hash
 
 
-def _walk_refs(dir_path: str, rel_prefix: str, refs_by_hash: dict[str, set[str]]) -> None:
+def _walk_refs(
+    dir_path: str,
+    rel_prefix: str,
+    refs_by_hash: dict[str, set[str]],
+    stamps: list[Stamp] | None = None,
+    prefix_len: int = 0,
+) -> None:
     # Same order as pathlib's glob("**/*"): a folder's entries, then its real subfolders depth first.
     try:
+        if stamps is not None:
+            stamps.append(_stamp(dir_path[prefix_len:], os.stat(dir_path)))
         with os.scandir(dir_path) as it:
             entries = list(it)
     except OSError as exc:
@@ -271,7 +440,7 @@ def _walk_refs(dir_path: str, rel_prefix: str, refs_by_hash: dict[str, set[str]]
         refs_by_hash.setdefault(commit_hash, set()).add(rel_prefix + entry.name)
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
-            _walk_refs(entry.path, rel_prefix + entry.name + "/", refs_by_hash)
+            _walk_refs(entry.path, rel_prefix + entry.name + "/", refs_by_hash, stamps, prefix_len)
 
 
 # Walk snapshots with descriptors: readlink/stat relative to an open folder skip most of the
@@ -302,6 +471,7 @@ def _walk_snapshot(
     shared: dict[str, str],
     repo_fd: int | None = None,
     parent_fd: int | None = None,
+    stamps: list[Stamp] | None = None,
 ) -> None:
     """Collect the files under one snapshot folder, `depth` levels below the repo folder.
 
@@ -316,9 +486,13 @@ def _walk_snapshot(
                 fd = os.open(dir_path, _DIR_FLAGS)
             else:
                 fd = os.open(dir_path.rpartition("/")[2], _DIR_FLAGS, dir_fd=parent_fd)
+            if stamps is not None and depth > 2:  # the snapshot's own folder is stamped by the caller
+                stamps.append(_stamp(dir_path[len(repo_prefix) :], os.fstat(fd)))
             with os.scandir(fd) as it:
                 entries = list(it)
         else:
+            if stamps is not None and depth > 2:
+                stamps.append(_stamp(dir_path[len(repo_prefix) :], os.stat(dir_path)))
             with os.scandir(dir_path) as it:
                 entries = list(it)
     except OSError as exc:
@@ -341,6 +515,7 @@ def _walk_snapshot(
                 shared,
                 repo_fd,
                 fd,
+                stamps,
             )
     finally:
         if fd is not None:
@@ -490,11 +665,34 @@ def _completeness(
 
 
 def scan_incomplete(repo_path: str, repo_dir: str, locks: tuple[LockFile, ...]) -> tuple[IncompleteFile, ...]:
+    return _scan_blobs_dir(repo_path, repo_dir, locks, None)[0]
+
+
+def _scan_blobs_dir(
+    repo_path: str, repo_dir: str, locks: tuple[LockFile, ...], stamps: list[Stamp] | None
+) -> tuple[tuple[IncompleteFile, ...], list[str]]:
+    """The `.incomplete` files in `blobs/`, and the names there that are symlinks (the listing's
+    file types say so: no system call)."""
     blobs_dir = repo_path + "/blobs"
+    names: list[str] = []
+    linked: list[str] = []
     try:
-        names = [name for name in os.listdir(blobs_dir) if name.endswith(".incomplete")]
+        if stamps is not None:
+            stamps.append(_stamp("blobs", os.stat(blobs_dir)))
+        with os.scandir(blobs_dir) as it:
+            for entry in it:
+                if entry.name.endswith(".incomplete"):
+                    names.append(entry.name)
+                elif entry.is_symlink():
+                    linked.append(entry.name)
     except OSError:
-        return ()
+        return (), linked
+    return _incomplete(blobs_dir, names, repo_dir, locks), linked
+
+
+def _incomplete(
+    blobs_dir: str, names: list[str], repo_dir: str, locks: tuple[LockFile, ...]
+) -> tuple[IncompleteFile, ...]:
     if not names:
         return ()
     held_etags = {os.path.basename(lock.path)[: -len(".lock")] for lock in locks if lock.held}

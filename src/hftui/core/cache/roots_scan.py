@@ -12,6 +12,7 @@ without hashing anything. Copies that are hard links of one file (same inode) ar
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from hftui.core.cache.roots import (
 
 if TYPE_CHECKING:
     from hftui.core.cache.local_dirs import LocalDirScan
+    from hftui.core.cache.reuse import ScanIndex
     from hftui.core.cache.scan import CacheReport
 
 
@@ -142,9 +144,11 @@ def scan_roots(
     hub_reports: Mapping[str, CacheReport] | None = None,
     processes: int = 0,
     before_each: Callable[[Root], None] | None = None,
+    indexes: Mapping[str, ScanIndex] | None = None,
 ) -> RootsReport:
     """Scan each checked root; hub caches whose report is in `hub_reports` (by root path) are not
-    scanned again. `before_each` runs before each root (progress; tests use it to pull a root away)."""
+    scanned again, those with an index in `indexes` (by root path) reuse its unchanged repos and
+    update it. `before_each` runs before each root (progress; tests use it to pull a root away)."""
     report = RootsReport(problems=list(checked.problems))
     hub_scans: list[RootScan] = []
     for root in (r for r in checked.roots if r.kind == "hub"):
@@ -160,7 +164,7 @@ def scan_roots(
             if cached is None:
                 from hftui.core.cache.scan import scan_cache
 
-                cached = scan_cache(root.path, processes=processes)
+                cached = scan_cache(root.path, processes=processes, index=(indexes or {}).get(root.path))
             _fill_hub(scan, cached)
         except OSError as exc:
             scan.failed = f"{scan.title} {root.path} could not be scanned ({exc.strerror or exc}; unmounted?)"
@@ -297,10 +301,19 @@ def _hub_blobs(scan: RootScan) -> list[tuple[str, str, int, tuple[int, int], str
 
 def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
     """Content present in more than one root, as distinct files; biggest waste first."""
+    holders = [
+        s
+        for s in scans
+        if not s.failed
+        and (
+            (s.root.kind == "hub" and s.hub_report is not None)
+            or (s.root.kind == "local-dir" and s.local_dir)
+        )
+    ]
+    if len(holders) < 2:
+        return []  # nothing can be held twice: no blob of a big cache is even looked at
     by_etag: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
-    for scan in scans:
-        if scan.failed:
-            continue
+    for scan in holders:
         if scan.root.kind == "hub" and scan.hub_report is not None:
             for etag, path, size, inode, owner in _hub_blobs(scan):
                 by_etag[etag].append((Copy(scan.root.path, "hub", path, owner, inode), size))
@@ -325,4 +338,56 @@ def find_duplicates(scans: Sequence[RootScan]) -> list[DuplicateGroup]:
     return groups
 
 
-__all__ = ["Copy", "DuplicateGroup", "RootScan", "RootsReport", "find_duplicates", "scan_roots"]
+@dataclass(frozen=True)
+class RootsGlance:
+    """The other roots in one line of the Cache pane's header: how many hold something, their
+    bytes, the bytes held twice, and how many roots could not be read."""
+
+    roots: int
+    size: int
+    duplicate_bytes: int
+    problems: int
+
+    @property
+    def worth_showing(self) -> bool:
+        return bool(self.roots or self.duplicate_bytes or self.problems)
+
+
+_GLANCE_INDEXES: dict[str, ScanIndex] = {}
+"""What the glances of this process last read of each other hub cache, for the next to reuse."""
+_GLANCE_LOCK = threading.Lock()
+
+
+def glance_roots(roots: Sequence[Root], opened: str, report: CacheReport | None) -> RootsGlance:
+    """Scan `roots` but the hub cache at `opened` (its `report` is reused) and sum up the rest.
+    Other hub caches reuse, unread, the repos unchanged since the last glance (`reuse`)."""
+    from hftui.core.cache.reuse import ScanIndex
+    from hftui.core.cache.roots import check_roots
+
+    opened = os.path.abspath(opened)
+    reuse = {opened: report} if report is not None and report.exists else {}
+    with _GLANCE_LOCK:  # one glance at a time updates the indexes
+        for root in roots:
+            if root.kind == "hub" and root.path not in reuse and root.path not in _GLANCE_INDEXES:
+                _GLANCE_INDEXES[root.path] = ScanIndex(os.path.realpath(root.path))
+        scanned = scan_roots(check_roots(roots), hub_reports=reuse, indexes=_GLANCE_INDEXES)
+    others = [s for s in scanned.scans if not (s.root.kind == "hub" and s.root.path == opened)]
+    holding = [s for s in others if s.size > 0]
+    return RootsGlance(
+        roots=len(holding),
+        size=sum(s.size for s in holding),
+        duplicate_bytes=scanned.duplicate_bytes,
+        problems=len(scanned.problems) + sum(1 for s in others if s.failed),
+    )
+
+
+__all__ = [
+    "Copy",
+    "DuplicateGroup",
+    "RootScan",
+    "RootsGlance",
+    "RootsReport",
+    "find_duplicates",
+    "glance_roots",
+    "scan_roots",
+]

@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from hftui.core.cache.layout import (
     FILES_TO_IGNORE,
@@ -50,8 +51,18 @@ from hftui.core.cache.records import (
     SharedBlob,
     build_report,
 )
-from hftui.core.cache.repo_walk import ScanContext, scan_repo
+from hftui.core.cache.repo_walk import (
+    RACY_SECONDS,
+    PackedStamps,
+    ScanContext,
+    scan_repo,
+    stamp_folders,
+    stamps_unchanged,
+)
 from hftui.core.cache.shared_store import is_marked_store, list_store
+
+if TYPE_CHECKING:
+    from hftui.core.cache.reuse import ScanIndex, StoreState
 
 __all__ = [
     "FILES_TO_IGNORE",
@@ -139,6 +150,21 @@ def find_aliases(root: str, names: list[str]) -> dict[str, str]:
     return aliases
 
 
+def _stamp_store(store_dir: str, racy_seconds: float) -> PackedStamps | None:
+    """Stamps of the store folder and its `<xx>/` folders, taken before they are listed."""
+    import time
+
+    from hftui.core.cache.layout import HEX2
+
+    started = time.time_ns()
+    try:
+        with os.scandir(store_dir) as it:
+            shards = sorted(e.path for e in it if HEX2.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return None
+    return stamp_folders([store_dir, *shards], int(racy_seconds * 1e9), started)
+
+
 # Set in each worker process by _init_worker.
 _WORKER_CONTEXT: ScanContext | None = None
 
@@ -157,10 +183,19 @@ def _scan_indexed_chunk(chunk: tuple[int, list[str]]) -> tuple[int, list[RepoRec
 class ScanStream:
     """Iterator of `RepoRecord`s, one per top-level cache entry, each yielded as soon as it is
     scanned (in no particular order). `progress` says how far it got; `report` is the whole
-    `CacheReport` once the iteration ended without being cancelled."""
+    `CacheReport` once the iteration ended without being cancelled.
+
+    With an `index` (`hftui.core.cache.reuse`), entries whose folders are unchanged since it
+    recorded them come first, unread (`reused` names them; `read` names the others). The stream
+    does not change the index: `scan_cache` or the caller updates it from the report."""
 
     def __init__(
-        self, cache_dir: str | os.PathLike[str], *, cancel: Cancel = None, processes: int = 0
+        self,
+        cache_dir: str | os.PathLike[str],
+        *,
+        cancel: Cancel = None,
+        processes: int = 0,
+        index: ScanIndex | None = None,
     ) -> None:
         self.cache_dir = _root_of(cache_dir)
         self.exists = os.path.isdir(self.cache_dir)
@@ -175,15 +210,36 @@ class ScanStream:
         except OSError:
             self._lock_names = frozenset()
         store_dir = os.path.join(self.cache_dir, SHARED_BLOBS_DIR_NAME)
-        self._store, inodes = (
-            list_store(store_dir) if self.exists and is_marked_store(store_dir) else ([], {})
-        )
+        self.store_state: StoreState | None = None
+        """The store's listing (`reuse.StoreState`) for the next scan to reuse, when it can."""
+        self._store_problems: list[tuple[str, str]] | None = None
+        self._store_stamps: PackedStamps | None = None
+        if self.exists and is_marked_store(store_dir):
+            known = index.store if index is not None else None
+            if known is not None and stamps_unchanged(known[0], store_dir):
+                # Payloads are added and removed, never rewritten: the same folders, the same store.
+                self.store_state = known
+                _, self._store, inodes, self._store_problems = known
+            else:
+                racy = index.racy_seconds if index is not None else RACY_SECONDS
+                self._store_stamps = _stamp_store(store_dir, racy) if index is not None else None
+                self._store, inodes = list_store(store_dir)
+        else:
+            self._store, inodes = [], {}
         aliases = find_aliases(self.cache_dir, self._names) if self.exists else {}
-        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names, aliases)
+        racy = index.racy_seconds if index is not None else RACY_SECONDS
+        self._ctx = ScanContext(self.cache_dir, inodes, self._lock_names, aliases, racy)
+        self._reused, self._to_read = self._check_index(index)
+        self.reused = [record.name for record in self._reused]
+        """Entries shown as the index had them, unread (their folders did not change)."""
+        self.read = self._to_read
+        """Entries read from disk."""
         self.total = len(self._names)
         self.done = 0
-        self.processes = _choose_processes(processes, self.total)
-        self.first_batch = min(self.total, _FIRST_BATCH) if self.processes > 1 else 0
+        self.processes = _choose_processes(processes, len(self._to_read))
+        self.first_batch = (
+            len(self._reused) + min(len(self._to_read), _FIRST_BATCH) if self.processes > 1 else 0
+        )
         """With worker processes, this many records come from this process first, at once: a
         consumer that batches should pass them on when `done == first_batch`."""
         self._iterator = self._run()
@@ -191,6 +247,28 @@ class ScanStream:
     @property
     def progress(self) -> ScanProgress:
         return ScanProgress(self.done, self.total)
+
+    def _check_index(self, index: ScanIndex | None) -> tuple[list[RepoRecord], list[str]]:
+        if index is None or not index.records or self.cancelled:
+            return [], list(self._names)
+        from hftui.core.cache.reuse import held_flocks, reusable
+
+        held = held_flocks()
+        known = index.records
+        locks_root = os.path.join(self.cache_dir, LOCKS_DIR_NAME) + "/"
+        lock_names = self._lock_names
+        reused: list[RepoRecord] = []
+        to_read: list[str] = []
+        for name in self._names:
+            old = known.get(name)
+            record = None
+            if old is not None and name not in self._ctx.aliases:
+                record = reusable(old, locks_root + name if name in lock_names else None, held)
+            if record is None:
+                to_read.append(name)
+            else:
+                reused.append(record)
+        return reused, to_read
 
     def __iter__(self) -> ScanStream:
         return self
@@ -202,6 +280,13 @@ class ScanStream:
         self._iterator.close()
 
     def _run(self) -> Generator[RepoRecord, None, None]:
+        for record in self._reused:
+            if _is_cancelled(self._cancel):
+                self.cancelled = True
+                return
+            self.done += 1
+            self._records.append(record)
+            yield record
         source = self._in_process() if self.processes <= 1 else self._in_pool()
         for record in source:
             self.done += 1
@@ -212,10 +297,16 @@ class ScanStream:
         orphans: list[LockFile] = []
         for name in sorted(self._lock_names - set(self._names)):
             orphans.extend(scan_locks(os.path.join(self.cache_dir, LOCKS_DIR_NAME, name), name))
-        self.report = build_report(self.cache_dir, self.exists, self._records, orphans, self._store)
+        self.report = build_report(
+            self.cache_dir, self.exists, self._records, orphans, self._store, self._store_problems
+        )
+        if self._store_stamps is not None:
+            problems = [(note.path, note.message) for note in self.report.store_notes]
+            inodes = self._ctx.store_inodes
+            self.store_state = (self._store_stamps, self._store, inodes, problems)
 
     def _in_process(self) -> Iterator[RepoRecord]:
-        for name in self._names:
+        for name in self._to_read:
             if _is_cancelled(self._cancel):
                 self.cancelled = True
                 return
@@ -233,13 +324,15 @@ class ScanStream:
             context.set_forkserver_preload([__name__])
         # The first repos are scanned here, so a UI shows rows before the workers are up
         # (starting a fork server costs a few hundred ms).
-        for name in self._names[: self.first_batch]:
+        names = self._to_read
+        first = min(len(names), _FIRST_BATCH)
+        for name in names[:first]:
             if _is_cancelled(self._cancel):
                 self.cancelled = True
                 return
             yield scan_repo(self._ctx, name)
-        chunk = max(4, min(64, self.total // (self.processes * 8) or 1))
-        pending = {i: self._names[i : i + chunk] for i in range(self.first_batch, self.total, chunk)}
+        chunk = max(4, min(64, len(names) // (self.processes * 8) or 1))
+        pending = {i: names[i : i + chunk] for i in range(first, len(names), chunk)}
         try:
             if method != "fork":
                 _start_resource_tracker()
@@ -358,24 +451,39 @@ def _choose_processes(processes: int, total: int) -> int:
     return min(cpus, 8)
 
 
-def iter_scan(cache_dir: str | os.PathLike[str], *, cancel: Cancel = None, processes: int = 0) -> ScanStream:
+def iter_scan(
+    cache_dir: str | os.PathLike[str],
+    *,
+    cancel: Cancel = None,
+    processes: int = 0,
+    index: ScanIndex | None = None,
+) -> ScanStream:
     """Scan `cache_dir`, yielding one `RepoRecord` per top-level entry as soon as it is scanned.
 
     `cancel` (a `threading.Event` or a callable) is checked between repos; once it is set the
     iteration stops and `stream.cancelled` is True. `processes=0` picks a number of worker
     processes from the CPU count and the cache size (1 = in this process). A missing cache dir
     yields nothing (`stream.exists` is False); one that exists but cannot be listed raises
-    `OSError` here, before any iteration.
+    `OSError` here, before any iteration. `index`: reuse the entries it holds that did not change
+    (see `ScanStream`).
     """
-    return ScanStream(cache_dir, cancel=cancel, processes=processes)
+    return ScanStream(cache_dir, cancel=cancel, processes=processes, index=index)
 
 
-def scan_cache(cache_dir: str | os.PathLike[str], *, processes: int = 0) -> CacheReport:
-    """Scan the whole cache and return the report."""
-    stream = ScanStream(cache_dir, processes=processes)
+def scan_cache(
+    cache_dir: str | os.PathLike[str], *, processes: int = 0, index: ScanIndex | None = None
+) -> CacheReport:
+    """Scan the whole cache and return the report. With an `index`, entries it holds whose folders
+    did not change are reused unread, and the index is then updated to this scan (its `reused` and
+    `read` name which entries were which)."""
+    stream = ScanStream(cache_dir, processes=processes, index=index)
     for _ in stream:
         pass
     assert stream.report is not None
+    if index is not None:
+        index.remember(stream.report.repos, replace=True)
+        index.keep_store(stream.store_state)
+        index.reused, index.read = stream.reused, stream.read
     return stream.report
 
 
@@ -402,9 +510,11 @@ def rescan_repos(
     *,
     cancel: Cancel = None,
     inodes: dict[tuple[int, int], str] | None = None,
+    racy_seconds: float = RACY_SECONDS,
 ) -> list[RepoRecord]:
     """`rescan_repo` for many entries, listing the shared blob store once for all of them (a bulk
-    deletion rescans thousands of repos). Stops early, with what it has, once `cancel` is set."""
+    deletion rescans thousands of repos). Stops early, with what it has, once `cancel` is set.
+    Every entry is read (these are the ones that changed)."""
     root = _root_of(cache_dir)
     if inodes is None:
         inodes = store_inodes(cache_dir)
@@ -414,7 +524,7 @@ def rescan_repos(
     # Aliases matter only for a folder that is itself a symlink: list the cache once if any is.
     linked = any(os.path.islink(os.path.join(root, name)) for name in names)
     aliases = find_aliases(root, _top_level_names(root)) if linked else {}
-    ctx = ScanContext(root, inodes, lock_names, aliases)
+    ctx = ScanContext(root, inodes, lock_names, aliases, racy_seconds)
     records: list[RepoRecord] = []
     for name in names:
         if records and _is_cancelled(cancel):

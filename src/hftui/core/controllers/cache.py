@@ -16,6 +16,8 @@ Rules it keeps:
   just wrote) waits for it and then shows the disk as it is.
 * After a deletion only the touched folders are rescanned, and the report is rebuilt once for all
   of them, so a bulk deletion costs time proportional to what changed, not one rebuild per repo.
+* A full rescan (`r`, or after a prune) reuses, unread, every repo whose folders did not change
+  since the session last read it (`hftui.core.cache.reuse`), and says how many it reused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -38,6 +40,8 @@ from hftui.core.vocab import count as vocab_count
 
 if TYPE_CHECKING:
     from hftui.core.cache.filters import Filter
+    from hftui.core.cache.reuse import ScanIndex, StoreState
+    from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
 
 RepoKey = tuple[str, str]
@@ -215,8 +219,14 @@ class CacheController:
         clock: Callable[[], float] = time.time,
         kept_max_age_days: int = KEPT_MAX_AGE_DAYS,
         queued_requests: Callable[[], Collection[Any] | None] | None = None,
+        other_roots: Callable[[CacheReport], RootsGlance] | None = None,
+        reuse: bool = True,
+        scan_index: ScanIndex | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.other_roots = other_roots
+        """Sums up the other roots (docs/roots.md) after each full scan, off the event loop."""
+        self.roots_glance: RootsGlance | None = None
         self.kept_max_age_days = kept_max_age_days
         """Prune offers kept partial downloads that got no byte for this many days (0: no age limit)."""
         self.queued_requests = queued_requests
@@ -230,7 +240,12 @@ class CacheController:
         self.listeners: list[CacheListener] = []
 
         self.records: dict[str, RepoRecord] = {}
-        """Folder name -> record of every top-level entry shown (corrupt ones included)."""
+        """Folder name -> record of every top-level entry shown (corrupt ones included). Change it
+        through `_set_record`/`_drop_record`, which keep `corrupt_count` true."""
+        self.corrupt_count = 0
+        """How many of `records` have warnings, kept as they change: the header shows it on every
+        progress tick of a deletion, and counting 10,000 records each time took the event loop
+        (and with it the GIL) from the deletion's own thread."""
         self.report: CacheReport | None = None
         self.scanning = False
         self.scan_done = 0
@@ -238,12 +253,23 @@ class CacheController:
         self.scan_error = ""
         self.generation = 0
         self._scan_cancel = threading.Event()
+        if scan_index is None and reuse:
+            from hftui.core.cache.reuse import ScanIndex
+
+            scan_index = ScanIndex(str(self.root))
+        self.scan_index: ScanIndex | None = scan_index
+        """What the session last read of each repo, for rescans to reuse (None: read everything)."""
+        self.scan_reused = 0
+        """Repos the last full scan reused unread."""
 
         self.marks: set[Mark] = set()
         self.plan: DeletionPlan | None = None
         self.plan_state: PlanState = "idle"
         self.plan_error = ""
         self.plan_generation = 0
+        self._plan_running = False
+        self._plan_again = False
+        self._plan_confirm = False
 
         self.operation: Operation | None = None
         self.rescan_pending = False
@@ -285,6 +311,16 @@ class CacheController:
         """Repos that must not be touched now (a download writes into them), with why."""
         return {(str(t), str(i)): BUSY_REASON for t, i in self._busy()}
 
+    def _set_record(self, record: RepoRecord) -> None:
+        self._drop_record(record.name)
+        self.records[record.name] = record
+        self.corrupt_count += bool(record.warnings)
+
+    def _drop_record(self, name: str) -> None:
+        old = self.records.pop(name, None)
+        if old is not None:
+            self.corrupt_count -= bool(old.warnings)
+
     def _valid_by_key(self) -> dict[RepoKey, RepoRecord]:
         return {(r.repo_type, r.repo_id): r for r in self.records.values() if r.repo_type and not r.warnings}
 
@@ -306,10 +342,14 @@ class CacheController:
         self.scan_error = ""
         self.report = None
         self.records = {}
+        self.corrupt_count = 0
         self._emit("scan_started")
         self._emit("status_changed")
         processes = self.processes
         cache_dir = self.cache_dir
+        index = self.scan_index
+        # The worker gets its own index to read from; this one changes only on this thread.
+        snapshot = replace(index, records=dict(index.records)) if index is not None else None
 
         def body(task: Task) -> None:
             def cancelled() -> bool:
@@ -323,19 +363,21 @@ class CacheController:
 
             try:
                 try:
-                    report = _stream(cache_dir, cancelled, processes, post)
+                    report = _stream(cache_dir, cancelled, processes, post, snapshot)
                 except Exception:
                     # Worker processes can fail to start inside a running TUI (e.g. "bad value(s)
                     # in fds_to_keep" from forkserver when the terminal's fds are redirected): scan
                     # in this process instead, unless rows were already shown.
                     if posted[0] or processes == 1:
                         raise
-                    report = _stream(cache_dir, cancelled, 1, post)
+                    report = _stream(cache_dir, cancelled, 1, post, snapshot)
             except Exception as exc:  # the cache vanished, permission denied on the root...
                 task.deliver(partial(self._scan_failed, generation, describe(exc)))
                 return
             if report is not None:
-                task.deliver(partial(self._scan_finished, generation, report))
+                reused = len(snapshot.reused) if snapshot is not None else 0
+                store = snapshot.store if snapshot is not None else None
+                task.deliver(partial(self._scan_finished, generation, report, reused, store))
 
         self.runner.start("cache-scan", body)
 
@@ -349,18 +391,48 @@ class CacheController:
         if generation != self.generation:
             return
         for record in batch:
-            self.records[record.name] = record
+            self._set_record(record)
         self.scan_done, self.scan_total = done, total
         self._emit("records_changed", batch, ())
         self._emit("status_changed")
 
-    def _scan_finished(self, generation: int, report: CacheReport) -> None:
+    def _scan_finished(
+        self, generation: int, report: CacheReport, reused: int = 0, store: StoreState | None = None
+    ) -> None:
         if generation != self.generation:
             return
         self.scanning = False
         self.report = report
+        self.scan_reused = reused
+        if self.scan_index is not None:
+            self.scan_index.remember(report.repos, replace=True)
+            self.scan_index.keep_store(store)
         self._emit("status_changed")
+        if reused:
+            total = len(report.repos)
+            self._notice(
+                f"Rescan: reused {reused:,} of {total:,} repos (their folders did not change); "
+                f"read {total - reused:,}.",
+                timeout=5,
+            )
         self._forget_stale_marks()
+        if self.other_roots is not None:
+            glance = self.other_roots
+            self._spawn(
+                "roots-glance",
+                lambda task: glance(report),
+                partial(self._roots_glanced, generation),
+                partial(self._roots_glance_failed, generation),
+            )
+
+    def _roots_glanced(self, generation: int, glance: RootsGlance) -> None:
+        if generation == self.generation:
+            self.roots_glance = glance
+            self._emit("status_changed")
+
+    def _roots_glance_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self.generation:
+            self._notice(f"Summing up the other roots failed: {describe(exc)} (R shows them)", "warning")
 
     def _scan_failed(self, generation: int, error: str) -> None:
         if generation != self.generation:
@@ -400,9 +472,11 @@ class CacheController:
 
     def _apply(self, rescanned: Rescanned) -> None:
         for name in rescanned.gone:
-            self.records.pop(name, None)
+            self._drop_record(name)
         for record in rescanned.records:
-            self.records[record.name] = record
+            self._set_record(record)
+        if self.scan_index is not None:
+            self.scan_index.remember(rescanned.records, gone=rescanned.gone)
         if self.report is not None:
             if rescanned.report is not None and self.report is rescanned.base:
                 self.report = rescanned.report
@@ -431,6 +505,16 @@ class CacheController:
         from hftui.core.cache.filters import matches
 
         return not self.filters or matches(record, self.filters, now=now, updates=self.update_results())
+
+    def visible(self, records: Iterable[RepoRecord], now: float) -> set[str]:
+        """The folder names of `records` that pass the filter. The update results are read once
+        for all of them (`passes` reads them per record: a copy of every result each time)."""
+        from hftui.core.cache.filters import matches
+
+        if not self.filters:
+            return {record.name for record in records}
+        updates = self.update_results()
+        return {r.name for r in records if matches(r, self.filters, now=now, updates=updates)}
 
     def update_urgency(self, record: RepoRecord) -> tuple[int, int]:
         """The `update` sort key of a repo: an update available first (biggest fetch first), then
@@ -558,9 +642,20 @@ class CacheController:
 
     def _request_plan(self, *, confirm: bool) -> None:
         self.plan_generation += 1
-        generation = self.plan_generation
         self.plan, self.plan_state, self.plan_error = None, "computing", ""
         self._emit("plan_changed")
+        self._plan_confirm = confirm  # the latest request decides (a mark after `d` drops its dialog)
+        if self._plan_running:
+            # One plan at a time: marking 10,000 repos one key at a time would otherwise start
+            # 10,000 plans of the whole cache, each one stale before it ends. The running one is
+            # stale now; when it ends, one plan starts for the marks as they are then.
+            self._plan_again = True
+            return
+        self._start_plan()
+
+    def _start_plan(self) -> None:
+        generation, confirm = self.plan_generation, self._plan_confirm
+        self._plan_running = True
         by_key = self._valid_by_key()
         marks = frozenset(self.marks)
         touched = {m.repo_key: by_key[m.repo_key] for m in marks if m.repo_key in by_key}
@@ -582,8 +677,17 @@ class CacheController:
             partial(self._plan_failed, generation),
         )
 
+    def _plan_ended(self, generation: int) -> bool:
+        """A plan's work ended: start the one asked for meanwhile; True when `generation` is current."""
+        self._plan_running = False
+        if self._plan_again:
+            self._plan_again = False
+            if generation != self.plan_generation and self.marks:
+                self._start_plan()
+        return generation == self.plan_generation
+
     def _plan_ready(self, generation: int, confirm: bool, plan: DeletionPlan) -> None:
-        if generation != self.plan_generation:
+        if not self._plan_ended(generation):
             return
         self.plan, self.plan_state = plan, "ready"
         self._emit("plan_changed")
@@ -593,7 +697,7 @@ class CacheController:
             )
 
     def _plan_failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self.plan_generation:
+        if not self._plan_ended(generation):
             return
         self.plan, self.plan_state, self.plan_error = None, "failed", describe(exc)
         self._emit("plan_changed")
@@ -799,11 +903,15 @@ def _stream(
     cancelled: Callable[[], bool],
     processes: int,
     post: Callable[[list[RepoRecord], int, int], None],
+    index: ScanIndex | None = None,
 ) -> CacheReport | None:
-    """Post records in batches (the first one at once); the report, or None when cancelled."""
+    """Post records in batches (the first one at once); the report, or None when cancelled.
+    `index` gets the names of the entries reused and read (`ScanIndex.reused`/`read`)."""
     from hftui.core.cache.scan import iter_scan
 
-    stream = iter_scan(cache_dir, cancel=cancelled, processes=processes)
+    stream = iter_scan(cache_dir, cancel=cancelled, processes=processes, index=index)
+    if index is not None:
+        index.reused, index.read = stream.reused, stream.read
     batch: list[RepoRecord] = []
     last = time.monotonic()
     wait = FIRST_BATCH_SECONDS
@@ -817,6 +925,8 @@ def _stream(
     if stream.cancelled or cancelled():
         return None
     post(batch, stream.done, stream.total)
+    if index is not None:
+        index.store = stream.store_state
     return stream.report
 
 
@@ -827,7 +937,9 @@ def _rescan(
 
     names = sorted(set(names))
     present = [name for name in names if os.path.lexists(root / name)]
-    gone = tuple(name for name in names if name not in set(present))
+    # One set for all names: a set built per name made rescanning 5,000 touched folders quadratic.
+    kept = set(present)
+    gone = tuple(name for name in names if name not in kept)
     records = tuple(rescan_repos(root, present)) if present else ()
     report = base.with_repos(records, gone=gone, removed_paths=removed_paths) if base is not None else None
     return Rescanned(records, gone, removed_paths, base, report)

@@ -9,9 +9,10 @@ back on the owner thread, the only place state changes; every failure reaches th
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -22,6 +23,7 @@ from hftui.core.controllers.runner import Runner, Task, spawn
 
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
+    from hftui.core.cache.reuse import ScanIndex
     from hftui.core.cache.roots_scan import RootsReport
     from hftui.core.cache.scan import CacheReport, RepoRecord
 
@@ -73,6 +75,8 @@ class RootsController:
         self.deleting = False
         self.generation = 0
         self._cancel = threading.Event()
+        self._indexes: dict[str, ScanIndex] = {}
+        """Per other hub cache, what the session last read of each repo (rescans reuse it)."""
 
     def _emit(self, name: str, *args: object) -> None:
         for listener in list(self.listeners):
@@ -99,20 +103,34 @@ class RootsController:
         self._emit("report_changed")
         roots = list(self._roots())
         reuse = dict(self._hub_reports())
+        from hftui.core.cache.reuse import ScanIndex
+
+        # Each scan updates copies; the one that lands keeps them (see _scanned).
+        indexes = {
+            root.path: replace(self._indexes[root.path], records=dict(self._indexes[root.path].records))
+            if root.path in self._indexes
+            else ScanIndex(os.path.realpath(root.path))
+            for root in roots
+            if root.kind == "hub" and root.path not in reuse
+        }
 
         def work(task: Task) -> RootsReport:
             from hftui.core.cache.roots import check_roots
             from hftui.core.cache.roots_scan import scan_roots
 
-            return scan_roots(check_roots(roots), hub_reports=reuse)
+            return scan_roots(check_roots(roots), hub_reports=reuse, indexes=indexes)
 
         self._spawn(
-            "roots-scan", work, partial(self._scanned, generation), partial(self._scan_failed, generation)
+            "roots-scan",
+            work,
+            partial(self._scanned, generation, indexes),
+            partial(self._scan_failed, generation),
         )
 
-    def _scanned(self, generation: int, report: RootsReport) -> None:
+    def _scanned(self, generation: int, indexes: dict[str, ScanIndex], report: RootsReport) -> None:
         if generation != self.generation:
             return
+        self._indexes = indexes
         self.scanning, self.report = False, report
         self._emit("report_changed")
 

@@ -13,8 +13,9 @@ blob is missing, this
    their state file (same etag and size, not larger than the file, readable) and hashing them;
 3. fetches the rest: a Xet file (when the library would use Xet: hf_xet installed, not
    `HF_HUB_DISABLE_XET`) with hf_xet's public ranged stream
-   (`XetSession().new_download_stream_group(...).download_stream(info, start=<kept>)`, token from
-   the repo's `xet-read-token` route as the library gets it); any other file over plain HTTP with
+   (`XetSession().new_download_stream_group(...).download_unordered_stream(info, start, end)`,
+   token from the repo's `xet-read-token` route as the library gets it), in windows of about a
+   second each, two at a time (`_Prefetch._xet_windows`); any other file over plain HTTP with
    a `Range: bytes=<kept>-` GET of its resolve URL pinned to the commit, through the library's own
    HTTP client (`huggingface_hub.get_session()`, headers from `build_hf_headers`, URL from
    `hf_hub_url`), so hftui's job-aware transport cancels it, times out stalls and counts its
@@ -29,10 +30,11 @@ blob is missing, this
 `snapshot_download` then finds each blob and only links it into the snapshot: it stays the call
 that decides the job's files, the layout and the links.
 
-Stopping (pause, cancel, quit, lost SSH, `kill -9`) keeps the `.part` as it is: bytes are
-appended in order, so the file is always a prefix of the blob (and anything else is caught by
-the SHA-256 check). The state file is refreshed every `META_INTERVAL` seconds, but the `.part`
-size is what a resume trusts.
+Stopping (pause, cancel, quit, lost SSH, `kill -9`) keeps the `.part` as it is. Over HTTP bytes
+are appended in order, so the file is always a prefix of the blob; the state file is refreshed
+every `META_INTERVAL` seconds, but the `.part` size is what a resume trusts. Over Xet windows
+finish in any order: the state file records the prefix and every window written in full past
+it, at once, and is what a resume trusts. Anything else is caught by the SHA-256 check.
 
 Requests. The dry run does not say a file's etag or hash, so `describe` asks for them with one
 `paths-info` POST per attempt (only when some file is large enough to keep).
@@ -73,7 +75,60 @@ REPORT_BATCH = 512 * 1024
 """Bytes written before they are reported to the job's progress."""
 READ_BLOCK = 1024 * 1024
 XET_QUEUE_CHUNKS = 16
-"""Chunks read ahead from a hf_xet stream (bounded: a stopped job leaves little behind)."""
+"""Pieces read ahead from hf_xet's streams (bounded: a stopped job leaves little behind)."""
+XET_WINDOWS_IN_FLIGHT = 2
+"""Windows of one Xet file fetched at once: one transfers while the next is being set up (a
+reconstruction request), and a stop loses at most these."""
+XET_WINDOW_SECONDS = 1.0
+"""How long a window should take at the rate the previous one had: with 2 in flight, a window
+completes (and the job's progress moves) about twice a second."""
+XET_WINDOW_MIN_BYTES = 2 * 1024 * 1024
+"""Smallest window: each window costs a reconstruction request and fetches the chunk it is cut in
+(~64 KiB) again, so below this the extra bytes would cost more than the progress is worth."""
+XET_WINDOW_MAX_BYTES = 30 * 1024 * 1024
+"""Largest window: the windows in flight, plus the chunk each is cut in, stay within one 64 MiB
+xorb, the most a stop may lose (issue 11: 10 % of what was kept, or one xorb)."""
+
+
+def xet_window_bounds() -> tuple[int, int]:
+    """(smallest, largest) window; the environment variable HFTUI_XET_WINDOW_BYTES="MIN,MAX"
+    changes them (tests against the local Hub's small test xorbs)."""
+    low, _, high = os.environ.get("HFTUI_XET_WINDOW_BYTES", "").partition(",")
+    if low.isdigit() and high.isdigit() and 0 < int(low) <= int(high):
+        return int(low), int(high)
+    return XET_WINDOW_MIN_BYTES, XET_WINDOW_MAX_BYTES
+
+
+class WindowSizer:
+    """Sizes of the windows a Xet file is fetched in: each about `seconds` long at the rate the
+    last finished one had, within [low, high], at most 4 times the last one (a window cut on a
+    burst would be too long when the burst ends).
+
+    The first window is half the smallest, the second the smallest: windows in flight together
+    then finish at different times, and the job's progress moves between them rather than in
+    pairs."""
+
+    def __init__(self, low: int, high: int, seconds: float = XET_WINDOW_SECONDS) -> None:
+        self.low, self.high, self.seconds = low, high, seconds
+        self.size = low
+        self._first = True
+
+    def finished(self, nbytes: int, elapsed: float) -> None:
+        """A window of `nbytes` took `elapsed` seconds, from its request to its last byte."""
+        if nbytes <= 0:
+            return
+        wanted = nbytes / max(elapsed, 1e-3) * self.seconds
+        self.size = int(max(self.low, min(self.high, wanted, 4 * nbytes)))
+
+    def cut(self, start: int, end: int) -> int:
+        """Where the next window from `start` ends, `end` being the end of its gap: a rest smaller
+        than half the smallest window joins the window rather than becoming one of its own."""
+        size = self.size
+        if self._first:
+            size, self._first = max(1, self.low // 2), False
+        if end - start - size < self.low // 2:
+            return end
+        return start + size
 
 
 class PrefetchFailure(Exception):
@@ -472,8 +527,9 @@ class _Prefetch:
             except OSError as exc:
                 self._discard(file, f"kept bytes not usable ({exc.strerror or exc})")
                 return 0
-            self._adopted_ranges[file.etag] = ranges
             size = meta.kept
+        else:
+            ranges = []
         if size < meta.kept:
             self.note(
                 f"{file.path}: kept bytes shorter than recorded ({size} < {meta.kept}); resuming from {size}"
@@ -502,9 +558,12 @@ class _Prefetch:
             digest.reset()
             self._discard(file, "kept bytes changed while being checked")
             return 0
-        if size:
-            self.count(reused=size)
-            self.on_written(size)
+        # The ranges past the prefix are hashed when the prefix reaches them (`_transfer`).
+        self._adopted_ranges[file.etag] = ranges
+        held = size + sum(end - start for start, end in ranges)
+        if held:
+            self.count(reused=held)
+            self.on_written(held)
         return size
 
     def _discard(self, file: RemoteFile, reason: str | None) -> None:
@@ -537,12 +596,13 @@ class _Prefetch:
     def _transfer(self, file: RemoteFile, meta: KeptMeta, digest: _Digest) -> None:
         """Fetch bytes `meta.kept`.. of `file` into its `.part`, hashing them in order.
 
-        Over HTTP the bytes come in order. hf_xet's unordered stream hands over xorb ranges as
-        they complete (its ordered stream loses the cause of a failure, measured with hf_xet 1.8:
-        "Data sender was dropped" instead of "429 Too Many Requests"): a range ahead of the kept
-        prefix is written in its place and joins the prefix (hashed, counted, recorded in the
-        state file) once the bytes before it are there. When the transfer stops, the file is cut
-        back to the prefix, so a `.part` always holds a prefix of the file.
+        Over HTTP the bytes come in order; when the transfer stops the file is a prefix of the
+        blob. Over Xet windows hand over their pieces as they complete (hf_xet's unordered
+        stream: its ordered one loses the cause of a failure, measured with hf_xet 1.8: "Data
+        sender was dropped" instead of "429 Too Many Requests"): a piece ahead of the kept prefix
+        is written in its place, counted and recorded in the state file at once, and joins the
+        prefix (hashed) once the bytes before it are there. When the transfer stops, the
+        recorded ranges stay: a resume fetches only the gaps.
         """
         start = meta.kept
         if start >= file.size:
@@ -573,6 +633,10 @@ class _Prefetch:
                     position = 0
                 written = self._write_at(fd, chunk, offset, file, position)
                 self.count(fetched=written)
+                if xet:
+                    # On disk and kept (recorded below) whether it joins the prefix now or later:
+                    # counted at once, so the job's progress moves with every window.
+                    self.on_written(written)
                 if offset != position:
                     ahead[offset] = written
                     # Recorded once written in full: a resume (after a stop or a kill -9) keeps it.
@@ -582,13 +646,13 @@ class _Prefetch:
                     continue
                 digest.update(chunk)
                 position += written
-                pending += written
+                if not xet:
+                    pending += written
                 joined = False
-                while position in ahead:
+                while position in ahead:  # counted when written (or adopted)
                     size = ahead.pop(position)
                     digest.update(os.pread(fd, size, position))
                     position += size
-                    pending += size
                     joined = True
                 if pending >= REPORT_BATCH:
                     self.on_written(pending)
@@ -732,74 +796,115 @@ class _Prefetch:
 
     def _xet_gaps(self, file: RemoteFile, start: int, kept: dict[int, int]) -> Iterator[tuple[int, bytes]]:
         """(offset, bytes) of what is missing from `start` on, `kept` (offset -> length) being the
-        ranges already there: one ranged stream per gap, in file order."""
+        ranges already there, fetched in windows (`_xet_windows`)."""
+        gaps: list[tuple[int, int]] = []
         at = start
         for offset, length in sorted(kept.items()):  # a copy: the caller joins (pops) them meanwhile
             if offset > at:
-                yield from self._xet_chunks(file, at, offset)
+                gaps.append((at, offset))
             at = max(at, offset + length)
         if at < file.size:
-            yield from self._xet_chunks(file, at, file.size)
+            gaps.append((at, file.size))
+        return self._xet_windows(file, gaps)
 
-    def _xet_chunks(
-        self, file: RemoteFile, start: int, end: int | None = None
-    ) -> Iterator[tuple[int, bytes]]:
-        """(offset, bytes) of the file from `start` on, in the order hf_xet completes them, over its
-        public ranged stream (`download_unordered_stream(info, start=...)`).
+    def _xet_windows(self, file: RemoteFile, gaps: list[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes) of the byte ranges `gaps` of the file, in the order hf_xet completes them.
 
-        hf_xet reads the xorb ranges that hold bytes `start`.. (at most one xorb before `start` is
-        fetched again). Its bytes never pass through hftui's transport, and a read blocked inside
-        hf_xet ignores `cancel()`/`abort()` (measured with hf_xet 1.8: "Already borrowed", then the
-        read waits for the data), so the stream is read by a helper thread into a small queue: the
-        job's thread notices a stop at once, stops writing, and abandons the helper, which drops
-        whatever comes later.
+        Why windows. hf_xet's public ranged stream (`download_unordered_stream(info, start, end)`)
+        hands over a range only once all of it has arrived, a whole xorb range (up to 64 MiB) at
+        a time: one stream per gap moved the progress in xorb steps and lost every range in
+        flight at a stop (482 MiB of a 1 GiB file, measured). So each gap is asked for in
+        consecutive windows, each sized by `WindowSizer` to take about `XET_WINDOW_SECONDS` at
+        the rate the previous ones had, `XET_WINDOWS_IN_FLIGHT` at once so the link stays busy.
+        A finished window is written and recorded at once by the caller: progress moves about
+        twice a second, and a stop loses only the windows in flight. The CAS sends only the
+        chunks a window needs, plus the chunk it is cut in, which both neighbours fetch
+        (measured against the local CAS: one chunk, ~64 KiB, per window).
+
+        Its bytes never pass through hftui's transport, and a read blocked inside hf_xet ignores
+        `cancel()`/`abort()` (measured with hf_xet 1.8: "Already borrowed", then the read waits
+        for the data), so each window's stream is opened and read by a helper thread into one
+        small queue: the job's thread notices a stop at once, stops writing, and abandons the
+        helpers, which drop whatever comes later.
         """
         from hf_xet import XetFileInfo
 
-        stream = self._xet_group().download_unordered_stream(
-            XetFileInfo(file.xet_hash, file.size), start=start or None, end=end or file.size
-        )
-        chunks: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=XET_QUEUE_CHUNKS)
+        group = self._xet_group()  # a refused token raises here, in the job's thread
+        info = XetFileInfo(file.xet_hash, file.size)
+        sizer = WindowSizer(*xet_window_bounds())
+        pieces: queue.Queue[tuple[str, int, Any]] = queue.Queue(maxsize=XET_QUEUE_CHUNKS)
         abandoned = threading.Event()
+        todo = list(reversed(gaps))
+        in_flight: dict[int, tuple[int, int]] = {}
+        """window id -> (start, end)"""
+        received: dict[int, int] = {}
+        ids = iter(range(1 << 62))
 
-        def hand_over(item: tuple[str, Any]) -> bool:
+        def hand_over(item: tuple[str, int, Any]) -> bool:
             while not abandoned.is_set():
                 try:
-                    chunks.put(item, timeout=0.1)
+                    pieces.put(item, timeout=0.1)
                     return True
                 except queue.Full:
                     continue
             return False
 
-        def read() -> None:
+        def read(window: int, start: int, end: int) -> None:
+            opened = time.monotonic()
             try:
+                stream = group.download_unordered_stream(info, start=start, end=end)
                 for relative, chunk in stream:  # offsets count from `start`
-                    if not hand_over(("data", (start + relative, chunk))):
+                    if not hand_over(("data", window, (start + relative, chunk))):
                         return
-                hand_over(("end", None))
+                hand_over(("end", window, time.monotonic() - opened))
             except BaseException as exc:  # handed to the job's thread, which raises it
-                hand_over(("error", exc))
+                hand_over(("error", window, exc))
 
-        threading.Thread(target=read, name="hftui-keep-xet", daemon=True).start()
+        def launch() -> None:
+            while todo and len(in_flight) < XET_WINDOWS_IN_FLIGHT:
+                start, end = todo.pop()
+                cut = sizer.cut(start, end)
+                if cut < end:
+                    todo.append((cut, end))
+                window = next(ids)
+                in_flight[window], received[window] = (start, cut), 0
+                threading.Thread(
+                    target=read, args=(window, start, cut), name="hftui-keep-xet", daemon=True
+                ).start()
+
         last = time.monotonic()
         try:
-            while True:
+            launch()
+            while in_flight:
                 try:
-                    kind, value = chunks.get(timeout=0.05)
+                    kind, window, value = pieces.get(timeout=0.05)
                 except queue.Empty:
-                    # No stall timer here: hf_xet hands over a whole xorb range at once, so a
-                    # silence between chunks is normal. A stall is hf_xet's read timeout (the
+                    # No stall timer here: a window comes in one piece per xorb it touches, so
+                    # a silence between pieces is normal. A stall is hf_xet's read timeout (the
                     # stall timeout in a job process), which ends the stream with an error.
                     self.check_cancel()
                     continue
                 self.check_cancel()
-                if kind == "end":
-                    return
                 if kind == "error":
                     raise _xet_stream_error(value, file, self.stall_timeout, time.monotonic() - last)
+                if kind == "end":
+                    start, end = in_flight.pop(window)
+                    got = received.pop(window)
+                    if got != end - start:
+                        # hf_xet 1.8's stream can end early without an error (seen when its
+                        # token expired): what came is kept, a retry (a new token) fetches the rest.
+                        raise PrefetchFailure(
+                            f"{file.path}: the Xet storage sent {got:,} of {end - start:,} bytes "
+                            f"from offset {start:,}",
+                            transient=True,
+                        )
+                    sizer.finished(end - start, value)
+                    launch()
+                    continue
                 last = time.monotonic()
                 at, data = value
                 if data:
+                    received[window] += len(data)
                     self.on_received(len(data))
                     yield at, bytes(data)
         finally:

@@ -80,6 +80,9 @@ class UpdateMonitor:
         self.on_change = on_change
         self._lock = threading.Lock()
         self._results: dict[str, RepoUpdate] = {}
+        self._available: set[str] = set()
+        """The `type/id`s whose current result is "update available": a view's header counts them
+        on every result, so the count must not walk (or copy) every result each time."""
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self.last_report: CheckReport | None = None
@@ -98,6 +101,11 @@ class UpdateMonitor:
     def results(self) -> dict[str, RepoUpdate]:
         with self._lock:
             return dict(self._results)
+
+    def available_count(self) -> int:
+        """How many repos have an update available now (their current result, not a past one)."""
+        with self._lock:
+            return len(self._available)
 
     def cell(self, cache_id: str) -> str:
         return short_label(self.result(cache_id), checking=self.checking)
@@ -152,6 +160,10 @@ class UpdateMonitor:
         cache_id = f"{result.repo_type}/{result.repo_id}"
         with self._lock:
             self._results[cache_id] = result
+            if result.state == "update available":
+                self._available.add(cache_id)
+            else:
+                self._available.discard(cache_id)
         if self.on_change is not None:
             self.on_change((cache_id,))
 

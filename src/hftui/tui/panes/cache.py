@@ -10,14 +10,16 @@ results come back as `Delivered` messages, run on the event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -52,6 +54,7 @@ from hftui.tui.widgets.text_box import TextBox
 
 if TYPE_CHECKING:
     from hftui.core.cache.cleanup import DeletionPlan
+    from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
     from hftui.core.downloads.models import DownloadRequest
     from hftui.tui.services import AppServices
@@ -63,14 +66,61 @@ SLICE_PAUSE = 0.0
 """Between slices the loop runs whatever is ready (keys, a redraw), then the next slice: a pause of
 10 ms cost a second of idling on 10,000 rows (a third of the headless scan's time on a quiet machine)."""
 BULK_ROWS = 32
-"""More removed or updated rows than this and the table is rebuilt (a DataTable's `remove_row`
-re-indexes every row, so removing thousands one by one is quadratic)."""
+"""More removed rows than this and the table is rebuilt (a DataTable's `remove_row` re-indexes
+every row, so removing thousands one by one is quadratic). Updated rows never rebuild it: they are
+updated in place, a slice at a time, so a prune that changes 50 of 10,000 repos redraws 50 rows."""
+UPDATES_DRAW_S = 0.25
+"""Update check results arriving meanwhile are drawn together after this long (one redraw, not one
+per result: a check of 5,000 repos posts 5,000 results while a bulk deletion may be running)."""
 DIALOG_WAIT_S = 30.0
 """Longest a key typed after `d` or `p` waits for the dialog before it is dropped."""
 
 
 folder_name = cache_folder
 disk_free = free_bytes
+
+
+SHORTEST_PATH = 16
+"""Cells the header's path keeps however long the figures after it are."""
+
+
+def _short_path(path: str, room: int) -> str:
+    """`path` in `room` cells: the home folder as `~`, then its start cut (the end names the cache)."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
+        path = "~" + path[len(home) :]
+    if cell_len(path) <= room:
+        return path
+    keep = max(room, SHORTEST_PATH) - 1
+    return "…" + path[-keep:]
+
+
+def header_line(path: str, parts: Sequence[tuple[str, int]], room: int) -> str:
+    """`path · part · part…` in `room` cells (0: unknown yet, no fitting): the parts of the highest
+    rank are left out first while even a path of SHORTEST_PATH cells does not fit, then the path
+    loses its start (what is still too long, the Static's ellipsis cuts)."""
+    kept = list(parts)
+
+    def width(items: Sequence[tuple[str, int]]) -> int:
+        return sum(cell_len(" · " + text) for text, _ in items)
+
+    while room > 0 and kept and width(kept) + SHORTEST_PATH > room and max(r for _, r in kept) > 0:
+        highest = max(r for _, r in kept)
+        drop = max(i for i, (_, r) in enumerate(kept) if r == highest)
+        del kept[drop]
+    if room > 0:
+        path = _short_path(path, room - width(kept))
+    return " · ".join([path, *(text for text, _ in kept)])
+
+
+def roots_glance_text(glance: RootsGlance) -> str:
+    """The other roots in the header, so the datasets cache or a big Xet dir is seen without `R`."""
+    text = f"+{vocab.count(glance.roots, 'root')} {size_text(glance.size)}" if glance.roots else "other roots"
+    if glance.duplicate_bytes:
+        text += f", {size_text(glance.duplicate_bytes)} twice"
+    if glance.problems:
+        text += " ⚠"
+    return text + " (R)"
 
 
 def now() -> float:
@@ -185,6 +235,11 @@ class CachePane(Vertical):
         self.updates = CacheUpdates(self)
         self._checked_report: CacheReport | None = None
         self._held_notices: list[Notice] = []
+        self._updated_ids: set[str] | None = set()
+        """`type/id`s whose update results arrived and are not drawn yet (None: all of them)."""
+        self._updates_flush_queued = False
+        self.updates_drawn = 0
+        """How many times update results were drawn (tests check a burst is drawn in a few passes)."""
         self._bindings_for_deleting: bool | None = None
 
     @property
@@ -196,13 +251,23 @@ class CachePane(Vertical):
                 _PaneRunner(self),
                 read_only=services.read_only,
                 processes=services.settings.scan_processes,
+                reuse=services.settings.scan_reuse,
                 busy=self._active_repos,
                 kept_max_age_days=services.settings.kept_max_age_days,
                 queued_requests=self._queued_requests,
+                other_roots=self._glance_roots,
             )
             controller.listeners.append(_Listener(self))
             self._controller = controller
         return self._controller
+
+    def _glance_roots(self, report: CacheReport) -> RootsGlance:
+        # Runs in a worker: reads nothing but settings and the report it is given.
+        from hftui.core.cache.roots import roots_for
+        from hftui.core.cache.roots_scan import glance_roots
+
+        primary = str(self.cache_dir)
+        return glance_roots(roots_for(self.services.settings, primary), primary, report)
 
     def _active_repos(self) -> set[RepoKey]:
         """Repos a download of this app writes into right now (asked afresh each time)."""
@@ -337,24 +402,29 @@ class CachePane(Vertical):
         table = self.table
         table.clear()
         table.records.clear()
-        table.forget_index()
         table.sort_values.clear()
         table.largest = 0
 
     def show_records(self, changed: Sequence[RepoRecord], removed: Sequence[str]) -> None:
         table = self.table
-        updated = sum(1 for record in changed if record.name in table.records)
-        if len(removed) + updated > BULK_ROWS:
+        if len(removed) > BULK_ROWS:
             self._rebuild()
         else:
             for name in removed:
                 table.drop(name)
-            if updated:
+            updated = [record for record in changed if record.name in table.records]
+            if 0 < len(updated) <= BULK_ROWS and not self._pending:
                 with self.app.batch_update():
-                    self._put([record for record in changed if record.name in table.records])
-            fresh = [record for record in changed if record.name not in table.records]
-            if fresh:
-                self._pending.extend(fresh)
+                    self._put(updated)
+            # New rows, and updates too many to redraw in one go, are put a slice at a time (an
+            # updated row keeps its place: only its cells change).
+            later = (
+                changed
+                if len(updated) > BULK_ROWS or self._pending
+                else [record for record in changed if record.name not in table.records]
+            )
+            if later:
+                self._pending.extend(later)
                 self._start_adding()
         self._refresh_detail(changed, removed)
 
@@ -412,8 +482,7 @@ class CachePane(Vertical):
         t = now()
         table.put(records, controller.is_repo_marked, t)
         if controller.filters:
-            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
-            table.show_only(visible, controller.is_repo_marked, t)
+            table.show_only(controller.visible(table.records.values(), t), controller.is_repo_marked, t)
         if resort:
             self._resort()
 
@@ -426,42 +495,50 @@ class CachePane(Vertical):
         if cursor is not None and cursor in self.table.rows:
             self.table.move_cursor(row=self.table.get_row_index(cursor), animate=False)
 
+    def on_resize(self, event: events.Resize) -> None:
+        # The header's path is cut to the room there is: after the new layout is known.
+        self.call_after_refresh(self.update_header)
+
     def update_header(self) -> None:
         controller = self.controller
-        records = controller.records.values()
-        corrupt = sum(1 for r in records if r.warnings)
+        corrupt = controller.corrupt_count
         report = controller.report
         # While scanning: the sizes the table keeps (`RepoRecord.size_on_disk` sums its blobs on each call).
         size = report.size_on_disk if report is not None else sum(map(self.table.size_of, controller.records))
         free = disk_free(self.cache_dir)
         # Counted as `hftui scan` counts: a file like `version.txt` or a foreign folder is not a repo.
         repos = vocab.entries_text(len(controller.records) - corrupt, corrupt)
-        parts = [printable(str(self.cache_dir)), size_text(size), repos + (" ⚠" if corrupt else "")]
+        # (text, rank): when the line is too long, the highest rank goes first, then the path is cut.
+        parts: list[tuple[str, int]] = [(size_text(size), 0), (repos + (" ⚠" if corrupt else ""), 0)]
         if free is not None:
-            parts.append(f"{size_text(free)} free")
+            parts.append((f"{size_text(free)} free", 1))
+        glance = controller.roots_glance
+        if glance is not None and glance.worth_showing:
+            parts.append((roots_glance_text(glance), 3))
         if controller.filters:
-            parts.append(f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)")
+            shown = f"filter: {printable(controller.filter_text)} ({self.table.row_count} shown)"
+            parts.append((shown, 0))
         operation = controller.operation
         if operation is not None:
             what = action_name(operation.title)
             if operation.cancelling:
-                parts.append(f"cancelling {what} after {operation.done}/{operation.total}…")
+                parts.append((f"cancelling {what} after {operation.done}/{operation.total}…", 0))
             else:
-                parts.append(f"{what}: {operation.done}/{operation.total}… (escape: cancel)")
+                parts.append((f"{what}: {operation.done}/{operation.total}… (escape: cancel)", 0))
             if controller.rescan_pending:
-                parts.append("rescan waits for it")
+                parts.append(("rescan waits for it", 1))
         if controller.scanning:
-            parts.append(f"scanning {controller.scan_done}/{controller.scan_total or '?'}…")
+            parts.append((f"scanning {controller.scan_done}/{controller.scan_total or '?'}…", 0))
         elif controller.scan_error:
-            parts.append(f"scan failed: {controller.scan_error}")
+            parts.append((f"scan failed: {controller.scan_error}", 0))
         elif not controller.records:
-            parts.append("empty: nothing downloaded yet")
+            parts.append(("empty: nothing downloaded yet", 0))
         if updates := self.updates.header():
-            parts.append(updates)
-        sort = f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}"
-        self.query_one("#cache-header", Static).update(
-            Text(" · ".join(parts) + "  " + sort, no_wrap=True, overflow="ellipsis")
-        )
+            parts.append((updates, 2))
+        parts.append((f"sort: {controller.sort_key} {'↓' if controller.sort_descending else '↑'}", 4))
+        header = self.query_one("#cache-header", Static)
+        line = header_line(printable(str(self.cache_dir)), parts, header.content_region.width)
+        header.update(Text(line, no_wrap=True, overflow="ellipsis"))
         # The footer is rebuilt on every refresh_bindings (~30 ms): only when a deletion starts or
         # ends (escape cancels it), not on each of its progress ticks, which took the CPU the
         # deletion's own thread needed (a bulk prune got slower per repo the more repos it had).
@@ -507,38 +584,47 @@ class CachePane(Vertical):
         record, _ = self._current()
         self.updates.update(record)
 
-    _update_ids: set[str] | None = None
-    """`type/id`s whose check results arrived and are not shown yet (empty: every repo)."""
-
     @on(UpdatesChanged)
     def _updates_changed(self, event: UpdatesChanged) -> None:
-        # The check posts one message per repo: on 10,000 repos they queue up faster than the
-        # loop runs them, and each one walked every row and rebuilt the header (quadratic; the
-        # last rows of a scan waited minutes behind them). Collect them, and show them all from
-        # one callback queued behind the messages already waiting.
-        first = self._update_ids is None
-        if first:
-            self._update_ids = set()
-        pending = self._update_ids
-        assert pending is not None
-        if not event.cache_ids:
-            pending.add("")  # the check finished: every row
-        pending.update(event.cache_ids)
-        if first:
-            self.call_later(self._show_updates)
+        # The check posts one message per repo: thousands in a burst. They are drawn together a
+        # moment later, each costing what changed, never a walk of every row per result (which
+        # made a bulk prune during a check quadratic), and the table (whose every redraw after a
+        # cell changed costs a walk of its rows in Textual's DataTable) at most a few times a second.
+        if not event.cache_ids:  # the check ended: its outcome is drawn at once
+            self._updated_ids = None
+            self._updates_flush_queued = True
+            self.call_after_refresh(self._draw_updates)
+            return
+        if self._updated_ids is not None:
+            self._updated_ids.update(event.cache_ids)
+        if not self._updates_flush_queued:
+            self._updates_flush_queued = True
+            self.set_timer(UPDATES_DRAW_S, self._draw_updates)
 
-    def _show_updates(self) -> None:
-        ids, self._update_ids = self._update_ids or set(), None
+    def _draw_updates(self) -> None:
+        ids, self._updated_ids, self._updates_flush_queued = self._updated_ids, set(), False
         table = self.table
-        if "" in ids:
-            table.refresh_status(list(table.records))
+        self.updates_drawn += 1
+        if ids is None:
+            names = list(table.records)
         else:
-            table.refresh_status(table.names_of(ids))
+            names, unmatched = [], []
+            for cache_id in ids:
+                repo_type, _, repo_id = cache_id.partition("/")
+                name = folder_name(repo_type, repo_id) if repo_id else cache_id
+                record = table.records.get(name)
+                if record is not None and record.cache_id == cache_id:
+                    names.append(name)
+                else:
+                    unmatched.append(cache_id)
+            if unmatched:  # a folder not named the library's way, or gone: one walk for all of them
+                wanted = set(unmatched)
+                names.extend(n for n, r in table.records.items() if r.cache_id in wanted)
+        table.refresh_status(names)
         controller = self.controller
         if any(f.key == "update" for f in controller.filters):
             t = now()
-            visible = {name for name, r in table.records.items() if controller.passes(r, t)}
-            table.show_only(visible, controller.is_repo_marked, t)
+            table.show_only(controller.visible(table.records.values(), t), controller.is_repo_marked, t)
         if controller.sort_key == "update":
             self._resort()  # the order depends on the results that just arrived
         self.update_header()
@@ -660,8 +746,7 @@ class CachePane(Vertical):
         error.remove_class("-shown")
         t = now()
         table = self.table
-        visible = {name for name, r in table.records.items() if controller.passes(r, t)}
-        table.show_only(visible, controller.is_repo_marked, t)
+        table.show_only(controller.visible(table.records.values(), t), controller.is_repo_marked, t)
         self._resort()
         self.update_header()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -83,8 +83,6 @@ class CacheTable(CellWidthTable, ListTable):
         self.urgency: Callable[[RepoRecord], Any] = lambda record: 0
         """The `update` sort key (read when sorting: check results arrive after the rows); set by the pane."""
         self.shown_columns: tuple[str, ...] = tuple(key for key, _ in COLUMNS)
-        self._by_cache_id: dict[str, str] = {}
-        """`type/id` -> row name, rebuilt when rows come or go (see `names_of`)."""
         self.widths: dict[str, int] = {key: cell_len(label) for key, label in COLUMNS}
         """The widest cell of each column, shown or not (to know which columns fit)."""
 
@@ -168,16 +166,6 @@ class CacheTable(CellWidthTable, ListTable):
         badge = self.badge(record)
         return f"{status_of(record)} {badge}" if badge else status_of(record)
 
-    def names_of(self, cache_ids: Collection[str]) -> list[str]:
-        """The rows of these `type/id`s (a repo's `cache_id` is built on each call: ask only for a few)."""
-        index = self._by_cache_id
-        if not index:
-            index.update((record.cache_id, name) for name, record in self.records.items())
-        return [index[cache_id] for cache_id in cache_ids if index.get(cache_id) in self.records]
-
-    def forget_index(self) -> None:
-        self._by_cache_id.clear()
-
     def refresh_status(self, names: Iterable[str]) -> None:
         for name in names:
             record = self.records.get(name)
@@ -226,7 +214,6 @@ class CacheTable(CellWidthTable, ListTable):
     def put(self, records: Iterable[RepoRecord], marked: Callable[[RepoRecord], bool], now: float) -> None:
         """Add or update rows (keyed by folder name)."""
         records = list(records)
-        self._by_cache_id.clear()
         for record in records:
             self.records[record.name] = record
             self.sort_values[record.name] = {
@@ -256,7 +243,6 @@ class CacheTable(CellWidthTable, ListTable):
             self.call_after_refresh(self.fit_columns)  # wider cells may no longer fit
 
     def drop(self, name: str) -> None:
-        self._by_cache_id.clear()
         self.records.pop(name, None)
         self.sort_values.pop(name, None)
         if name in self.rows:
