@@ -110,6 +110,28 @@ def hold_past_half(hub: HubServer) -> int:
     return held[0][1]
 
 
+def kill_9_of_hftui_download_past_half(hub: HubServer, cache: Path) -> tuple[dict[str, str], int]:
+    """Run `hftui download` over Xet until half of weights.bin is kept, `kill -9` it, and wait for
+    the CAS to go quiet. Returns the environment to relaunch with and the bytes kept."""
+    held_at = hold_past_half(hub)  # where it stops: no pacing needed
+    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
+    env.pop("HF_HUB_DISABLE_XET", None)
+    proc = subprocess.Popen(_download_cmd(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_for(lambda: kept_prefix(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    # `hftui download`'s job process ends when it sees its parent gone: until the CAS has
+    # stopped sending to it, its bytes would count as the relaunch's.
+    hub.release_holds()
+    hub.clear_faults()
+    settled(hub)
+    kept = kept_prefix(cache)
+    assert kept == held_at
+    return env, kept
+
+
 def kept_prefix(cache: Path) -> int:
     """The prefix of weights.bin the state file records as kept (over Xet, the `.part` may hold
     ranges past it, which a resume does not trust)."""
@@ -229,24 +251,7 @@ def test_corrupted_kept_bytes_over_xet_are_fetched_again(
 def test_kill_9_at_half_then_relaunch_over_xet(small_xorbs: None, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
-        held_at = hold_past_half(hub)  # where it stops: no pacing needed
-        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
-        env.pop("HF_HUB_DISABLE_XET", None)
-        proc = subprocess.Popen(
-            _download_cmd(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-        )
-        try:
-            wait_for(lambda: kept_prefix(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.wait(10)
-        # `hftui download`'s job process ends when it sees its parent gone: until the CAS has
-        # stopped sending to it, its bytes would count as the relaunch's.
-        hub.release_holds()
-        hub.clear_faults()
-        settled(hub)
-        kept = kept_prefix(cache)
-        assert kept == held_at
+        env, kept = kill_9_of_hftui_download_past_half(hub, cache)
         before, asked = xorb_bytes(hub), len(hub.requests)
         hub.set_bandwidth(None)
         rerun = subprocess.run(_download_cmd(cache), capture_output=True, text=True, timeout=90, env=env)
@@ -497,22 +502,7 @@ def test_two_processes_resuming_the_same_job_over_xet(small_xorbs: None, tmp_pat
 
     cache = tmp_path / "cache"
     with HubServer(xet_spec()) as hub:
-        held_at = hold_past_half(hub)
-        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": ""}
-        env.pop("HF_HUB_DISABLE_XET", None)
-        proc = subprocess.Popen(
-            _download_cmd(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-        )
-        try:
-            wait_for(lambda: kept_prefix(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.wait(10)
-        hub.release_holds()
-        hub.clear_faults()
-        settled(hub)
-        kept = kept_prefix(cache)
-        assert kept == held_at
+        env, kept = kill_9_of_hftui_download_past_half(hub, cache)
         before, asked = xorb_bytes(hub), len(hub.requests)
         # Two hftui processes resume at once: one writes the blob under the library's lock, the
         # other waits for it and links it.
