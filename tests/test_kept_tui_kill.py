@@ -36,6 +36,7 @@ from test_kept_bytes_xet import (
     xet_spec,
 )
 
+from hftui.core.cache.locks import lock_is_held
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.persist import QueueStore
 from hftui.core.downloads.queue import DownloadQueue
@@ -82,18 +83,7 @@ class Tui:
 
 def queue_unlocked(state: Path) -> bool:
     """Whether no hftui holds the saved queue's lock (its download process has ended)."""
-    lock = state / "hftui" / "queue.lock"
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
+    return lock_is_held(str(state / "hftui" / "queue.lock")) is not True
 
 
 def cache_matches(cache: Path, hub: HubServer) -> bool:

@@ -527,21 +527,11 @@ def abandoned(
 
 
 def lock_held(entry: KeptFile) -> bool:
-    """Whether a download holds the blob lock of `entry` (shared flock probe, never created)."""
-    import fcntl
+    """Whether a download holds the blob lock of `entry` (probed, never created)."""
+    from hftui.core.cache.locks import lock_is_held
 
     lock = blob_lock_path(entry.cache_dir, entry.repo_id, entry.repo_type, entry.etag)
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_is_held(str(lock)) is True
 
 
 def entry_of(path: str | os.PathLike[str]) -> KeptFile | None:
