@@ -80,9 +80,7 @@ def _counts(
         patch.setattr(scan_module, "scan_repo", _counting(counts, "scanner visits", scan_module.scan_repo))
         patch.setattr(scan_module, "list_store", _counting(counts, "store listings", scan_module.list_store))
         patch.setattr(writers, "_pids_with_open", _counting(counts, "/proc walks", writers._pids_with_open))
-        patch.setattr(
-            writers, "_flock_holders", _counting(counts, "/proc/locks reads", writers._flock_holders)
-        )
+        patch.setattr(writers, "flock_holders", _counting(counts, "/proc/locks reads", writers.flock_holders))
         patch.setattr(writers, "queued_writers", _counting(counts, "queue reads", writers.queued_writers))
         # The file system calls themselves: a per-repo count that grows with the cache would be
         # ours; a per-call time that grows is the disk's (rmdir took 0.25-1.9 ms a call on the

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hftui.core.cache.locks import scan_locks
+from hftui.core.cache.locks import flock_holders, scan_locks
 from hftui.core.cache.records import (
     CacheReport,
     Completeness,
@@ -77,24 +77,9 @@ def unchanged(record: RepoRecord) -> bool:
 
 def held_flocks() -> set[tuple[int, int]] | None:
     """(device, inode) of every file with a lock listed in /proc/locks, or None where it cannot be
-    read. One read tells which lock files are held without opening any of them."""
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    held: set[tuple[int, int]] = set()
-    for line in lines:
-        parts = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 12345 fe:00:2254030 0 EOF"; blocked waiters have "->" first.
-        if len(parts) < 6 or parts[1] == "->":
-            continue
-        try:
-            major, minor, inode = parts[5].split(":")
-            held.add((os.makedev(int(major, 16), int(minor, 16)), int(inode)))
-        except ValueError:
-            continue
-    return held
+    read."""
+    holders = flock_holders()
+    return None if holders is None else set(holders)
 
 
 def reusable(

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hftui.core.cache.locks import lock_is_held
+from hftui.core.cache.locks import flock_holders, lock_is_held
 from hftui.core.vocab import cache_folder
 
 LOCKS_DIR_NAME = ".locks"
@@ -105,29 +105,6 @@ class WriterReport:
 
 
 # -- locks ---------------------------------------------------------------------------------------
-
-
-def _flock_holders() -> dict[tuple[int, int], int]:
-    """(st_dev, st_ino) -> PID of every `flock`/POSIX lock listed in /proc/locks (Linux only)."""
-    holders: dict[tuple[int, int], int] = {}
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return holders
-    for line in lines:
-        parts = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 12345 fe:00:2254030 0 EOF"; blocked waiters start with "->".
-        if len(parts) < 6 or parts[1] == "->":
-            continue
-        try:
-            pid = int(parts[4])
-            major, minor, inode = parts[5].split(":")
-            dev = os.makedev(int(major, 16), int(minor, 16))
-            holders.setdefault((dev, int(inode)), pid)
-        except ValueError:
-            continue
-    return holders
 
 
 def _process_name(pid: int) -> str:
@@ -269,7 +246,7 @@ def find_writers(
             elif state is False:
                 stale.append(StaleLock(path, name, st.st_size))
     if held:
-        holders = _flock_holders()
+        holders = flock_holders() or {}
         for name, path, key in held:
             pid = holders.get(key)
             writers.setdefault(name, []).append(
