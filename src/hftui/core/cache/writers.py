@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hftui.core.cache.locks import flock_holders, lock_is_held
+from hftui.core.cache.locks import flock_holders, lock_is_held, scan_locks
 from hftui.core.vocab import cache_folder
 
 LOCKS_DIR_NAME = ".locks"
@@ -234,17 +234,12 @@ def find_writers(
     held: list[tuple[str, str, tuple[int, int]]] = []
     held_etags: dict[str, set[str]] = {}
     for name in names:
-        for path in _lock_files(os.path.join(root, LOCKS_DIR_NAME, name)):
-            state = lock_is_held(path)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if state is True:
-                held.append((name, path, (st.st_dev, st.st_ino)))
-                held_etags.setdefault(name, set()).add(os.path.basename(path)[: -len(".lock")])
-            elif state is False:
-                stale.append(StaleLock(path, name, st.st_size))
+        for lock in sorted(scan_locks(os.path.join(root, LOCKS_DIR_NAME, name), name), key=lambda x: x.path):
+            if lock.held:
+                held.append((name, lock.path, lock.key))
+                held_etags.setdefault(name, set()).add(os.path.basename(lock.path)[: -len(".lock")])
+            else:
+                stale.append(StaleLock(lock.path, name, lock.size_on_disk))
     if held:
         holders = flock_holders() or {}
         for name, path, key in held:
@@ -315,21 +310,3 @@ def incomplete_is_live(path: str, cache_dir: str | os.PathLike[str], *, now: flo
         return False
     age = (time.time() if now is None else now) - st.st_mtime
     return age < LIVE_WINDOW and bool(_still_written([(path, (st.st_dev, st.st_ino), age)]))
-
-
-def _lock_files(locks_dir: str) -> list[str]:
-    found: list[str] = []
-    pending = [locks_dir]
-    while pending:
-        current = pending.pop()
-        try:
-            with os.scandir(current) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(entry.path)
-            elif entry.name.endswith(".lock") and entry.is_file(follow_symlinks=False):
-                found.append(entry.path)
-    return sorted(found)
