@@ -14,6 +14,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from hftui.core.cache.roots_scan import RootsGlance
     from hftui.core.cache.scan import CacheReport, RepoRecord, RevisionRecord
     from hftui.core.downloads.models import DownloadRequest
+    from hftui.settings import Settings
     from hftui.tui.services import AppServices
 
 RepoKey = tuple[str, str]
@@ -111,6 +113,14 @@ def header_line(path: str, parts: Sequence[tuple[str, int]], room: int) -> str:
     if room > 0:
         path = _short_path(path, room - width(kept))
     return " · ".join([path, *(text for text, _ in kept)])
+
+
+def _glance_roots(settings: Settings, primary: str, report: CacheReport) -> RootsGlance:
+    # Runs in a worker: given everything it reads, it touches nothing of the pane.
+    from hftui.core.cache.roots import roots_for
+    from hftui.core.cache.roots_scan import glance_roots
+
+    return glance_roots(roots_for(settings, primary), primary, report)
 
 
 def roots_glance_text(glance: RootsGlance) -> str:
@@ -255,19 +265,11 @@ class CachePane(Vertical):
                 busy=self._active_repos,
                 kept_max_age_days=services.settings.kept_max_age_days,
                 queued_requests=self._queued_requests,
-                other_roots=self._glance_roots,
+                other_roots=partial(_glance_roots, services.settings, str(services.cache_dir)),
             )
             controller.listeners.append(_Listener(self))
             self._controller = controller
         return self._controller
-
-    def _glance_roots(self, report: CacheReport) -> RootsGlance:
-        # Runs in a worker: reads nothing but settings and the report it is given.
-        from hftui.core.cache.roots import roots_for
-        from hftui.core.cache.roots_scan import glance_roots
-
-        primary = str(self.cache_dir)
-        return glance_roots(roots_for(self.services.settings, primary), primary, report)
 
     def _active_repos(self) -> set[RepoKey]:
         """Repos a download of this app writes into right now (asked afresh each time)."""
