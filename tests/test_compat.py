@@ -100,6 +100,45 @@ def test_textual_tree_internals_exist() -> None:
     assert callable(Tree._invalidate)
 
 
+def test_textual_data_table_internals_exist() -> None:
+    """What `CellWidthTable` overrides or reads: a rename in an upgrade fails here, not on screen."""
+    import inspect as _inspect
+
+    from textual.widgets import DataTable
+
+    for name in (
+        "_clear_caches",
+        "_render_cell",
+        "_get_row_region",
+        "_update_dimensions",
+        "_update_column_widths",
+    ):
+        assert callable(getattr(DataTable, name)), name
+    assert list(_inspect.signature(DataTable._render_cell).parameters) == [
+        "self",
+        "row_index",
+        "column_index",
+        "base_style",
+        "width",
+        "cursor",
+        "hover",
+    ]
+    table: DataTable[str] = DataTable()
+    for name in (
+        "_row_locations",
+        "_column_locations",
+        "_data",
+        "_y_offsets",
+        "_update_count",
+        "_require_update_dimensions",
+        "_new_rows",
+        "_row_label_column_width",
+        "_total_row_height",
+        "_show_hover_cursor",
+    ):
+        assert hasattr(table, name), name
+
+
 @pytest.mark.parametrize("module", ["hftui.core.compat"])
 def test_compat_import_is_cheap(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith(('huggingface_hub', 'textual'))))"
