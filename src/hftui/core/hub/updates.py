@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -488,10 +488,18 @@ class UpdateChecker:
             for repo in todo:
                 run(repo)
         else:
-            with ThreadPoolExecutor(
-                max_workers=min(self.max_workers, len(todo)), thread_name_prefix="update-check"
-            ) as pool:
-                for future in [pool.submit(run, repo) for repo in todo]:
+            workers = min(self.max_workers, len(todo))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="update-check") as pool:
+                # A few tasks queued per worker, not one future per repo up front: 10,000 futures
+                # (each with its lock and condition) took ~20 MiB of the app's peak memory.
+                in_flight: set[Future[None]] = set()
+                for repo in todo:
+                    if len(in_flight) >= 2 * workers:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    in_flight.add(pool.submit(run, repo))
+                for future in in_flight:
                     future.result()
         report.cancelled = is_cancelled()
         report.waited = gate.waited
