@@ -21,7 +21,7 @@ REPOS = 120
 def _cache(cache: Path) -> None:
     for i in range(REPOS):
         files: dict[str, bytes | int] = {
-            f"model-{k:05d}-of-00008.safetensors": 10_000_000 + 31 * i + k for k in range(8)
+            f"model-{k:05d}-of-00020.safetensors": 10_000_000 + 31 * i + k for k in range(20)
         }
         files.update({"config.json": f'{{"n": {i}}}'.encode(), "onnx/quantized/model.onnx": 5000 + i})
         repo_id = f"org{i % 7}/repo-{i}"
@@ -55,15 +55,16 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> list[RepoRecord]:
     return report.repos
 
 
-def test_packed_records_take_less_than_half_of_their_unpacked_lists(scanned: list[RepoRecord]) -> None:
+def test_packed_records_take_well_under_half_of_their_unpacked_lists(scanned: list[RepoRecord]) -> None:
     blob = pickle.dumps(scanned)
     packed, packed_bytes = _traced(lambda: pickle.loads(blob))
     assert isinstance(packed, list)
     # The same file lists and blob keys as plain Python objects (what the records held before).
     plain, plain_bytes = _traced(lambda: [(r.blobs, [rev.files for rev in r.revisions]) for r in packed])
     assert plain_bytes > 0
-    assert packed_bytes < 0.5 * plain_bytes, (packed_bytes, plain_bytes)
-    assert packed_bytes / REPOS < 6000, packed_bytes / REPOS  # ~4.5 kB a repo here
+    # Here ~0.34 and ~6.2 kB a repo; with the lists kept as plain text, 0.54 and 9.9 kB.
+    assert packed_bytes < 0.42 * plain_bytes, (packed_bytes, plain_bytes)
+    assert packed_bytes / REPOS < 8000, packed_bytes / REPOS
     del plain
 
 

@@ -267,7 +267,8 @@ class RevisionRecord:
         ) = state
         self._files = None
         self.refs = _shared(self.refs)
-        self.completeness = _shared(self.completeness)
+        if not self.completeness.missing_files:  # a partial one is rare, and may be big to keep
+            self.completeness = _shared(self.completeness)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RevisionRecord):
