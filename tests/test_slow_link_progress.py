@@ -40,6 +40,16 @@ REPO = "acme/slow"
 HEADERS_SLACK = 16 * KIB
 """What the job's sockets receive beyond the bodies the server counts: response headers (a few
 hundred bytes per request; the socket counters behind a kept Xet file's estimate see them)."""
+STREAMS = 2
+"""Responses under way at once (2 windows in flight for a kept Xet file, 1 otherwise)."""
+
+
+def counter_lag(rate: int, streams: int = STREAMS) -> int:
+    """How far the server's byte counter may trail what it wrote: a throttled response writes a
+    twentieth of its rate, then counts it; the client can read it (and report) before the
+    server's thread gets to count, on a busy machine."""
+    return streams * (rate // 20)
+
 
 CASES: dict[str, dict[str, Any]] = {
     # 2 windows in flight (1 MiB then 2 MiB: `WindowSizer`), each throttled: 1 MiB/s together.
@@ -85,9 +95,10 @@ def widest_gap(samples: list[tuple[int, int]], size: int) -> int:
     return widest
 
 
-def check_honest(samples: list[tuple[int, int]]) -> None:
+def check_honest(samples: list[tuple[int, int]], rate: int) -> None:
     """Never ahead of the bytes that arrived: what the server had sent when the figure was seen."""
-    ahead = [(shown, sent) for shown, sent in samples if shown > sent + HEADERS_SLACK]
+    slack = HEADERS_SLACK + counter_lag(rate)
+    ahead = [(shown, sent) for shown, sent in samples if shown > sent + slack]
     assert not ahead, ahead[:5]
 
 
@@ -124,7 +135,7 @@ def test_progress_moves_about_once_a_second_of_bytes_on_a_slow_link(
         gap = widest_gap(samples, case["size"])
         print(f"{name}: progress moved at least every {gap:,} bytes sent ({case['budget']:,} allowed)")
         assert gap <= case["budget"], (gap, samples)
-        check_honest(samples)
+        check_honest(samples, case["rate"])
         # Once the file's bytes flow (past its first eighth), each figure has a speed and an ETA.
         moving = [f for f in figures if case["size"] // 8 <= f[0] < case["size"]]
         assert len(moving) >= 4, figures
@@ -178,7 +189,8 @@ def test_json_and_plain_progress_of_a_kept_xet_file_on_a_slow_link(
         assert max(steps) <= 768 * KIB, steps
         assert all(e["speed"] > 0 and e["eta"] is not None and e["eta"] < 600 for e in moving[1:]), moving
         # Two runs share the server: what one shows is below what was sent to both.
-        assert all(e["bytes_done"] <= sent + HEADERS_SLACK for e, sent in progress), progress
+        slack = HEADERS_SLACK + counter_lag(rate, 2 * STREAMS)
+        assert all(e["bytes_done"] <= sent + slack for e, sent in progress), progress
 
         running = [line for line, _ in lines["plain"] if line.startswith(REPO) and " running " in line]
         sizes = [line.split("%", 1)[1].split("/")[0].strip() for line in running]

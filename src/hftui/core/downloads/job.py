@@ -667,9 +667,12 @@ def prefetch_kept(
     is_cancelled: Callable[[], bool],
     *,
     commit: str,
+    sole_job: bool = False,
 ) -> Any:
     """Fetch the job's large files with kept bytes before `snapshot_download` links them
-    (`hftui.core.downloads.resume`); a failure there is classified like the library's own."""
+    (`hftui.core.downloads.resume`); a failure there is classified like the library's own.
+    `sole_job`: the process runs this job only, so its sockets' byte counts are this job's (the
+    progress inside a Xet window is read from them; elsewhere it moves per window)."""
     from hftui.core.downloads import resume
 
     def note(text: str) -> None:
@@ -690,7 +693,7 @@ def prefetch_kept(
             # Xet bytes never pass through the transport; counted as received (speed, stalls).
             on_received=tracker.add_transfer,
             # Inside a window, before hf_xet hands it over: what the job's sockets received.
-            on_estimate=tracker.set_xet_estimate,
+            on_estimate=tracker.set_xet_estimate if sole_job else None,
             commit=commit,
             files=resume.remote_files(plan),
             note=note,
@@ -880,6 +883,7 @@ def run_job(
                         job_token,
                         is_cancelled,
                         commit=job_plan.commit,
+                        sole_job=sole_job,
                     )
                     tracker.add_file(len(prefetched.placed))
                     if prefetched.progressed:

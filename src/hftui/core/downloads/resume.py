@@ -372,14 +372,14 @@ class _Prefetch:
         note: Callable[[str], None],
         is_cancelled: Callable[[], bool],
         on_received: Callable[[int], None] = lambda n: None,
-        on_estimate: Callable[[int], None] = lambda n: None,
+        on_estimate: Callable[[int], None] | None = None,
         xet_enabled: bool = False,
     ) -> None:
         self.store = store
         self.on_received = on_received
         self.on_estimate = on_estimate
         self._xet_lock = threading.Lock()
-        self._meter = ArrivalMeter() if xet_enabled else None
+        self._meter = ArrivalMeter() if xet_enabled and on_estimate is not None else None
         """Bytes this process's sockets received since the pre-fetch began (`arrivals`)."""
         self._arrived = 0
         """The meter's last reading."""
@@ -440,7 +440,8 @@ class _Prefetch:
                 self._arrived_at = now
                 self._arrived = self._meter.total() or 0
             estimate = min(self._xet_lacking, max(0, self._arrived - self._xet_confirmed))
-        self.on_estimate(estimate)
+        if self.on_estimate is not None:
+            self.on_estimate(estimate)
 
     # one file
 
@@ -1013,17 +1014,18 @@ def prefetch(
     files: dict[str, RemoteFile] | None = None,
     commit: str | None = None,
     on_received: Callable[[int], None] = lambda n: None,
-    on_estimate: Callable[[int], None] = lambda n: None,
+    on_estimate: Callable[[int], None] | None = None,
 ) -> PrefetchOutcome:
     """Fetch the job's large missing files into the cache with kept bytes (see the module doc).
 
-        `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
-        already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
-        now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
-        are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts
-        the HTTP ones); `on_estimate(n)` how many more bytes the Xet windows in flight have received
-    before hf_xet hands them over (`_Prefetch.xet_progress`; a gauge, not a count). `commit` defaults to the plan's `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
-        errors (classified by the job) when a file cannot be completed; what arrived stays kept.
+            `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
+            already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
+            now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
+            are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts
+            the HTTP ones); `on_estimate(n)` how many more bytes the Xet windows in flight have received
+        before hf_xet hands them over (`_Prefetch.xet_progress`; a gauge, not a count; only for a
+    process that runs one job, whose sockets are that job's). `commit` defaults to the plan's `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
+            errors (classified by the job) when a file cannot be completed; what arrived stays kept.
     """
     wanted = candidates(plan, min_size)
     if not wanted:
