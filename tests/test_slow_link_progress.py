@@ -229,3 +229,37 @@ def test_the_arrival_meter_counts_tcp_bytes_and_never_goes_back() -> None:
     finally:
         for sock in (client, peer, server):
             sock.close()
+
+
+async def test_the_queue_row_of_a_kept_xet_file_moves_before_its_first_window_completes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The TUI (engine in its download process, the job in a process of its own): at 128 KiB/s a
+    window, the row's progress takes several values, with a speed, while the CAS has sent less
+    than the first window (1 MiB), so before hf_xet handed any byte over. (Before: `0%` and no
+    speed until then.)"""
+    from conftest import until
+    from test_queue_pane import SIZE as SCREEN
+    from test_queue_pane import app_for, cell, show_queue
+
+    case = CASES["kept-xet"]
+    slow_env(monkeypatch, case)
+    with HubServer(slow_spec(case["size"])) as hub:
+        hub.set_bandwidth(128 * KIB)
+        app = app_for(hub, tmp_path / "cache")
+        async with app.run_test(size=SCREEN) as pilot:
+            app.enqueue_download(DownloadRequest(REPO))
+            await show_queue(app, pilot)
+            await until(pilot, lambda: bool(app.downloads.jobs()), what="the job")
+            job_id = app.downloads.jobs()[0].id
+            seen: list[tuple[str, str]] = []
+            while hub.bytes_sent("/xorbs/*", server="cas") < MIB - HEADERS_SLACK:
+                with_row = app.downloads.jobs()[0].state == "running"
+                if with_row:
+                    seen.append((cell(app, job_id, "progress"), cell(app, job_id, "speed")))
+                await pilot.pause(0.05)
+            assert len({progress for progress, _ in seen}) >= 3, seen
+            assert any("/s" in speed for _, speed in seen), seen
+            hub.set_bandwidth(None)  # the rest at full speed: only the first window was the point
+            await until(pilot, lambda: app.downloads.jobs()[0].state == "done", timeout=60, what="done")
+        assert_cache_matches(tmp_path / "cache", hub, REPO)
