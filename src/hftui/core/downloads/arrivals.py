@@ -49,8 +49,13 @@ def socket_counts() -> dict[int, int] | None:
             continue
         try:
             # A duplicate: the socket object closes its own descriptor, never the owner's.
-            sock = socket.socket(fileno=os.dup(int(name)))
+            fd = os.dup(int(name))
         except OSError:
+            continue  # closed meanwhile
+        try:
+            sock = socket.socket(fileno=fd)
+        except (OSError, ValueError):  # the number was reused meanwhile, or an unknown family
+            os.close(fd)
             continue
         try:
             if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
