@@ -136,16 +136,16 @@ def test_bytes_asked_for_and_not_on_disk_stay_within_the_windows_in_flight(
         assert_cache_matches(cache, hub, REPO, paths=["shard-0.bin"])
 
 
-def test_a_window_is_cut_to_the_room_left_or_waits_for_it() -> None:
-    """`WindowSizer.cut(start, end, room)`: the next window never takes more than the room left in
-    the budget of bytes not yet on disk; with less room than the smallest window it waits (None),
-    unless the rest of the gap fits."""
+def test_a_window_waits_for_room_rather_than_shrink() -> None:
+    """`WindowSizer.cut(start, end, room)`: the next window starts only when the budget of bytes
+    not yet on disk has room for all of it (None: wait); it is not cut smaller to fit, which
+    would cost more windows (requests, cut chunks) exactly when the machine lags."""
     low, high = 2 * MIB, 30 * MIB
     sizer = WindowSizer(low, high)
     assert sizer.cut(0, 100 * MIB, room=low // 4) is None  # no room: wait (the first stays first)
     assert sizer.cut(0, 100 * MIB, room=100 * MIB) == low // 2  # the first window: half the smallest
     sizer.finished(high, 0.001)
     assert sizer.cut(0, 100 * MIB, room=None) == high
-    assert sizer.cut(0, 100 * MIB, room=5 * MIB) == 5 * MIB  # cut to the room
-    assert sizer.cut(0, 100 * MIB, room=low - 1) is None
+    assert sizer.cut(0, 100 * MIB, room=high) == high
+    assert sizer.cut(0, 100 * MIB, room=high - 1) is None
     assert sizer.cut(0, low // 4, room=low // 2) == low // 4  # the whole rest fits the room

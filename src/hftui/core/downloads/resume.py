@@ -125,15 +125,14 @@ class WindowSizer:
         """Where the next window from `start` ends, `end` being the end of its gap: a rest smaller
         than half the smallest window joins the window rather than becoming one of its own.
 
-        `room`: at most that many bytes (None: no limit); None when that is less than the
-        smallest window and less than the gap (wait for room)."""
+        `room`: None (wait for room) when the window would need more than that many bytes.
+        The window is not cut to the room: smaller windows cost more requests and CPU per byte
+        when the machine is already too busy to write what came (measured: 10 % more windows)."""
         size = self.size
         if self._first:
             size = max(1, self.low // 2)
-        if room is not None and room < size:
-            if room < min(self.low, end - start):
-                return None
-            size = room
+        if room is not None and min(size, end - start) > room:
+            return None
         self._first = False
         if end - start - size < self.low // 2:
             return end
