@@ -101,7 +101,7 @@ def hold_past_half(hub: HubServer) -> int:
     test waiting for "half kept" saw no half (or paused with nothing kept). A test stops the
     download once the prefix has reached the held xorb: a window ending between half and there
     would otherwise let it stop a few KiB short, before the piece up to the held xorb was
-    written (its window starts as soon as the one before it has all its bytes)."""
+    written (seen while trying another window scheduling)."""
     xet_hash = hub.xet_hash(REPO, "weights.bin")
     starts = hub.xorb_starts(REPO, "weights.bin")
     assert len({x for x, _ in starts}) == len(starts)  # one run per xorb: a held xorb holds no byte before it

@@ -1,8 +1,7 @@
 """What fetching kept Xet files in windows costs the server, and the bound on what is not yet on disk.
 
-Issue 10's throughput: `hftui download` fetches each large Xet file in windows, several files at
-once, and starts a file's next window as soon as one has all its bytes (not once the job's
-thread has written them). These tests read the outcome at the local Hub's counters: every file
+Issue 10's throughput: `hftui download` fetches each large Xet file in windows, two at a time,
+several files at once. These tests read the outcome at the local Hub's counters: every file
 equal to the server's, the bytes and requests a whole download costs against one clean fetch,
 and, with the CAS holding back part of a file, how much the client asked for that is not on
 its disk (what a stop would lose). The CAS is scaled down 128 times (`use_small_xet`) so that
@@ -21,7 +20,7 @@ from test_download import assert_cache_matches, wait_for
 from test_kept_bytes_xet import SMALL_CHUNK, SMALL_WINDOWS, use_small_xet
 
 from hftui.core.downloads.models import DownloadRequest
-from hftui.core.downloads.resume import XET_WINDOWS_IN_FLIGHT, WindowSizer
+from hftui.core.downloads.resume import XET_WINDOWS_IN_FLIGHT
 from hftui.hub import Fault, HubServer
 
 engine_factory = test_download.engine_factory
@@ -91,8 +90,8 @@ def test_a_whole_download_costs_the_files_once_plus_one_chunk_per_window(
 def test_bytes_asked_for_and_not_on_disk_stay_within_the_windows_in_flight(
     engine_factory, small_xorbs: None, tmp_path: Path
 ) -> None:
-    """The CAS holds back every xorb of one file past its half. Windows keep starting as earlier
-    ones get their bytes, but what the client asked the CAS for beyond what is on its disk (the
+    """The CAS holds back every xorb of one file past its half. Whatever the window scheduling,
+    what the client asked the CAS for beyond what is on its disk (the
     kept prefix and ranges its state file records) stays within `XET_WINDOWS_IN_FLIGHT` largest
     windows and the chunk each is cut in: what a stop can lose (issue 11)."""
     from test_kept_bytes_xet import kept_held
@@ -134,18 +133,3 @@ def test_bytes_asked_for_and_not_on_disk_stay_within_the_windows_in_flight(
         engine.resume(job.id)
         assert engine.wait_idle(60) and engine.job(job.id).state == "done", engine.job(job.id)
         assert_cache_matches(cache, hub, REPO, paths=["shard-0.bin"])
-
-
-def test_a_window_waits_for_room_rather_than_shrink() -> None:
-    """`WindowSizer.cut(start, end, room)`: the next window starts only when the budget of bytes
-    not yet on disk has room for all of it (None: wait); it is not cut smaller to fit, which
-    would cost more windows (requests, cut chunks) exactly when the machine lags."""
-    low, high = 2 * MIB, 30 * MIB
-    sizer = WindowSizer(low, high)
-    assert sizer.cut(0, 100 * MIB, room=low // 4) is None  # no room: wait (the first stays first)
-    assert sizer.cut(0, 100 * MIB, room=100 * MIB) == low // 2  # the first window: half the smallest
-    sizer.finished(high, 0.001)
-    assert sizer.cut(0, 100 * MIB, room=None) == high
-    assert sizer.cut(0, 100 * MIB, room=high) == high
-    assert sizer.cut(0, 100 * MIB, room=high - 1) is None
-    assert sizer.cut(0, low // 4, room=low // 2) == low // 4  # the whole rest fits the room

@@ -77,9 +77,8 @@ READ_BLOCK = 1024 * 1024
 XET_QUEUE_CHUNKS = 16
 """Pieces read ahead from hf_xet's streams (bounded: a stopped job leaves little behind)."""
 XET_WINDOWS_IN_FLIGHT = 2
-"""Windows of one Xet file on the way at once: one transfers while the next is being set up (a
-reconstruction request). What a stop can lose is bounded apart: the bytes asked for and not yet
-written stay within this many largest windows (`_Prefetch._xet_windows`)."""
+"""Windows of one Xet file fetched at once: one transfers while the next is being set up (a
+reconstruction request), and a stop loses at most these."""
 XET_WINDOW_SECONDS = 1.0
 """How long a window should take at the rate the previous one had: with 2 in flight, a window
 completes (and the job's progress moves) about twice a second."""
@@ -121,19 +120,12 @@ class WindowSizer:
         wanted = nbytes / max(elapsed, 1e-3) * self.seconds
         self.size = int(max(self.low, min(self.high, wanted, 4 * nbytes)))
 
-    def cut(self, start: int, end: int, room: int | None = None) -> int | None:
+    def cut(self, start: int, end: int) -> int:
         """Where the next window from `start` ends, `end` being the end of its gap: a rest smaller
-        than half the smallest window joins the window rather than becoming one of its own.
-
-        `room`: None (wait for room) when the window would need more than that many bytes.
-        The window is not cut to the room: smaller windows cost more requests and CPU per byte
-        when the machine is already too busy to write what came (measured: 10 % more windows)."""
+        than half the smallest window joins the window rather than becoming one of its own."""
         size = self.size
         if self._first:
-            size = max(1, self.low // 2)
-        if room is not None and min(size, end - start) > room:
-            return None
-        self._first = False
+            size, self._first = max(1, self.low // 2), False
         if end - start - size < self.low // 2:
             return end
         return start + size
@@ -824,11 +816,8 @@ class _Prefetch:
         flight at a stop (482 MiB of a 1 GiB file, measured). So each gap is asked for in
         consecutive windows, each sized by `WindowSizer` to take about `XET_WINDOW_SECONDS` at
         the rate the previous ones had, `XET_WINDOWS_IN_FLIGHT` at once so the link stays busy.
-        The next window starts as soon as one has all its bytes, not once the caller has written
-        them, as long as the bytes asked for and not yet handed over stay within
-        `XET_WINDOWS_IN_FLIGHT` largest windows (`budget`: what a stop can lose). A finished
-        window is written and recorded at once by the caller: progress moves about twice a
-        second, and a stop loses only the windows not yet written. The CAS sends only the
+        A finished window is written and recorded at once by the caller: progress moves about
+        twice a second, and a stop loses only the windows in flight. The CAS sends only the
         chunks a window needs, plus the chunk it is cut in, which both neighbours fetch
         (measured against the local CAS: one chunk, ~64 KiB, per window).
 
@@ -849,12 +838,6 @@ class _Prefetch:
         in_flight: dict[int, tuple[int, int]] = {}
         """window id -> (start, end)"""
         received: dict[int, int] = {}
-        streaming: set[int] = set()
-        """windows whose stream is open"""
-        schedule = threading.Lock()
-        """guards todo, in_flight, streaming and sizer (the job's thread and the readers launch)"""
-        budget = XET_WINDOWS_IN_FLIGHT * sizer.high
-        """bytes asked for and not yet handed to the caller (on the way or waiting to be written)"""
         ids = iter(range(1 << 62))
 
         def hand_over(item: tuple[str, int, Any]) -> bool:
@@ -873,45 +856,26 @@ class _Prefetch:
                 for relative, chunk in stream:  # offsets count from `start`
                     if not hand_over(("data", window, (start + relative, chunk))):
                         return
-                elapsed = time.monotonic() - opened
-                with schedule:
-                    streaming.discard(window)
-                    sizer.finished(end - start, elapsed)
-                # The next window starts now that this one's bytes are all here, not once the
-                # job's thread has written them: on a busy machine its writes and hashing lag,
-                # and the link sat idle meanwhile (measured: windows waited 0.3-0.5 s each).
-                launch()
-                hand_over(("end", window, elapsed))
+                hand_over(("end", window, time.monotonic() - opened))
             except BaseException as exc:  # handed to the job's thread, which raises it
                 hand_over(("error", window, exc))
 
         def launch() -> None:
-            with schedule:
-                while todo and len(streaming) < XET_WINDOWS_IN_FLIGHT and not abandoned.is_set():
-                    # Bytes asked for and not yet written stay within `budget`: what a stop
-                    # can lose, whether they are still on the way or waiting to be written.
-                    room = budget - sum(end - start for start, end in in_flight.values())
-                    start, end = todo.pop()
-                    cut = sizer.cut(start, end, room)
-                    if cut is None:
-                        todo.append((start, end))
-                        return
-                    if cut < end:
-                        todo.append((cut, end))
-                    window = next(ids)
-                    in_flight[window], received[window] = (start, cut), 0
-                    streaming.add(window)
-                    threading.Thread(
-                        target=read, args=(window, start, cut), name="hftui-keep-xet", daemon=True
-                    ).start()
+            while todo and len(in_flight) < XET_WINDOWS_IN_FLIGHT:
+                start, end = todo.pop()
+                cut = sizer.cut(start, end)
+                if cut < end:
+                    todo.append((cut, end))
+                window = next(ids)
+                in_flight[window], received[window] = (start, cut), 0
+                threading.Thread(
+                    target=read, args=(window, start, cut), name="hftui-keep-xet", daemon=True
+                ).start()
 
         last = time.monotonic()
         try:
             launch()
-            while True:
-                with schedule:
-                    if not in_flight:
-                        break
+            while in_flight:
                 try:
                     kind, window, value = pieces.get(timeout=0.05)
                 except queue.Empty:
@@ -924,8 +888,7 @@ class _Prefetch:
                 if kind == "error":
                     raise _xet_stream_error(value, file, self.stall_timeout, time.monotonic() - last)
                 if kind == "end":
-                    with schedule:
-                        start, end = in_flight.pop(window)
+                    start, end = in_flight.pop(window)
                     got = received.pop(window)
                     if got != end - start:
                         # hf_xet 1.8's stream can end early without an error (seen when its
@@ -935,6 +898,7 @@ class _Prefetch:
                             f"from offset {start:,}",
                             transient=True,
                         )
+                    sizer.finished(end - start, value)
                     launch()
                     continue
                 last = time.monotonic()
