@@ -424,7 +424,16 @@ def _corrupt_files(good: bytes) -> dict[str, bytes]:
             json.dumps(header, sort_keys=True).encode(),
             json.dumps({**header, "root": "/elsewhere"}, sort_keys=True).encode(),
         ),
+        "old version": good.replace(
+            json.dumps(header, sort_keys=True).encode(),
+            json.dumps({**header, "version": 1}, sort_keys=True).encode(),
+        ),
+        "other Python": good.replace(
+            json.dumps(header, sort_keys=True).encode(),
+            json.dumps({**header, "python": [3, 99]}, sort_keys=True).encode(),
+        ),
         "bad payload": good[:header_end] + __import__("marshal").dumps([("x",)]),
+        "one byte flipped": good[:-100] + bytes([good[-100] ^ 1]) + good[-99:],
         "header only": good[:header_end],
     }
 
@@ -440,6 +449,106 @@ def test_a_corrupt_or_foreign_index_file_is_ignored_with_a_warning(world: Path, 
         assert loaded.records == {}, name
         assert warning.startswith(f"scan index {path} ignored"), (name, warning)
         assert facts(scan_cache(world, processes=1, index=loaded)) == facts(before), name
+
+
+def _segments(path: Path) -> int:
+    data = path.read_bytes()
+    at = data.index(b"\n", len(b"hftui-scan-index\n")) + 1
+    count = 0
+    while at < len(data):
+        at += 12 + int.from_bytes(data[at : at + 8], "little")
+        count += 1
+    assert at == len(data)
+    return count
+
+
+def test_a_save_after_deleting_one_repo_appends_only_the_difference(world: Path, tmp_path: Path) -> None:
+    index, before = first_scan(world)
+    path = tmp_path / "index.bin"
+    assert save_index(index, path) == ""
+    whole = path.stat()
+    loaded, _ = load_index(path, str(world), racy_seconds=0)
+    shutil.rmtree(world / MODEL_DIR)
+    after = scan_cache(world, processes=1, index=loaded)
+    assert loaded.changed
+    assert save_index(loaded, path) == ""
+    now = path.stat()
+    # the same file, a few bytes longer: the name of the repo gone (and the store's new listing,
+    # which the deleted repo's lock folder does not touch)
+    assert (now.st_ino, _segments(path)) == (whole.st_ino, 2)
+    assert 0 < now.st_size - whole.st_size < 200
+    again, warning = load_index(path, str(world), racy_seconds=0)
+    assert warning == "" and again.records == loaded.records and MODEL_DIR not in again.records
+    assert facts(scan_cache(world, processes=1, index=again)) == facts(after)
+    assert set(again.reused) == valid_names(before) - {MODEL_DIR}
+    # nothing changed since: nothing to save
+    assert not again.changed
+
+
+def test_a_changed_repo_is_appended_and_a_file_mostly_dead_is_written_anew(
+    world: Path, tmp_path: Path
+) -> None:
+    index, _ = first_scan(world)
+    path = tmp_path / "index.bin"
+    save_index(index, path)
+    inode = path.stat().st_ino
+    refs = world / MODEL_DIR / "refs"
+    segments = [1]
+    for i in range(40):
+        loaded, _ = load_index(path, str(world), racy_seconds=0)
+        (refs / f"tag{i}").write_text((refs / "main").read_text())
+        wait_past(loaded, world.parent)
+        report = scan_cache(world, processes=1, index=loaded)
+        assert MODEL_DIR in loaded.read
+        assert save_index(loaded, path) == ""
+        reloaded, warning = load_index(path, str(world), racy_seconds=0)
+        assert warning == "" and reloaded.records == loaded.records
+        assert f"tag{i}" in reloaded.records[MODEL_DIR].refs
+        segments.append(_segments(path))
+        if path.stat().st_ino != inode:
+            break
+    else:
+        pytest.fail(f"the index file was never compacted: {segments}")
+    assert segments[1] == 2  # the first change was appended
+    assert segments[-1] == 1  # then written anew, one segment
+    assert facts(scan_cache(world, processes=1, index=reloaded)) == facts(report)
+
+
+def test_a_torn_append_keeps_what_came_before_and_the_next_save_rewrites(world: Path, tmp_path: Path) -> None:
+    index, _ = first_scan(world)
+    path = tmp_path / "index.bin"
+    save_index(index, path)
+    whole = path.read_bytes()
+    loaded, _ = load_index(path, str(world), racy_seconds=0)
+    shutil.rmtree(world / MODEL_DIR)
+    after = scan_cache(world, processes=1, index=loaded)
+    save_index(loaded, path)
+    appended = path.read_bytes()
+    assert appended.startswith(whole) and len(appended) > len(whole)
+    path.write_bytes(appended[:-3])  # a crash in the middle of the append
+    torn, warning = load_index(path, str(world), racy_seconds=0)
+    assert warning == ""
+    assert MODEL_DIR in torn.records  # as before the append: its stamps no longer match
+    assert facts(scan_cache(world, processes=1, index=torn)) == facts(after)
+    assert MODEL_DIR not in torn.records
+    assert save_index(torn, path) == ""
+    assert _segments(path) == 1  # not appended after a torn tail
+    assert load_index(path, str(world), racy_seconds=0)[0].records == torn.records
+
+
+def test_a_file_replaced_by_another_scan_is_not_appended_to(world: Path, tmp_path: Path) -> None:
+    index, _ = first_scan(world)
+    path = tmp_path / "index.bin"
+    save_index(index, path)
+    mine, _ = load_index(path, str(world), racy_seconds=0)
+    theirs, _ = load_index(path, str(world), racy_seconds=0)
+    theirs.changed = True
+    save_index(theirs, path)  # appends an empty difference: the file grew under `mine`
+    shutil.rmtree(world / MODEL_DIR)
+    scan_cache(world, processes=1, index=mine)
+    assert save_index(mine, path) == ""
+    assert _segments(path) == 1
+    assert load_index(path, str(world), racy_seconds=0)[0].records == mine.records
 
 
 def _hftui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
