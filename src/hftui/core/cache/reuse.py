@@ -308,23 +308,32 @@ def _decode(name: str, entry: bytes, root: str, completenesses: dict[Any, Comple
     record.inner_links = inner_links
     record.last_accessed = last_accessed
     record.last_modified = last_modified
-    record.lock_files = tuple(LockFile(k[0], k[1], k[2], k[3], k[4], (k[5][0], k[5][1])) for k in locks)
-    record.notes = tuple(ScanWarning(*note) for note in notes)
+    if locks:
+        record.lock_files = tuple(LockFile(k[0], k[1], k[2], k[3], k[4], (k[5][0], k[5][1])) for k in locks)
+    if notes:
+        record.notes = tuple(ScanWarning(*note) for note in notes)
     record.reached_store = reached_store
     record.repo_id = name if repo_id is None else repo_id
     record.repo_type = repo_type
     built = []
-    for rev_repo, commit, snapshot, *rest, state in revisions:
-        revision = RevisionRecord.__new__(RevisionRecord)
+    new_revision = RevisionRecord.__new__
+    for rev in revisions:
+        state = rev[8]
         completeness = completenesses.get(state)
         if completeness is None:  # most are alike: built once (a frozen dataclass is slow to build)
             completeness = completenesses[state] = Completeness(*state)
+        revision = new_revision(RevisionRecord)
+        commit = rev[1]
         revision.__setstate__(
             (
-                repo_path if rev_repo is None else rev_repo,
+                repo_path if rev[0] is None else rev[0],
                 commit,
-                f"{repo_path}/snapshots/{commit}" if snapshot is None else snapshot,
-                *rest,
+                f"{repo_path}/snapshots/{commit}" if rev[2] is None else rev[2],
+                rev[3],
+                rev[4],
+                rev[5],
+                rev[6],
+                rev[7],
                 completeness,
             )
         )
