@@ -26,7 +26,7 @@ from conftest import wait_for
 
 from hftui.core.cache.records import CacheReport
 from hftui.core.cache.repo_walk import unpack_stamps
-from hftui.core.cache.reuse import ScanIndex, index_path, load_index, save_index
+from hftui.core.cache.reuse import ScanIndex, index_path, load_index, may_hold_kept_bytes, save_index
 from hftui.core.cache.scan import scan_cache
 
 MODEL_DIR = "models--acme--bert-mini"
@@ -262,6 +262,39 @@ def test_a_change_in_one_repo_reads_only_that_repo(
     assert facts(after) == facts(scan_cache(world, processes=1))
     if change != "new kept bytes":  # kept bytes are not part of the repo's record
         assert facts(after)["repos"][MODEL_DIR] != facts(before)["repos"][MODEL_DIR]
+    assert kept_seen(after) == kept_everywhere(world)
+
+
+def kept_seen(report: CacheReport) -> list[str]:
+    """Kept bytes as `hftui scan` lists them: only in the repos the records say may hold some."""
+    from hftui.core.downloads.kept import iter_repo_kept
+
+    return [str(entry.part_path) for path in may_hold_kept_bytes(report) for entry in iter_repo_kept(path)]
+
+
+def kept_everywhere(root: Path) -> list[str]:
+    from hftui.core.downloads.kept import iter_kept
+
+    return [str(entry.part_path) for entry in iter_kept(root)]
+
+
+def test_kept_bytes_are_found_in_reused_and_read_repos(world: Path) -> None:
+    index, before = first_scan(world)
+    assert kept_seen(before) == kept_everywhere(world) == []
+    _new_kept_bytes(world)  # a new .hftui-partial/: the repo folder's time changes
+    after = scan_cache(world, processes=1, index=index)
+    assert MODEL_DIR in index.read
+    assert len(kept_seen(after)) == 1 and kept_seen(after) == kept_everywhere(world)
+    wait_past(index, world.parent)
+    # more kept bytes in the folder the record already watches: seen through its stamp
+    (world / MODEL_DIR / ".hftui-partial" / ("f" * 64 + ".part")).write_bytes(b"y" * 10)
+    again = scan_cache(world, processes=1, index=index)
+    assert MODEL_DIR in index.read
+    assert len(kept_seen(again)) == 2 and kept_seen(again) == kept_everywhere(world)
+    wait_past(index, world.parent)
+    third = scan_cache(world, processes=1, index=index)
+    assert MODEL_DIR in index.reused  # unchanged since: reused, and its kept bytes still listed
+    assert len(kept_seen(third)) == 2 and kept_seen(third) == kept_everywhere(world)
 
 
 def test_store_payload_removed_is_picked_up(world: Path) -> None:

@@ -53,7 +53,7 @@ from hftui.core.cache.records import (
     RevisionRecord,
     ScanWarning,
 )
-from hftui.core.cache.repo_walk import RACY_SECONDS, PackedStamps, stamps_unchanged
+from hftui.core.cache.repo_walk import KEPT_DIR_NAME, RACY_SECONDS, PackedStamps, stamps_unchanged
 from hftui.core.cache.shared_store import SharedBlob
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "ScanIndex",
     "index_path",
     "load_index",
+    "may_hold_kept_bytes",
     "reusable",
     "reusing_scan",
     "save_index",
@@ -111,6 +112,22 @@ def reusable(
     fresh.__setstate__(record.__getstate__())
     fresh.lock_files = locks
     return fresh
+
+
+def may_hold_kept_bytes(report: CacheReport) -> list[str]:
+    """Paths of the repo folders of `report` that may hold kept bytes (`.hftui-partial/`), in name
+    order, so that listing kept bytes costs nothing in the others. A record with stamps lists that
+    folder among them when it had one; a new one changes the repo folder's time, which its stamps
+    (checked by the scan that reused it, or taken as it was read) would have seen. A record without
+    stamps may hold some."""
+    marker = f"\0{KEPT_DIR_NAME}\0"
+    return [
+        repo.repo_path
+        for repo in sorted(report.repos, key=lambda repo: repo.name)
+        if "--" in repo.name
+        and not repo.name.startswith(".")
+        and (repo.stamps is None or marker in repo.stamps[0] + "\0")
+    ]
 
 
 StoreState = tuple[PackedStamps, list[SharedBlob], dict[tuple[int, int], str], list[tuple[str, str]]]
