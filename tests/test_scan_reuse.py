@@ -489,7 +489,11 @@ def _segments(path: Path) -> int:
     at = data.index(b"\n", len(b"hftui-scan-index\n")) + 1
     count = 0
     while at < len(data):
-        at += 12 + int.from_bytes(data[at : at + 8], "little")
+        table, body = (
+            int.from_bytes(data[at : at + 8], "little"),
+            int.from_bytes(data[at + 8 : at + 16], "little"),
+        )
+        at += 20 + table + body
         count += 1
     assert at == len(data)
     return count

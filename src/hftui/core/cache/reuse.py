@@ -150,11 +150,11 @@ class ScanIndex:
     store: StoreState | None = None
     """The shared blob store as last listed, reused while its folders are unchanged."""
     # What the index file holds (`load_index`, `save_index`), so a save writes only the difference:
-    # the records and store as loaded or last saved (compared by identity), each record's entry as
-    # encoded there, the file's (device, inode, size) then, its length and the bytes still live.
+    # the records and store as loaded or last saved (compared by identity), the size of each record's
+    # entry there, the file's (device, inode, size) then, its length and the bytes still live.
     saved: dict[str, RepoRecord] = field(default_factory=dict, repr=False)
     saved_store: Any = field(default=None, repr=False)
-    entries: dict[str, bytes] = field(default_factory=dict, repr=False)
+    entry_sizes: dict[str, int] = field(default_factory=dict, repr=False)
     file_key: tuple[int, int, int] | None = field(default=None, repr=False)
     file_bytes: int = field(default=0, repr=False)
     live_bytes: int = field(default=0, repr=False)
@@ -190,14 +190,15 @@ class ScanIndex:
 
 # -- the index file ----------------------------------------------------------------------------------
 #
-# Layout: the magic line, a JSON header line, then segments. A segment is its payload's length and
-# CRC-32 (`_SEGMENT`) and the payload, marshal of (store, gone, names, entries): the shared store's
-# state (False: as before), the folder names forgotten since, and each remembered repo's name and
-# entry (marshal of `_encode`, kept as bytes until the repo is decoded). The first segment holds
-# the whole index; a save after a small change appends a segment with only the difference (a
-# deleted repo costs a few bytes, not a rewrite of the whole file), and the file is written anew
-# once it holds more than `_COMPACT_RATIO` times what is live. A torn last segment (a crash while
-# appending) is dropped; anything else wrong ignores the whole file.
+# Layout: the magic line, a JSON header line, then segments. A segment is a head (`_SEGMENT`: the
+# lengths of its table and of its entries, and the CRC-32 of both), the table, marshal of (store,
+# gone, names, sizes): the shared store's state (False: as before), the folder names forgotten
+# since, and each remembered repo's name and entry size; then the entries, one after the other,
+# each marshal of `_encode` (decoded straight from the file's buffer, never copied). The first
+# segment holds the whole index; a save after a small change appends a segment with only the
+# difference (a deleted repo costs a few bytes, not a rewrite of the whole file), and the file is
+# written anew once it holds more than `_COMPACT_RATIO` times what is live. A torn last segment (a
+# crash while appending) is dropped; anything else wrong ignores the whole file.
 
 
 def index_path(state_dir: str | os.PathLike[str], root: str) -> Path:
@@ -206,7 +207,7 @@ def index_path(state_dir: str | os.PathLike[str], root: str) -> Path:
     return Path(state_dir) / "scan-index" / f"{digest}.bin"
 
 
-_SEGMENT = struct.Struct("<QI")
+_SEGMENT = struct.Struct("<QQI")
 _COMPACT_RATIO = 1.5
 _STORE_UNCHANGED = False
 
@@ -219,8 +220,9 @@ def _header(root: str) -> bytes:
 
 
 def _segment(store: Any, gone: Iterable[str], entries: dict[str, bytes]) -> bytes:
-    payload = marshal.dumps((store, tuple(gone), tuple(entries), tuple(entries.values())))
-    return _SEGMENT.pack(len(payload), zlib.crc32(payload)) + payload
+    table = marshal.dumps((store, tuple(gone), tuple(entries), tuple(map(len, entries.values()))))
+    body = b"".join(entries.values())
+    return _SEGMENT.pack(len(table), len(body), zlib.crc32(body, zlib.crc32(table))) + table + body
 
 
 def _encode(record: RepoRecord, root: str) -> bytes:
@@ -293,7 +295,9 @@ def _completeness(value: Completeness) -> tuple[Any, ...]:
     return (value.state, value.listed_files, value.missing_files, value.missing_bytes)
 
 
-def _decode(name: str, entry: bytes, root: str, completenesses: dict[Any, Completeness]) -> RepoRecord:
+def _decode(
+    name: str, entry: bytes | memoryview, root: str, completenesses: dict[Any, Completeness]
+) -> RepoRecord:
     (
         packed,
         inner_links,
@@ -421,7 +425,7 @@ def _parse(data: bytes, root: str, racy_seconds: float) -> ScanIndex:
         found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
         raise ValueError(f"written for {found}, this is {expected}")
     view = memoryview(data)
-    entries: dict[str, bytes] = {}
+    entries: dict[str, memoryview] = {}
     store: Any = None
     at = header_end
     segments = 0
@@ -430,21 +434,25 @@ def _parse(data: bytes, root: str, racy_seconds: float) -> ScanIndex:
             if not segments:
                 raise ValueError("truncated")
             break
-        length, crc = _SEGMENT.unpack_from(data, at)
-        payload = view[at + _SEGMENT.size : at + _SEGMENT.size + length]
-        if len(payload) != length or zlib.crc32(payload) != crc:
+        table_size, body_size, crc = _SEGMENT.unpack_from(data, at)
+        table_at = at + _SEGMENT.size
+        end = table_at + table_size + body_size
+        if end > len(data) or zlib.crc32(view[table_at:end]) != crc:
             if not segments:
                 raise ValueError("truncated or damaged")
             break  # a torn append: what came before stands
-        segment_store, gone, names, payloads = marshal.loads(payload)
-        if len(names) != len(payloads):
-            raise ValueError("names and entries do not pair up")
+        segment_store, gone, names, sizes = marshal.loads(view[table_at : table_at + table_size])
+        if len(names) != len(sizes) or sum(sizes) != body_size:
+            raise ValueError("the table does not match the entries")
         if segment_store is not _STORE_UNCHANGED:
             store = segment_store
         for name in gone:
             entries.pop(name, None)
-        entries.update(zip(names, payloads, strict=True))
-        at += _SEGMENT.size + length
+        entry_at = table_at + table_size
+        for name, size in zip(names, sizes, strict=True):
+            entries[name] = view[entry_at : entry_at + size]
+            entry_at += size
+        at = end
         segments += 1
     if not segments:
         raise ValueError("no records")
@@ -455,9 +463,9 @@ def _parse(data: bytes, root: str, racy_seconds: float) -> ScanIndex:
     index.records = records
     index.saved = dict(records)
     index.saved_store = index.store
-    index.entries = entries
+    index.entry_sizes = {name: len(entry) for name, entry in entries.items()}
     index.file_bytes = at
-    index.live_bytes = sum(map(len, entries.values()))
+    index.live_bytes = sum(index.entry_sizes.values())
     return index
 
 
@@ -497,16 +505,12 @@ def _append(index: ScanIndex, target: Path) -> bool:
         return False  # replaced or appended to by another scan since: write it anew
     changed = _changed_entries(index)
     gone = [name for name in index.saved if name not in index.records]
-    old = index.entries
-    live = (
-        index.live_bytes
-        + sum(map(len, changed.values()))
-        - sum(len(old[name]) for name in (*gone, *changed) if name in old)
-    )
+    sizes = index.entry_sizes
+    live = index.live_bytes + sum(map(len, changed.values()))
+    live -= sum(sizes.get(name, 0) for name in (*gone, *changed))
     store = _STORE_UNCHANGED if index.store is index.saved_store else _encode_store(index.store)
     segment = _segment(store, gone, changed)
     if index.file_bytes + len(segment) > _COMPACT_RATIO * live + 65536:
-        index.entries.update(changed)  # the rewrite need not encode them again
         return False
     fd = os.open(target, os.O_WRONLY | os.O_APPEND)
     try:
@@ -516,8 +520,8 @@ def _append(index: ScanIndex, target: Path) -> bool:
     finally:
         os.close(fd)
     for name in gone:
-        old.pop(name, None)
-    old.update(changed)
+        sizes.pop(name, None)
+    sizes.update((name, len(entry)) for name, entry in changed.items())
     index.saved = dict(index.records)
     index.saved_store = index.store
     index.file_bytes += len(segment)
@@ -526,11 +530,7 @@ def _append(index: ScanIndex, target: Path) -> bool:
 
 
 def _rewrite(index: ScanIndex, target: Path) -> None:
-    old, saved = index.entries, index.saved
-    entries = {
-        name: old[name] if saved.get(name) is record and name in old else _encode(record, index.root)
-        for name, record in index.records.items()
-    }
+    entries = {name: _encode(record, index.root) for name, record in index.records.items()}
     # Not compressed: zlib would make it 4x smaller but take longer to load than all the rest.
     data = _header(index.root) + _segment(_encode_store(index.store), (), entries)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -546,12 +546,12 @@ def _rewrite(index: ScanIndex, target: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    index.entries = entries
+    index.entry_sizes = {name: len(entry) for name, entry in entries.items()}
     index.saved = dict(index.records)
     index.saved_store = index.store
     index.file_key = key
     index.file_bytes = len(data)
-    index.live_bytes = sum(map(len, entries.values()))
+    index.live_bytes = sum(index.entry_sizes.values())
 
 
 def reusing_scan(
