@@ -9,6 +9,7 @@ scanner lists and every file it opens. Every reused report must equal a full sca
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -586,6 +587,51 @@ def test_a_file_replaced_by_another_scan_is_not_appended_to(world: Path, tmp_pat
     assert save_index(mine, path) == ""
     assert _segments(path) == 1
     assert load_index(path, str(world), racy_seconds=0)[0].records == mine.records
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    point = tmp_path / "mnt"
+    point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield point
+    subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
+def test_a_full_disk_while_appending_loses_nothing(world: Path, small_tmpfs: Path) -> None:
+    index, _ = first_scan(world)
+    path = small_tmpfs / "scan-index" / "index.bin"
+    assert save_index(index, path) == ""
+    saved = path.read_bytes()
+    loaded, _ = load_index(path, str(world), racy_seconds=0)
+    filler = small_tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:  # fill the disk to the last byte
+        for size in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size) == size:
+                    pass
+    finally:
+        os.close(fd)
+    (world / MODEL_DIR / "refs" / "late").write_text((world / MODEL_DIR / "refs" / "main").read_text())
+    after = scan_cache(world, processes=1, index=loaded)
+    assert MODEL_DIR in loaded.read
+    warning = save_index(loaded, path)
+    assert warning.startswith(f"scan index {path} not saved (") and "next scan reads" in warning
+    assert path.read_bytes().startswith(saved)  # what was there is intact; a torn tail at most
+    again, warning = load_index(path, str(world), racy_seconds=0)
+    assert warning == "" and again.records.keys() == index.records.keys()
+    assert facts(scan_cache(world, processes=1, index=again)) == facts(after)
+    assert MODEL_DIR in again.read  # its old record no longer matched the disk
+    filler.unlink()
+    assert save_index(again, path) == ""
+    assert load_index(path, str(world), racy_seconds=0)[0].records == again.records
 
 
 def _hftui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

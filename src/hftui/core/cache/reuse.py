@@ -30,6 +30,7 @@ further than its stamps.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import hashlib
 import json
@@ -514,7 +515,8 @@ def _append(index: ScanIndex, target: Path) -> bool:
         return False
     fd = os.open(target, os.O_WRONLY | os.O_APPEND)
     try:
-        os.write(fd, segment)
+        if os.write(fd, segment) != len(segment):  # a full disk: the torn tail is dropped on load
+            raise OSError(errno.ENOSPC, "no space left to append to it")
         os.fsync(fd)
         index.file_key = _file_key(os.fstat(fd))
     finally:
