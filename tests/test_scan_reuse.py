@@ -563,6 +563,12 @@ def test_a_torn_append_keeps_what_came_before_and_the_next_save_rewrites(world: 
     save_index(loaded, path)
     appended = path.read_bytes()
     assert appended.startswith(whole) and len(appended) > len(whole)
+    for tail in (b"\0" * 64, appended[len(whole) :] + b"\0" * 20):  # what a crash may leave after it
+        path.write_bytes(appended + tail)
+        loaded_back, warning = load_index(path, str(world), racy_seconds=0)
+        assert warning == "" and loaded_back.records == loaded.records
+    path.write_bytes(whole + b"\0" * 64)
+    assert load_index(path, str(world), racy_seconds=0)[0].records == index.records
     path.write_bytes(appended[:-3])  # a crash in the middle of the append
     torn, warning = load_index(path, str(world), racy_seconds=0)
     assert warning == ""

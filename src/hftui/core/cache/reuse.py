@@ -431,25 +431,17 @@ def _parse(data: bytes, root: str, racy_seconds: float) -> ScanIndex:
     at = header_end
     segments = 0
     while at < len(data):
-        if at + _SEGMENT.size > len(data):
+        try:
+            end, segment_store, gone, names, sizes = _read_segment(view, at)
+        except Exception:
             if not segments:
-                raise ValueError("truncated")
-            break
-        table_size, body_size, crc = _SEGMENT.unpack_from(data, at)
-        table_at = at + _SEGMENT.size
-        end = table_at + table_size + body_size
-        if end > len(data) or zlib.crc32(view[table_at:end]) != crc:
-            if not segments:
-                raise ValueError("truncated or damaged")
-            break  # a torn append: what came before stands
-        segment_store, gone, names, sizes = marshal.loads(view[table_at : table_at + table_size])
-        if len(names) != len(sizes) or sum(sizes) != body_size:
-            raise ValueError("the table does not match the entries")
+                raise
+            break  # a torn append (a crash, a full disk): what came before stands
         if segment_store is not _STORE_UNCHANGED:
             store = segment_store
         for name in gone:
             entries.pop(name, None)
-        entry_at = table_at + table_size
+        entry_at = end - sum(sizes)
         for name, size in zip(names, sizes, strict=True):
             entries[name] = view[entry_at : entry_at + size]
             entry_at += size
@@ -470,10 +462,29 @@ def _parse(data: bytes, root: str, racy_seconds: float) -> ScanIndex:
     return index
 
 
+def _read_segment(view: memoryview, at: int) -> tuple[int, Any, Any, Any, Any]:
+    """The segment at `at`: where it ends, and its table (store, gone, names, sizes)."""
+    if at + _SEGMENT.size > len(view):
+        raise ValueError("truncated")
+    table_size, body_size, crc = _SEGMENT.unpack_from(view, at)
+    table_at = at + _SEGMENT.size
+    end = table_at + table_size + body_size
+    if not table_size or end > len(view) or zlib.crc32(view[table_at:end]) != crc:
+        raise ValueError("truncated or damaged")
+    store, gone, names, sizes = marshal.loads(view[table_at : table_at + table_size])
+    if len(names) != len(sizes) or sum(sizes) != body_size:
+        raise ValueError("the table does not match the entries")
+    return end, store, gone, names, sizes
+
+
 def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
     """Save `index` (returns a warning, "" if saved). When the file is the one `index` was loaded
-    from or last saved to and still mostly live, only what changed is appended (and fsynced);
-    otherwise the whole index is written atomically (temp file, fsync, rename)."""
+    from or last saved to and still mostly live, only what changed is appended; otherwise the
+    whole index is written atomically (temp file, fsync, rename).
+
+    An append is not fsynced: the index is a cache, and what a crash can leave (a tail cut short,
+    zeros, an append lost) is dropped on load, leaving records that are checked against the disk
+    anyway; an fsync cost more than the rest of a rescan on a busy disk."""
     target = Path(path)
     try:
         appended = _append(index, target)
@@ -517,7 +528,6 @@ def _append(index: ScanIndex, target: Path) -> bool:
     try:
         if os.write(fd, segment) != len(segment):  # a full disk: the torn tail is dropped on load
             raise OSError(errno.ENOSPC, "no space left to append to it")
-        os.fsync(fd)
         index.file_key = _file_key(os.fstat(fd))
     finally:
         os.close(fd)
