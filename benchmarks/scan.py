@@ -297,7 +297,14 @@ def rescan_benchmark(args: argparse.Namespace) -> int:
     print(f"cpus: {os.cpu_count()}, runs: {args.runs} (medians; one warm-up round first)")
     for repos in (int(size) for size in args.sizes.split(",")):
         _rescan_size(args, repos)
-    print("\ntarget: a rescan <= 0.2x du -s")
+    print(
+        "\nin process: the scan engine in this (warm) Python process, no start-up, no output; 'index file':"
+        "\n  the index loaded from its file first and saved again when something changed (appended), as"
+        "\n  `hftui scan` does; 'index in memory': as the TUI's `r` does."
+        "\nend to end: `hftui scan --json --no-roots` in a new process: Python's start-up, imports, the"
+        "\n  index file, the scan and the JSON of every repo written out (to /dev/null)."
+        "\ntarget: a rescan <= 0.2x du -s"
+    )
     return 0
 
 

@@ -105,14 +105,16 @@ def pause_at_half(
     cache: Path,
     hub: HubServer,
     kept: Callable[[Path], int] | None = None,
+    at: int = SIZE // 2,
 ) -> int:
-    """Pause the job once half of weights.bin is kept; the bytes kept once everything is still.
+    """Pause the job once `at` bytes (half) of weights.bin are kept; the bytes kept once
+    everything is still.
 
     `kept` measures what is kept (the `.part` size over HTTP, where it is the truth; the
     recorded prefix over Xet, where ranges ahead of it are not kept)."""
     measure = kept or part_size
     # A budget, not a measurement: a job process starting on a loaded machine can take a while.
-    wait_for(lambda: measure(cache) >= SIZE // 2, timeout=60, what="half of weights.bin kept")
+    wait_for(lambda: measure(cache) >= at, timeout=60, what=f"{at} bytes of weights.bin kept")
     engine.pause(job_id)
     wait_for(lambda: job_id not in engine._threads, timeout=5, what="the job to stop")
     hub.release_holds()  # a response a test held (`hold_past_half`) ends, to a stopped client

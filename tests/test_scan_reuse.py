@@ -9,6 +9,7 @@ scanner lists and every file it opens. Every reused report must equal a full sca
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -26,7 +27,7 @@ from conftest import wait_for
 
 from hftui.core.cache.records import CacheReport
 from hftui.core.cache.repo_walk import unpack_stamps
-from hftui.core.cache.reuse import ScanIndex, index_path, load_index, save_index
+from hftui.core.cache.reuse import ScanIndex, index_path, load_index, may_hold_kept_bytes, save_index
 from hftui.core.cache.scan import scan_cache
 
 MODEL_DIR = "models--acme--bert-mini"
@@ -262,6 +263,39 @@ def test_a_change_in_one_repo_reads_only_that_repo(
     assert facts(after) == facts(scan_cache(world, processes=1))
     if change != "new kept bytes":  # kept bytes are not part of the repo's record
         assert facts(after)["repos"][MODEL_DIR] != facts(before)["repos"][MODEL_DIR]
+    assert kept_seen(after) == kept_everywhere(world)
+
+
+def kept_seen(report: CacheReport) -> list[str]:
+    """Kept bytes as `hftui scan` lists them: only in the repos the records say may hold some."""
+    from hftui.core.downloads.kept import iter_repo_kept
+
+    return [str(entry.part_path) for path in may_hold_kept_bytes(report) for entry in iter_repo_kept(path)]
+
+
+def kept_everywhere(root: Path) -> list[str]:
+    from hftui.core.downloads.kept import iter_kept
+
+    return [str(entry.part_path) for entry in iter_kept(root)]
+
+
+def test_kept_bytes_are_found_in_reused_and_read_repos(world: Path) -> None:
+    index, before = first_scan(world)
+    assert kept_seen(before) == kept_everywhere(world) == []
+    _new_kept_bytes(world)  # a new .hftui-partial/: the repo folder's time changes
+    after = scan_cache(world, processes=1, index=index)
+    assert MODEL_DIR in index.read
+    assert len(kept_seen(after)) == 1 and kept_seen(after) == kept_everywhere(world)
+    wait_past(index, world.parent)
+    # more kept bytes in the folder the record already watches: seen through its stamp
+    (world / MODEL_DIR / ".hftui-partial" / ("f" * 64 + ".part")).write_bytes(b"y" * 10)
+    again = scan_cache(world, processes=1, index=index)
+    assert MODEL_DIR in index.read
+    assert len(kept_seen(again)) == 2 and kept_seen(again) == kept_everywhere(world)
+    wait_past(index, world.parent)
+    third = scan_cache(world, processes=1, index=index)
+    assert MODEL_DIR in index.reused  # unchanged since: reused, and its kept bytes still listed
+    assert len(kept_seen(third)) == 2 and kept_seen(third) == kept_everywhere(world)
 
 
 def test_store_payload_removed_is_picked_up(world: Path) -> None:
@@ -424,7 +458,16 @@ def _corrupt_files(good: bytes) -> dict[str, bytes]:
             json.dumps(header, sort_keys=True).encode(),
             json.dumps({**header, "root": "/elsewhere"}, sort_keys=True).encode(),
         ),
+        "old version": good.replace(
+            json.dumps(header, sort_keys=True).encode(),
+            json.dumps({**header, "version": 1}, sort_keys=True).encode(),
+        ),
+        "other Python": good.replace(
+            json.dumps(header, sort_keys=True).encode(),
+            json.dumps({**header, "python": [3, 99]}, sort_keys=True).encode(),
+        ),
         "bad payload": good[:header_end] + __import__("marshal").dumps([("x",)]),
+        "one byte flipped": good[:-100] + bytes([good[-100] ^ 1]) + good[-99:],
         "header only": good[:header_end],
     }
 
@@ -440,6 +483,161 @@ def test_a_corrupt_or_foreign_index_file_is_ignored_with_a_warning(world: Path, 
         assert loaded.records == {}, name
         assert warning.startswith(f"scan index {path} ignored"), (name, warning)
         assert facts(scan_cache(world, processes=1, index=loaded)) == facts(before), name
+
+
+def _segments(path: Path) -> int:
+    data = path.read_bytes()
+    at = data.index(b"\n", len(b"hftui-scan-index\n")) + 1
+    count = 0
+    while at < len(data):
+        table, body = (
+            int.from_bytes(data[at : at + 8], "little"),
+            int.from_bytes(data[at + 8 : at + 16], "little"),
+        )
+        at += 20 + table + body
+        count += 1
+    assert at == len(data)
+    return count
+
+
+def test_a_save_after_deleting_one_repo_appends_only_the_difference(world: Path, tmp_path: Path) -> None:
+    index, before = first_scan(world)
+    path = tmp_path / "index.bin"
+    assert save_index(index, path) == ""
+    whole = path.stat()
+    loaded, _ = load_index(path, str(world), racy_seconds=0)
+    shutil.rmtree(world / MODEL_DIR)
+    after = scan_cache(world, processes=1, index=loaded)
+    assert loaded.changed
+    assert save_index(loaded, path) == ""
+    now = path.stat()
+    # the same file, a few bytes longer: the name of the repo gone (and the store's new listing,
+    # which the deleted repo's lock folder does not touch)
+    assert (now.st_ino, _segments(path)) == (whole.st_ino, 2)
+    assert 0 < now.st_size - whole.st_size < 200
+    again, warning = load_index(path, str(world), racy_seconds=0)
+    assert warning == "" and again.records == loaded.records and MODEL_DIR not in again.records
+    assert facts(scan_cache(world, processes=1, index=again)) == facts(after)
+    assert set(again.reused) == valid_names(before) - {MODEL_DIR}
+    # nothing changed since: nothing to save
+    assert not again.changed
+
+
+def test_a_changed_repo_is_appended_and_a_file_mostly_dead_is_written_anew(
+    world: Path, tmp_path: Path
+) -> None:
+    index, _ = first_scan(world)
+    path = tmp_path / "index.bin"
+    save_index(index, path)
+    inode = path.stat().st_ino
+    refs = world / MODEL_DIR / "refs"
+    segments = [1]
+    for i in range(40):
+        loaded, _ = load_index(path, str(world), racy_seconds=0)
+        (refs / f"tag{i}").write_text((refs / "main").read_text())
+        wait_past(loaded, world.parent)
+        report = scan_cache(world, processes=1, index=loaded)
+        assert MODEL_DIR in loaded.read
+        assert save_index(loaded, path) == ""
+        reloaded, warning = load_index(path, str(world), racy_seconds=0)
+        assert warning == "" and reloaded.records == loaded.records
+        assert f"tag{i}" in reloaded.records[MODEL_DIR].refs
+        segments.append(_segments(path))
+        if path.stat().st_ino != inode:
+            break
+    else:
+        pytest.fail(f"the index file was never compacted: {segments}")
+    assert segments[1] == 2  # the first change was appended
+    assert segments[-1] == 1  # then written anew, one segment
+    assert facts(scan_cache(world, processes=1, index=reloaded)) == facts(report)
+
+
+def test_a_torn_append_keeps_what_came_before_and_the_next_save_rewrites(world: Path, tmp_path: Path) -> None:
+    index, _ = first_scan(world)
+    path = tmp_path / "index.bin"
+    save_index(index, path)
+    whole = path.read_bytes()
+    loaded, _ = load_index(path, str(world), racy_seconds=0)
+    shutil.rmtree(world / MODEL_DIR)
+    after = scan_cache(world, processes=1, index=loaded)
+    save_index(loaded, path)
+    appended = path.read_bytes()
+    assert appended.startswith(whole) and len(appended) > len(whole)
+    for tail in (b"\0" * 64, appended[len(whole) :] + b"\0" * 20):  # what a crash may leave after it
+        path.write_bytes(appended + tail)
+        loaded_back, warning = load_index(path, str(world), racy_seconds=0)
+        assert warning == "" and loaded_back.records == loaded.records
+    path.write_bytes(whole + b"\0" * 64)
+    assert load_index(path, str(world), racy_seconds=0)[0].records == index.records
+    path.write_bytes(appended[:-3])  # a crash in the middle of the append
+    torn, warning = load_index(path, str(world), racy_seconds=0)
+    assert warning == ""
+    assert MODEL_DIR in torn.records  # as before the append: its stamps no longer match
+    assert facts(scan_cache(world, processes=1, index=torn)) == facts(after)
+    assert MODEL_DIR not in torn.records
+    assert save_index(torn, path) == ""
+    assert _segments(path) == 1  # not appended after a torn tail
+    assert load_index(path, str(world), racy_seconds=0)[0].records == torn.records
+
+
+def test_a_file_replaced_by_another_scan_is_not_appended_to(world: Path, tmp_path: Path) -> None:
+    index, _ = first_scan(world)
+    path = tmp_path / "index.bin"
+    save_index(index, path)
+    mine, _ = load_index(path, str(world), racy_seconds=0)
+    theirs, _ = load_index(path, str(world), racy_seconds=0)
+    theirs.changed = True
+    save_index(theirs, path)  # appends an empty difference: the file grew under `mine`
+    shutil.rmtree(world / MODEL_DIR)
+    scan_cache(world, processes=1, index=mine)
+    assert save_index(mine, path) == ""
+    assert _segments(path) == 1
+    assert load_index(path, str(world), racy_seconds=0)[0].records == mine.records
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    point = tmp_path / "mnt"
+    point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield point
+    subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
+def test_a_full_disk_while_appending_loses_nothing(world: Path, small_tmpfs: Path) -> None:
+    index, _ = first_scan(world)
+    path = small_tmpfs / "scan-index" / "index.bin"
+    assert save_index(index, path) == ""
+    saved = path.read_bytes()
+    loaded, _ = load_index(path, str(world), racy_seconds=0)
+    filler = small_tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:  # fill the disk to the last byte
+        for size in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size) == size:
+                    pass
+    finally:
+        os.close(fd)
+    (world / MODEL_DIR / "refs" / "late").write_text((world / MODEL_DIR / "refs" / "main").read_text())
+    after = scan_cache(world, processes=1, index=loaded)
+    assert MODEL_DIR in loaded.read
+    warning = save_index(loaded, path)
+    assert warning.startswith(f"scan index {path} not saved (") and "next scan reads" in warning
+    assert path.read_bytes().startswith(saved)  # what was there is intact; a torn tail at most
+    again, warning = load_index(path, str(world), racy_seconds=0)
+    assert warning == "" and again.records.keys() == index.records.keys()
+    assert facts(scan_cache(world, processes=1, index=again)) == facts(after)
+    assert MODEL_DIR in again.read  # its old record no longer matched the disk
+    filler.unlink()
+    assert save_index(again, path) == ""
+    assert load_index(path, str(world), racy_seconds=0)[0].records == again.records
 
 
 def _hftui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -122,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
         updates, summary = _check_updates(report, args)
         print(f"hftui: updates: {summary}", file=sys.stderr)
     rows = _select(report, filters, sort, now, revisions=args.revisions, updates=updates)
-    from hftui.core.downloads.kept import iter_kept
+    from hftui.core.cache.reuse import may_hold_kept_bytes
+    from hftui.core.downloads.kept import iter_repo_kept
 
-    kept = list(iter_kept(report.cache_dir)) if report.exists else []
+    # Not iter_kept: it lists every repo folder, a good part of a rescan that reuses them all.
+    kept = [entry for path in may_hold_kept_bytes(report) for entry in iter_repo_kept(path)]
     abandoned = _abandoned(kept, args, now) if kept else {}
     roots = None if args.no_roots else _scan_roots(args, location.path, report)
     if args.json:

@@ -30,13 +30,17 @@ further than its stamps.
 from __future__ import annotations
 
 import contextlib
+import errno
+import gc
 import hashlib
 import json
 import marshal
 import os
+import struct
 import sys
 import tempfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +54,7 @@ from hftui.core.cache.records import (
     RevisionRecord,
     ScanWarning,
 )
-from hftui.core.cache.repo_walk import RACY_SECONDS, PackedStamps, stamps_unchanged
+from hftui.core.cache.repo_walk import KEPT_DIR_NAME, RACY_SECONDS, PackedStamps, stamps_unchanged
 from hftui.core.cache.shared_store import SharedBlob
 
 __all__ = [
@@ -59,12 +63,13 @@ __all__ = [
     "ScanIndex",
     "index_path",
     "load_index",
+    "may_hold_kept_bytes",
     "reusable",
     "reusing_scan",
     "save_index",
 ]
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _MAGIC = b"hftui-scan-index\n"
 
 
@@ -110,6 +115,22 @@ def reusable(
     return fresh
 
 
+def may_hold_kept_bytes(report: CacheReport) -> list[str]:
+    """Paths of the repo folders of `report` that may hold kept bytes (`.hftui-partial/`), in name
+    order, so that listing kept bytes costs nothing in the others. A record with stamps lists that
+    folder among them when it had one; a new one changes the repo folder's time, which its stamps
+    (checked by the scan that reused it, or taken as it was read) would have seen. A record without
+    stamps may hold some."""
+    marker = f"\0{KEPT_DIR_NAME}\0"
+    return [
+        repo.repo_path
+        for repo in sorted(report.repos, key=lambda repo: repo.name)
+        if "--" in repo.name
+        and not repo.name.startswith(".")
+        and (repo.stamps is None or marker in repo.stamps[0] + "\0")
+    ]
+
+
 StoreState = tuple[PackedStamps, list[SharedBlob], dict[tuple[int, int], str], list[tuple[str, str]]]
 """The shared blob store's folder stamps, payloads, payloads by (device, inode), and problems."""
 
@@ -129,6 +150,15 @@ class ScanIndex:
     """The records changed since the index was loaded or saved (saving it again is worth it)."""
     store: StoreState | None = None
     """The shared blob store as last listed, reused while its folders are unchanged."""
+    # What the index file holds (`load_index`, `save_index`), so a save writes only the difference:
+    # the records and store as loaded or last saved (compared by identity), the size of each record's
+    # entry there, the file's (device, inode, size) then, its length and the bytes still live.
+    saved: dict[str, RepoRecord] = field(default_factory=dict, repr=False)
+    saved_store: Any = field(default=None, repr=False)
+    entry_sizes: dict[str, int] = field(default_factory=dict, repr=False)
+    file_key: tuple[int, int, int] | None = field(default=None, repr=False)
+    file_bytes: int = field(default=0, repr=False)
+    live_bytes: int = field(default=0, repr=False)
 
     def keep_store(self, store: StoreState | None) -> None:
         if store is not self.store:
@@ -160,12 +190,27 @@ class ScanIndex:
 
 
 # -- the index file ----------------------------------------------------------------------------------
+#
+# Layout: the magic line, a JSON header line, then segments. A segment is a head (`_SEGMENT`: the
+# lengths of its table and of its entries, and the CRC-32 of both), the table, marshal of (store,
+# gone, names, sizes): the shared store's state (False: as before), the folder names forgotten
+# since, and each remembered repo's name and entry size; then the entries, one after the other,
+# each marshal of `_encode` (decoded straight from the file's buffer, never copied). The first
+# segment holds the whole index; a save after a small change appends a segment with only the
+# difference (a deleted repo costs a few bytes, not a rewrite of the whole file), and the file is
+# written anew once it holds more than `_COMPACT_RATIO` times what is live. A torn last segment (a
+# crash while appending) is dropped; anything else wrong ignores the whole file.
 
 
 def index_path(state_dir: str | os.PathLike[str], root: str) -> Path:
     """One file per cache root: `<state dir>/scan-index/<hash of the root's real path>.bin`."""
     digest = hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:20]
     return Path(state_dir) / "scan-index" / f"{digest}.bin"
+
+
+_SEGMENT = struct.Struct("<QQI")
+_COMPACT_RATIO = 1.5
+_STORE_UNCHANGED = False
 
 
 def _header(root: str) -> bytes:
@@ -175,29 +220,54 @@ def _header(root: str) -> bytes:
     return _MAGIC + json.dumps(meta, sort_keys=True).encode() + b"\n"
 
 
-def _encode(record: RepoRecord) -> tuple[Any, ...]:
+def _segment(store: Any, gone: Iterable[str], entries: dict[str, bytes]) -> bytes:
+    table = marshal.dumps((store, tuple(gone), tuple(entries), tuple(map(len, entries.values()))))
+    body = b"".join(entries.values())
+    return _SEGMENT.pack(len(table), len(body), zlib.crc32(body, zlib.crc32(table))) + table + body
+
+
+def _encode(record: RepoRecord, root: str) -> bytes:
     # Plain values only: marshal, unlike pickle, builds no object of a class a file names.
-    # Stamped records have no warnings and no .incomplete files, so those are not kept.
-    return (
-        record.__getstate__()[0] or ("", b"", b"", b""),  # the blobs, packed
-        record.inner_links,
-        record.last_accessed,
-        record.last_modified,
-        tuple(
-            (lock.path, lock.repo_dir, lock.size_on_disk, lock.last_modified, lock.held, lock.key)
-            for lock in record.lock_files
-        ),
-        record.name,
-        tuple((note.kind, note.message, note.path) for note in record.notes),
-        record.reached_store,
-        record.repo_id,
-        record.repo_path,
-        record.repo_type,
-        tuple((*rev.__getstate__()[:8], _completeness(rev.completeness)) for rev in record.revisions),
-        record.shared_blobs,
-        record.size_on_disk,
-        record._physical,
-        record.stamps,
+    # Stamped records have no warnings and no .incomplete files, so those are not kept. Paths the
+    # layout gives (the repo folder under the root, a snapshot under its repo) are left out.
+    repo_path = record.repo_path
+    revisions = []
+    for rev in record.revisions:
+        rev_repo, commit, snapshot, refs, packed, nb_files, size, modified, completeness = rev.__getstate__()
+        revisions.append(
+            (
+                None if rev_repo == repo_path else rev_repo,
+                commit,
+                None if snapshot == f"{repo_path}/snapshots/{commit}" else snapshot,
+                refs,
+                packed,
+                nb_files,
+                size,
+                modified,
+                _completeness(completeness),
+            )
+        )
+    return marshal.dumps(
+        (
+            record.__getstate__()[0] or ("", b"", b"", b""),  # the blobs, packed
+            record.inner_links,
+            record.last_accessed,
+            record.last_modified,
+            tuple(
+                (lock.path, lock.repo_dir, lock.size_on_disk, lock.last_modified, lock.held, lock.key)
+                for lock in record.lock_files
+            ),
+            tuple((note.kind, note.message, note.path) for note in record.notes),
+            record.reached_store,
+            None if record.repo_id == record.name else record.repo_id,
+            None if repo_path == f"{root}/{record.name}" else repo_path,
+            record.repo_type,
+            tuple(revisions),
+            record.shared_blobs,
+            record.size_on_disk,
+            record._physical,
+            record.stamps,
+        )
     )
 
 
@@ -226,14 +296,15 @@ def _completeness(value: Completeness) -> tuple[Any, ...]:
     return (value.state, value.listed_files, value.missing_files, value.missing_bytes)
 
 
-def _decode(item: tuple[Any, ...], completenesses: dict[Any, Completeness]) -> RepoRecord:
+def _decode(
+    name: str, entry: bytes | memoryview, root: str, completenesses: dict[Any, Completeness]
+) -> RepoRecord:
     (
         packed,
         inner_links,
         last_accessed,
         last_modified,
         locks,
-        name,
         notes,
         reached_store,
         repo_id,
@@ -244,39 +315,78 @@ def _decode(item: tuple[Any, ...], completenesses: dict[Any, Completeness]) -> R
         size_on_disk,
         physical,
         stamps,
-    ) = item
-    record = RepoRecord(str(repo_path), str(name))
-    record._blobs = None
-    record._packed_blobs = tuple(packed)
-    record.inner_links = frozenset(inner_links)
-    record.last_accessed = float(last_accessed)
-    record.last_modified = float(last_modified)
-    record.lock_files = tuple(LockFile(k[0], k[1], k[2], k[3], k[4], (k[5][0], k[5][1])) for k in locks)
-    record.notes = tuple(ScanWarning(*note) for note in notes)
-    record.reached_store = dict(reached_store)
-    record.repo_id = str(repo_id)
-    record.repo_type = repo_type
-    built = []
-    for rev in revisions:
-        revision = RevisionRecord.__new__(RevisionRecord)
-        completeness = completenesses.get(rev[8])
-        if completeness is None:  # most are alike: built once (a frozen dataclass is slow to build)
-            completeness = completenesses[rev[8]] = Completeness(*rev[8])
-        revision.__setstate__((*rev[:8], completeness))
-        built.append(revision)
-    record.revisions = tuple(built)
-    record.shared_blobs = dict(shared_blobs)
-    record.size_on_disk = int(size_on_disk)
-    local_size, outside = physical
-    record._physical = (int(local_size), dict(outside))
+    ) = marshal.loads(entry)
     paths, ids, times = stamps
     if not (isinstance(paths, str) and isinstance(ids, bytes) and isinstance(times, bytes)):
         raise ValueError(f"bad stamps for {name!r}")
     count = paths.count("\0") + 1
     if len(ids) != 16 * count or len(times) != 16 * count or not (paths == "" or paths[0] == "\0"):
         raise ValueError(f"bad stamps for {name!r} (the repo folder first, two 64-bit pairs each)")
-    record.stamps = (paths, ids, times)
+    if repo_path is None:
+        repo_path = f"{root}/{name}"
+    record = RepoRecord(repo_path, name)
+    record._blobs = None
+    record._packed_blobs = packed
+    record.inner_links = inner_links
+    record.last_accessed = last_accessed
+    record.last_modified = last_modified
+    if locks:
+        record.lock_files = tuple(LockFile(k[0], k[1], k[2], k[3], k[4], (k[5][0], k[5][1])) for k in locks)
+    if notes:
+        record.notes = tuple(ScanWarning(*note) for note in notes)
+    record.reached_store = reached_store
+    record.repo_id = name if repo_id is None else repo_id
+    record.repo_type = repo_type
+    built = []
+    new_revision = RevisionRecord.__new__
+    for rev in revisions:
+        state = rev[8]
+        completeness = completenesses.get(state)
+        if completeness is None:  # most are alike: built once (a frozen dataclass is slow to build)
+            completeness = completenesses[state] = Completeness(*state)
+        revision = new_revision(RevisionRecord)
+        commit = rev[1]
+        revision.__setstate__(
+            (
+                repo_path if rev[0] is None else rev[0],
+                commit,
+                f"{repo_path}/snapshots/{commit}" if rev[2] is None else rev[2],
+                rev[3],
+                rev[4],
+                rev[5],
+                rev[6],
+                rev[7],
+                completeness,
+            )
+        )
+        built.append(revision)
+    record.revisions = tuple(built)
+    record.shared_blobs = shared_blobs
+    record.size_on_disk = size_on_disk
+    record._physical = physical
+    record.stamps = stamps
     return record
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic collector off while an index is decoded, and what was decoded frozen out of its
+    reach: it would otherwise walk the growing heap again and again while loading and once more on
+    the first allocation after (together more than half the load time at 10,000 repos). Records
+    are plain values and hold no cycles, so the collector could never free them anyway; refcounts
+    still do when they are dropped."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _file_key(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size)
 
 
 def load_index(
@@ -284,63 +394,176 @@ def load_index(
 ) -> tuple[ScanIndex, str]:
     """The index saved for `root`, and a warning ("" if none). A missing file is an empty index
     (no warning); a broken one, one from another version or for another root is an empty index
-    and a warning. Never raises for what the file holds."""
+    and a warning. Never raises for what the file holds. The objects alive once it is loaded are
+    frozen (`gc.freeze`: the garbage collector no longer walks them)."""
     index = ScanIndex(root, racy_seconds=racy_seconds)
     try:
         with open(path, "rb") as f:
             data = f.read()
+            key = _file_key(os.fstat(f.fileno()))
     except FileNotFoundError:
         return index, ""
     except OSError as exc:
         return index, f"scan index {path} not read ({exc.strerror or exc}): every repo is read"
     try:
-        if not data.startswith(_MAGIC):
-            raise ValueError("not an hftui scan index")
-        header_end = data.index(b"\n", len(_MAGIC))
-        meta = json.loads(data[len(_MAGIC) : header_end])
-        expected = json.loads(_header(root)[len(_MAGIC) :])
-        if meta != expected:
-            found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
-            raise ValueError(f"written for {found}, this is {expected}")
-        items, store = marshal.loads(data[header_end + 1 :])
-        index.store = _decode_store(store)
-        records = {}
-        completenesses: dict[Any, Completeness] = {}
-        for item in items:
-            record = _decode(item, completenesses)
-            records[record.name] = record
+        with _no_gc():
+            index = _parse(data, root, racy_seconds)
     except Exception as exc:  # anything a file may hold: say so, scan everything
+        index = ScanIndex(root, racy_seconds=racy_seconds)
         return index, f"scan index {path} ignored ({exc.__class__.__name__}: {exc}): every repo is read"
-    index.records = records
+    if index.file_bytes == len(data):
+        index.file_key = key  # a torn tail is not appended to: the next save writes the file anew
     return index, ""
 
 
+def _parse(data: bytes, root: str, racy_seconds: float) -> ScanIndex:
+    if not data.startswith(_MAGIC):
+        raise ValueError("not an hftui scan index")
+    header_end = data.index(b"\n", len(_MAGIC)) + 1
+    meta = json.loads(data[len(_MAGIC) : header_end])
+    expected = json.loads(_header(root)[len(_MAGIC) :])
+    if meta != expected:
+        found = {key: meta.get(key) for key in expected} if isinstance(meta, dict) else meta
+        raise ValueError(f"written for {found}, this is {expected}")
+    view = memoryview(data)
+    entries: dict[str, memoryview] = {}
+    store: Any = None
+    at = header_end
+    segments = 0
+    while at < len(data):
+        try:
+            end, segment_store, gone, names, sizes = _read_segment(view, at)
+        except Exception:
+            if not segments:
+                raise
+            break  # a torn append (a crash, a full disk): what came before stands
+        if segment_store is not _STORE_UNCHANGED:
+            store = segment_store
+        for name in gone:
+            entries.pop(name, None)
+        entry_at = end - sum(sizes)
+        for name, size in zip(names, sizes, strict=True):
+            entries[name] = view[entry_at : entry_at + size]
+            entry_at += size
+        at = end
+        segments += 1
+    if not segments:
+        raise ValueError("no records")
+    index = ScanIndex(root, racy_seconds=racy_seconds)
+    index.store = _decode_store(store)
+    completenesses: dict[Any, Completeness] = {}
+    records = {name: _decode(name, entry, root, completenesses) for name, entry in entries.items()}
+    index.records = records
+    index.saved = dict(records)
+    index.saved_store = index.store
+    index.entry_sizes = {name: len(entry) for name, entry in entries.items()}
+    index.file_bytes = at
+    index.live_bytes = sum(index.entry_sizes.values())
+    return index
+
+
+def _read_segment(view: memoryview, at: int) -> tuple[int, Any, Any, Any, Any]:
+    """The segment at `at`: where it ends, and its table (store, gone, names, sizes)."""
+    if at + _SEGMENT.size > len(view):
+        raise ValueError("truncated")
+    table_size, body_size, crc = _SEGMENT.unpack_from(view, at)
+    table_at = at + _SEGMENT.size
+    end = table_at + table_size + body_size
+    if not table_size or end > len(view) or zlib.crc32(view[table_at:end]) != crc:
+        raise ValueError("truncated or damaged")
+    store, gone, names, sizes = marshal.loads(view[table_at : table_at + table_size])
+    if len(names) != len(sizes) or sum(sizes) != body_size:
+        raise ValueError("the table does not match the entries")
+    return end, store, gone, names, sizes
+
+
 def save_index(index: ScanIndex, path: str | os.PathLike[str]) -> str:
-    """Write `index` atomically (temp file, fsync, rename); returns a warning ("" if written)."""
+    """Save `index` (returns a warning, "" if saved). When the file is the one `index` was loaded
+    from or last saved to and still mostly live, only what changed is appended; otherwise the
+    whole index is written atomically (temp file, fsync, rename).
+
+    An append is not fsynced: the index is a cache, and what a crash can leave (a tail cut short,
+    zeros, an append lost) is dropped on load, leaving records that are checked against the disk
+    anyway; an fsync cost more than the rest of a rescan on a busy disk."""
     target = Path(path)
     try:
-        # Not compressed: zlib would make it 4x smaller but take longer to load than all the rest.
-        payload = marshal.dumps(
-            ([_encode(record) for record in index.records.values()], _encode_store(index.store))
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_header(index.root))
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-            index.changed = False
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        appended = _append(index, target)
+        if not appended:
+            _rewrite(index, target)
+        index.changed = False
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"scan index {target} not saved ({reason}): the next scan reads every repo"
     return ""
+
+
+def _changed_entries(index: ScanIndex) -> dict[str, bytes]:
+    saved = index.saved
+    return {
+        name: _encode(record, index.root)
+        for name, record in index.records.items()
+        if saved.get(name) is not record
+    }
+
+
+def _append(index: ScanIndex, target: Path) -> bool:
+    if index.file_key is None:
+        return False
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return False
+    if _file_key(st) != index.file_key:
+        return False  # replaced or appended to by another scan since: write it anew
+    changed = _changed_entries(index)
+    gone = [name for name in index.saved if name not in index.records]
+    sizes = index.entry_sizes
+    live = index.live_bytes + sum(map(len, changed.values()))
+    live -= sum(sizes.get(name, 0) for name in (*gone, *changed))
+    store = _STORE_UNCHANGED if index.store is index.saved_store else _encode_store(index.store)
+    segment = _segment(store, gone, changed)
+    if index.file_bytes + len(segment) > _COMPACT_RATIO * live + 65536:
+        return False
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND)
+    try:
+        if os.write(fd, segment) != len(segment):  # a full disk: the torn tail is dropped on load
+            raise OSError(errno.ENOSPC, "no space left to append to it")
+        index.file_key = _file_key(os.fstat(fd))
+    finally:
+        os.close(fd)
+    for name in gone:
+        sizes.pop(name, None)
+    sizes.update((name, len(entry)) for name, entry in changed.items())
+    index.saved = dict(index.records)
+    index.saved_store = index.store
+    index.file_bytes += len(segment)
+    index.live_bytes = live
+    return True
+
+
+def _rewrite(index: ScanIndex, target: Path) -> None:
+    entries = {name: _encode(record, index.root) for name, record in index.records.items()}
+    # Not compressed: zlib would make it 4x smaller but take longer to load than all the rest.
+    data = _header(index.root) + _segment(_encode_store(index.store), (), entries)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            key = _file_key(os.fstat(f.fileno()))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    index.entry_sizes = {name: len(entry) for name, entry in entries.items()}
+    index.saved = dict(index.records)
+    index.saved_store = index.store
+    index.file_key = key
+    index.file_bytes = len(data)
+    index.live_bytes = sum(index.entry_sizes.values())
 
 
 def reusing_scan(

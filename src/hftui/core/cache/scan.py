@@ -253,7 +253,10 @@ class ScanStream:
             return [], list(self._names)
         from hftui.core.cache.reuse import held_flocks, reusable
 
-        held = held_flocks()
+        # /proc/locks is read once, and only if a repo has lock files (its first read costs
+        # milliseconds, a good part of a rescan of a small cache); without any, nothing is held.
+        held: set[tuple[int, int]] | None = set()
+        held_read = False
         known = index.records
         locks_root = os.path.join(self.cache_dir, LOCKS_DIR_NAME) + "/"
         lock_names = self._lock_names
@@ -263,7 +266,10 @@ class ScanStream:
             old = known.get(name)
             record = None
             if old is not None and name not in self._ctx.aliases:
-                record = reusable(old, locks_root + name if name in lock_names else None, held)
+                locks_dir = locks_root + name if name in lock_names else None
+                if not held_read and (locks_dir is not None or old.lock_files):
+                    held, held_read = held_flocks(), True
+                record = reusable(old, locks_dir, held)
             if record is None:
                 to_read.append(name)
             else:

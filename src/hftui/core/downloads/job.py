@@ -144,6 +144,10 @@ class ProgressTracker:
         self.transfer_bytes = 0
         """Bytes received as the library's transfer bar reports them: every 200 ms from hf_xet for
         Xet files (whose bytes never pass through the transport), per chunk for plain HTTP."""
+        self.xet_estimate = 0
+        """Bytes the pre-fetch's Xet windows in flight have received before hf_xet hands them
+        over, as this process's sockets count them (`resume._Prefetch.xet_progress`)."""
+        self._received_shown = 0
         self.files_done = 0
         self._last_report = -1e9
         self._samples: deque[tuple[float, int]] = deque()
@@ -181,13 +185,26 @@ class ProgressTracker:
         self.check_cancel()
         self._maybe_report()
 
+    # Called by the pre-fetch while Xet windows are in flight.
+    def set_xet_estimate(self, n: int) -> None:
+        with self._lock:
+            if n > self.xet_estimate:
+                self._last_received = self._clock()
+            self.xet_estimate = n
+        self.check_cancel()
+        self._maybe_report()
+
     def idle_for(self) -> float:
         """Seconds since a byte last arrived (or since the transfer started)."""
         return self._clock() - self._last_received
 
     def received(self) -> int:
-        """Bytes received so far: both counters see plain HTTP bodies, only the transfer bar sees Xet."""
-        return max(self.net_bytes, self.transfer_bytes)
+        """Bytes received so far: both counters see plain HTTP bodies, only the transfer bar sees
+        Xet; plus what the Xet windows in flight have received. Never goes back: when a window
+        completes its estimate becomes confirmed bytes, and the two are not updated at once."""
+        now = max(self.net_bytes, self.transfer_bytes + self.xet_estimate)
+        self._received_shown = max(self._received_shown, now)
+        return self._received_shown
 
     def check_cancel(self) -> None:
         if self.is_cancelled():
@@ -650,9 +667,12 @@ def prefetch_kept(
     is_cancelled: Callable[[], bool],
     *,
     commit: str,
+    sole_job: bool = False,
 ) -> Any:
     """Fetch the job's large files with kept bytes before `snapshot_download` links them
-    (`hftui.core.downloads.resume`); a failure there is classified like the library's own."""
+    (`hftui.core.downloads.resume`); a failure there is classified like the library's own.
+    `sole_job`: the process runs this job only, so its sockets' byte counts are this job's (the
+    progress inside a Xet window is read from them; elsewhere it moves per window)."""
     from hftui.core.downloads import resume
 
     def note(text: str) -> None:
@@ -672,6 +692,8 @@ def prefetch_kept(
             on_written=tracker.add_disk,
             # Xet bytes never pass through the transport; counted as received (speed, stalls).
             on_received=tracker.add_transfer,
+            # Inside a window, before hf_xet hands it over: what the job's sockets received.
+            on_estimate=tracker.set_xet_estimate if sole_job else None,
             commit=commit,
             files=resume.remote_files(plan),
             note=note,
@@ -861,6 +883,7 @@ def run_job(
                         job_token,
                         is_cancelled,
                         commit=job_plan.commit,
+                        sole_job=sole_job,
                     )
                     tracker.add_file(len(prefetched.placed))
                     if prefetched.progressed:

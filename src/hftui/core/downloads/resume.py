@@ -54,6 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from hftui.core.downloads.arrivals import ArrivalMeter
 from hftui.core.downloads.kept import KeptMeta, KeptStore, iter_repo_kept
 from hftui.core.downloads.transport import JOB_HEADER, JobCancelled
 
@@ -85,6 +86,9 @@ completes (and the job's progress moves) about twice a second."""
 XET_WINDOW_MIN_BYTES = 2 * 1024 * 1024
 """Smallest window: each window costs a reconstruction request and fetches the chunk it is cut in
 (~64 KiB) again, so below this the extra bytes would cost more than the progress is worth."""
+XET_ESTIMATE_INTERVAL = 0.25
+"""Seconds between readings of the job's socket counters while Xet windows are in flight (the
+job reports at most every 0.1 s; 4 readings a second keep its speed smooth)."""
 XET_WINDOW_MAX_BYTES = 30 * 1024 * 1024
 """Largest window: the windows in flight, plus the chunk each is cut in, stay within one 64 MiB
 xorb, the most a stop may lose (issue 11: 10 % of what was kept, or one xorb)."""
@@ -368,10 +372,22 @@ class _Prefetch:
         note: Callable[[str], None],
         is_cancelled: Callable[[], bool],
         on_received: Callable[[int], None] = lambda n: None,
+        on_estimate: Callable[[int], None] | None = None,
         xet_enabled: bool = False,
     ) -> None:
         self.store = store
         self.on_received = on_received
+        self.on_estimate = on_estimate
+        self._xet_lock = threading.Lock()
+        self._meter = ArrivalMeter() if xet_enabled and on_estimate is not None else None
+        """Bytes this process's sockets received since the pre-fetch began (`arrivals`)."""
+        self._arrived = 0
+        """The meter's last reading."""
+        self._arrived_at = -1e9
+        self._xet_lacking = 0
+        """Bytes the Xet windows in flight (all files) still lack."""
+        self._xet_confirmed = 0
+        """Xet bytes handed over by hf_xet since the pre-fetch began."""
         self.xet_enabled = xet_enabled
         self._group: Any = None
         self.commit = commit
@@ -403,6 +419,29 @@ class _Prefetch:
     def check_cancel(self) -> None:
         if self.is_cancelled():
             raise JobCancelled("cancelled")
+
+    def xet_progress(self, *, lacking: int = 0, confirmed: int = 0) -> None:
+        """Tell the job how far the Xet windows in flight have come before they complete.
+
+        `lacking` changes what the windows in flight still lack (a window opened: +its size;
+        abandoned: -what it lacked), `confirmed` counts bytes hf_xet handed over (which the
+        caller then reports with `on_received`). The estimate is what this process's sockets
+        received beyond the confirmed bytes (`arrivals.ArrivalMeter`: kernel counts, so HTTP
+        headers and reconstruction answers are in it), at most what the windows lack: what the
+        job shows as received (confirmed + estimate) never exceeds what reached its sockets.
+        Read at most every `XET_ESTIMATE_INTERVAL`; between readings the last one is used,
+        which can only under-estimate.
+        """
+        with self._xet_lock:
+            self._xet_lacking = max(0, self._xet_lacking + lacking)
+            self._xet_confirmed += confirmed
+            now = time.monotonic()
+            if self._meter is not None and now - self._arrived_at >= XET_ESTIMATE_INTERVAL:
+                self._arrived_at = now
+                self._arrived = self._meter.total() or 0
+            estimate = min(self._xet_lacking, max(0, self._arrived - self._xet_confirmed))
+        if self.on_estimate is not None:
+            self.on_estimate(estimate)
 
     # one file
 
@@ -868,6 +907,7 @@ class _Prefetch:
                     todo.append((cut, end))
                 window = next(ids)
                 in_flight[window], received[window] = (start, cut), 0
+                self.xet_progress(lacking=cut - start)
                 threading.Thread(
                     target=read, args=(window, start, cut), name="hftui-keep-xet", daemon=True
                 ).start()
@@ -883,6 +923,7 @@ class _Prefetch:
                     # a silence between pieces is normal. A stall is hf_xet's read timeout (the
                     # stall timeout in a job process), which ends the stream with an error.
                     self.check_cancel()
+                    self.xet_progress()  # bytes on their way to the windows in flight
                     continue
                 self.check_cancel()
                 if kind == "error":
@@ -891,6 +932,7 @@ class _Prefetch:
                     start, end = in_flight.pop(window)
                     got = received.pop(window)
                     if got != end - start:
+                        self.xet_progress(lacking=got - (end - start))
                         # hf_xet 1.8's stream can end early without an error (seen when its
                         # token expired): what came is kept, a retry (a new token) fetches the rest.
                         raise PrefetchFailure(
@@ -905,10 +947,15 @@ class _Prefetch:
                 at, data = value
                 if data:
                     received[window] += len(data)
+                    self.xet_progress(lacking=-len(data), confirmed=len(data))
                     self.on_received(len(data))
                     yield at, bytes(data)
         finally:
             abandoned.set()
+            # What the abandoned windows lacked is no longer on its way.
+            lost = sum(end - start - received.get(w, 0) for w, (start, end) in in_flight.items())
+            with contextlib.suppress(JobCancelled):
+                self.xet_progress(lacking=-lost)
 
     def _place(self, file: RemoteFile) -> None:
         store = self.store
@@ -967,15 +1014,18 @@ def prefetch(
     files: dict[str, RemoteFile] | None = None,
     commit: str | None = None,
     on_received: Callable[[int], None] = lambda n: None,
+    on_estimate: Callable[[int], None] | None = None,
 ) -> PrefetchOutcome:
     """Fetch the job's large missing files into the cache with kept bytes (see the module doc).
 
-    `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
-    already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
-    now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
-    are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts
-    the HTTP ones). `commit` defaults to the plan's `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
-    errors (classified by the job) when a file cannot be completed; what arrived stays kept.
+            `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
+            already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
+            now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
+            are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts
+            the HTTP ones); `on_estimate(n)` how many more bytes the Xet windows in flight have received
+        before hf_xet hands them over (`_Prefetch.xet_progress`; a gauge, not a count; only for a
+    process that runs one job, whose sockets are that job's). `commit` defaults to the plan's `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
+            errors (classified by the job) when a file cannot be completed; what arrived stays kept.
     """
     wanted = candidates(plan, min_size)
     if not wanted:
@@ -1004,6 +1054,7 @@ def prefetch(
         note=note,
         is_cancelled=is_cancelled,
         on_received=on_received,
+        on_estimate=on_estimate,
         xet_enabled=any(f.xet_hash for f in files.values()) and xet_enabled(),
     )
     work.count(discarded=discard_changed(store, files, work.note))
