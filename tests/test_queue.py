@@ -231,12 +231,12 @@ def test_files_already_complete_are_not_counted_as_done() -> None:
 
 
 def test_stream_wrapper_counts_bytes_in_batches_and_flushes_the_rest() -> None:
-    from hftui.core.downloads import transport
+    from hftui.core.downloads import http_transport, transport
 
     counted: list[int] = []
     channel = transport.JobChannel(lambda: False, 5.0, counted.append)
     reads = [b"x" * 65536] * 100 + [b"y" * 10]
-    stream = transport._CancellableStream(iter(reads), channel, count=True)
+    stream = http_transport._CancellableStream(iter(reads), channel, count=True)
     assert b"".join(stream) == b"".join(reads)
     assert sum(counted) == 100 * 65536 + 10
     assert len(counted) <= 100 * 65536 // transport.COUNT_BATCH + 2  # not one call per read
@@ -244,7 +244,7 @@ def test_stream_wrapper_counts_bytes_in_batches_and_flushes_the_rest() -> None:
     counted.clear()
     cancel = {"now": False}
     channel = transport.JobChannel(lambda: cancel["now"], 5.0, counted.append)
-    stream = transport._CancellableStream(iter(reads), channel, count=True)
+    stream = http_transport._CancellableStream(iter(reads), channel, count=True)
     with pytest.raises(JobCancelled):
         for number, _chunk in enumerate(stream):
             if number == 2:
