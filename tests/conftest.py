@@ -8,7 +8,9 @@ project's local Hub server and pass `endpoint=hub.endpoint`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -86,6 +88,24 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(point: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (`"1m"`) mounted at `point`, unmounted after: a real small disk for the
+    disk-full cases. The test is skipped where it cannot be mounted (not root, no permission)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    point.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
 def record_notifications(app: Any) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_for
+from conftest import mounted_tmpfs, wait_for
 from hubfixtures import BIG, GATED, MIB, MODEL, hub_server, small_spec  # noqa: F401
 
 from hftui.core.downloads.engine import DownloadEngine, EngineEvent
@@ -290,17 +290,8 @@ def disk_space_hold_by_margin(hub: HubServer, engine_factory: Any, tmp_path: Pat
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(tmp_path / "small", "20m") as point:
+        yield point
 
 
 @pytest.mark.root

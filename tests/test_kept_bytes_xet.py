@@ -102,10 +102,16 @@ def hold_past_half(hub: HubServer) -> int:
     download once the prefix has reached the held xorb: a window ending between half and there
     would otherwise let it stop a few KiB short, before the piece up to the held xorb was
     written (seen while trying another window scheduling)."""
-    xet_hash = hub.xet_hash(REPO, "weights.bin")
-    starts = hub.xorb_starts(REPO, "weights.bin")
+    return hold_xorbs_from(hub, REPO, "weights.bin", SIZE // 2)
+
+
+def hold_xorbs_from(hub: HubServer, repo: str, path: str, offset: int) -> int:
+    """Hold the CAS's answers for every xorb of `path` that starts at `offset` or later; returns
+    where the first of them starts."""
+    xet_hash = hub.xet_hash(repo, path)
+    starts = hub.xorb_starts(repo, path)
     assert len({x for x, _ in starts}) == len(starts)  # one run per xorb: a held xorb holds no byte before it
-    held = [(x, at) for x, at in starts if at >= SIZE // 2]
+    held = [(x, at) for x, at in starts if at >= offset]
     for xorb, _ in held:
         hub.add_fault(
             Fault("hold", path_glob=f"/xorbs/{xet_hash}/{xorb}", server="cas", times=None, stall_seconds=120)
@@ -321,7 +327,6 @@ def test_full_disk_while_resuming_keeps_a_valid_prefix_and_spares_other_jobs(
         )
         engine.start()
         try:
-            xet_hash = hub.xet_hash(REPO, "weights.bin") if xet else ""
             if xet:
                 held_at = hold_past_half(hub)
             else:
@@ -334,17 +339,7 @@ def test_full_disk_while_resuming_keeps_a_valid_prefix_and_spares_other_jobs(
             kept = pause_at_half(engine, job.id, cache, hub, kept=measure)
             # The resume is held again a little further on; the disk fills meanwhile.
             if xet:
-                for xorb, at in hub.xorb_starts(REPO, "weights.bin"):
-                    if at > held_at:
-                        hub.add_fault(
-                            Fault(
-                                "hold",
-                                path_glob=f"/xorbs/{xet_hash}/{xorb}",
-                                server="cas",
-                                times=None,
-                                stall_seconds=120,
-                            )
-                        )
+                hold_xorbs_from(hub, REPO, "weights.bin", held_at + 1)
             else:
                 hub.add_fault(
                     Fault("hold", path_glob="*/weights.bin", after_bytes=300_000, stall_seconds=120)

@@ -9,9 +9,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import mounted_tmpfs
 from hubfixtures import MODEL, download_into, hub_server  # noqa: F401
 
 from hftui.core.cache.root_delete import execute_root_plan, plan_root_deletion
@@ -270,18 +272,9 @@ def test_root_removed_mid_scan(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    point = tmp_path / "mnt"
-    point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(point)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield point
-    subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    with mounted_tmpfs(tmp_path / "mnt", "4m") as point:
+        yield point
 
 
 def test_unmounted_root_is_a_warning(tmp_path: Path, tmpfs: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from cachebuilders import build_mixed_cache
-from conftest import wait_for
+from conftest import mounted_tmpfs, wait_for
 
 from hftui.core.cache.records import CacheReport
 from hftui.core.cache.repo_walk import unpack_stamps
@@ -597,17 +597,8 @@ def test_a_file_replaced_by_another_scan_is_not_appended_to(world: Path, tmp_pat
 
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    point = tmp_path / "mnt"
-    point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield point
-    subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+    with mounted_tmpfs(tmp_path / "mnt", "1m") as point:
+        yield point
 
 
 def test_a_full_disk_while_appending_loses_nothing(world: Path, small_tmpfs: Path) -> None:

@@ -21,7 +21,7 @@ from test_kept_bytes_xet import SMALL_CHUNK, SMALL_WINDOWS, use_small_xet
 
 from hftui.core.downloads.models import DownloadRequest
 from hftui.core.downloads.resume import XET_WINDOWS_IN_FLIGHT
-from hftui.hub import Fault, HubServer
+from hftui.hub import HubServer
 
 engine_factory = test_download.engine_factory
 
@@ -94,24 +94,12 @@ def test_bytes_asked_for_and_not_on_disk_stay_within_the_windows_in_flight(
     what the client asked the CAS for beyond what is on its disk (the
     kept prefix and ranges its state file records) stays within `XET_WINDOWS_IN_FLIGHT` largest
     windows and the chunk each is cut in: what a stop can lose (issue 11)."""
-    from test_kept_bytes_xet import kept_held
+    from test_kept_bytes_xet import hold_xorbs_from, kept_held
 
     cache = tmp_path / "cache"
     with HubServer(spec()) as hub:
         xet_hash = hub.xet_hash(REPO, "shard-0.bin")
-        starts = hub.xorb_starts(REPO, "shard-0.bin")
-        held_at = next(at for _, at in starts if at >= SIZE // 2)
-        for xorb, at in starts:
-            if at >= SIZE // 2:
-                hub.add_fault(
-                    Fault(
-                        "hold",
-                        path_glob=f"/xorbs/{xet_hash}/{xorb}",
-                        server="cas",
-                        times=None,
-                        stall_seconds=120,
-                    )
-                )
+        held_at = hold_xorbs_from(hub, REPO, "shard-0.bin", SIZE // 2)
         engine = engine_factory(hub, stall_timeout=30.0)
         job = engine.submit(DownloadRequest(REPO, allow_patterns=("shard-0.bin",))).job
         wait_for(lambda: kept_held(cache) >= held_at, timeout=60, what="shard-0.bin kept up to the held xorb")
