@@ -82,6 +82,9 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
             if superseded in pane.marks:
                 break
         assert superseded in pane.marks
+        # The repo is checked again after the update: its answer, not the one of a check that
+        # ran while the new files were in and the ref not yet moved ("↑0 B"), is what counts.
+        assert pane.updates.monitor.wait(60)
         await settle(pilot, app)
         assert "↑" not in str(pane.table.get_cell(FOLDER, "status"))  # checked again: up to date now
         assert " update" not in str(pane.query_one("#cache-header").render())
