@@ -253,19 +253,26 @@ def test_disk_space_hold_counts_only_what_is_left_to_fetch(small_fs: Path) -> No
             hub.release_holds()
             hub.clear_faults()
             settled(hub)
-            kept = part_size(cache)
-            # Leave less room than the file, but more than the rest + the 1 MiB margin.
-            free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
-            filler_size = free - (SIZE - kept) - 2 * MIB
-            (small_fs / "filler").write_bytes(b"\0" * filler_size)
-            assert os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize < SIZE + MIB
-            engine.resume(job.id)
-            assert engine.wait_idle(30)
-            assert engine.job(job.id).state == "done", engine.job(job.id)
-            assert_cache_matches(cache, hub, REPO)
-            assert_clean(cache)
+            resume_with_room_for_the_rest_only(engine, job.id, hub, small_fs, kept=part_size(cache))
         finally:
             engine.shutdown(2.0)
+
+
+def resume_with_room_for_the_rest_only(
+    engine: DownloadEngine, job_id: str, hub: HubServer, small_fs: Path, *, kept: int
+) -> None:
+    """Fill `small_fs` to leave less room than the file but more than what is not kept (plus the
+    1 MiB margin), resume, and check the job ends with the right files: the disk-space hold asked
+    for the rest only."""
+    free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
+    (small_fs / "filler").write_bytes(b"\0" * (free - (SIZE - kept) - 2 * MIB))
+    assert os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize < SIZE + MIB
+    engine.resume(job_id)
+    assert engine.wait_idle(30)
+    assert engine.job(job_id).state == "done", engine.job(job_id)
+    cache = small_fs / "cache"
+    assert_cache_matches(cache, hub, REPO)
+    assert_clean(cache)
 
 
 @pytest.mark.root

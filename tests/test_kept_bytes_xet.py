@@ -33,6 +33,7 @@ from test_kept_bytes import (
     part_size,
     parts,
     pause_at_half,
+    resume_with_room_for_the_rest_only,
     settled,
 )
 
@@ -752,17 +753,8 @@ def test_disk_space_hold_counts_only_what_is_left_to_fetch_over_xet(
             engine.pause(job.id)
             wait_for(lambda: job.id not in engine._threads, timeout=5, what="the job to stop")
             settled(hub)
-            kept = kept_held(cache)
-            # Less room than the file, but more than the rest + the 1 MiB margin.
-            free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
-            (small_fs / "filler").write_bytes(b"\0" * (free - (SIZE - kept) - 2 * MIB))
-            assert os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize < SIZE + MIB
             hub.set_bandwidth(None)
-            engine.resume(job.id)
-            assert engine.wait_idle(30)
-            assert engine.job(job.id).state == "done", engine.job(job.id)
-            assert_cache_matches(cache, hub, REPO)
-            assert_clean(cache)
+            resume_with_room_for_the_rest_only(engine, job.id, hub, small_fs, kept=kept_held(cache))
         finally:
             engine.shutdown(2.0)
 
