@@ -419,3 +419,40 @@ def test_marks_toggled_while_a_plan_runs_start_one_plan_not_one_each(tmp_path: P
     assert len(controller.plan.items) == 40
     controller.clear_marks()
     assert controller.plan_state == "idle" and not runner.bodies
+
+
+def test_a_plan_made_before_a_rescan_of_its_repo_is_made_again(tmp_path: Path) -> None:
+    """An update lands: its superseded revision is marked at once, before the rescan that shows the
+    new revision sharing its README. The plan made then would offer the README too; after the
+    rescan the plan offers only what deleting the old revision frees now."""
+    cache = tmp_path / "hub"
+    old = add_revision(cache, "org/moving", {"config.json": b'{"v": 1}', "README.md": b"shared readme"})
+    runner = StepRunner()
+    controller = CacheController(cache, runner, processes=1)
+    controller.start_scan()
+    runner.run_next("cache-scan")
+    runner.drain()
+    folder = "models--org--moving"
+
+    add_revision(cache, "org/moving", {"config.json": b'{"v": 10}', "README.md": b"shared readme"})
+    controller.add_marks([Mark.revision("model", "org/moving", old)])
+    controller.repos_changed([("model", "org/moving")])
+    runner.run_next("cache-plan")  # made from the records of before the update
+    runner.drain()
+    assert controller.plan is not None
+    # The old records hold one revision: deleting it took the whole folder, README and all.
+    assert controller.plan.expected_freed_size > len(b'{"v": 1}') + len(b"shared readme")
+
+    runner.run_next("cache-rescan")
+    runner.drain()
+    assert len(controller.records[folder].revisions) == 2
+    assert controller.plan_state == "computing"
+    runner.run_next("cache-plan")
+    runner.drain()
+    assert controller.plan_state == "ready" and controller.plan is not None
+    assert controller.plan.expected_freed_size == len(b'{"v": 1}')
+    from huggingface_hub import scan_cache_dir
+
+    assert (
+        controller.plan.expected_freed_size == scan_cache_dir(cache).delete_revisions(old).expected_freed_size
+    )

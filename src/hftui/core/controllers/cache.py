@@ -415,7 +415,7 @@ class CacheController:
                 f"read {total - reused:,}.",
                 timeout=5,
             )
-        self._forget_stale_marks()
+        self._forget_stale_marks(replan=None)
         if self.other_roots is not None:
             glance = self.other_roots
             self._spawn(
@@ -485,7 +485,7 @@ class CacheController:
                     rescanned.records, gone=rescanned.gone, removed_paths=rescanned.removed_paths
                 )
         self._emit("records_changed", rescanned.records, rescanned.gone)
-        self._forget_stale_marks()
+        self._forget_stale_marks(replan={(r.repo_type, r.repo_id) for r in rescanned.records if r.repo_type})
         self._emit("status_changed")
 
     # -- filter and sort ------------------------------------------------------------------------------
@@ -616,8 +616,10 @@ class CacheController:
             self.plan, self.plan_state, self.plan_error = None, "idle", ""
             self._emit("plan_changed")
 
-    def _forget_stale_marks(self) -> None:
-        """Drop marks whose repo/revision/file is gone (after a deletion or a rescan)."""
+    def _forget_stale_marks(self, replan: Collection[RepoKey] | None = ()) -> None:
+        """Drop marks whose repo/revision/file is gone (after a deletion or a rescan). When the marks
+        stay, the plan is made again if it came from records just replaced: those of the repos in
+        `replan`, or of every repo when it is None (a whole scan)."""
         if not self.marks or self.scanning:
             return
         by_key = self._valid_by_key()
@@ -637,6 +639,11 @@ class CacheController:
             keep.add(mark)
         if keep != self.marks:
             self._set_marks(keep)
+        elif replan is None or any(m.repo_key in replan for m in keep):
+            # A revision an update superseded is marked as soon as the update lands, before the
+            # rescan shows the new revision that shares its files: a plan made then offers bytes
+            # that deleting it no longer frees. A pending `d` keeps its confirmation.
+            self._request_plan(confirm=self._plan_confirm and self.plan_state == "computing")
 
     # -- deletion plans -------------------------------------------------------------------------------
 
