@@ -32,6 +32,9 @@ os.environ.update(
         "XDG_STATE_HOME": str(_SESSION_HOME / "state"),
         "XDG_CACHE_HOME": str(_SESSION_HOME / "xdg_cache"),
         "NO_COLOR": "",
+        # Textual animates the tab underline for 0.4 s and Pilot waits for it on every pane switch
+        # (hundreds across the suite); what the tests check is the state after it.
+        "TEXTUAL_ANIMATIONS": "none",
     }
 )
 os.environ.pop("HF_HUB_OFFLINE", None)
@@ -88,6 +91,17 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def update_check_done(pilot: Any, monitor: Any, timeout: float = 60.0) -> None:
+    """Until the app's update check has run and ended. Polled with the app running: the check
+    starts once every row is shown, so a blocking wait on the monitor would hold it back."""
+    await until(
+        pilot,
+        lambda: (monitor.last_report is not None or monitor.error is not None) and not monitor.checking,
+        timeout,
+        "the update check",
+    )
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from cachebuilders import add_revision
+from conftest import update_check_done
 
 from hftui.core.cache.records import RepoRecord
 from hftui.settings import Settings
@@ -119,7 +120,7 @@ async def _update_reads(tmp_path: Path, n: int, monkeypatch: pytest.MonkeyPatch)
         pane = app.query_one(CachePane)
         assert pane.table.row_count == n
         # The app's own check (of an unreachable Hub in tests) is over before the burst starts.
-        assert pane.updates.monitor.wait(60)
+        await update_check_done(pilot, pane.updates.monitor)
         await _settle(pilot, app)
         reads = [0]
         original = RepoRecord.cache_id

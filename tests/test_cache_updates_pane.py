@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import until, update_check_done
 from updatefixtures import DOOMED, MOVING, download, moving_hub, regular_bytes  # noqa: F401
 
 from hftui.core.cache.cleanup import Mark
@@ -35,7 +36,7 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot, app)
         pane = app.query_one(CachePane)
-        assert pane.updates.monitor.wait(60)
+        await update_check_done(pilot, pane.updates.monitor)
         await settle(pilot, app)
         assert str(pane.table.get_cell(FOLDER, "status")) == "partial ↑9 B"
         assert str(pane.table.get_cell("models--acme--doomed", "status")) == "complete"  # up to date
@@ -84,13 +85,21 @@ async def test_status_filter_update_key_and_superseded_revision(moving: HubServe
         assert superseded in pane.marks
         # The repo is checked again after the update: its answer, not the one of a check that
         # ran while the new files were in and the ref not yet moved ("↑0 B"), is what counts.
-        assert pane.updates.monitor.wait(60)
+        await update_check_done(pilot, pane.updates.monitor)
         await settle(pilot, app)
         assert "↑" not in str(pane.table.get_cell(FOLDER, "status"))  # checked again: up to date now
         assert " update" not in str(pane.query_one("#cache-header").render())
         assert (cache / FOLDER / "refs" / "main").read_text() == new
         assert (cache / FOLDER / "snapshots" / new / "config.json").read_text() == '{"v": 10}'
-        await settle(pilot, app)
+        # The revision is marked when the update lands; its figures are those of the plan made
+        # after the rescan that shows the new revision sharing README.md.
+        controller = pane.controller
+        await until(
+            pilot,
+            lambda: len(controller.records[FOLDER].revisions) == 2 and controller.plan_state == "ready",
+            60,
+            "the plan after the rescan",
+        )
         assert pane.plan is not None
         offered = pane.plan.expected_freed_size
         assert offered == len('{"v": 1}')  # the old config; README.md is shared and kept
@@ -114,7 +123,7 @@ async def test_unreachable_hub_changes_nothing_on_screen(tmp_path: Path, moving:
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
         pane = app.query_one(CachePane)
-        assert pane.updates.monitor.wait(60)
+        await update_check_done(pilot, pane.updates.monitor)
         await settle(pilot, app)
         result = pane.updates.monitor.result(f"model/{MOVING}")
         assert result is not None and (result.state, result.reason) == ("not checked", "network")
