@@ -1018,14 +1018,15 @@ def prefetch(
 ) -> PrefetchOutcome:
     """Fetch the job's large missing files into the cache with kept bytes (see the module doc).
 
-            `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
-            already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
-            now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
-            are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts
-            the HTTP ones); `on_estimate(n)` how many more bytes the Xet windows in flight have received
-        before hf_xet hands them over (`_Prefetch.xet_progress`; a gauge, not a count; only for a
-    process that runs one job, whose sockets are that job's). `commit` defaults to the plan's `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
-            errors (classified by the job) when a file cannot be completed; what arrived stays kept.
+    `plan` is the dry run of `snapshot_download` (its `DryRunFileInfo`s); `files`, when the caller
+    already has the tree entries, saves the `paths-info` request. `on_written(n)` gets the bytes
+    now on disk for the job's files (kept bytes adopted, bytes written; negative when kept bytes
+    are thrown away); `on_received(n)` the bytes that came over Xet (hftui's transport counts the
+    HTTP ones); `on_estimate(n)` how many more bytes the Xet windows in flight have received
+    before hf_xet hands them over (`_Prefetch.xet_progress`; a gauge, not a count; only for a
+    process that runs one job, whose sockets are that job's). `commit` defaults to the plan's
+    `commit_hash`. Raises `JobCancelled` when stopped, `PrefetchFailure` or the transport's
+    errors (classified by the job) when a file cannot be completed; what arrived stays kept.
     """
     wanted = candidates(plan, min_size)
     if not wanted:
