@@ -464,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m hftui.core.downloads.worker FD  (started by hftui)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from hftui.core.downloads.allocator import tune_for_transfers
+
+    tune_for_transfers()  # before the library's threads exist
     sock = socket.socket(fileno=int(args[0]))
     code = _ChildSide(sock).run()
     sys.stdout.flush()
