@@ -202,3 +202,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "snap_compare" in getattr(item, "fixturenames", ()):
             item.add_marker(skip)
+
+
+_RERUN_FAILURES: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep why a test was rerun: `--reruns` hides the first failure, and a flaky test in CI is
+    otherwise a name with no cause."""
+    if report.outcome == "rerun":
+        _RERUN_FAILURES.append((report.nodeid, report.longreprtext))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for nodeid, text in _RERUN_FAILURES:
+        lines = text.splitlines()
+        terminalreporter.write_sep("-", f"rerun: {nodeid}")
+        terminalreporter.write_line("\n".join(lines[-40:]))
