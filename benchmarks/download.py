@@ -26,6 +26,7 @@ average is printed beside the figures: the machine's other work moves them most.
     python benchmarks/download.py                     # 8 x 64 MiB, 3 rounds
     python benchmarks/download.py --files 8 --size-mib 64 --rounds 5 --keys 40
     python benchmarks/download.py --only resume --resume-size-mib 256
+    sudo python benchmarks/download.py --only throughput --link-mbit 800   # network-bound, not CPU-bound
 
 Not a test: numbers depend on the machine. Both tools use their defaults (8 file threads).
 """
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,6 +145,44 @@ def throughput(
             )
             shutil.rmtree(cache, ignore_errors=True)
     return runs
+
+
+@contextlib.contextmanager
+def loopback_link(mbit: int | None) -> Iterator[None]:
+    """Traffic on 127.0.0.1 capped at `mbit` Mbit/s, shared by every connection, while inside.
+
+    Both tools and the local Hub share this box's 2 CPUs: at full loopback speed the download is
+    CPU-bound and its time swings 2x from run to run. A user's download is bound by the network
+    instead. A token bucket (`tc ... tbf`) on `lo` makes the link the limit; this kernel has no
+    `netem`, so there is no added latency. Refuses to replace a queueing discipline already there."""
+    if not mbit:
+        yield
+        return
+    shown = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True, check=True)
+    if "noqueue" not in shown.stdout:
+        raise SystemExit(f"lo already has a queueing discipline, left alone: {shown.stdout.strip()}")
+    subprocess.run(
+        [
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            "lo",
+            "root",
+            "tbf",
+            "rate",
+            f"{mbit}mbit",
+            "burst",
+            "512kb",
+            "latency",
+            "100ms",
+        ],
+        check=True,
+    )
+    try:
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
 
 
 def pause_to_silence(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
@@ -432,6 +472,15 @@ def main() -> int:
         nargs="+",
         help="run only these phases (`--only pause resume`, or the flag repeated)",
     )
+    parser.add_argument(
+        "--link-mbit",
+        type=int,
+        metavar="N",
+        help=(
+            "throughput phase through a link of N Mbit/s: a token bucket on the loopback interface "
+            "(root and Linux `tc`; removed afterwards), so the link, not this box's CPUs, is the limit"
+        ),
+    )
     parser.add_argument("--resume-size-mib", type=int, default=1024, help="file size of the resume phase")
     parser.add_argument(
         "--resume-paths", default="xet,http", help="paths of the resume phase (comma-separated: xet, http)"
@@ -454,12 +503,14 @@ def main() -> int:
         )
         for xet in (True, False) if "throughput" in phases else ():
             path = "Xet" if xet else "plain HTTP (HF_HUB_DISABLE_XET=1)"
+            link = f" through a {args.link_mbit} Mbit/s link" if args.link_mbit else ""
             print(
-                f"throughput over {path} (end to end, fresh cache each run; CPU = user + system "
+                f"throughput over {path}{link} (end to end, fresh cache each run; CPU = user + system "
                 f"seconds of the tool and its processes; load = 1-minute load average after the "
                 f"run, {os.cpu_count()} CPUs), load {os.getloadavg()[0]:.1f} before:"
             )
-            runs = throughput(args, hub, total, work, xet=xet)
+            with loopback_link(args.link_mbit):
+                runs = throughput(args, hub, total, work, xet=xet)
             medians = {}
             for tool in ("hf", "hftui"):
                 wall = statistics.median(r[0] for r in runs[tool])

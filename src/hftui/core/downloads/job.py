@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -703,6 +704,27 @@ def prefetch_kept(
         raise JobFailure(exc.message, transient=exc.transient) from None
 
 
+class _Beside:
+    """`work` in a thread of its own, started at once; `join()` waits for it and returns what it
+    raised (None when it returned)."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._error: BaseException | None = None
+
+        def body() -> None:
+            try:
+                work()
+            except BaseException as exc:  # handed to the job's thread by `join`
+                self._error = exc
+
+        self._thread = threading.Thread(target=body, name="hftui-small-files", daemon=True)
+        self._thread.start()
+
+    def join(self) -> BaseException | None:
+        self._thread.join()
+        return self._error
+
+
 def run_job(
     request: DownloadRequest,
     *,
@@ -858,33 +880,44 @@ def run_job(
                 tracker_box["t"] = tracker
                 report(Progress("start", 0, bytes_total, 0, files_total))
                 keep = keep_candidates(request, to_fetch)
+                small: _Beside | None = None
                 if keep and len(keep) < len(to_fetch):
-                    # Small files first (configs before weights), as the library alone would
-                    # deliver them; the large ones are left out of this call only.
+                    # The small files (configs) through the library, beside the large ones: run
+                    # first, their listing and requests held the large files back (0.15 s on
+                    # loopback; a round trip each on a real link). Configs still land first.
                     left_out = [*(request.ignore_patterns or ()), *(escape_glob(i.filename) for i in keep)]
-                    snapshot_download(
-                        request.repo_id,
-                        revision=job_plan.revision,
-                        max_workers=int(settings.max_workers),
-                        tqdm_class=make_tqdm_class(tracker),
-                        **{**common, "ignore_patterns": left_out},
+                    small = _Beside(
+                        partial(
+                            snapshot_download,
+                            request.repo_id,
+                            revision=job_plan.revision,
+                            max_workers=int(settings.max_workers),
+                            tqdm_class=make_tqdm_class(tracker),
+                            **{**common, "ignore_patterns": left_out},
+                        )
                     )
                 elif keep:
                     tracker.files_skipped = 0  # no library call counts the files already there
                 if keep:
-                    prefetched = prefetch_kept(
-                        request,
-                        dest,
-                        keep,
-                        tracker,
-                        settings,
-                        endpoint,
-                        token,
-                        job_token,
-                        is_cancelled,
-                        commit=job_plan.commit,
-                        sole_job=sole_job,
-                    )
+                    try:
+                        prefetched = prefetch_kept(
+                            request,
+                            dest,
+                            keep,
+                            tracker,
+                            settings,
+                            endpoint,
+                            token,
+                            job_token,
+                            is_cancelled,
+                            commit=job_plan.commit,
+                            sole_job=sole_job,
+                        )
+                    finally:
+                        # One attempt at a time: a retry never overlaps the small files' call.
+                        small_error = small.join() if small is not None else None
+                    if small_error is not None:
+                        raise small_error
                     tracker.add_file(len(prefetched.placed))
                     if prefetched.progressed:
                         attempt = 0  # bytes were kept: a later fault starts its retry budget afresh
