@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -704,27 +705,6 @@ def prefetch_kept(
         raise JobFailure(exc.message, transient=exc.transient) from None
 
 
-class _Beside:
-    """`work` in a thread of its own, started at once; `join()` waits for it and returns what it
-    raised (None when it returned)."""
-
-    def __init__(self, work: Callable[[], object]) -> None:
-        self._error: BaseException | None = None
-
-        def body() -> None:
-            try:
-                work()
-            except BaseException as exc:  # handed to the job's thread by `join`
-                self._error = exc
-
-        self._thread = threading.Thread(target=body, name="hftui-small-files", daemon=True)
-        self._thread.start()
-
-    def join(self) -> BaseException | None:
-        self._thread.join()
-        return self._error
-
-
 def run_job(
     request: DownloadRequest,
     *,
@@ -880,14 +860,15 @@ def run_job(
                 tracker_box["t"] = tracker
                 report(Progress("start", 0, bytes_total, 0, files_total))
                 keep = keep_candidates(request, to_fetch)
-                small: _Beside | None = None
+                small: Future[Any] | None = None
                 if keep and len(keep) < len(to_fetch):
                     # The small files (configs) through the library, beside the large ones: run
                     # first, their listing and requests held the large files back (0.15 s on
                     # loopback; a round trip each on a real link). Configs still land first.
                     left_out = [*(request.ignore_patterns or ()), *(escape_glob(i.filename) for i in keep)]
-                    small = _Beside(
-                        partial(
+                    beside = ThreadPoolExecutor(1, thread_name_prefix="hftui-small-files")
+                    small = beside.submit(
+                        partial(  # partial: the library's overloads defeat `submit`'s typing
                             snapshot_download,
                             request.repo_id,
                             revision=job_plan.revision,
@@ -896,6 +877,7 @@ def run_job(
                             **{**common, "ignore_patterns": left_out},
                         )
                     )
+                    beside.shutdown(wait=False)  # the call runs on; `small` says how it ended
                 elif keep:
                     tracker.files_skipped = 0  # no library call counts the files already there
                 if keep:
@@ -915,7 +897,7 @@ def run_job(
                         )
                     finally:
                         # One attempt at a time: a retry never overlaps the small files' call.
-                        small_error = small.join() if small is not None else None
+                        small_error = small.exception() if small is not None else None
                     if small_error is not None:
                         raise small_error
                     tracker.add_file(len(prefetched.placed))
